@@ -1,0 +1,107 @@
+#include <cstdio>
+
+#include "memory/memory.h"
+
+namespace berth {
+
+const char* memory_kind_name(MemoryKind k) {
+    switch (k) {
+        case MemoryKind::weights_mapped: return "weights_mapped";
+        case MemoryKind::weights_resident: return "weights_resident";
+        case MemoryKind::weights_copy: return "weights_copy";
+        case MemoryKind::kv: return "kv";
+        case MemoryKind::scratch: return "scratch";
+        case MemoryKind::cache: return "cache";
+        case MemoryKind::count_: break;
+    }
+    return "?";
+}
+
+bool memory_kind_is_anonymous(MemoryKind k) {
+    return k == MemoryKind::weights_copy || k == MemoryKind::kv || k == MemoryKind::scratch || k == MemoryKind::cache;
+}
+
+void Ledger::set(const std::string& model, MemoryKind kind, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Row& r = rows_[model];
+    r.model = model;
+    r.bytes[int(kind)] = bytes;
+}
+
+void Ledger::add(const std::string& model, MemoryKind kind, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Row& r = rows_[model];
+    r.model = model;
+    r.bytes[int(kind)] += bytes;
+}
+
+void Ledger::erase_model(const std::string& model) {
+    std::lock_guard<std::mutex> lock(mu_);
+    rows_.erase(model);
+}
+
+int64_t Ledger::get(const std::string& model, MemoryKind kind) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = rows_.find(model);
+    return it == rows_.end() ? 0 : it->second.bytes[int(kind)];
+}
+
+static int64_t row_total(const Ledger::Row& r) {
+    int64_t t = r.bytes[int(MemoryKind::weights_mapped)];
+    for (int k = 0; k < int(MemoryKind::count_); k++)
+        if (memory_kind_is_anonymous(MemoryKind(k))) t += r.bytes[k];
+    return t;
+}
+
+int64_t Ledger::model_total(const std::string& model) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = rows_.find(model);
+    return it == rows_.end() ? 0 : row_total(it->second);
+}
+
+int64_t Ledger::total() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t t = 0;
+    for (auto& [_, r] : rows_) t += row_total(r);
+    return t;
+}
+
+int64_t Ledger::anonymous_total() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t t = 0;
+    for (auto& [_, r] : rows_)
+        for (int k = 0; k < int(MemoryKind::count_); k++)
+            if (memory_kind_is_anonymous(MemoryKind(k))) t += r.bytes[k];
+    return t;
+}
+
+std::vector<Ledger::Row> Ledger::snapshot() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Row> out;
+    out.reserve(rows_.size());
+    for (auto& [_, r] : rows_) out.push_back(r);
+    return out;
+}
+
+Result<ProcessMemory> read_process_memory(int pid) {
+    char path[64];
+    if (pid == 0) snprintf(path, sizeof path, "/proc/self/status");
+    else snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE* f = fopen(path, "re");
+    if (!f) return io_error("cannot read %s", path);
+    ProcessMemory m;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        long long kb = 0;
+        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1) m.rss = kb * 1024;
+        else if (sscanf(line, "RssAnon: %lld kB", &kb) == 1) m.rss_anon = kb * 1024;
+        else if (sscanf(line, "RssFile: %lld kB", &kb) == 1) m.rss_file = kb * 1024;
+        else if (sscanf(line, "RssShmem: %lld kB", &kb) == 1) m.rss_shmem = kb * 1024;
+        else if (sscanf(line, "VmSwap: %lld kB", &kb) == 1) m.vm_swap = kb * 1024;
+        else if (sscanf(line, "VmSize: %lld kB", &kb) == 1) m.vm_size = kb * 1024;
+    }
+    fclose(f);
+    return m;
+}
+
+}  // namespace berth

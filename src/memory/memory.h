@@ -1,0 +1,124 @@
+// memory: anonymous arenas (mmap/munmap), mapped files (mmap, madvise, mlock), the ledger, and readings of
+// the process's memory from /proc. Everything berth holds for a model is reserved through this module.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/base.h"
+
+namespace berth {
+
+// A read-only private mapping of a whole file. Movable, unmaps on destruction.
+class MappedFile {
+public:
+    MappedFile() = default;
+    ~MappedFile();
+    MappedFile(MappedFile&& o) noexcept;
+    MappedFile& operator=(MappedFile&& o) noexcept;
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    // Maps `path` read-only (MAP_PRIVATE). Empty files are refused.
+    static Result<MappedFile> open(const std::string& path);
+    const uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }
+    const std::string& path() const { return path_; }
+    // MADV_WILLNEED over the whole mapping (asynchronous read-ahead).
+    void prefetch() const;
+    // mlock the mapping; returns an error (not fatal) when RLIMIT_MEMLOCK forbids it.
+    Status lock();
+    // Bytes of the mapping currently resident in the page cache and mapped (mincore).
+    size_t resident_bytes() const;
+
+private:
+    uint8_t* data_ = nullptr;
+    size_t size_ = 0;
+    bool locked_ = false;
+    std::string path_;
+};
+
+// Anonymous private memory, page-aligned, faulted in at reservation so that it is committed, not promised.
+class Arena {
+public:
+    Arena() = default;
+    ~Arena();
+    Arena(Arena&& o) noexcept;
+    Arena& operator=(Arena&& o) noexcept;
+    Arena(const Arena&) = delete;
+    Arena& operator=(const Arena&) = delete;
+
+    // Reserves `bytes` (rounded up to the page size) and touches every page. Fails cleanly (resource_exhausted)
+    // when the system cannot provide it.
+    static Result<Arena> reserve(size_t bytes, const char* what);
+    uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }  // the rounded size actually mapped
+    void release();                         // munmap now
+
+private:
+    uint8_t* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+size_t page_size();
+inline size_t round_up(size_t n, size_t align) { return (n + align - 1) / align * align; }
+
+// A bump allocator over memory it does not own; reset after every step. Exceeding the capacity is a
+// planning bug and CHECK-fails.
+class BumpAllocator {
+public:
+    BumpAllocator() = default;
+    BumpAllocator(uint8_t* base, size_t capacity) : base_(base), capacity_(capacity) {}
+    void* alloc(size_t bytes, size_t align = 64);
+    template <typename T>
+    T* alloc_array(size_t n) { return static_cast<T*>(alloc(n * sizeof(T), alignof(T) < 64 ? 64 : alignof(T))); }
+    void reset() { used_ = 0; }
+    size_t used() const { return used_; }
+    size_t high_water() const { return high_water_; }
+    size_t capacity() const { return capacity_; }
+
+private:
+    uint8_t* base_ = nullptr;
+    size_t capacity_ = 0, used_ = 0, high_water_ = 0;
+};
+
+// ---- process readings ----------------------------------------------------------------------------------
+struct ProcessMemory {
+    int64_t rss = 0, rss_anon = 0, rss_file = 0, rss_shmem = 0, vm_swap = 0, vm_size = 0;  // bytes
+};
+// Reads /proc/<pid>/status (pid 0 = self).
+Result<ProcessMemory> read_process_memory(int pid = 0);
+
+// ---- the ledger ----------------------------------------------------------------------------------------
+enum class MemoryKind { weights_mapped = 0, weights_resident, weights_copy, kv, scratch, cache, count_ };
+const char* memory_kind_name(MemoryKind k);
+// Anonymous kinds are counted against the process's RssAnon (weights_mapped/resident are file-backed).
+bool memory_kind_is_anonymous(MemoryKind k);
+
+// Every byte berth holds for a model is an entry (model, kind). Thread-safe.
+class Ledger {
+public:
+    void set(const std::string& model, MemoryKind kind, int64_t bytes);
+    void add(const std::string& model, MemoryKind kind, int64_t bytes);
+    void erase_model(const std::string& model);
+    int64_t get(const std::string& model, MemoryKind kind) const;
+    // Sum of a model's anonymous kinds plus its mapped weights: what admission compares with the budget.
+    int64_t model_total(const std::string& model) const;
+    int64_t total() const;            // over all models, same rule as model_total
+    int64_t anonymous_total() const;  // over all models, anonymous kinds only
+    struct Row {
+        std::string model;
+        int64_t bytes[int(MemoryKind::count_)] = {};
+    };
+    std::vector<Row> snapshot() const;
+
+private:
+    mutable std::mutex mu_;
+    std::map<std::string, Row> rows_;
+};
+
+}  // namespace berth

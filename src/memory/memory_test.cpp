@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "memory/memory.h"
+
+namespace berth {
+
+TEST(Arena, ReservesCommittedMemoryAndReleasesIt) {
+    auto before = read_process_memory();
+    ASSERT_TRUE(before.is_ok());
+    const size_t n = 64 << 20;
+    {
+        auto a = Arena::reserve(n, "test");
+        ASSERT_TRUE(a.is_ok()) << a.status().message();
+        EXPECT_GE(a->size(), n);
+        auto during = read_process_memory();
+        // Committed at reservation: RssAnon grew by (almost) the whole arena before any use.
+        EXPECT_GT(during->rss_anon - before->rss_anon, int64_t(n) - (4 << 20));
+    }
+    auto after = read_process_memory();
+    EXPECT_LT(after->rss_anon - before->rss_anon, 4 << 20);
+}
+
+TEST(Arena, ImpossibleReservationIsAnErrorNotACrash) {
+    auto a = Arena::reserve(size_t(1) << 60, "impossible");
+    EXPECT_FALSE(a.is_ok());
+    EXPECT_EQ(a.status().code(), StatusCode::resource_exhausted);
+}
+
+TEST(BumpAllocator, AlignsAndTracksHighWater) {
+    alignas(64) static uint8_t buf[4096];
+    BumpAllocator b(buf, sizeof buf);
+    void* p = b.alloc(10);
+    void* q = b.alloc(10);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % 64, 0u);
+    EXPECT_NE(p, q);
+    b.reset();
+    EXPECT_EQ(b.used(), 0u);
+    EXPECT_EQ(b.high_water(), 74u);
+}
+
+TEST(MappedFile, MapsAndReportsResidency) {
+    std::string path = testing::TempDir() + "/berth_map_test.bin";
+    {
+        std::ofstream f(path, std::ios::binary);
+        std::string data(1 << 20, 'x');
+        f << data;
+    }
+    auto m = MappedFile::open(path);
+    ASSERT_TRUE(m.is_ok());
+    EXPECT_EQ(m->size(), size_t(1) << 20);
+    uint8_t sum = 0;
+    for (size_t i = 0; i < m->size(); i += 4096) sum = uint8_t(sum + m->data()[i]);
+    EXPECT_EQ(sum, uint8_t((m->size() / 4096) * 'x'));
+    EXPECT_EQ(m->resident_bytes(), m->size());
+    EXPECT_FALSE(MappedFile::open("/nonexistent/file.gguf").is_ok());
+    std::remove(path.c_str());
+}
+
+TEST(Ledger, SumsByKind) {
+    Ledger l;
+    l.set("a", MemoryKind::weights_mapped, 100);
+    l.set("a", MemoryKind::kv, 10);
+    l.set("a", MemoryKind::weights_resident, 50);  // informational, not added to the total
+    l.set("b", MemoryKind::scratch, 5);
+    EXPECT_EQ(l.model_total("a"), 110);
+    EXPECT_EQ(l.total(), 115);
+    EXPECT_EQ(l.anonymous_total(), 15);
+    l.erase_model("a");
+    EXPECT_EQ(l.total(), 5);
+}
+
+}  // namespace berth
