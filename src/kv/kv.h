@@ -54,6 +54,8 @@ public:
     // Drops a holder; the page returns to the free list at refcount 0.
     void release(int32_t page);
     int refcount(int32_t page) const { return refcount_[size_t(page)]; }
+    int64_t page_bytes() const { return page_bytes_; }
+    const uint8_t* base() const { return arena_.data(); }
 
     // K (or V) rows of one layer in one page: (page_positions, n_head_kv, head_dim) in shape().type.
     uint8_t* k_data(int32_t page, int layer) const;

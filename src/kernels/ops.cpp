@@ -1,0 +1,119 @@
+// Elementwise ops of the decoder: norms, rope, softmax, activations, KV stores. Scalar loops written so the
+// compiler vectorizes them (-O3); they are a small share of a step next to the matrix products.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace berth {
+
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
+    double ss = 0;  // double: the sum of squares of large rows must not lose precision
+    for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+    float scale = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    if (w) {
+        for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+    } else {
+        for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale;
+    }
+}
+
+void rope(float* x, int n_heads, int head_dim, int n_rot, int64_t pos, float base, float freq_scale, bool neox,
+          const float* freq_factors) {
+    const int half = n_rot / 2;
+    const float theta_scale = std::pow(base, -2.0f / float(n_rot));
+    float theta = float(pos) * freq_scale;
+    for (int i = 0; i < half; ++i) {
+        float t = freq_factors ? theta / freq_factors[i] : theta;
+        float c = std::cos(t), s = std::sin(t);
+        for (int h = 0; h < n_heads; ++h) {
+            float* v = x + int64_t(h) * head_dim;
+            int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c - x1 * s;
+            v[b] = x0 * s + x1 * c;
+        }
+        theta *= theta_scale;
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = float(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void softcap(float* x, int64_t n, float cap) {
+    float inv = 1.0f / cap;
+    for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
+void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        float g = gate[i];
+        out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void gelu_mul(float* out, const float* gate, const float* up, int64_t n) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCoef = 0.044715f;
+    for (int64_t i = 0; i < n; ++i) {
+        float g = gate[i];
+        float y = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * g * (1.0f + kCoef * g * g)));
+        out[i] = y * up[i];
+    }
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void store_row(DType t, const float* x, void* dst, int64_t n) {
+    switch (t) {
+        case DType::F32: std::memcpy(dst, x, size_t(n) * 4); return;
+        case DType::F16: {
+            fp16_t* d = static_cast<fp16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_fp16(x[i]);
+            return;
+        }
+        default: quantize_row_ref(t, x, dst, n); return;
+    }
+}
+
+double measure_read_bandwidth_gbs_simple(ThreadPool& pool, size_t bytes) {
+    size_t n = bytes / sizeof(uint64_t);
+    std::vector<uint64_t> buf(n);
+    for (size_t i = 0; i < n; ++i) buf[i] = i;
+    volatile uint64_t sink = 0;
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+        std::atomic<uint64_t> total{0};
+        int64_t t0 = now_ns();
+        pool.parallel([&](int ith, int nth) {
+            size_t b = n * size_t(ith) / size_t(nth), e = n * size_t(ith + 1) / size_t(nth);
+            uint64_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+            size_t i = b;
+            for (; i + 4 <= e; i += 4) {
+                acc0 += buf[i];
+                acc1 += buf[i + 1];
+                acc2 += buf[i + 2];
+                acc3 += buf[i + 3];
+            }
+            for (; i < e; ++i) acc0 += buf[i];
+            total += acc0 + acc1 + acc2 + acc3;
+        });
+        double s = double(now_ns() - t0) * 1e-9;
+        sink = sink + total.load();
+        best = std::max(best, double(n * sizeof(uint64_t)) / s * 1e-9);
+    }
+    (void)sink;
+    return best;
+}
+
+}  // namespace berth
