@@ -56,7 +56,7 @@ int cmd_debug_logits(const std::vector<std::string>& argv) {
         if (!gguf.is_ok()) return fail("%s", gguf.status().to_string().c_str());
         auto tok = Tokenizer::from_gguf(**gguf);
         if (!tok.is_ok()) return fail("%s", tok.status().to_string().c_str());
-        tokens = (*tok)->encode(*p, /*add_special=*/true);
+        for (auto id : (*tok)->encode(*p, /*add_special=*/true, /*parse_special=*/false)) tokens.push_back(int32_t(id));
         if (tokens.empty()) return fail("the prompt tokenizes to nothing");
 #else
         return fail("--prompt needs the tokenizer module, which this build lacks; use --tokens");
