@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,6 +15,12 @@
 
 namespace berth::cli {
 namespace {
+
+double process_cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
 
 struct Shape {
     int64_t rows, cols;
@@ -62,6 +69,7 @@ void bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double min
     };
     for (int i = 0; i < copies; i++) run(i);  // warm-up: page faults, pool spin-up
     int64_t iters = 0;
+    const double cpu0 = process_cpu_seconds();
     const int64_t t0 = now_ns();
     double elapsed = 0;
     while (elapsed < min_seconds || iters < 3) {
@@ -70,12 +78,16 @@ void bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double min
         elapsed = double(now_ns() - t0) * 1e-9;
     }
     const double sec = elapsed / double(iters);
+    // Share of the pool's threads' wall time they actually got a CPU (the machine may be shared); spinning
+    // workers count as busy, so this is an upper bound of useful CPU.
+    const double util = (process_cpu_seconds() - cpu0) / (elapsed * pool.n_threads());
     const double gflops = 2.0 * double(s.rows) * double(s.cols) * double(tokens) / sec * 1e-9;
     const double gbs = double(mat_bytes) / sec * 1e-9;
     printf("%-5s %6lld x %-6lld tokens %4lld  %9.3f ms  %8.1f GFLOP/s  %6.1f GB/s", dtype_name(type),
            (long long)s.rows, (long long)s.cols, (long long)tokens, sec * 1e3, gflops, gbs);
     if (bw_gbs > 0) printf("  (%3.0f%% of read bandwidth)", 100.0 * gbs / bw_gbs);
     if (tokens > 1) printf("  %7.1f tok/s-equiv", double(tokens) / sec);
+    printf("  cpu %3.0f%%", 100.0 * util);
     printf("\n");
     fflush(stdout);
 }

@@ -15,6 +15,6 @@ namespace avx2 {
 }  // namespace avx2
 
 RowsFn rows_kernel_avx2(DType wtype) { return avx2::simd_rows_kernel(wtype); }
-QuantizeFn quantize_kernel_avx2(DType act) { return nullptr; }
+QuantizeFn quantize_kernel_avx2(DType act) { return avx2::simd_quantize_kernel(act); }
 
 }  // namespace berth::kern

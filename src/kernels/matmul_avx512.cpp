@@ -15,6 +15,6 @@ namespace avx512 {
 }  // namespace avx512
 
 RowsFn rows_kernel_avx512(DType wtype) { return avx512::simd_rows_kernel(wtype); }
-QuantizeFn quantize_kernel_avx512(DType act) { return nullptr; }
+QuantizeFn quantize_kernel_avx512(DType act) { return avx512::simd_quantize_kernel(act); }
 
 }  // namespace berth::kern
