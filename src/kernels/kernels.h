@@ -72,6 +72,12 @@ void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y)
 // Reads row r of a (possibly quantized) matrix into floats (embedding lookup).
 void get_row(const TensorView& w, int64_t r, float* out);
 
+// ---- measurement ---------------------------------------------------------------------------------------
+// Memory read bandwidth in GB/s (1e9 bytes/s) with every thread of the pool reading its slice of a fresh
+// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes. 0 if mmap fails.
+// Takes ~0.1 s per pass per 256 MiB; meant for `berth bench`, not for the serving path.
+double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(512) << 20, int repeats = 5);
+
 }  // namespace berth
 
 // ==== elementwise ops and attention (owned by the model lane: ops*.cpp, attention*.cpp) ====================
