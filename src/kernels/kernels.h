@@ -101,8 +101,6 @@ void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
 void add_inplace(float* y, const float* x, int64_t n);
 // Stores a row of n floats as type t (F32, F16, Q8_0, Q4_0) — the KV cache write.
 void store_row(DType t, const float* x, void* dst, int64_t n);
-// Measured memory read bandwidth in GB/s (reads a buffer of `bytes` several times with all pool threads).
-double measure_read_bandwidth_gbs_simple(ThreadPool& pool, size_t bytes = size_t(1) << 30);
 
 // KV positions of one sequence for one layer in a paged cache (see kv.h): position p lives in page
 // pages[p / page_positions], slot p % page_positions; its K row for kv head h starts at

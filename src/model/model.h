@@ -119,6 +119,12 @@ public:
     // the batch's sequences unchanged in length. No heap allocation after the first call.
     Result<const float*> forward(const BatchToken* tokens, int n_tokens);
 
+    // Bytes of weights one decode step reads (every matrix once, one embedding row, the used share of the
+    // experts); with the KV bytes this is what bounds decode speed by memory bandwidth.
+    int64_t decode_weight_bytes() const;
+    // Bytes of K and V one layer-complete step reads per cached position.
+    int64_t kv_bytes_per_position() const { return 2 * int64_t(hp_.n_layer) * kv_position_bytes(kv_.shape()); }
+
     // Memory actually reserved (equals the plan, a test checks it).
     int64_t reserved_kv_bytes() const { return kv_.bytes(); }
     int64_t reserved_scratch_bytes() const { return int64_t(scratch_arena_.size()); }
