@@ -131,6 +131,19 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     return m;
 }
 
+int64_t Model::decode_weight_bytes() const {
+    const Weights& w = impl_->w;
+    double bytes = double(w.token_embd.row_bytes()) + double(w.output.n_bytes());
+    const double expert_share = hp_.n_expert > 0 ? double(hp_.n_expert_used) / hp_.n_expert : 1.0;
+    for (const LayerWeights& L : w.layers) {
+        for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.gate_inp})
+            if (t->data) bytes += double(t->n_bytes());
+        for (const TensorView* t : {&L.gate_exps, &L.up_exps, &L.down_exps})
+            if (t->data) bytes += double(t->n_bytes()) * expert_share;
+    }
+    return int64_t(bytes);
+}
+
 Result<int> Model::create_sequence() {
     for (size_t i = 0; i < impl_->active.size(); ++i) {
         if (!impl_->active[i]) {

@@ -119,6 +119,12 @@ public:
     // the batch's sequences unchanged in length. No heap allocation after the first call.
     Result<const float*> forward(const BatchToken* tokens, int n_tokens);
 
+    // Bytes of weights one decode step reads (every matrix once, one embedding row, the used share of the
+    // experts); with the KV bytes this is what bounds decode speed by memory bandwidth.
+    int64_t decode_weight_bytes() const;
+    // Bytes of K and V one layer-complete step reads per cached position.
+    int64_t kv_bytes_per_position() const { return 2 * int64_t(hp_.n_layer) * kv_position_bytes(kv_.shape()); }
+
     // Memory actually reserved (equals the plan, a test checks it).
     int64_t reserved_kv_bytes() const { return kv_.bytes(); }
     int64_t reserved_scratch_bytes() const { return int64_t(scratch_arena_.size()); }
@@ -137,5 +143,21 @@ private:
     Ledger* ledger_ = nullptr;
     std::string ledger_name_;
 };
+
+// ---- synthetic models (berth debug make-model, tests) -----------------------------------------------------
+struct SyntheticSpec {
+    std::string arch = "llama";  // llama, qwen2, qwen3, phi3, gemma2, gemma3, llama-moe
+    int n_embd = 64, n_ff = 128, n_layer = 2, n_head = 4, n_head_kv = 2, n_vocab = 512;
+    std::string type = "f32";    // f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_m q4_k_m q5_k_m q6_k
+    uint64_t seed = 1;
+    int n_ctx = 2048;
+    int n_expert = 4, n_expert_used = 2;  // llama-moe
+    int n_threads = 0;                    // quantization threads; 0 = physical cores
+};
+const std::vector<std::string>& synthetic_architectures();
+const std::vector<std::string>& synthetic_types();
+// Writes a GGUF with random weights (deterministic in the seed) and a small SentencePiece-style vocab
+// (<unk>, <s>, </s>, 256 byte tokens, then pieces), loadable by any GGUF engine.
+Status write_synthetic_model(const SyntheticSpec& spec, const std::string& path);
 
 }  // namespace berth

@@ -25,20 +25,21 @@ void VocabIndex::build(const std::vector<std::string_view>& tokens) {
     }
     offsets_[tokens.size()] = uint32_t(arena_.size());
     size_t cap = pow2_at_least(tokens.size() * 2 + 1);
-    slots_.assign(cap, kNoToken);
+    slots_.assign(cap, Slot{kNoToken, 0});
     mask_ = cap - 1;
     for (size_t id = 0; id < tokens.size(); id++) {
         std::string_view s = text(TokenId(id));
-        size_t i = hash_bytes(s.data(), s.size()) & mask_;
+        uint64_t h = hash_bytes(s.data(), s.size());
+        size_t i = h & mask_;
         bool dup = false;
-        while (slots_[i] >= 0) {
-            if (text(slots_[i]) == s) {  // duplicate text: the first id wins
+        while (slots_[i].id >= 0) {
+            if (text(slots_[i].id) == s) {  // duplicate text: the first id wins
                 dup = true;
                 break;
             }
             i = (i + 1) & mask_;
         }
-        if (!dup) slots_[i] = TokenId(id);
+        if (!dup) slots_[i] = Slot{TokenId(id), uint32_t(h >> 32)};
     }
 }
 
@@ -264,6 +265,19 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
         if (TokenId id = im.vocab.find("</s>"); id != kNoToken) im.attrs[id] |= attr_rstrip;
         for (const char* s : {"<unk>", "<s>", "<|endoftext|>"})
             if (TokenId id = im.vocab.find(s); id != kNoToken) im.attrs[id] &= uint8_t(~attr_rstrip);
+    }
+
+    if (t->kind_ == TokenizerKind::spm) {
+        im.spm_split_at_space = true;
+        for (auto tok : spec.tokens) {
+            for (size_t p = tok.find("\xe2\x96\x81", 1); p != std::string_view::npos; p = tok.find("\xe2\x96\x81", p + 1)) {
+                if (p < 3 || tok.compare(p - 3, 3, "\xe2\x96\x81") != 0) {
+                    im.spm_split_at_space = false;
+                    break;
+                }
+            }
+            if (!im.spm_split_at_space) break;
+        }
     }
 
     // Byte tokens.

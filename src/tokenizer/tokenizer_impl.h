@@ -85,24 +85,34 @@ public:
         return std::string_view(arena_.data() + offsets_[id], offsets_[id + 1] - offsets_[id]);
     }
     TokenId find(std::string_view s) const {
-        size_t i = hash_bytes(s.data(), s.size()) & mask_;
+        uint64_t h = hash_bytes(s.data(), s.size());
+        uint32_t tag = uint32_t(h >> 32);
+        size_t i = h & mask_;
         for (;;) {
-            TokenId id = slots_[i];
-            if (id < 0) return kNoToken;
-            if (offsets_[id + 1] - offsets_[id] == s.size() && memcmp(arena_.data() + offsets_[id], s.data(), s.size()) == 0)
-                return id;
+            Slot slot = slots_[i];
+            if (slot.id < 0) return kNoToken;
+            if (slot.tag == tag) {
+                TokenId id = slot.id;
+                if (offsets_[id + 1] - offsets_[id] == s.size() &&
+                    memcmp(arena_.data() + offsets_[id], s.data(), s.size()) == 0)
+                    return id;
+            }
             i = (i + 1) & mask_;
         }
     }
     int32_t size() const { return int32_t(offsets_.size()) - 1; }
     size_t memory_bytes() const {
-        return arena_.capacity() + offsets_.capacity() * sizeof(uint32_t) + slots_.capacity() * sizeof(TokenId);
+        return arena_.capacity() + offsets_.capacity() * sizeof(uint32_t) + slots_.capacity() * sizeof(Slot);
     }
 
 private:
     std::string arena_;
     std::vector<uint32_t> offsets_;  // (n_vocab + 1)
-    std::vector<TokenId> slots_;     // power of two
+    struct Slot {
+        TokenId id;    // kNoToken: empty
+        uint32_t tag;  // high half of the text's hash: most mismatches never touch the arena
+    };
+    std::vector<Slot> slots_;  // power of two
     size_t mask_ = 0;
 };
 
@@ -179,6 +189,7 @@ struct Tokenizer::Impl {
     std::vector<uint8_t> attrs;   // (n_vocab) TokenAttr bits
     bool add_space_prefix = false;
     bool ignore_merges = false;
+    bool spm_split_at_space = false;  // no token contains ▁ after another character
     // Special-token matching: ids of control / user-defined / unknown tokens grouped by first byte, longest first.
     std::vector<TokenId> special_ids;
     uint32_t special_start[257] = {};
@@ -195,6 +206,8 @@ struct Tokenizer::Impl {
     // Splits text into raw-text and special-token fragments.
     void partition(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
     void encode_spm(std::string_view text, std::vector<TokenId>& out) const;
+    void encode_spm_segment(std::string_view text, std::vector<TokenId>& out) const;
+    void emit_spm_piece(std::string_view piece, std::vector<TokenId>& out) const;
     void encode_bpe_word(std::string_view word, std::vector<TokenId>& out, std::string& scratch) const;
     void encode_wpm(std::string_view text, std::vector<TokenId>& out) const;
 };
