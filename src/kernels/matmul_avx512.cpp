@@ -1,4 +1,8 @@
 // avx512 matmul kernels (compiled with the avx512 flags; called only after the run-time CPU check).
+// GCC 12 reports -Wuninitialized inside its own AVX-512 intrinsics headers when casts leave the upper lanes
+// undefined (GCC bug 105593); those lanes are always overwritten by the following insert.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
