@@ -2,6 +2,8 @@
 // thread, the thread pool's workers included) is counted while a window is open.
 #include <gtest/gtest.h>
 
+// The replaced operators pair malloc with free on purpose.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>

@@ -1,5 +1,6 @@
 // Planning, loading and sequences. Loading reserves exactly what plan() computed.
 #include <algorithm>
+#include <cstdlib>
 
 #include "model/model_internal.h"
 
@@ -108,6 +109,11 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     im.dims = r->dims;
     m->plan_ = make_plan(*m->gguf_, *r, im.w.n_ff_exp);
     if (o.prefetch && m->gguf_->mapping()) m->gguf_->mapping()->prefetch();
+    const char* env_mlock = getenv("BERTH_MLOCK");
+    if ((o.mlock || (env_mlock && *env_mlock && *env_mlock != '0')) && m->gguf_->mapping()) {
+        Status st = m->gguf_->mapping()->lock();
+        if (!st.is_ok()) LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
+    }
 
     ASSIGN_OR_RETURN(m->kv_, KvPool::create(r->kv, m->plan_.kv_pages));
     ASSIGN_OR_RETURN(m->scratch_arena_, Arena::reserve(size_t(m->plan_.scratch), "scratch"));

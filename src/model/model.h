@@ -64,6 +64,7 @@ struct ModelOptions {
     DType kv_type = DType::F16;  // F16, F32, Q8_0, Q4_0
     int n_threads = 0;        // 0 = physical cores
     bool prefetch = true;     // MADV_WILLNEED on the weights at load
+    bool mlock = false;       // lock the weights in memory (also when BERTH_MLOCK=1); failure only warns
 };
 
 // What loading will reserve, computed without loading. Loading reserves exactly these bytes.
@@ -116,7 +117,8 @@ public:
     // Runs the tokens through the model: writes their K/V into the sequences' caches and returns the logits
     // of the rows with `logits` set, in batch order: (n_rows_with_logits, n_vocab) floats, valid until the
     // next call. Errors (bad token, position, sequence, batch too large, KV exhausted) leave the caches of
-    // the batch's sequences unchanged in length. No heap allocation after the first call.
+    // the batch's sequences unchanged in length. No heap allocation after the first call. Not thread-safe:
+    // one caller at a time (the engine's step loop); the thread pool parallelizes inside.
     Result<const float*> forward(const BatchToken* tokens, int n_tokens);
 
     // Bytes of weights one decode step reads (every matrix once, one embedding row, the used share of the

@@ -202,3 +202,41 @@ TEST(Model, BadBatchesAreErrorsAndLeaveSequencesUnchanged) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+// Quantized KV caches change only the rounding of K and V: the logits stay close to the f16 cache's.
+// Tolerances: Q8_0 rounds each element to ~0.5 % of its block's range, Q4_0 to ~7 %; measured logit errors
+// are 0.005 and 0.11 (random weights amplify through 2 layers), bounded here at about twice that.
+TEST(Model, QuantizedKvCachesStayCloseToF16) {
+    const std::string path = std::string(BERTH_TESTDATA) + "/models/llama-spm-f16.gguf";
+    std::vector<float> ref;
+    for (DType kv : {DType::F16, DType::F32, DType::Q8_0, DType::Q4_0}) {
+        SCOPED_TRACE(dtype_name(kv));
+        ModelOptions opt;
+        opt.n_ctx = 32;
+        opt.n_batch = 32;
+        opt.n_threads = 2;
+        opt.kv_type = kv;
+        auto loaded = Model::load(path, opt);
+        ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+        Model& m = **loaded;
+        int s = *m.create_sequence();
+        std::vector<BatchToken> b;
+        for (int i = 0; i < 20; ++i) b.push_back({1 + i * 13, s, i, i == 19});
+        auto out = m.forward(b.data(), 20);
+        ASSERT_TRUE(out.is_ok());
+        if (ref.empty()) {
+            ref.assign(*out, *out + m.n_vocab());
+            continue;
+        }
+        double tol = kv == DType::F32 ? 1e-3 : kv == DType::Q8_0 ? 0.02 : 0.2;
+        const double err = rel_rms(*out, ref.data(), m.n_vocab());
+        printf("  kv %s: relative RMS vs f16 %.5f\n", dtype_name(kv), err);
+        EXPECT_LE(err, tol);
+    }
+}
+
+}  // namespace
+}  // namespace berth

@@ -2,8 +2,27 @@
 
 #include <gtest/gtest.h>
 
+// The replaced operators pair malloc with free on purpose.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <map>
+#include <new>
+
+// Counts operator new while a window is open: sampling a token must not allocate.
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocs{0};
+}  // namespace
+void* operator new(size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
+    void* p = std::malloc(n ? n : 1);
+    if (!p) throw std::bad_alloc();
+    return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace berth {
 namespace {
@@ -104,6 +123,22 @@ TEST(Sampler, RepeatPresenceFrequencyPenalties) {
     p.presence_penalty = 0.25f;  // once per distinct token: 1.2 - 0.25 = 0.95
     s.set_params(p);
     EXPECT_EQ(s.sample(l.data()), 0);
+}
+
+TEST(Sampler, SamplingAllocatesNothing) {
+    std::vector<float> l(1000);
+    for (int i = 0; i < 1000; ++i) l[size_t(i)] = std::cos(float(i) * 0.37f) * 5;
+    SamplingParams p;  // defaults: temperature, top-k 40, top-p 0.9, repeat penalty 1.1 over 64
+    p.seed = 1;
+    p.min_p = 0.05f;
+    p.presence_penalty = 0.1f;
+    p.frequency_penalty = 0.1f;
+    Sampler s(1000, p, 256);
+    g_allocs = 0;
+    g_counting = true;
+    for (int i = 0; i < 300; ++i) s.accept(s.sample(l.data()));
+    g_counting = false;
+    EXPECT_EQ(g_allocs.load(), 0);
 }
 
 TEST(StopMatcher, HoldsBackPossibleStopPrefixes) {
