@@ -100,7 +100,8 @@ PreTokenizerConfig pre_tokenizer_config(const std::string& pre) {
     std::string used = pre.empty() ? "default" : pre;
     for (const auto& a : kAliases)
         if (used == a.pre) fam = a.family;
-    if (!fam) {
+    bool known = fam != nullptr;
+    if (!known) {
         // Closest known split by name; modern tokenizers mostly use the Llama 3 / tiktoken style.
         if (used.find("qwen") != std::string::npos) fam = "qwen2";
         else if (used.find("deepseek") != std::string::npos) fam = "deepseek-llm";
@@ -112,8 +113,9 @@ PreTokenizerConfig pre_tokenizer_config(const std::string& pre) {
     PreTokenizerConfig c;
     c.name = used;
     c.patterns = f.patterns;
-    c.ignore_merges = f.ignore_merges;
-    c.add_bos = f.add_bos;
+    // A borrowed split does not bring its family's BOS or merge rules along.
+    c.ignore_merges = known && f.ignore_merges;
+    c.add_bos = known ? f.add_bos : -1;
     if (used == "chatglm-bpe" || used == "glm4") c.add_bos = -1;
     return c;
 }
