@@ -5,6 +5,22 @@
 
 namespace berth {
 
+// Special tokens must be valid UTF-8: matching one inside a character would hand the regex engine broken text.
+static bool valid_utf8(std::string_view s) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
+    size_t i = 0, n = s.size();
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int len = utf8_sequence(p + i, n - i);
+        if (len <= 0) return false;
+        i += size_t(len);
+    }
+    return true;
+}
+
 // ---- VocabIndex / MergeTable ---------------------------------------------------------------------------
 
 static size_t pow2_at_least(size_t n) {
@@ -146,12 +162,17 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
     Impl& im = *t->impl_;
     const size_t n = spec.tokens.size();
     if (n == 0) return invalid_argument("empty vocabulary");
+    size_t text_bytes = 0;
+    for (auto tok : spec.tokens) text_bytes += tok.size();
+    if (n >= (1u << 30) || text_bytes >= (1ull << 32)) return invalid_argument("vocabulary too large");
     if (!spec.scores.empty() && spec.scores.size() != n) return invalid_argument("scores do not match the vocabulary");
     if (!spec.types.empty() && spec.types.size() != n)
         return invalid_argument("token types do not match the vocabulary");
     t->n_vocab_ = int32_t(n);
     im.vocab.build(spec.tokens);
     im.scores = spec.scores;
+    for (float& sc : im.scores)  // NaN would break the merge order; treat it as "never preferred"
+        if (!(sc == sc)) sc = -1e30f;
     im.types = spec.types;
     if (im.types.empty()) im.types.assign(n, uint8_t(TokenType::normal));
     im.attrs.assign(n, 0);
@@ -243,7 +264,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
     for (size_t id = 0; id < n; id++) {
         auto ty = TokenType(im.types[id]);
         if ((ty == TokenType::control || ty == TokenType::user_defined || ty == TokenType::unknown) &&
-            !im.vocab.text(TokenId(id)).empty())
+            !im.vocab.text(TokenId(id)).empty() && valid_utf8(im.vocab.text(TokenId(id))))
             im.special_ids.push_back(TokenId(id));
     }
     std::sort(im.special_ids.begin(), im.special_ids.end(), [&](TokenId a, TokenId b) {
@@ -402,21 +423,6 @@ void Tokenizer::Impl::partition(std::string_view text, bool parse_special, std::
         raw_start = uint32_t(i);
     }
     push_raw(raw_start, uint32_t(n));
-}
-
-static bool valid_utf8(std::string_view s) {
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
-    size_t i = 0, n = s.size();
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        int len = utf8_sequence(p + i, n - i);
-        if (len <= 0) return false;
-        i += size_t(len);
-    }
-    return true;
 }
 
 void Tokenizer::encode(std::string_view text, bool add_special, bool parse_special, std::vector<TokenId>& out) const {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -342,6 +343,32 @@ TEST(TokenizerCreate, UnknownPreFallsBackAndUnknownModelFails) {
     auto bad = Tokenizer::create(s);
     ASSERT_FALSE(bad.is_ok());
     EXPECT_EQ(bad.status().code(), StatusCode::unsupported);
+}
+
+// A malformed vocabulary (empty and duplicate texts, NaN scores, invalid UTF-8 control text, broken merges)
+// must still build and tokenize without crashing.
+TEST(TokenizerCreate, MalformedVocabularyIsHandled) {
+    for (const char* model : {"llama", "gpt2", "bert"}) {
+        std::vector<std::string> texts = {"",      "a", "a",  "\xe2\x96\x81", "\x80<bad>",
+                                          "<ctl>", "b", "ab", "\xc4\xa0",     "\xc4\xa0a"};
+        VocabSpec s;
+        s.model = model;
+        for (auto& t : texts) s.tokens.push_back(t);
+        s.types = {3, 1, 1, 1, 3, 3, 1, 1, 1, 1};
+        s.scores.assign(texts.size(), std::numeric_limits<float>::quiet_NaN());
+        s.merges = {"a b", "nospace", " ", "x y", "\xc4\xa0 a"};
+        s.bos = 5;
+        s.eos = 5;
+        auto t = Tokenizer::create(s);
+        ASSERT_TRUE(t.is_ok()) << model << ": " << t.status().to_string();
+        for (const char* text : {"ab ab", "\x80<bad> <ctl>", "", "   ", "zzz"}) {
+            auto ids = (*t)->encode(text, true, true);
+            for (TokenId id : ids) EXPECT_TRUE(id >= 0 && id < (*t)->n_vocab());
+        }
+    }
+    VocabSpec empty;
+    empty.model = "llama";
+    EXPECT_FALSE(Tokenizer::create(empty).is_ok());
 }
 
 }  // namespace
