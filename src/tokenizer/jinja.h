@@ -33,6 +33,7 @@ class Interp;
 struct Value {
     Kind kind = Kind::undefined;
     bool b = false;
+    bool markup = false;  // string marked safe (markupsafe.Markup): `Markup + str` escapes the str
     int64_t i = 0;
     double f = 0;
     std::string s;                  // string; for undefined: the error message to raise when it is used
@@ -94,6 +95,7 @@ struct Value {
 struct ListObj {
     std::vector<Value> items;
     bool is_tuple = false;
+    const char* view = nullptr;  // "dict_items" / "dict_keys" / "dict_values": repr as dict_items([...])
 };
 
 // Insertion-ordered dict (Python semantics); keys compare with Python equality. Small dicts: linear lookup.
@@ -129,6 +131,7 @@ std::string to_str(const Value& v);                      // str(v); undefined re
 std::string repr(const Value& v);                        // repr(v)
 std::string float_repr(double x);                        // repr(float)
 std::string str_repr(std::string_view s);                // repr(str) with Python's quote choice
+std::string html_escape(std::string_view s);             // markupsafe.escape: & < > " '
 
 struct JsonStyle {
     int indent = -1;  // < 0: single line

@@ -16,6 +16,12 @@ using TestFn = bool (*)(Interp& in, const Value& v, CallArgs& a);
 
 Value S(std::string s) { return Value::string(std::move(s)); }
 Value L(std::vector<Value> items) { return Value::new_list(std::move(items)); }
+// dict.items()/keys()/values(): a list that prints like Python's view objects.
+Value view(std::vector<Value> items, const char* name) {
+    Value v = Value::new_list(std::move(items));
+    v.list->view = name;
+    return v;
+}
 
 int64_t arg_int(const Value& v, int line, const char* what) {
     if (v.is_int_like()) return v.as_int();
@@ -127,7 +133,17 @@ std::string py_capitalize(const std::string& s) {
     return py_upper(chars[0]) + py_lower(rest);
 }
 
-bool is_alpha_piece(std::string_view p) { return py_lower(p) != py_upper(p) || (p.size() == 1 && isalpha((unsigned char)p[0])); }
+// Cased letters: ASCII, and (approximately) the Latin, Greek and Cyrillic blocks.
+bool is_alpha_piece(std::string_view p) {
+    if (p.size() == 1) return isalpha((unsigned char)p[0]) != 0;
+    if (py_lower(p) != py_upper(p)) return true;
+    size_t k = 0;
+    auto chars = utf8_chars(p);
+    (void)k;
+    if (chars.size() != 1 || p.size() != 2) return false;
+    uint32_t cp = ((uint32_t(static_cast<unsigned char>(p[0])) & 0x1F) << 6) | (static_cast<unsigned char>(p[1]) & 0x3F);
+    return (cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) || (cp >= 0x370 && cp <= 0x4FF);
+}
 
 // str.title(): a cased character after an uncased one is upper-cased, others lower-cased.
 std::string py_title(const std::string& s) {
@@ -342,7 +358,9 @@ Value f_tojson(Interp& in, Value v, CallArgs& a) {
     }
     std::string out = to_json(v, st, a.line);
     check_size(in, out.size(), a.line);
-    return S(std::move(out));
+    Value r = S(std::move(out));
+    r.markup = st.html_safe;  // Jinja2's htmlsafe_json_dumps returns Markup; transformers' tojson a str
+    return r;
 }
 
 Value f_indent(Interp& in, Value v, CallArgs& a) {
@@ -350,6 +368,9 @@ Value f_indent(Interp& in, Value v, CallArgs& a) {
     std::string ind = w.is_string() ? w.s : std::string(size_t(std::clamp<int64_t>(arg_int(w, a.line, "indent"), 0, 1024)), ' ');
     bool first = truthy(a.get(1, "first", Value::boolean(false)));
     bool blank = truthy(a.get(2, "blank", Value::boolean(false)));
+    if (v.is_undefined()) fail(a.line, v.s);
+    if (!v.is_string())
+        fail(a.line, std::string("unsupported operand type(s) for +=: '") + type_name(v) + "' and 'str'");
     std::string s = to_str(v) + "\n";
     auto lines = splitlines(s);
     std::string rv;
@@ -390,6 +411,7 @@ Value f_length(Interp&, Value v, CallArgs& a) {
 }
 
 Value f_int(Interp&, Value v, CallArgs& a) {
+    if (v.is_undefined()) fail(a.line, v.s);  // int(Undefined) raises in Jinja2
     Value def = a.get(0, "default", Value::integer(0));
     if (v.is_int_like()) return Value::integer(v.as_int());
     if (v.kind == Kind::floating) return std::isfinite(v.f) && std::fabs(v.f) < 9.2e18 ? Value::integer(int64_t(v.f)) : def;
@@ -408,6 +430,7 @@ Value f_int(Interp&, Value v, CallArgs& a) {
 }
 
 Value f_float(Interp&, Value v, CallArgs& a) {
+    if (v.is_undefined()) fail(a.line, v.s);
     Value def = a.get(0, "default", Value::floating(0.0));
     if (v.is_number()) return Value::floating(v.as_double());
     if (v.is_string()) {
@@ -538,18 +561,16 @@ Value f_last(Interp&, Value v, CallArgs& a) {
 }
 
 Value f_escape(Interp&, Value v, CallArgs&) {
-    std::string out;
-    for (char c : to_str(v)) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&#34;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return S(out);
+    if (v.is_string() && v.markup) return v;  // escape() leaves Markup alone
+    Value r = S(html_escape(to_str(v)));
+    r.markup = true;
+    return r;
+}
+
+Value f_forceescape(Interp&, Value v, CallArgs&) {
+    Value r = S(html_escape(to_str(v)));
+    r.markup = true;
+    return r;
 }
 
 Value f_list(Interp&, Value v, CallArgs& a) { return L(iterate(v, a.line)); }
@@ -599,7 +620,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         {"escape", f_escape},
         {"first", f_first},
         {"float", f_float},
-        {"forceescape", f_escape},
+        {"forceescape", f_forceescape},
         {"format", [](Interp&, Value v, CallArgs& a) { return percent_format(to_str(v), a); }},
         {"indent", f_indent},
         {"int", f_int},
@@ -622,7 +643,11 @@ const std::unordered_map<std::string, FilterFn>& filters() {
          }},
         {"reverse", f_reverse},
         {"round", f_round},
-        {"safe", [](Interp&, Value v, CallArgs&) { return v.is_string() ? v : S(to_str(v)); }},
+        {"safe", [](Interp&, Value v, CallArgs&) {
+             Value r = v.is_string() ? v : S(to_str(v));
+             r.markup = true;
+             return r;
+         }},
         {"select", [](Interp& in, Value v, CallArgs& a) { return select_impl(in, v, a, false, true); }},
         {"selectattr", [](Interp& in, Value v, CallArgs& a) { return select_impl(in, v, a, true, true); }},
         {"sort", f_sort},
@@ -670,7 +695,7 @@ const std::unordered_map<std::string, TestFn>& tests() {
              return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
          }},
         {"callable", [](Interp&, const Value& v, CallArgs&) { return v.kind == Kind::func; }},
-        {"escaped", [](Interp&, const Value&, CallArgs&) { return false; }},
+        {"escaped", [](Interp&, const Value& v, CallArgs&) { return v.is_string() && v.markup; }},
         {"lower", [](Interp&, const Value& v, CallArgs&) {
              std::string s = to_str(v);
              return py_lower(s) == s && py_upper(s) != s;
@@ -878,17 +903,17 @@ Value dict_method(const Value& self, const std::string& name) {
         {"items", [](const Value& d, CallArgs&) {
              std::vector<Value> out;
              for (const auto& [k, v] : d.dict->items) out.push_back(Value::new_list({k, v}, true));
-             return L(std::move(out));
+             return view(std::move(out), "dict_items");
          }},
         {"keys", [](const Value& d, CallArgs&) {
              std::vector<Value> out;
              for (const auto& [k, v] : d.dict->items) out.push_back(k);
-             return L(std::move(out));
+             return view(std::move(out), "dict_keys");
          }},
         {"values", [](const Value& d, CallArgs&) {
              std::vector<Value> out;
              for (const auto& [k, v] : d.dict->items) out.push_back(v);
-             return L(std::move(out));
+             return view(std::move(out), "dict_values");
          }},
         {"get", [](const Value& d, CallArgs& a) {
              const Value* v = d.dict->find(a.get(0, "key"));

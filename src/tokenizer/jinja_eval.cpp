@@ -428,7 +428,11 @@ Value Interp::eval_binary(const std::string& op, const Value& a, const Value& b,
     if (op == "+") {
         if (a.is_string() && b.is_string()) {
             check_size(a.s.size() + b.s.size(), line);
-            return Value::string(a.s + b.s);
+            if (!a.markup && !b.markup) return Value::string(a.s + b.s);
+            // markupsafe: Markup + str escapes the plain operand and stays Markup.
+            Value r = Value::string((a.markup ? a.s : html_escape(a.s)) + (b.markup ? b.s : html_escape(b.s)));
+            r.markup = true;
+            return r;
         }
         if (a.is_list() && b.is_list() && a.list->is_tuple == b.list->is_tuple) {
             std::vector<Value> items = a.list->items;

@@ -225,6 +225,22 @@ std::string str_repr(std::string_view s) {
     return out;
 }
 
+std::string html_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&#34;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
 static void repr_into(const Value& v, std::string& out, int depth) {
     if (depth > 200) {
         out += "...";
@@ -235,6 +251,7 @@ static void repr_into(const Value& v, std::string& out, int depth) {
         case Kind::undefined: out += "Undefined"; return;
         case Kind::list: {
             const auto& items = v.list->items;
+            if (v.list->view) out += std::string(v.list->view) + "(";
             out += v.list->is_tuple ? '(' : '[';
             for (size_t k = 0; k < items.size(); ++k) {
                 if (k) out += ", ";
@@ -242,6 +259,7 @@ static void repr_into(const Value& v, std::string& out, int depth) {
             }
             if (v.list->is_tuple && items.size() == 1) out += ',';
             out += v.list->is_tuple ? ')' : ']';
+            if (v.list->view) out += ')';
             return;
         }
         case Kind::dict:
@@ -525,7 +543,12 @@ static std::string map_case(std::string_view s, uint32_t (*f)(uint32_t)) {
             out += p;  // invalid byte: keep as is
             continue;
         }
-        append_utf8(out, f(piece_cp(p)));
+        uint32_t cp = piece_cp(p);
+        if (cp == 0xDF && f == cp_upper) {  // "ß".upper() == "SS"
+            out += "SS";
+            continue;
+        }
+        append_utf8(out, f(cp));
     }
     return out;
 }
