@@ -54,6 +54,7 @@ private:
     alignas(64) std::atomic<uint64_t> generation_{0};
     alignas(64) std::atomic<int> remaining_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<int> sleeping_{0};  // workers blocked on cv_ (run() notifies only when > 0)
     std::mutex mu_;
     std::condition_variable cv_;
 };
