@@ -198,6 +198,7 @@ void Engine::finish(Slot& slot, const char* reason) {
         slot.utf8.clear();
         flush = slot.stops.pending();
     }
+    backend_->free_sequence(slot.seq);  // before the caller can see the job done
     {
         std::lock_guard<std::mutex> jl(job->m);
         job->out.append(flush);
@@ -211,7 +212,6 @@ void Engine::finish(Slot& slot, const char* reason) {
         job->done = true;
         job->cv.notify_all();
     }
-    backend_->free_sequence(slot.seq);
     slot.stops.reset();
     slot.job = nullptr;
     slot.seq = -1;

@@ -19,6 +19,7 @@ struct FakeState {
     int max_tokens = 0;          // most tokens in one forward
     int forwards = 0;
     int64_t delay_us = 0;        // per forward, to let concurrent requests overlap
+    bool never_eog = false;      // continue 14 → 0 instead of 14 → 15 (end)
 };
 
 class FakeBackend final : public Backend {
@@ -55,7 +56,7 @@ public:
             if (!tokens[i].logits) continue;
             float* row = logits_.data() + size_t(rows++) * kVocab;
             for (int v = 0; v < kVocab; ++v) row[v] = 0.0f;
-            row[(tokens[i].token + 1) % kVocab] = 10.0f;
+            row[(tokens[i].token + 1) % (st_->never_eog ? kVocab - 1 : kVocab)] = 10.0f;
         }
         st_->max_rows = std::max(st_->max_rows, rows);
         st_->max_tokens = std::max(st_->max_tokens, n);
@@ -152,6 +153,8 @@ TEST(Engine, RejectsEmptyAndTooLongPrompts) {
 
 TEST(Engine, CallbackCancelsAndFreesSequence) {
     Fixture f(/*n_ctx=*/4096);
+    f.st->never_eog = true;
+    f.st->delay_us = 100;  // slow steps: the caller sees text long before 4096 tokens
     int calls = 0;
     auto res = f.engine->generate(greedy({0}, -1), [&](std::string_view) { return ++calls < 3; });
     ASSERT_TRUE(res.is_ok());
@@ -164,6 +167,7 @@ TEST(Engine, CallbackCancelsAndFreesSequence) {
 TEST(Engine, ExternalCancelFlag) {
     Fixture f(/*n_ctx=*/4096);
     f.st->delay_us = 200;
+    f.st->never_eog = true;
     std::atomic<bool> cancel{false};
     std::thread t([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
