@@ -118,3 +118,34 @@ private:
 };
 
 }  // namespace berth
+
+namespace berth {
+
+class Tokenizer;
+
+// A TextCodec over a model's tokenizer (shared with whoever else needs it).
+std::shared_ptr<const TextCodec> tokenizer_codec(std::shared_ptr<const Tokenizer> tokenizer);
+
+struct EngineLoadOptions {
+    int n_ctx = 0;       // 0: min(n_ctx_train, 4096)
+    int n_parallel = 1;
+    int n_batch = 512;
+    int n_threads = 0;   // 0: physical cores
+};
+
+// An Engine over a GGUF file, with what the server needs to know about the model.
+struct LoadedEngine {
+    std::unique_ptr<Engine> engine;
+    std::shared_ptr<const Tokenizer> tokenizer;
+    MemoryPlan plan;
+    std::string chat_template;        // tokenizer.chat_template ("" when absent)
+    std::string bos_token, eos_token; // token texts for templates
+};
+
+// The bytes loading `path` with `options` reserves, without loading.
+Result<MemoryPlan> plan_engine(const std::string& path, const EngineLoadOptions& options);
+// Loads weights, KV pool, scratch and tokenizer; enters the bytes in `ledger` under `ledger_name`.
+Result<LoadedEngine> load_engine(const std::string& path, const EngineLoadOptions& options, Ledger* ledger,
+                                 const std::string& ledger_name);
+
+}  // namespace berth

@@ -77,6 +77,9 @@ public:
     virtual Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& options) = 0;
 };
 
+// The real loader: plan_engine / load_engine, entering each model's bytes in `ledger` under its name.
+std::unique_ptr<ModelLoader> make_engine_loader(Ledger* ledger);
+
 // ---- policy --------------------------------------------------------------------------------------------
 enum class ClientKeepAlive { obey, clamp, ignore };
 
@@ -178,6 +181,8 @@ public:
     bool unload(const std::string& name, bool admin);
     // Unloads idle models whose keep-alive has expired (the reaper thread calls it; tests call it).
     void reap();
+    // Pins or unpins a model at run time (overrides the policy file until restart); applies if resident.
+    void set_pinned(const std::string& name, bool pinned);
     std::vector<ResidentInfo> list() const;  // sorted by expires_at, latest first
     SchedStats stats() const;
     const ModelPolicy& policy_for(const std::string& name) const;
@@ -199,6 +204,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::map<std::string, std::shared_ptr<Runner>> runners_;
+    std::map<std::string, bool> runtime_pins_;
     SchedStats stats_;
     bool stopping_ = false;
     std::thread reaper_;

@@ -98,8 +98,9 @@ int64_t Scheduler::in_use_locked() const {
 
 void Scheduler::apply_keep_alive_locked(Runner& r, const std::optional<int64_t>& client) {
     const ModelPolicy& p = policy_for(r.ref.name);
-    r.pinned = p.pin;
-    if (p.pin) {
+    auto rt = runtime_pins_.find(r.ref.name);
+    r.pinned = rt != runtime_pins_.end() ? rt->second : p.pin;
+    if (r.pinned) {
         r.keep_alive = kForever;
         r.expiry_reason = "pinned";
         return;
@@ -321,6 +322,21 @@ bool Scheduler::unload(const std::string& name, bool admin) {
     }
     cv_.notify_all();
     return true;
+}
+
+void Scheduler::set_pinned(const std::string& name, bool pinned) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        runtime_pins_[name] = pinned;
+        auto it = runners_.find(name);
+        if (it != runners_.end() && it->second->state == RunnerState::ready) {
+            Runner& r = *it->second;
+            r.keep_alive_set = false;
+            apply_keep_alive_locked(r, std::nullopt);
+            if (r.refcount == 0) start_countdown_locked(r);
+        }
+    }
+    cv_.notify_all();
 }
 
 void Scheduler::reap() {
