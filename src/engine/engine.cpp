@@ -27,7 +27,8 @@ struct Engine::Job {
     std::atomic<bool> cancel{false};
     std::mutex m;
     std::condition_variable cv;
-    std::string out;  // text ready for the caller (swapped out by the caller)
+    std::string out;            // text ready for the caller (swapped out by the caller)
+    std::vector<uint32_t> ends; // end offset in `out` of each token's piece, so the caller sees them one by one
     bool done = false;
     Status status;
     GenerateResult result;
@@ -93,6 +94,7 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     job.request = &request;
     job.external_cancel = cancel;
     job.out.reserve(4096);
+    job.ends.reserve(1024);
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) return Status(StatusCode::cancelled, "the model is unloading");
@@ -102,22 +104,30 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     cv_.notify_all();
 
     std::string local;
+    std::vector<uint32_t> local_ends;
     local.reserve(4096);
+    local_ends.reserve(1024);
     for (;;) {
         bool done;
         {
             std::unique_lock<std::mutex> lock(job.m);
             job.cv.wait(lock, [&] { return job.done || !job.out.empty(); });
             local.swap(job.out);
+            local_ends.swap(job.ends);
             done = job.done;
         }
-        if (!local.empty()) {
-            if (on_text && !job.cancel.load() && !on_text(local)) {
+        size_t begin = 0;
+        for (uint32_t end : local_ends) {
+            if (end <= begin) continue;
+            std::string_view piece(local.data() + begin, end - begin);
+            begin = end;
+            if (on_text && !job.cancel.load() && !on_text(piece)) {
                 job.cancel = true;
                 cv_.notify_all();
             }
-            local.clear();
         }
+        local.clear();
+        local_ends.clear();
         if (done) break;
     }
     if (!job.status.is_ok()) return job.status;
@@ -202,6 +212,7 @@ void Engine::finish(Slot& slot, const char* reason) {
     {
         std::lock_guard<std::mutex> jl(job->m);
         job->out.append(flush);
+        job->ends.push_back(uint32_t(job->out.size()));
         job->result.done_reason = reason;
         if (slot.t_first) {
             job->result.prompt_eval_ns = slot.t_first - slot.t_start;
@@ -305,6 +316,7 @@ bool Engine::step() {
         if (safe > 0) {
             std::lock_guard<std::mutex> jl(job->m);
             job->out.append(slot.stops.pending(), 0, safe);
+            job->ends.push_back(uint32_t(job->out.size()));
             job->cv.notify_all();
         }
         slot.stops.consume(safe);

@@ -102,9 +102,15 @@ GenerateRequest greedy(std::vector<int32_t> prompt, int num_predict) {
 TEST(Engine, GreedyUntilLength) {
     Fixture f;
     std::string text;
-    auto res = f.engine->generate(greedy({1, 2}, 5), [&](std::string_view t) { text += t; return true; });
+    int calls = 0;
+    auto res = f.engine->generate(greedy({1, 2}, 5), [&](std::string_view t) {
+        text += t;
+        ++calls;
+        return true;
+    });
     ASSERT_TRUE(res.is_ok()) << res.status().to_string();
     EXPECT_EQ(text, "defgh");
+    EXPECT_EQ(calls, 5) << "one callback per token, however fast the worker runs";
     EXPECT_EQ(res->done_reason, "length");
     EXPECT_EQ(res->eval_count, 5);
     EXPECT_EQ(res->prompt_eval_count, 2);

@@ -39,7 +39,7 @@ json final_chunk(const Stream& s, const GenerateResult& r, const std::string& al
     if (s.chat) j["message"] = {{"role", "assistant"}, {"content", all_text}};
     else j["response"] = all_text;
     j.update(final_fields(s.p, r));
-    if (!s.chat && !s.raw) {
+    if (!s.chat) {  // Ollama omits it for raw prompts; clients that chain requests expect it, so berth always sends it
         std::vector<int32_t> ctx = s.p.greq.prompt;
         for (int32_t t : r.output) {
             if (!s.p.lease.engine().codec().is_eog(t)) ctx.push_back(t);
