@@ -31,16 +31,21 @@ static inline __m512i lane_index(int base, int group) {
     return _mm512_load_si512(idx);
 }
 
-template <int NT>
-void tile_q4_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64_t nb, float* out) {
-    const BlockQ4_K* w = reinterpret_cast<const BlockQ4_K*>(wrow);
+template <int NT, bool Q5>
+void tile_q45_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64_t nb, float* out) {
+    using Block = std::conditional_t<Q5, BlockQ5_K, BlockQ4_K>;
+    const Block* w = reinterpret_cast<const Block*>(wrow);
+    const __m512i one = _mm512_set1_epi8(1);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i shifts = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);  // lo | hi nibbles
+    const __m512i shifts4 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(1), 1);  // 0 | 1
     const __m512i idx[4] = {lane_index(0, 16), lane_index(2, 16), lane_index(4, 16), lane_index(6, 16)};
     __m256 acc[NT];
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const BlockQ4_K& b = w[i];
+        const Block& b = w[i];
+        __m512i QH;
+        if constexpr (Q5) QH = _mm512_broadcast_i64x4(loadu(b.qh));
         uint64_t sc, mins8;
         unpack_k4_scales(b.scales, &sc, &mins8);
         // min j twice in a row, to pair with the 16 bsums (two per 32-element sub-block)
@@ -52,7 +57,12 @@ void tile_q4_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64
         for (int k = 0; k < NT; k++) sumi[k] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
             const __m512i raw = _mm512_broadcast_i64x4(loadu(b.qs + 32 * c));
-            const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(raw, shifts), m4);
+            __m512i q = _mm512_and_si512(_mm512_srlv_epi16(raw, shifts), m4);
+            if constexpr (Q5) {  // 5th bit: bit 2c of qh[l] for the low half, bit 2c+1 for the high half
+                const __m512i cnt = _mm512_add_epi16(shifts4, _mm512_set1_epi16(int16_t(2 * c)));
+                const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(QH, cnt), one);
+                q = _mm512_or_si512(q, _mm512_slli_epi16(hb, 4));
+            }
             const __m512i scv = _mm512_permutexvar_epi16(idx[c], sc16);
             for (int k = 0; k < NT; k++) {
                 const BlockQ8_K* x = reinterpret_cast<const BlockQ8_K*>(xq + k * xstride) + i;
@@ -239,11 +249,12 @@ void rows_float_512(const MatmulTask& t, int64_t r0, int64_t r1) {
         for (int64_t k0 = 0; k0 < t.n_tokens; k0 += 4) one_row(r, k0, std::min<int64_t>(4, t.n_tokens - k0));
 }
 
-struct KernQ4_K_512 {
+template <bool Q5>
+struct KernQ45_K_512 {
     static constexpr int nt_max = BERTH_NT_MAX;
     template <int NT>
     static void run(const MatmulTask& t, int64_t r, int64_t k0, float* out) {
-        tile_q4_K_512<NT>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.n_cols / QK_K, out);
+        tile_q45_K_512<NT, Q5>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.n_cols / QK_K, out);
     }
 };
 
@@ -259,7 +270,8 @@ struct KernQ6_K_512 {
 
 RowsFn rows_kernel_avx512(DType wtype) {
     switch (wtype) {
-        case DType::Q4_K: return avx512::rows_driver<avx512::KernQ4_K_512>;
+        case DType::Q4_K: return avx512::rows_driver<avx512::KernQ45_K_512<false>>;
+        case DType::Q5_K: return avx512::rows_driver<avx512::KernQ45_K_512<true>>;
         case DType::Q6_K: return avx512::rows_driver<avx512::KernQ6_K_512>;
         case DType::Q8_0: return avx512::rows_driver<avx512::KernQ8_0_512>;
         case DType::F32: return avx512::rows_float_512<DType::F32>;
