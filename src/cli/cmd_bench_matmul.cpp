@@ -83,8 +83,8 @@ void bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double min
     const double util = (process_cpu_seconds() - cpu0) / (elapsed * pool.n_threads());
     const double gflops = 2.0 * double(s.rows) * double(s.cols) * double(tokens) / sec * 1e-9;
     const double gbs = double(mat_bytes) / sec * 1e-9;
-    printf("%-5s %6lld x %-6lld tokens %4lld  %9.3f ms  %8.1f GFLOP/s  %6.1f GB/s", dtype_name(type),
-           (long long)s.rows, (long long)s.cols, (long long)tokens, sec * 1e3, gflops, gbs);
+    printf("%-5s %6lld x %-6lld tokens %4lld  %9.3f ms  %8.1f GFLOP/s  %6.1f GB/s", dtype_name(type), (long long)s.rows,
+           (long long)s.cols, (long long)tokens, sec * 1e3, gflops, gbs);
     if (bw_gbs > 0) printf("  (%3.0f%% of read bandwidth)", 100.0 * gbs / bw_gbs);
     if (tokens > 1) printf("  %7.1f tok/s-equiv", double(tokens) / sec);
     printf("  cpu %3.0f%%", 100.0 * util);
@@ -94,7 +94,8 @@ void bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double min
 
 int cmd_bench_matmul(const std::vector<std::string>& argv) {
     Args args(argv, {"bandwidth", "cached"});
-    const std::vector<std::string> known = {"type", "rows", "cols", "tokens", "threads", "seconds", "isa", "bandwidth", "cached"};
+    const std::vector<std::string> known = {"type",    "rows", "cols",      "tokens", "threads",
+                                            "seconds", "isa",  "bandwidth", "cached"};
     for (const std::string& k : args.unknown(known)) return fail("unknown option --%s", k.c_str());
 
     std::vector<DType> types;
@@ -142,9 +143,8 @@ int cmd_bench_matmul(const std::vector<std::string>& argv) {
 }  // namespace
 
 BERTH_COMMAND(bench_matmul, "debug bench-matmul",
-                             "berth debug bench-matmul [--type q4_K,q8_0] [--rows N --cols N] [--tokens T] "
-                             "[--threads N] [--seconds S] [--isa scalar|avx2|avx512] [--bandwidth] [--cached]",
-                             "Times matmul per weight type and shape: GFLOP/s and GB/s of weight traffic.",
-                             cmd_bench_matmul);
+              "berth debug bench-matmul [--type q4_K,q8_0] [--rows N --cols N] [--tokens T] "
+              "[--threads N] [--seconds S] [--isa scalar|avx2|avx512] [--bandwidth] [--cached]",
+              "Times matmul per weight type and shape: GFLOP/s and GB/s of weight traffic.", cmd_bench_matmul);
 
 }  // namespace berth::cli

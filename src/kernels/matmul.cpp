@@ -40,10 +40,19 @@ kern::RowsFn pick_rows(DType wtype) {
 
 bool is_matmul_type(DType t) {
     switch (t) {
-        case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_0: case DType::Q4_1: case DType::Q5_0:
-        case DType::Q5_1: case DType::Q8_0: case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K:
-        case DType::Q6_K:
-            return true;
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16:
+        case DType::Q4_0:
+        case DType::Q4_1:
+        case DType::Q5_0:
+        case DType::Q5_1:
+        case DType::Q8_0:
+        case DType::Q2_K:
+        case DType::Q3_K:
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K: return true;
         default: return false;
     }
 }
@@ -70,8 +79,9 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
     if (n_tokens <= 0 || n_rows <= 0) return;
 
     const DType act = kern::act_type(w.type);
-    kern::MatmulTask task{w.type, static_cast<const uint8_t*>(w.data), size_t(w.row_bytes()), n_cols, x,
-                          nullptr, 0, nullptr, n_tokens, y, ldy};
+    kern::MatmulTask task{
+        w.type, static_cast<const uint8_t*>(w.data), size_t(w.row_bytes()), n_cols, x, nullptr, 0, nullptr, n_tokens, y,
+        ldy};
     if (act != DType::F32) {
         CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
         task.xq = static_cast<const uint8_t*>(wdata);
@@ -104,8 +114,10 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
                 u += count;
             }
         };
-        if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096) pool.parallel(quantize_part);
-        else quantize_part(0, 1);
+        if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096)
+            pool.parallel(quantize_part);
+        else
+            quantize_part(0, 1);
     }
 
     const kern::RowsFn rows = pick_rows(w.type);
@@ -122,14 +134,17 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
             rows(task, r0, r1);
         }
     };
-    if (parallel) pool.parallel(compute);
-    else compute(0, 1);
+    if (parallel)
+        pool.parallel(compute);
+    else
+        compute(0, 1);
 }
 
 void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
     const int64_t n_cols = w.ne[0], n_rows = w.n_rows();
     for (int64_t t = 0; t < n_tokens; t++)
-        for (int64_t r = 0; r < n_rows; r++) y[t * n_rows + r] = float(dot_row_ref(w.type, w.row(r), x + t * n_cols, n_cols));
+        for (int64_t r = 0; r < n_rows; r++)
+            y[t * n_rows + r] = float(dot_row_ref(w.type, w.row(r), x + t * n_cols, n_cols));
 }
 
 void get_row(const TensorView& w, int64_t r, float* out) {

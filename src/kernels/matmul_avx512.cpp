@@ -37,7 +37,7 @@ void tile_q45_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int6
     const Block* w = reinterpret_cast<const Block*>(wrow);
     const __m512i one = _mm512_set1_epi8(1);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i shifts = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);  // lo | hi nibbles
+    const __m512i shifts = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);   // lo | hi nibbles
     const __m512i shifts4 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(1), 1);  // 0 | 1
     const __m512i idx[4] = {lane_index(0, 16), lane_index(2, 16), lane_index(4, 16), lane_index(6, 16)};
     __m256 acc[NT];
@@ -100,7 +100,8 @@ void tile_q6_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64
         for (int h = 0; h < 2; h++) {
             const __m512i L = _mm512_loadu_si512(b.ql + 64 * h);
             const __m512i QH = _mm512_broadcast_i64x4(loadu(b.qh + 32 * h));
-            const __m512i q01 = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, sh01), m30));
+            const __m512i q01 =
+                _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, sh01), m30));
             const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
                                                 _mm512_and_si512(_mm512_srlv_epi16(QH, sh23), m30));
             const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16z);
@@ -126,8 +127,7 @@ void tile_q6_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64
 // Q8_0 · Q8_0 with two 32-element blocks per zmm. vpsignb has no 512-bit form: the weight signs become a
 // mask and the activations are negated under it (masked subtract from zero).
 template <int NT>
-void tile_q8_0_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const float* xd, int64_t nb,
-                   float* out) {
+void tile_q8_0_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const float* xd, int64_t nb, float* out) {
     const BlockQ8_0* w = reinterpret_cast<const BlockQ8_0*>(wrow);
     const __m512 zero_ps = _mm512_setzero_ps();
     const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -159,8 +159,7 @@ struct KernQ8_0_512 {
     template <int NT>
     static void run(const MatmulTask& t, int64_t r, int64_t k0, float* out) {
         const int64_t nb = t.n_cols / QK8_0;
-        tile_q8_0_512<NT>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.xd + k0 * nb, nb,
-                          out);
+        tile_q8_0_512<NT>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.xd + k0 * nb, nb, out);
     }
 };
 
@@ -202,8 +201,7 @@ void tile_float_512(const uint8_t* w, const float* x, int64_t ldx, int64_t n, fl
 // 4 rows × 4 tokens register tile for prefill: each activation vector feeds 4 rows and each weight vector 4
 // tokens, so the loop needs half a load per fma instead of one (the one-row tile was L2-bound).
 template <DType T>
-void tile_float_4x4(const uint8_t* w, size_t w_stride, const float* x, int64_t ldx, int64_t n, float* y,
-                    int64_t ldy) {
+void tile_float_4x4(const uint8_t* w, size_t w_stride, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy) {
     __m512 acc[4][4];
     for (int m = 0; m < 4; m++)
         for (int k = 0; k < 4; k++) acc[m][k] = _mm512_setzero_ps();
@@ -254,7 +252,8 @@ struct KernQ45_K_512 {
     static constexpr int nt_max = BERTH_NT_MAX;
     template <int NT>
     static void run(const MatmulTask& t, int64_t r, int64_t k0, float* out) {
-        tile_q45_K_512<NT, Q5>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.n_cols / QK_K, out);
+        tile_q45_K_512<NT, Q5>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.n_cols / QK_K,
+                               out);
     }
 };
 
