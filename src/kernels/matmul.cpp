@@ -126,10 +126,15 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
     // shared cores does not hold up the others.
     const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * nth) + 15) / 16 * 16);
     const int64_t n_chunks = (n_rows + chunk - 1) / chunk;
-    const bool parallel = n_chunks > 1 && nth > 1;
-    std::atomic<int64_t> next{parallel ? nth : 1};  // chunks below `next` are taken; thread i starts at chunk i
-    auto compute = [&](int ith, int) {
-        for (int64_t c = ith; c < n_chunks; c = next.fetch_add(1, std::memory_order_relaxed)) {
+    // Small products (wk/wv of a GQA model at decode: ~0.3 MB) run on the caller alone: waking the pool costs
+    // more than it saves, and on a shared machine a descheduled worker would stall the step.
+    constexpr int64_t kMinParallelMacs = int64_t(1) << 19;
+    const bool parallel = n_chunks > 1 && nth > 1 && n_rows * n_cols * n_tokens >= kMinParallelMacs;
+    // Every thread takes chunks from one counter (no chunk is reserved for a worker that may start late).
+    std::atomic<int64_t> next{0};
+    auto compute = [&](int, int) {
+        for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+             c = next.fetch_add(1, std::memory_order_relaxed)) {
             const int64_t r0 = c * chunk, r1 = std::min(n_rows, r0 + chunk);
             rows(task, r0, r1);
         }

@@ -156,10 +156,14 @@ TEST(Matmul, FloatRowsOfAnyLength) {
 }
 
 TEST(Matmul, ThreadCountsGiveTheSameResult) {
-    for (int n : {1, 3}) {
+    for (int n : {1, 2, 3}) {
         ThreadPool pool(n);
         check_matmul(DType::Q4_K, 70, 256, 4, pool);
         check_matmul(DType::Q8_0, 70, 64, 1, pool);
+        // Above matmul's threshold for using the pool (2^19 multiply-adds), with a partial last chunk.
+        check_matmul(DType::Q4_K, 301, 2048, 1, pool);
+        check_matmul(DType::Q8_0, 150, 1024, 5, pool);
+        check_matmul(DType::F16, 150, 1000, 4, pool);
     }
 }
 
