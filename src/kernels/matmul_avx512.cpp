@@ -124,18 +124,34 @@ void tile_q6_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64
     for (int k = 0; k < NT; k++) out[k] = hsum(acc[k]);
 }
 
-// Q8_0 · Q8_0 with two 32-element blocks per zmm. vpsignb has no 512-bit form: the weight signs become a
-// mask and the activations are negated under it (masked subtract from zero).
-template <int NT>
-void tile_q8_0_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const float* xd, int64_t nb, float* out) {
-    const BlockQ8_0* w = reinterpret_cast<const BlockQ8_0*>(wrow);
+// Signed 8-bit values of one Q8_0 / Q4_0 / Q5_0 block (32 elements).
+template <DType W, typename B>
+static inline __m256i signed_values(const B& b) {
+    if constexpr (W == DType::Q8_0) {
+        return loadu(b.qs);
+    } else if constexpr (W == DType::Q4_0) {
+        return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8));
+    } else {  // Q5_0: the 5th bit clear makes the byte negative (value − 16)
+        const __m256i high = _mm256_andnot_si256(bytes_from_bits_32(b.qh), _mm256_set1_epi8(char(0xF0)));
+        return _mm256_or_si256(nibbles_32(b.qs), high);
+    }
+}
+
+// Symmetric 32-blocks (Q8_0, Q4_0, Q5_0) · Q8_0 with two blocks per zmm. vpsignb has no 512-bit form: the
+// weight signs become a mask and the activations are negated under it (masked subtract from zero).
+template <int NT, DType W>
+void tile_sym_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const float* xd, int64_t nb, float* out) {
+    using Block =
+        std::conditional_t<W == DType::Q8_0, BlockQ8_0, std::conditional_t<W == DType::Q4_0, BlockQ4_0, BlockQ5_0>>;
+    const Block* w = reinterpret_cast<const Block*>(wrow);
     const __m512 zero_ps = _mm512_setzero_ps();
     const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     __m512 acc[NT];
     for (int k = 0; k < NT; k++) acc[k] = zero_ps;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m512i w2 = _mm512_inserti64x4(_mm512_castsi256_si512(loadu(w[i].qs)), loadu(w[i + 1].qs), 1);
+        const __m512i w2 =
+            _mm512_inserti64x4(_mm512_castsi256_si512(signed_values<W>(w[i])), signed_values<W>(w[i + 1]), 1);
         const __m512i wabs = _mm512_abs_epi8(w2);
         const __mmask64 neg = _mm512_movepi8_mask(w2);
         const __m512 dw2 = _mm512_insertf32x8(_mm512_set1_ps(h2f(w[i].d)), _mm256_set1_ps(h2f(w[i + 1].d)), 1);
@@ -150,16 +166,23 @@ void tile_q8_0_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const
         }
     }
     float tail[NT] = {};
-    if (i < nb) tile_q8_0<NT>(reinterpret_cast<const uint8_t*>(w + i), xq + i * sizeof(BlockQ8_0), xstride, 1, tail);
+    if (i < nb) {
+        if constexpr (W == DType::Q8_0)
+            tile_q8_0<NT>(reinterpret_cast<const uint8_t*>(w + i), xq + i * sizeof(BlockQ8_0), xstride, 1, tail);
+        else
+            tile_q01<NT, W>(reinterpret_cast<const uint8_t*>(w + i), xq + i * sizeof(BlockQ8_0), xstride, 1, tail);
+    }
     for (int k = 0; k < NT; k++) out[k] = _mm512_reduce_add_ps(acc[k]) + tail[k];
 }
 
-struct KernQ8_0_512 {
+template <DType W>
+struct KernSym512 {
     static constexpr int nt_max = BERTH_NT_MAX;
     template <int NT>
     static void run(const MatmulTask& t, int64_t r, int64_t k0, float* out) {
         const int64_t nb = t.n_cols / QK8_0;
-        tile_q8_0_512<NT>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.xd + k0 * nb, nb, out);
+        tile_sym_512<NT, W>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.xd + k0 * nb, nb,
+                            out);
     }
 };
 
@@ -272,7 +295,9 @@ RowsFn rows_kernel_avx512(DType wtype) {
         case DType::Q4_K: return avx512::rows_driver<avx512::KernQ45_K_512<false>>;
         case DType::Q5_K: return avx512::rows_driver<avx512::KernQ45_K_512<true>>;
         case DType::Q6_K: return avx512::rows_driver<avx512::KernQ6_K_512>;
-        case DType::Q8_0: return avx512::rows_driver<avx512::KernQ8_0_512>;
+        case DType::Q8_0: return avx512::rows_driver<avx512::KernSym512<DType::Q8_0>>;
+        case DType::Q4_0: return avx512::rows_driver<avx512::KernSym512<DType::Q4_0>>;
+        case DType::Q5_0: return avx512::rows_driver<avx512::KernSym512<DType::Q5_0>>;
         case DType::F32: return avx512::rows_float_512<DType::F32>;
         case DType::F16: return avx512::rows_float_512<DType::F16>;
         case DType::BF16: return avx512::rows_float_512<DType::BF16>;
