@@ -144,12 +144,12 @@ void tile_sym_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const 
     using Block =
         std::conditional_t<W == DType::Q8_0, BlockQ8_0, std::conditional_t<W == DType::Q4_0, BlockQ4_0, BlockQ5_0>>;
     const Block* w = reinterpret_cast<const Block*>(wrow);
-    const __m512 zero_ps = _mm512_setzero_ps();
     const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    __m512 acc[NT];
-    for (int k = 0; k < NT; k++) acc[k] = zero_ps;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
+    constexpr int U = NT == 1 ? 2 : 1;  // independent accumulators to hide the fma latency in matvecs
+    __m512 acc[U][NT];
+    for (int u = 0; u < U; u++)
+        for (int k = 0; k < NT; k++) acc[u][k] = _mm512_setzero_ps();
+    auto step = [&](int64_t i, __m512* a) {
         const __m512i w2 =
             _mm512_inserti64x4(_mm512_castsi256_si512(signed_values<W>(w[i])), signed_values<W>(w[i + 1]), 1);
         const __m512i wabs = _mm512_abs_epi8(w2);
@@ -162,9 +162,13 @@ void tile_sym_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const 
             const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wabs, s);
             const __m128i da_pair = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(xd + k * nb + i));
             const __m512 da2 = _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(_mm_castsi128_ps(da_pair)));
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw2, da2), acc[k]);
+            a[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw2, da2), a[k]);
         }
-    }
+    };
+    int64_t i = 0;
+    for (; i + 2 * U <= nb; i += 2 * U)
+        for (int u = 0; u < U; u++) step(i + 2 * u, acc[u]);
+    for (; i + 2 <= nb; i += 2) step(i, acc[0]);
     float tail[NT] = {};
     if (i < nb) {
         if constexpr (W == DType::Q8_0)
@@ -172,7 +176,11 @@ void tile_sym_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const 
         else
             tile_q01<NT, W>(reinterpret_cast<const uint8_t*>(w + i), xq + i * sizeof(BlockQ8_0), xstride, 1, tail);
     }
-    for (int k = 0; k < NT; k++) out[k] = _mm512_reduce_add_ps(acc[k]) + tail[k];
+    for (int k = 0; k < NT; k++) {
+        __m512 sum = acc[0][k];
+        for (int u = 1; u < U; u++) sum = _mm512_add_ps(sum, acc[u][k]);
+        out[k] = _mm512_reduce_add_ps(sum) + tail[k];
+    }
 }
 
 template <DType W>
