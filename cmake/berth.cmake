@@ -16,3 +16,13 @@ function(berth_module name)
     endif()
   endif()
 endfunction()
+
+# berth_embed(TARGET FILE SYMBOL): compiles FILE's bytes into TARGET as `extern const char SYMBOL[]` with
+# `extern const unsigned long SYMBOL_size`, so the binary carries its assets (no files at run time).
+function(berth_embed target file symbol)
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/${symbol}_embed.cpp")
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DIN=${file} -DOUT=${out} -DSYMBOL=${symbol} -P ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
+    DEPENDS ${file} ${PROJECT_SOURCE_DIR}/cmake/embed.cmake VERBATIM)
+  target_sources(${target} PRIVATE ${out})
+endfunction()

@@ -54,6 +54,7 @@ private:
     alignas(64) std::atomic<uint64_t> generation_{0};
     alignas(64) std::atomic<int> remaining_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<int> sleeping_{0};  // workers blocked on cv_ (run() notifies only when > 0)
     std::mutex mu_;
     std::condition_variable cv_;
 };
@@ -70,5 +71,55 @@ void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y)
 
 // Reads row r of a (possibly quantized) matrix into floats (embedding lookup).
 void get_row(const TensorView& w, int64_t r, float* out);
+
+// ---- measurement ---------------------------------------------------------------------------------------
+// Memory read bandwidth in GB/s (1e9 bytes/s) with every thread of the pool reading its slice of a fresh
+// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes. 0 if mmap fails.
+// Takes ~0.1 s per pass per 256 MiB; meant for `berth bench`, not for the serving path.
+double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(512) << 20, int repeats = 5);
+
+}  // namespace berth
+
+// ==== elementwise ops and attention (owned by the model lane: ops*.cpp, attention*.cpp) ====================
+namespace berth {
+
+// out[i] = x[i] / sqrt(mean(x²) + eps) * w[i] for one row of n (w may be nullptr: no weight). out may be x.
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
+// In-place rotary embedding of one vector of n_heads heads, each head_dim long, at position pos.
+// neox = false rotates pairs (2i, 2i+1); true rotates (i, i + n_rot/2). Only the first n_rot dims rotate.
+// theta_i = pos * freq_scale * base^(-2i/n_rot) / freq_factors[i] (freq_factors may be nullptr).
+void rope(float* x, int n_heads, int head_dim, int n_rot, int64_t pos, float base, float freq_scale, bool neox,
+          const float* freq_factors = nullptr);
+// In-place softmax of n values.
+void softmax(float* x, int64_t n);
+// x = cap * tanh(x / cap), n values.
+void softcap(float* x, int64_t n, float cap);
+// out = silu(gate) * up; gelu variant uses the tanh approximation (as ggml_gelu).
+void silu_mul(float* out, const float* gate, const float* up, int64_t n);
+void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
+// y += x, n values.
+void add_inplace(float* y, const float* x, int64_t n);
+// Stores a row of n floats as type t (F32, F16, Q8_0, Q4_0) — the KV cache write.
+void store_row(DType t, const float* x, void* dst, int64_t n);
+
+// KV positions of one sequence for one layer in a paged cache (see kv.h): position p lives in page
+// pages[p / page_positions], slot p % page_positions; its K row for kv head h starts at
+// base + page * page_bytes + k_offset + (slot * n_head_kv + h) * head_row_bytes (V likewise with v_offset).
+struct AttnKv {
+    DType type = DType::F16;
+    int page_positions = 16;
+    int n_head_kv = 0;
+    int head_dim = 0;
+    const int32_t* pages = nullptr;
+    const uint8_t* base = nullptr;
+    int64_t page_bytes = 0;
+    int64_t k_offset = 0, v_offset = 0;
+    int64_t head_row_bytes = 0;  // row_bytes(type, head_dim)
+};
+
+// Attention of one query head over KV positions [pos_begin, pos_end) of kv head kv_head:
+// out = softmax(softcap(scale · q·K)) · V. scores: (pos_end - pos_begin) floats; tmp: 2 * head_dim floats.
+void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_begin, int64_t pos_end, float scale,
+                    float softcap, float* out, float* scores, float* tmp);
 
 }  // namespace berth

@@ -121,4 +121,41 @@ private:
     std::map<std::string, Row> rows_;
 };
 
+// ---- the process allocator -----------------------------------------------------------------------------
+// Configures glibc malloc for a long-running server: few arenas (M_ARENA_MAX, BERTH_MALLOC_ARENAS, default 2)
+// so that freed memory is not stranded in per-thread arenas, and a trim threshold that returns freed heap
+// tops to the OS. Called once at server start.
+void configure_process_allocator();
+// Returns free heap memory to the OS (malloc_trim); returns the heap's free bytes before trimming.
+int64_t trim_heap();
+struct HeapStats {
+    int64_t in_use = 0, free = 0, mmapped = 0;  // bytes (mallinfo2)
+};
+HeapStats heap_stats();
+
+// ---- history -------------------------------------------------------------------------------------------
+// One memory/latency sample; the server takes one per second.
+struct MemorySample {
+    int64_t t_ms = 0;  // Unix time in milliseconds
+    int64_t rss_anon = 0, rss_file = 0, vm_swap = 0, ledger = 0, unaccounted = 0;
+    int64_t requests = 0;  // completed requests so far
+    double requests_per_s = 0, ttft_p50_ms = 0, token_p50_ms = 0;
+};
+
+// A fixed ring of samples (capacity chosen at construction, never grows). Thread-safe.
+class MemoryHistory {
+public:
+    explicit MemoryHistory(size_t capacity = 3600);
+    void push(const MemorySample& s);
+    // Samples oldest first, at most `max` of the newest (0 = all).
+    std::vector<MemorySample> snapshot(size_t max = 0) const;
+    size_t size() const;
+    size_t capacity() const { return ring_.size(); }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<MemorySample> ring_;
+    size_t next_ = 0, count_ = 0;
+};
+
 }  // namespace berth

@@ -73,3 +73,47 @@ TEST(Ledger, SumsByKind) {
 }
 
 }  // namespace berth
+
+namespace berth {
+
+TEST(MemoryHistory, KeepsTheNewestSamplesInOrderWithoutGrowing) {
+    MemoryHistory h(4);
+    for (int i = 1; i <= 6; i++) {
+        MemorySample s;
+        s.t_ms = i;
+        h.push(s);
+    }
+    EXPECT_EQ(h.size(), 4u);
+    EXPECT_EQ(h.capacity(), 4u);
+    auto all = h.snapshot();
+    ASSERT_EQ(all.size(), 4u);
+    EXPECT_EQ(all.front().t_ms, 3);
+    EXPECT_EQ(all.back().t_ms, 6);
+    auto last2 = h.snapshot(2);
+    ASSERT_EQ(last2.size(), 2u);
+    EXPECT_EQ(last2[0].t_ms, 5);
+}
+
+TEST(Allocator, TrimReturnsFreedHeapToTheSystem) {
+#ifdef BERTH_SANITIZE
+    GTEST_SKIP() << "AddressSanitizer replaces malloc; glibc's trimming is measured in the release build";
+#endif
+    configure_process_allocator();
+    // Many small blocks (below the mmap threshold) freed again: after trimming, RssAnon falls back.
+    auto before = read_process_memory();
+    std::vector<char*> blocks;
+    for (int i = 0; i < 20000; i++) {
+        char* p = static_cast<char*>(malloc(4000));
+        memset(p, 1, 4000);
+        blocks.push_back(p);
+    }
+    auto peak = read_process_memory();
+    EXPECT_GT(peak->rss_anon - before->rss_anon, 60 << 20);
+    for (char* p : blocks) free(p);
+    trim_heap();
+    auto after = read_process_memory();
+    EXPECT_LT(after->rss_anon - before->rss_anon, 8 << 20);
+    EXPECT_GE(heap_stats().in_use, 0);
+}
+
+}  // namespace berth

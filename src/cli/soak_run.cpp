@@ -1,0 +1,290 @@
+// Soak runner: worker threads send bounded streams of /api/generate requests; a sampler thread reads the
+// server's memory once per interval (from /api/memory when the server is berth, else /proc/<pid>).
+#include <httplib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "base/base.h"
+#include "cli/soak.h"
+#include "memory/memory.h"
+
+namespace berth::soak {
+namespace {
+
+using nlohmann::json;
+
+struct Target {
+    std::string scheme_host_port;  // for httplib::Client
+    bool loopback = false;
+};
+
+Result<Target> parse_url(const std::string& url) {
+    std::string u = url;
+    if (u.rfind("http://", 0) != 0) {
+        if (u.find("://") != std::string::npos) return invalid_argument("only http:// URLs are supported: %s", url.c_str());
+        u = "http://" + u;
+    }
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    std::string host = u.substr(7);
+    size_t colon = host.rfind(':');
+    if (colon != std::string::npos && host.find(']') == std::string::npos) host = host.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.find(']') - 1);
+    Target t;
+    t.scheme_host_port = u;
+    t.loopback = host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+    return t;
+}
+
+// Reads (rss_anon, rss, ledger, unaccounted) from berth's /api/memory; false when the server is not berth.
+bool read_berth_memory(httplib::Client& c, Sample* s) {
+    auto res = c.Get("/api/memory");
+    if (!res || res->status != 200) return false;
+    json j = json::parse(res->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("process")) return false;
+    const json& p = j["process"];
+    auto num = [](const json& o, std::initializer_list<const char*> keys) -> int64_t {
+        for (const char* k : keys)
+            if (o.is_object() && o.contains(k) && o[k].is_number()) return o[k].get<int64_t>();
+        return -1;
+    };
+    s->rss_anon = num(p, {"rss_anon", "rss_anon_bytes"});
+    s->rss = num(p, {"rss", "rss_bytes"});
+    s->unaccounted = num(j, {"unaccounted", "unaccounted_bytes"});
+    if (s->unaccounted < 0) s->unaccounted = num(p, {"unaccounted", "unaccounted_bytes"});
+    s->ledger = num(j, {"ledger_total", "ledger_bytes", "total"});
+    return s->rss_anon >= 0;
+}
+
+std::string random_prompt(std::mt19937_64& rng, int min_words, int max_words) {
+    static const char* words[] = {"the", "little", "dog", "ran", "over", "a", "hill", "and", "saw", "bright", "red",
+                                  "ball", "under", "tree", "where", "children", "played", "every", "summer", "day",
+                                  "story", "about", "river", "boat", "friend", "happy", "sun", "garden", "cat", "sky"};
+    int n = min_words + int(rng() % uint64_t(std::max(1, max_words - min_words + 1)));
+    std::string p = "Once upon a time";
+    for (int i = 0; i < n; i++) {
+        p += ' ';
+        p += words[rng() % (sizeof words / sizeof *words)];
+    }
+    return p;
+}
+
+json keep_alive_value(const std::string& k) {
+    char* end = nullptr;
+    double v = strtod(k.c_str(), &end);
+    if (!k.empty() && *end == '\0') return v;
+    return k;
+}
+
+}  // namespace
+
+int run(const Config& cfg_in) {
+    Config cfg = cfg_in;
+    auto target = parse_url(cfg.url);
+    if (!target.is_ok()) return fprintf(stderr, "berth soak: %s\n", target.status().message().c_str()), 2;
+    if (!target->loopback && !cfg.allow_remote) {
+        fprintf(stderr, "berth soak: %s is not a loopback address; pass --allow-remote to load a remote server\n",
+                cfg.url.c_str());
+        return 2;
+    }
+    if (cfg.out_dir.empty()) return fprintf(stderr, "berth soak: --out DIR is required\n"), 2;
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.out_dir, ec);
+    if (ec) return fprintf(stderr, "berth soak: cannot create %s: %s\n", cfg.out_dir.c_str(), ec.message().c_str()), 2;
+
+    httplib::Client probe(target->scheme_host_port);
+    probe.set_connection_timeout(5);
+    probe.set_read_timeout(30);
+    if (cfg.models.empty()) {
+        auto res = probe.Get("/api/tags");
+        if (!res) return fprintf(stderr, "berth soak: cannot reach %s\n", cfg.url.c_str()), 2;
+        json j = json::parse(res->body, nullptr, false);
+        if (!j.is_discarded() && j.contains("models"))
+            for (auto& m : j["models"])
+                if (cfg.models.size() < 3 && m.contains("name")) cfg.models.push_back(m["name"].get<std::string>());
+        if (cfg.models.empty()) return fprintf(stderr, "berth soak: the server lists no models; pass --models\n"), 2;
+    }
+    Sample first;
+    bool is_berth = read_berth_memory(probe, &first);
+    if (!is_berth && cfg.pid <= 0) {
+        fprintf(stderr, "berth soak: the server is not berth (no /api/memory); pass --pid PID to sample /proc\n");
+        return 2;
+    }
+    auto sample_memory = [&](httplib::Client& c, Sample* s) {
+        if (is_berth) {
+            read_berth_memory(c, s);
+            return;
+        }
+        auto m = read_process_memory(cfg.pid);
+        if (m.is_ok()) s->rss_anon = m->rss_anon, s->rss = m->rss;
+    };
+    int64_t baseline = 0;
+    {
+        Sample s;
+        sample_memory(probe, &s);
+        baseline = s.rss_anon;
+    }
+    fprintf(stderr, "berth soak: %s (%s), models %zu, concurrency %d, up to %.0f s%s\n", cfg.url.c_str(),
+            is_berth ? "berth" : "other server", cfg.models.size(), cfg.concurrency, cfg.duration_s,
+            cfg.max_requests ? string_printf(" or %lld requests", (long long)cfg.max_requests).c_str() : "");
+
+    const int64_t start = now_ns();
+    auto elapsed = [&] { return double(now_ns() - start) / 1e9; };
+    std::atomic<int64_t> issued{0}, completed{0}, failed{0};
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::vector<RequestRecord> records;
+    std::vector<Sample> samples;
+    std::vector<double> recent_ttft, recent_lat;
+
+    auto worker = [&](int id) {
+        std::mt19937_64 rng(cfg.seed * 7919 + uint64_t(id));
+        httplib::Client c(target->scheme_host_port);
+        c.set_keep_alive(true);
+        c.set_connection_timeout(10);
+        c.set_read_timeout(300);
+        while (!stop.load()) {
+            if (cfg.max_requests && issued.fetch_add(1) >= cfg.max_requests) break;
+            if (elapsed() >= cfg.duration_s) break;
+            RequestRecord rec;
+            rec.model = cfg.models[rng() % cfg.models.size()];
+            json body = {{"model", rec.model},
+                         {"prompt", random_prompt(rng, cfg.prompt_words_min, cfg.prompt_words_max)},
+                         {"stream", true},
+                         {"keep_alive", keep_alive_value(cfg.keep_alives[rng() % cfg.keep_alives.size()])},
+                         {"options", {{"num_predict", cfg.num_predict}, {"temperature", 0.8}, {"seed", int(rng() % 1000)}}}};
+            if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
+            httplib::Request req;
+            req.method = "POST";
+            req.path = "/api/generate";
+            req.body = body.dump();
+            req.set_header("Content-Type", "application/json");
+            std::string buf, last_line;
+            int64_t t0 = now_ns(), t_first = 0;
+            req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+                if (!t_first) t_first = now_ns();
+                buf.append(data, len);
+                size_t nl;
+                while ((nl = buf.find('\n')) != std::string::npos) {
+                    if (nl > 0) last_line = buf.substr(0, nl);
+                    buf.erase(0, nl + 1);
+                }
+                return !stop.load();
+            };
+            auto res = c.send(req);
+            int64_t t1 = now_ns();
+            rec.t_s = double(t1 - start) / 1e9;
+            rec.total_ms = double(t1 - t0) / 1e6;
+            rec.ttft_ms = t_first ? double(t_first - t0) / 1e6 : rec.total_ms;
+            if (!buf.empty()) last_line = buf;
+            if (!res) {
+                rec.error_kind = "connection: " + httplib::to_string(res.error());
+            } else {
+                rec.status = res->status;
+                json fin = json::parse(last_line, nullptr, false);
+                if (res->status != 200) {
+                    rec.error_kind = "http " + std::to_string(res->status);
+                } else if (fin.is_discarded() || !fin.value("done", false)) {
+                    rec.error_kind = "incomplete stream";
+                } else {
+                    rec.eval_count = fin.value("eval_count", int64_t(0));
+                    double ed = fin.value("eval_duration", 0.0);
+                    if (ed > 0) rec.tokens_per_s = double(rec.eval_count) / (ed / 1e9);
+                }
+            }
+            completed++;
+            if (!rec.error_kind.empty()) failed++;
+            {
+                std::lock_guard<std::mutex> lock(mu);
+                if (rec.error_kind.empty()) recent_ttft.push_back(rec.ttft_ms), recent_lat.push_back(rec.total_ms);
+                records.push_back(std::move(rec));
+            }
+            if (cfg.idle_gap_ms > 0) std::this_thread::sleep_for(std::chrono::microseconds(int64_t(cfg.idle_gap_ms * 1000)));
+        }
+    };
+
+    std::vector<std::thread> workers;
+    for (int i = 0; i < cfg.concurrency; i++) workers.emplace_back(worker, i);
+    std::atomic<int> running{cfg.concurrency};
+    std::thread sampler([&] {
+        httplib::Client c(target->scheme_host_port);
+        c.set_connection_timeout(5);
+        c.set_read_timeout(30);
+        double next = 0, last_print = 0;
+        while (running.load() > 0) {
+            double t = elapsed();
+            if (t >= next) {
+                Sample s;
+                s.t_s = t;
+                sample_memory(c, &s);
+                s.requests = completed.load();
+                s.errors = failed.load();
+                std::lock_guard<std::mutex> lock(mu);
+                s.ttft_p50_ms = percentile(recent_ttft, 50);
+                s.latency_p50_ms = percentile(recent_lat, 50);
+                recent_ttft.clear();
+                recent_lat.clear();
+                samples.push_back(s);
+                next = t + cfg.sample_interval_s;
+                if (t - last_print >= 10) {
+                    last_print = t;
+                    fprintf(stderr, "  %6.0f s  %7lld requests  %5lld errors  RssAnon %s\n", t,
+                            (long long)s.requests, (long long)s.errors, format_bytes(s.rss_anon).c_str());
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+    for (auto& w : workers) w.join();
+    running = 0;
+    sampler.join();
+
+    if (cfg.unload_at_end) {
+        for (const auto& m : cfg.models) probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+    Sample last;
+    last.t_s = elapsed();
+    sample_memory(probe, &last);
+    last.requests = completed.load();
+    last.errors = failed.load();
+
+    // The steady state is measured while the load runs; the final sample (after the unloads) only feeds the
+    // retention figure and the CSV.
+    Report r = analyze(cfg, samples, records, baseline, last.rss_anon);
+    samples.push_back(last);
+    r.server = is_berth ? "berth" : "other";
+    auto write = [&](const std::string& name, const std::string& content) {
+        std::ofstream f(cfg.out_dir + "/" + name, std::ios::binary);
+        f << content;
+        return bool(f);
+    };
+    bool ok = write("samples.csv", samples_csv(samples)) && write("report.json", report_json(r)) &&
+              write("memory.svg", render_svg(samples, records, r));
+    if (!ok) return fprintf(stderr, "berth soak: cannot write results to %s\n", cfg.out_dir.c_str()), 2;
+    const double mib = 1024.0 * 1024.0;
+    printf("requests      %lld (%lld failed) in %.0f s over %zu models\n", (long long)r.requests, (long long)r.errors,
+           r.duration_s, cfg.models.size());
+    for (auto& [k, n] : r.errors_by_kind) printf("  error       %s: %lld\n", k.c_str(), (long long)n);
+    printf("RssAnon       baseline %.1f MiB, peak %.1f MiB, final %.1f MiB\n", r.baseline / mib, r.peak / mib,
+           r.final_ / mib);
+    printf("growth        %.3f MiB per 1,000 requests, %.2f MiB per hour (steady state)\n",
+           r.growth_per_1k_requests / mib, r.growth_per_hour / mib);
+    printf("steady state  RssAnon between %.1f and %.1f MiB after warm-up (range %.2f MiB)\n", r.steady_min / mib,
+           r.steady_max / mib, (r.steady_max - r.steady_min) / mib);
+    printf("retention     %.1f %% (final - baseline) / (peak - baseline)\n", r.retention * 100);
+    if (r.unaccounted_max >= 0) printf("unaccounted   max %.1f MiB\n", r.unaccounted_max / mib);
+    printf("TTFT          p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", r.ttft_p50_ms, r.ttft_p95_ms, r.ttft_p99_ms);
+    printf("latency       p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; decode p50 %.1f tokens/s\n", r.latency_p50_ms,
+           r.latency_p95_ms, r.latency_p99_ms, r.tokens_per_s_p50);
+    printf("wrote         %s/{samples.csv,report.json,memory.svg}\n", cfg.out_dir.c_str());
+    printf("verdict       %s\n", r.verdict.c_str());
+    return 0;
+}
+
+}  // namespace berth::soak

@@ -1,0 +1,77 @@
+#include <gtest/gtest.h>
+
+#include "cli/soak.h"
+
+namespace berth::soak {
+
+TEST(Soak, PercentileInterpolates) {
+    EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4, 5}, 50), 3);
+    EXPECT_DOUBLE_EQ(percentile({10, 20}, 50), 15);
+    EXPECT_DOUBLE_EQ(percentile({}, 99), 0);
+    EXPECT_DOUBLE_EQ(percentile({7}, 99), 7);
+}
+
+TEST(Soak, SlopeIsLeastSquares) {
+    EXPECT_NEAR(slope({0, 1, 2, 3}, {1, 3, 5, 7}), 2.0, 1e-12);
+    EXPECT_EQ(slope({1, 1}, {0, 5}), 0);
+}
+
+std::vector<RequestRecord> ok_requests(int n) {
+    std::vector<RequestRecord> r;
+    r.resize(size_t(n));
+    for (int i = 0; i < n; i++) r[size_t(i)].t_s = i * 0.1, r[size_t(i)].total_ms = 10, r[size_t(i)].ttft_ms = 2;
+    return r;
+}
+
+TEST(Soak, FlatMemoryPassesAndGrowthFails) {
+    Config cfg;
+    const int64_t mib = 1 << 20;
+    std::vector<Sample> flat, growing;
+    for (int i = 0; i <= 100; i++) {
+        Sample s;
+        s.t_s = i;
+        s.requests = i * 20;
+        s.rss_anon = 500 * mib + (i % 2) * 64 * 1024;  // jitter, no trend
+        flat.push_back(s);
+        s.rss_anon = 500 * mib + int64_t(i) * 20 * 2 * mib / 1000;  // 2 MiB per 1,000 requests
+        growing.push_back(s);
+    }
+    Report a = analyze(cfg, flat, ok_requests(2000), 100 * mib, 101 * mib);
+    EXPECT_TRUE(a.pass) << a.verdict;
+    EXPECT_LT(a.growth_per_1k_requests, 0.1 * mib);
+    EXPECT_NEAR(a.retention, 1.0 / 400.0, 1e-3);
+    Report b = analyze(cfg, growing, ok_requests(2000), 100 * mib, 101 * mib);
+    EXPECT_FALSE(b.pass);
+    EXPECT_NEAR(b.growth_per_1k_requests / mib, 2.0, 0.01);
+    // Memory not given back after the load fails on retention.
+    Report c = analyze(cfg, flat, ok_requests(2000), 100 * mib, 450 * mib);
+    EXPECT_FALSE(c.pass);
+    EXPECT_GT(c.retention, 0.5);
+}
+
+TEST(Soak, ErrorsAreCountedByKind) {
+    Config cfg;
+    auto reqs = ok_requests(10);
+    reqs[3].error_kind = "http 503";
+    reqs[4].error_kind = "http 503";
+    Report r = analyze(cfg, {}, reqs, 0, 0);
+    EXPECT_EQ(r.errors, 2);
+    ASSERT_EQ(r.errors_by_kind.size(), 1u);
+    EXPECT_EQ(r.errors_by_kind[0].second, 2);
+    EXPECT_FALSE(r.pass);
+}
+
+TEST(Soak, OutputsAreWellFormed) {
+    std::vector<Sample> s(3);
+    for (int i = 0; i < 3; i++) s[size_t(i)].t_s = i, s[size_t(i)].rss_anon = 1 << 20;
+    Report r = analyze(Config{}, s, ok_requests(5), 1 << 20, 1 << 20);
+    std::string svg = render_svg(s, ok_requests(5), r);
+    EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+    EXPECT_NE(svg.find("</svg>"), std::string::npos);
+    EXPECT_NE(svg.find("<polyline"), std::string::npos);
+    std::string csv = samples_csv(s);
+    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
+    EXPECT_NE(report_json(r).find("\"growth_bytes_per_1k_requests\""), std::string::npos);
+}
+
+}  // namespace berth::soak

@@ -1,0 +1,140 @@
+// matmul(): quantize the activations once into wdata (split across the pool), then compute rows in chunks
+// taken from an atomic counter (work stealing without a queue, as ggml does), with the best kernel the active
+// ISA has for the weight type.
+#include <algorithm>
+#include <atomic>
+
+#include "kernels/kernels.h"
+#include "kernels/matmul_impl.h"
+
+namespace berth {
+namespace {
+
+template <DType T>
+void quantize_ref_as(const float* x, void* y, int64_t n) {
+    quantize_row_ref(T, x, y, n);
+}
+
+kern::QuantizeFn pick_quantize(DType act) {
+    const Isa isa = active_isa();
+    kern::QuantizeFn f = nullptr;
+    if (isa >= Isa::avx512) f = kern::quantize_kernel_avx512(act);
+    if (!f && isa >= Isa::avx2) f = kern::quantize_kernel_avx2(act);
+    if (f) return f;
+    switch (act) {
+        case DType::Q8_0: return quantize_ref_as<DType::Q8_0>;
+        case DType::Q8_1: return quantize_ref_as<DType::Q8_1>;
+        case DType::Q8_K: return quantize_ref_as<DType::Q8_K>;
+        default: CHECK_MSG(false, "no quantizer for activation type");
+    }
+    return nullptr;
+}
+
+kern::RowsFn pick_rows(DType wtype) {
+    const Isa isa = active_isa();
+    kern::RowsFn f = nullptr;
+    if (isa >= Isa::avx512) f = kern::rows_kernel_avx512(wtype);
+    if (!f && isa >= Isa::avx2) f = kern::rows_kernel_avx2(wtype);
+    return f ? f : kern::rows_kernel_scalar(wtype);
+}
+
+bool is_matmul_type(DType t) {
+    switch (t) {
+        case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_0: case DType::Q4_1: case DType::Q5_0:
+        case DType::Q5_1: case DType::Q8_0: case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K:
+        case DType::Q6_K:
+            return true;
+        default: return false;
+    }
+}
+
+}  // namespace
+
+size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens) {
+    const DType act = kern::act_type(wtype);
+    if (act == DType::F32) return 0;
+    size_t bytes = size_t(row_bytes(act, n_cols)) * size_t(n_tokens);
+    // Q8_0 activations also keep their block scales as f32 (the SIMD kernels broadcast them without fp16
+    // conversions), 64-byte aligned after the blocks.
+    if (act == DType::Q8_0) bytes = (bytes + 63) / 64 * 64 + size_t(n_cols / QK8_0) * size_t(n_tokens) * sizeof(float);
+    return bytes;
+}
+
+void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
+            int64_t ldy) {
+    CHECK_MSG(is_matmul_type(w.type), "matmul: unsupported weight dtype");
+    CHECK(w.ne[2] == 1 && w.ne[3] == 1);
+    const int64_t n_cols = w.ne[0], n_rows = w.ne[1];
+    if (ldy == 0) ldy = n_rows;
+    CHECK(ldy >= n_rows);
+    if (n_tokens <= 0 || n_rows <= 0) return;
+
+    const DType act = kern::act_type(w.type);
+    kern::MatmulTask task{w.type, static_cast<const uint8_t*>(w.data), size_t(w.row_bytes()), n_cols, x,
+                          nullptr, 0, nullptr, n_tokens, y, ldy};
+    if (act != DType::F32) {
+        CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
+        task.xq = static_cast<const uint8_t*>(wdata);
+        task.xq_row_bytes = size_t(row_bytes(act, n_cols));
+        const kern::QuantizeFn quantize = pick_quantize(act);
+        // Units of 256 elements (or one 32-block when the row is not a multiple of 256) per token.
+        const int64_t unit = n_cols % QK_K == 0 ? QK_K : QK8_0;
+        const int64_t units_per_row = n_cols / unit, n_units = units_per_row * n_tokens;
+        const size_t unit_bytes = size_t(row_bytes(act, unit));
+        uint8_t* out = static_cast<uint8_t*>(wdata);
+        float* xd = nullptr;
+        if (act == DType::Q8_0) {
+            xd = reinterpret_cast<float*>(out + (task.xq_row_bytes * n_tokens + 63) / 64 * 64);
+            task.xd = xd;
+        }
+        const int64_t nb = n_cols / QK8_0;
+        auto quantize_part = [&](int ith, int nth) {
+            const int64_t u0 = n_units * ith / nth, u1 = n_units * (ith + 1) / nth;
+            for (int64_t u = u0; u < u1;) {
+                // Consecutive units of one token are quantized in one call.
+                const int64_t tok = u / units_per_row, first = u % units_per_row;
+                const int64_t count = std::min(u1 - u, units_per_row - first);
+                uint8_t* dst = out + tok * task.xq_row_bytes + first * unit_bytes;
+                quantize(x + tok * n_cols + first * unit, dst, count * unit);
+                if (xd) {
+                    const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(dst);
+                    float* d = xd + tok * nb + first * (unit / QK8_0);
+                    for (int64_t b = 0; b < count * (unit / QK8_0); b++) d[b] = fp16_to_fp32(blocks[b].d);
+                }
+                u += count;
+            }
+        };
+        if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096) pool.parallel(quantize_part);
+        else quantize_part(0, 1);
+    }
+
+    const kern::RowsFn rows = pick_rows(w.type);
+    const int nth = pool.n_threads();
+    // Chunks of whole 16-row groups, about 8 per thread, so that a thread slowed by another process on the
+    // shared cores does not hold up the others.
+    const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * nth) + 15) / 16 * 16);
+    const int64_t n_chunks = (n_rows + chunk - 1) / chunk;
+    const bool parallel = n_chunks > 1 && nth > 1;
+    std::atomic<int64_t> next{parallel ? nth : 1};  // chunks below `next` are taken; thread i starts at chunk i
+    auto compute = [&](int ith, int) {
+        for (int64_t c = ith; c < n_chunks; c = next.fetch_add(1, std::memory_order_relaxed)) {
+            const int64_t r0 = c * chunk, r1 = std::min(n_rows, r0 + chunk);
+            rows(task, r0, r1);
+        }
+    };
+    if (parallel) pool.parallel(compute);
+    else compute(0, 1);
+}
+
+void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
+    const int64_t n_cols = w.ne[0], n_rows = w.n_rows();
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (int64_t r = 0; r < n_rows; r++) y[t * n_rows + r] = float(dot_row_ref(w.type, w.row(r), x + t * n_cols, n_cols));
+}
+
+void get_row(const TensorView& w, int64_t r, float* out) {
+    CHECK(r >= 0 && r < w.n_rows());
+    dequantize_row_ref(w.type, w.row(r), out, w.ne[0]);
+}
+
+}  // namespace berth

@@ -1,0 +1,46 @@
+// Internal to kernels: the per-ISA matmul entry points. Each ISA translation unit (matmul_scalar.cpp,
+// matmul_avx2.cpp, matmul_avx512.cpp) returns a kernel for a weight type, or nullptr when it has none, and
+// matmul() falls back to the next lower ISA.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace berth::kern {
+
+// One matmul: y(n_tokens, n_rows) = x(n_tokens, n_cols) · W(n_rows, n_cols)ᵀ.
+struct MatmulTask {
+    DType wtype;
+    const uint8_t* w;     // n_rows rows of w_row_bytes
+    size_t w_row_bytes;
+    int64_t n_cols;
+    const float* x;       // (n_tokens, n_cols) f32, for float weight types
+    const uint8_t* xq;    // (n_tokens) rows of xq_row_bytes, activations in act_type(wtype)
+    size_t xq_row_bytes;
+    const float* xd;      // Q8_0 activations only: their block scales as f32, (n_tokens, n_cols / 32)
+    int64_t n_tokens;
+    float* y;             // (n_tokens, ldy)
+    int64_t ldy;
+};
+
+// Computes y for rows [r0, r1) and every token.
+using RowsFn = void (*)(const MatmulTask& t, int64_t r0, int64_t r1);
+// Quantizes one activation row of n floats into the activation type.
+using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
+
+// The activation type ggml pairs with each weight type; F32 for float weights (activations used as is).
+DType act_type(DType wtype);
+
+RowsFn rows_kernel_scalar(DType wtype);  // every weight type
+RowsFn rows_kernel_avx2(DType wtype);
+RowsFn rows_kernel_avx512(DType wtype);
+QuantizeFn quantize_kernel_avx2(DType act);
+QuantizeFn quantize_kernel_avx512(DType act);
+
+// Scalar dot products of one weight row with one quantized activation row (n_cols elements), shared with the
+// SIMD units for the types they do not specialise. Returns the float result.
+float vec_dot_scalar(DType wtype, const void* w, const void* xq, const float* x, int64_t n_cols);
+
+}  // namespace berth::kern

@@ -1,0 +1,234 @@
+// matmul against the references, for every weight type and every ISA this CPU supports, with odd shapes.
+// Two comparisons per output:
+//  1. against dot_row_ref on the *dequantized quantized activations* (the exact maths the kernel performs):
+//     |y − ref_q| ≤ 2e-4 · Σ|w_i·xq_i| + 1e-5, i.e. float summation order and the odd activation element a
+//     SIMD quantizer rounds the other way (plus, for Q4_1/Q5_1, the fp16 rounding of Q8_1's block sums).
+//     A layout or indexing bug is orders of magnitude above this.
+//  2. against matmul_ref (f32 activations): |y − ref| ≤ Σ|w_i|·step_i + 2e-4 · Σ|w_i·x_i| + 1e-5, where
+//     step_i = amax(activation block of i)/127 bounds the activation quantization error (half a step for
+//     rounding, the rest for the fp16 rounding of the block scales); step is 0 for float weights.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/matmul_impl.h"
+
+namespace berth {
+namespace {
+
+std::vector<float> gaussian(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+DType activation_type(DType w) {
+    switch (w) {
+        case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: return DType::Q8_0;
+        case DType::Q4_1: case DType::Q5_1: return DType::Q8_1;
+        case DType::F32: case DType::F16: case DType::BF16: return DType::F32;
+        default: return DType::Q8_K;
+    }
+}
+
+std::vector<Isa> supported_isas() {
+    std::vector<Isa> v = {Isa::scalar};
+    if (detected_isa() >= Isa::avx2) v.push_back(Isa::avx2);
+    if (detected_isa() >= Isa::avx512) v.push_back(Isa::avx512);
+    return v;
+}
+
+struct IsaGuard {
+    Isa saved = active_isa();
+    ~IsaGuard() { set_active_isa(saved); }
+};
+
+void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, ThreadPool& pool) {
+    auto wf = gaussian(n_rows * n_cols, 1000 + uint32_t(n_rows));
+    auto x = gaussian(n_tokens * n_cols, 2000 + uint32_t(n_tokens));
+    const int64_t rb = row_bytes(type, n_cols);
+    std::vector<uint8_t> wq(rb * n_rows);
+    for (int64_t r = 0; r < n_rows; r++) quantize_row_ref(type, wf.data() + r * n_cols, wq.data() + r * rb, n_cols);
+    TensorView w;
+    w.type = type;
+    w.n_dims = 2;
+    w.ne[0] = n_cols;
+    w.ne[1] = n_rows;
+    w.data = wq.data();
+
+    // Activations as the kernel sees them, and their quantization step per element.
+    const DType act = activation_type(type);
+    std::vector<float> xq(x), step(x.size(), 0.f);
+    if (act != DType::F32) {
+        std::vector<uint8_t> tmp(row_bytes(act, n_cols));
+        const int64_t blk = dtype_info(act).block_elems;
+        for (int64_t t = 0; t < n_tokens; t++) {
+            quantize_row_ref(act, x.data() + t * n_cols, tmp.data(), n_cols);
+            dequantize_row_ref(act, tmp.data(), xq.data() + t * n_cols, n_cols);
+            for (int64_t b = 0; b < n_cols; b += blk) {
+                float amax = 0;
+                for (int64_t i = 0; i < blk; i++) amax = std::max(amax, std::fabs(x[t * n_cols + b + i]));
+                for (int64_t i = 0; i < blk; i++) step[t * n_cols + b + i] = amax / 127;
+            }
+        }
+    }
+    std::vector<float> ref(n_tokens * n_rows);
+    matmul_ref(w, x.data(), n_tokens, ref.data());
+
+    const int64_t ldy = n_rows + 3;  // a row stride larger than n_rows: the padding must stay untouched
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(type, n_cols, n_tokens) + 1);
+    std::vector<float> wrow(n_cols);
+    IsaGuard guard;
+    for (Isa isa : supported_isas()) {
+        set_active_isa(isa);
+        std::vector<float> y(n_tokens * ldy, -777.f);
+        matmul(pool, w, x.data(), n_tokens, y.data(), scratch.data(), ldy);
+        for (int64_t r = 0; r < n_rows; r++) {
+            dequantize_row_ref(type, wq.data() + r * rb, wrow.data(), n_cols);
+            for (int64_t t = 0; t < n_tokens; t++) {
+                double ref_q = 0, abs_wxq = 0, abs_wx = 0, act_err = 0;
+                for (int64_t i = 0; i < n_cols; i++) {
+                    const double wi = wrow[i];
+                    ref_q += wi * xq[t * n_cols + i];
+                    abs_wxq += std::fabs(wi * xq[t * n_cols + i]);
+                    abs_wx += std::fabs(wi * x[t * n_cols + i]);
+                    act_err += std::fabs(wi) * step[t * n_cols + i];
+                }
+                // Q8_1 carries s = fp16(d·Σq) per block; the kernel uses it for the weight min term, so its fp16
+                // rounding (≤ 2⁻¹¹ relative) adds |m·s|·2⁻¹¹ per block.
+                double s_err = 0;
+                if (act == DType::Q8_1) {
+                    for (int64_t b = 0; b < n_cols / 32; b++) {
+                        fp16_t m;
+                        memcpy(&m, wq.data() + r * rb + b * dtype_info(type).block_bytes + 2, 2);
+                        double s = 0;
+                        for (int i = 0; i < 32; i++) s += xq[t * n_cols + 32 * b + i];
+                        s_err += std::fabs(fp16_to_fp32(m) * s) * (1.0 / 2048);
+                    }
+                }
+                const float got = y[t * ldy + r];
+                ASSERT_NEAR(got, ref_q, 2e-4 * abs_wxq + s_err + 1e-5)
+                    << dtype_name(type) << " isa=" << isa_name(isa) << " row " << r << " token " << t << " of "
+                    << n_rows << "x" << n_cols << " tokens " << n_tokens;
+                ASSERT_NEAR(got, ref[t * n_rows + r], act_err + 2e-4 * abs_wx + 1e-5)
+                    << dtype_name(type) << " isa=" << isa_name(isa) << " row " << r << " token " << t;
+            }
+        }
+        for (int64_t t = 0; t < n_tokens; t++)
+            for (int64_t r = n_rows; r < ldy; r++) ASSERT_EQ(y[t * ldy + r], -777.f) << "padding written";
+    }
+}
+
+class MatmulTypes : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulTypes, MatchesReferenceDecodeAndPrefillShapes) {
+    const DType type = GetParam();
+    const bool k_quant = dtype_info(type).block_elems == QK_K;
+    const int64_t n_cols = k_quant ? 512 : 96;
+    ThreadPool pool(2);
+    for (int64_t n_tokens : {1, 2, 5, 8, 13}) check_matmul(type, 37, n_cols, n_tokens, pool);
+    check_matmul(type, 67, k_quant ? 1024 : 1056, 3, pool);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatmulTypes,
+                         ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                                           DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K,
+                                           DType::Q5_K, DType::Q6_K),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// Float weights accept rows of any length (stories260K has n_ff = 172, n_embd = 64).
+TEST(Matmul, FloatRowsOfAnyLength) {
+    ThreadPool pool(2);
+    for (DType type : {DType::F32, DType::F16, DType::BF16})
+        for (int64_t n_cols : {1, 7, 65, 172})
+            for (int64_t n_tokens : {1, 4, 9}) check_matmul(type, 19, n_cols, n_tokens, pool);
+}
+
+TEST(Matmul, ThreadCountsGiveTheSameResult) {
+    for (int n : {1, 3}) {
+        ThreadPool pool(n);
+        check_matmul(DType::Q4_K, 70, 256, 4, pool);
+        check_matmul(DType::Q8_0, 70, 64, 1, pool);
+    }
+}
+
+TEST(Matmul, GetRowDequantizes) {
+    const int64_t n_cols = 256, n_rows = 5;
+    auto wf = gaussian(n_rows * n_cols, 3);
+    std::vector<uint8_t> wq(row_bytes(DType::Q6_K, n_cols) * n_rows);
+    for (int64_t r = 0; r < n_rows; r++)
+        quantize_row_ref(DType::Q6_K, wf.data() + r * n_cols, wq.data() + r * row_bytes(DType::Q6_K, n_cols), n_cols);
+    TensorView w;
+    w.type = DType::Q6_K;
+    w.n_dims = 2;
+    w.ne[0] = n_cols;
+    w.ne[1] = n_rows;
+    w.data = wq.data();
+    std::vector<float> got(n_cols), want(n_cols);
+    get_row(w, 3, got.data());
+    dequantize_row_ref(DType::Q6_K, w.row(3), want.data(), n_cols);
+    EXPECT_EQ(got, want);
+    for (int64_t i = 0; i < n_cols; i++) EXPECT_NEAR(got[i], wf[3 * n_cols + i], 0.2);  // Q6_K error ≪ 0.2σ
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// The SIMD activation quantizers against quantize_row_ref: every dequantized element within one quantization
+// step (ties and the last bit of 1/d may round the other way), and Q8_K bsums / Q8_1 sums consistent.
+TEST(ActivationQuantizers, MatchReferenceWithinOneStep) {
+    const int64_t n = 1024;
+    auto x = gaussian(n, 5);
+    x[3] = 0.f;
+    for (int64_t i = 256; i < 512; i++) x[i] = 0.f;  // an all-zero Q8_K block
+    for (Isa isa : {Isa::avx2, Isa::avx512}) {
+        if (int(isa) > int(detected_isa())) continue;
+        for (DType act : {DType::Q8_0, DType::Q8_1, DType::Q8_K}) {
+            kern::QuantizeFn f = isa == Isa::avx2 ? kern::quantize_kernel_avx2(act) : kern::quantize_kernel_avx512(act);
+            ASSERT_NE(f, nullptr);
+            std::vector<uint8_t> got(row_bytes(act, n)), want(row_bytes(act, n));
+            f(x.data(), got.data(), n);
+            quantize_row_ref(act, x.data(), want.data(), n);
+            std::vector<float> g(n), w(n);
+            dequantize_row_ref(act, got.data(), g.data(), n);
+            dequantize_row_ref(act, want.data(), w.data(), n);
+            const int64_t blk = dtype_info(act).block_elems;
+            for (int64_t b = 0; b < n; b += blk) {
+                float amax = 0;
+                for (int64_t i = b; i < b + blk; i++) amax = std::max(amax, std::fabs(x[i]));
+                for (int64_t i = b; i < b + blk; i++)
+                    ASSERT_NEAR(g[i], w[i], amax / 127 * 1.01 + 1e-7) << dtype_name(act) << " " << isa_name(isa) << " " << i;
+            }
+            if (act == DType::Q8_K) {
+                const BlockQ8_K* blocks = reinterpret_cast<const BlockQ8_K*>(got.data());
+                for (int64_t b = 0; b < n / QK_K; b++)
+                    for (int j = 0; j < 16; j++) {
+                        int s = 0;
+                        for (int i = 0; i < 16; i++) s += blocks[b].qs[16 * j + i];
+                        ASSERT_EQ(blocks[b].bsums[j], s);
+                    }
+            }
+            if (act == DType::Q8_1) {
+                const BlockQ8_1* blocks = reinterpret_cast<const BlockQ8_1*>(got.data());
+                for (int64_t b = 0; b < n / 32; b++) {
+                    int s = 0;
+                    for (int i = 0; i < 32; i++) s += blocks[b].qs[i];
+                    const float d = fp16_to_fp32(blocks[b].d);
+                    ASSERT_NEAR(fp16_to_fp32(blocks[b].s), d * s, std::fabs(d * s) * 1e-3 + 1e-6);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace berth

@@ -1,0 +1,62 @@
+#include <malloc.h>
+
+#include <cstdlib>
+
+#include "memory/memory.h"
+
+namespace berth {
+
+void configure_process_allocator() {
+    long arenas = 2;
+    if (const char* v = getenv("BERTH_MALLOC_ARENAS")) {
+        long n = strtol(v, nullptr, 10);
+        if (n >= 1 && n <= 64) arenas = n;
+        else LOG_WARN("ignoring BERTH_MALLOC_ARENAS=%s (expected 1..64)", v);
+    }
+    mallopt(M_ARENA_MAX, int(arenas));
+    // Blocks of 1 MiB and more come straight from mmap and go back at free; heap tops above 4 MiB are
+    // returned to the OS at free. Fixed values keep glibc from raising its thresholds dynamically.
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 4 << 20);
+}
+
+int64_t trim_heap() {
+    HeapStats before = heap_stats();
+    malloc_trim(0);
+    return before.free;
+}
+
+HeapStats heap_stats() {
+    struct mallinfo2 mi = mallinfo2();
+    HeapStats h;
+    h.in_use = int64_t(mi.uordblks);
+    h.free = int64_t(mi.fordblks);
+    h.mmapped = int64_t(mi.hblkhd);
+    return h;
+}
+
+MemoryHistory::MemoryHistory(size_t capacity) : ring_(capacity ? capacity : 1) {}
+
+void MemoryHistory::push(const MemorySample& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ring_[next_] = s;
+    next_ = (next_ + 1) % ring_.size();
+    if (count_ < ring_.size()) count_++;
+}
+
+std::vector<MemorySample> MemoryHistory::snapshot(size_t max) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = max && max < count_ ? max : count_;
+    std::vector<MemorySample> out;
+    out.reserve(n);
+    size_t start = (next_ + ring_.size() - n) % ring_.size();
+    for (size_t i = 0; i < n; i++) out.push_back(ring_[(start + i) % ring_.size()]);
+    return out;
+}
+
+size_t MemoryHistory::size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+}
+
+}  // namespace berth

@@ -1,0 +1,180 @@
+// Planning, loading and sequences. Loading reserves exactly what plan() computed.
+#include <algorithm>
+#include <cstdlib>
+
+#include "model/model_internal.h"
+
+namespace berth {
+namespace {
+
+struct Resolved {
+    HParams hp;
+    ModelOptions opt;
+    KvShape kv;
+    ScratchDims dims;
+};
+
+size_t max_wdata(const Weights& w, int64_t n_batch) {
+    size_t m = 0;
+    auto consider = [&](const TensorView& t) {
+        if (t.data) m = std::max(m, matmul_scratch_bytes(t.type, t.ne[0], n_batch));
+    };
+    consider(w.output);
+    for (const LayerWeights& L : w.layers) {
+        for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.gate_inp,
+                                    &L.gate_exps, &L.up_exps, &L.down_exps})
+            consider(*t);
+    }
+    return m;
+}
+
+Result<Resolved> resolve(const GgufFile& g, const ModelOptions& o, Weights* weights_out) {
+    Resolved r;
+    ASSIGN_OR_RETURN(r.hp, read_hparams(g));
+    ASSIGN_OR_RETURN(Weights w, bind_weights(g, r.hp));
+    r.opt = o;
+    if (r.opt.n_ctx < 0 || r.opt.n_parallel < 0 || r.opt.n_batch < 0 || r.opt.n_logits < 0 || r.opt.n_threads < 0)
+        return invalid_argument("model options must not be negative");
+    if (r.opt.n_ctx == 0) r.opt.n_ctx = std::min(r.hp.n_ctx_train, 4096);
+    if (r.opt.n_parallel == 0) r.opt.n_parallel = 1;
+    if (r.opt.n_batch == 0) r.opt.n_batch = 512;
+    int64_t max_tokens = int64_t(r.opt.n_ctx) * r.opt.n_parallel;
+    r.opt.n_batch = int(std::min<int64_t>(r.opt.n_batch, max_tokens));
+    if (r.opt.n_logits == 0) r.opt.n_logits = r.opt.n_parallel;
+    r.opt.n_logits = std::min(r.opt.n_logits, r.opt.n_batch);
+    if (r.opt.n_threads == 0) r.opt.n_threads = physical_core_count();
+    r.kv.n_layer = r.hp.n_layer;
+    r.kv.n_head_kv = r.hp.n_head_kv;
+    r.kv.head_dim = r.hp.head_dim;
+    r.kv.type = r.opt.kv_type;
+    r.kv.page_positions = 16;
+    RETURN_IF_ERROR(validate_kv_shape(r.kv));
+    r.dims.n_batch = r.opt.n_batch;
+    r.dims.n_logits = r.opt.n_logits;
+    r.dims.n_threads = r.opt.n_threads;
+    r.dims.n_ctx = r.opt.n_ctx;
+    r.dims.wdata_bytes = max_wdata(w, r.opt.n_batch);
+    if (weights_out) *weights_out = std::move(w);
+    return r;
+}
+
+int64_t scratch_bytes(const Resolved& r, int n_ff_exp) {
+    CountingAlloc c;
+    StepBuffers b;
+    carve_buffers(c, r.hp, r.dims, n_ff_exp, &b);
+    return int64_t(round_up(c.used, page_size()));
+}
+
+MemoryPlan make_plan(const GgufFile& g, const Resolved& r, int n_ff_exp) {
+    MemoryPlan p;
+    p.weights_mapped = int64_t(g.size());
+    p.kv_pages = kv_pages_for(r.kv, r.opt.n_ctx, r.opt.n_parallel);
+    p.kv = kv_pool_bytes(r.kv, p.kv_pages);
+    p.scratch = scratch_bytes(r, n_ff_exp);
+    p.n_ctx = r.opt.n_ctx;
+    p.n_parallel = r.opt.n_parallel;
+    p.n_batch = r.opt.n_batch;
+    p.n_logits = r.opt.n_logits;
+    p.kv_type = r.opt.kv_type;
+    return p;
+}
+
+}  // namespace
+
+Result<MemoryPlan> plan(const GgufFile& g, const ModelOptions& o) {
+    Weights w;
+    ASSIGN_OR_RETURN(Resolved r, resolve(g, o, &w));
+    return make_plan(g, r, w.n_ff_exp);
+}
+
+Result<MemoryPlan> plan(const std::string& path, const ModelOptions& o) {
+    ASSIGN_OR_RETURN(auto g, GgufFile::open(path));
+    return plan(*g, o);
+}
+
+Model::~Model() {
+    if (ledger_) ledger_->erase_model(ledger_name_);
+}
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelOptions& o, Ledger* ledger,
+                                           const std::string& ledger_name) {
+    std::unique_ptr<Model> m(new Model());
+    ASSIGN_OR_RETURN(m->gguf_, GgufFile::open(path));
+    m->impl_ = std::make_unique<Impl>();
+    Impl& im = *m->impl_;
+    auto r = resolve(*m->gguf_, o, &im.w);
+    if (!r.is_ok()) return r.status().with_context(path);
+    m->hp_ = r->hp;
+    im.traits = arch_traits(m->hp_.arch);
+    im.dims = r->dims;
+    m->plan_ = make_plan(*m->gguf_, *r, im.w.n_ff_exp);
+    if (o.prefetch && m->gguf_->mapping()) m->gguf_->mapping()->prefetch();
+    const char* env_mlock = getenv("BERTH_MLOCK");
+    if ((o.mlock || (env_mlock && *env_mlock && *env_mlock != '0')) && m->gguf_->mapping()) {
+        Status st = m->gguf_->mapping()->lock();
+        if (!st.is_ok()) LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
+    }
+
+    ASSIGN_OR_RETURN(m->kv_, KvPool::create(r->kv, m->plan_.kv_pages));
+    ASSIGN_OR_RETURN(m->scratch_arena_, Arena::reserve(size_t(m->plan_.scratch), "scratch"));
+    CHECK(int64_t(m->scratch_arena_.size()) == m->plan_.scratch && m->kv_.bytes() == m->plan_.kv);
+    im.scratch = BumpAllocator(m->scratch_arena_.data(), m->scratch_arena_.size());
+    m->pool_ = std::make_unique<ThreadPool>(r->opt.n_threads);
+    const size_t np = size_t(m->plan_.n_parallel);
+    im.tables.reserve(np);
+    for (size_t i = 0; i < np; ++i) im.tables.emplace_back(m->plan_.n_ctx, r->kv.page_positions);
+    im.active.assign(np, 0);
+    im.new_len.assign(np, 0);
+    im.old_len.assign(np, 0);
+    im.touched.assign(np, 0);
+    if (ledger) {
+        m->ledger_ = ledger;
+        m->ledger_name_ = ledger_name;
+        ledger->set(ledger_name, MemoryKind::weights_mapped, m->plan_.weights_mapped);
+        ledger->set(ledger_name, MemoryKind::kv, m->kv_.bytes());
+        ledger->set(ledger_name, MemoryKind::scratch, int64_t(m->scratch_arena_.size()));
+    }
+    return m;
+}
+
+int64_t Model::decode_weight_bytes() const {
+    const Weights& w = impl_->w;
+    double bytes = double(w.token_embd.row_bytes()) + double(w.output.n_bytes());
+    const double expert_share = hp_.n_expert > 0 ? double(hp_.n_expert_used) / hp_.n_expert : 1.0;
+    for (const LayerWeights& L : w.layers) {
+        for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.gate_inp})
+            if (t->data) bytes += double(t->n_bytes());
+        for (const TensorView* t : {&L.gate_exps, &L.up_exps, &L.down_exps})
+            if (t->data) bytes += double(t->n_bytes()) * expert_share;
+    }
+    return int64_t(bytes);
+}
+
+Result<int> Model::create_sequence() {
+    for (size_t i = 0; i < impl_->active.size(); ++i) {
+        if (!impl_->active[i]) {
+            impl_->active[i] = 1;
+            impl_->tables[i].clear(kv_);
+            return int(i);
+        }
+    }
+    return resource_exhausted("all %d sequences are in use (n_parallel)", plan_.n_parallel);
+}
+
+void Model::free_sequence(int seq) {
+    CHECK(seq >= 0 && size_t(seq) < impl_->active.size());
+    impl_->tables[size_t(seq)].clear(kv_);
+    impl_->active[size_t(seq)] = 0;
+}
+
+int64_t Model::sequence_length(int seq) const {
+    CHECK(seq >= 0 && size_t(seq) < impl_->active.size());
+    return impl_->tables[size_t(seq)].n_positions();
+}
+
+void Model::truncate_sequence(int seq, int64_t n) {
+    CHECK(seq >= 0 && size_t(seq) < impl_->active.size());
+    impl_->tables[size_t(seq)].truncate(kv_, n);
+}
+
+}  // namespace berth

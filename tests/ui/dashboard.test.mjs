@@ -1,0 +1,58 @@
+// Drives berth's dashboard (/ui) in Debian's chromium, headless, against a real server on loopback:
+// the page loads without console errors, shows the loaded model with its numbers, the charts update, the
+// unload button unloads. Saves a screenshot. Every wait is bounded.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { startServer } from "../clients/server.mjs";
+
+const shot = process.env.BERTH_UI_SCREENSHOT || path.resolve("dashboard.png");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+let srv, browser;
+after(async () => {
+  if (browser) await browser.close();
+  if (srv) await srv.stop();
+});
+
+test("dashboard shows live data and unloads a model", { timeout: 90000 }, async () => {
+  srv = await startServer();
+  const base = srv.base;
+
+  // Load the model with one real request, so the latency chart has a point.
+  const gen = await fetch(base + "/api/generate", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "stories260K", prompt: "Once upon a time", stream: false, options: { num_predict: 8 } }),
+  });
+  assert.equal(gen.status, 200, await gen.text());
+
+  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox"] });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const consoleErrors = [];
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+  const resp = await page.goto(base + "/ui", { waitUntil: "load", timeout: 20000 });
+  assert.equal(resp.status(), 200);
+  const row = page.locator('tr[data-model^="stories260K"]');
+  await row.waitFor({ timeout: 20000 });
+  const rowText = await row.innerText();
+  assert.match(rowText, /\d+(\.\d)? (KiB|MiB)/, `model row shows sizes: ${rowText}`);
+  assert.match(rowText, /ready|busy/, `model row shows its state: ${rowText}`);
+
+  // Live: the page refreshes and the memory history gains points as the server samples once per second.
+  const points0 = Number(await page.locator("#mem-chart").getAttribute("data-points"));
+  await page.waitForFunction((p0) => Number(document.querySelector("#mem-chart").dataset.points) > p0 &&
+    Number(document.body.dataset.updates) >= 2, points0, { timeout: 20000 });
+  const memText = await page.locator("#memory").innerText();
+  assert.match(memText, /RssAnon\s+\d/, `memory panel shows process readings: ${memText}`);
+
+  await page.screenshot({ path: shot, fullPage: true });
+
+  await row.locator("button.unload").click();
+  await row.waitFor({ state: "detached", timeout: 20000 });
+  const ps = await (await fetch(base + "/api/ps")).json();
+  assert.equal(ps.models.length, 0, "the model is unloaded on the server");
+  assert.deepEqual(consoleErrors, [], "no console errors");
+});
