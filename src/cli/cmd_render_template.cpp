@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace berth::cli {
 namespace {

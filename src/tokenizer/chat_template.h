@@ -38,7 +38,7 @@ struct TemplateOptions {
 
 // A parsed template; parse once per model, render per request. Copies share the parsed tree (immutable).
 class ChatTemplate {
-public:
+  public:
     // Parses `source`; a syntax error returns invalid_argument "template syntax error: line N: ...".
     static Result<ChatTemplate> parse(std::string_view source, const TemplateOptions& options = {});
     // Renders with the top-level keys of `context` as variables: messages, add_generation_prompt,
@@ -49,7 +49,7 @@ public:
     // which matters for tojson and for loops over dicts. Prefer this for request bodies.
     Result<std::string> render(const nlohmann::ordered_json& context) const;
 
-private:
+  private:
     std::shared_ptr<const jinja::Template> tmpl_;
     TemplateOptions options_;
 };

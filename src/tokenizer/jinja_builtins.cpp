@@ -50,8 +50,8 @@ std::vector<std::string> splitlines(std::string_view s) {
     return lines;
 }
 
-std::string py_replace(const std::string& s, const std::string& old, const std::string& with, int64_t count,
-                       Interp& in, int line) {
+std::string py_replace(const std::string& s, const std::string& old, const std::string& with, int64_t count, Interp& in,
+                       int line) {
     std::string out;
     if (old.empty()) {
         auto chars = utf8_chars(s);
@@ -141,7 +141,8 @@ bool is_alpha_piece(std::string_view p) {
     auto chars = utf8_chars(p);
     (void)k;
     if (chars.size() != 1 || p.size() != 2) return false;
-    uint32_t cp = ((uint32_t(static_cast<unsigned char>(p[0])) & 0x1F) << 6) | (static_cast<unsigned char>(p[1]) & 0x3F);
+    uint32_t cp =
+        ((uint32_t(static_cast<unsigned char>(p[0])) & 0x1F) << 6) | (static_cast<unsigned char>(p[1]) & 0x3F);
     return (cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) || (cp >= 0x370 && cp <= 0x4FF);
 }
 
@@ -225,9 +226,11 @@ Value brace_format(const std::string& fmt, CallArgs& a) {
     size_t auto_idx = 0;
     for (size_t k = 0; k < fmt.size(); ++k) {
         char c = fmt[k];
-        if (c == '}' ) {
-            if (k + 1 < fmt.size() && fmt[k + 1] == '}') ++k;
-            else fail(a.line, "Single '}' encountered in format string");
+        if (c == '}') {
+            if (k + 1 < fmt.size() && fmt[k + 1] == '}')
+                ++k;
+            else
+                fail(a.line, "Single '}' encountered in format string");
             out += '}';
             continue;
         }
@@ -274,7 +277,8 @@ Value attr_path(const Value& item, const Value& attribute, int line) {
     while (true) {
         size_t dot = path.find('.', pos);
         std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
-        bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return isdigit((unsigned char)c); });
+        bool digits =
+            !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return isdigit((unsigned char)c); });
         v = digits && part.size() < 18 ? get_item(v, Value::integer(std::atoll(part.c_str())), line)
                                        : get_item(v, S(part), line);
         if (dot == std::string::npos) break;
@@ -345,8 +349,10 @@ Value f_tojson(Interp& in, Value v, CallArgs& a) {
     JsonStyle st = interp_limits(in).tojson_style;
     Value indent = a.get(0, "indent", Value::none());
     if (a.pos.size() > 0 && a.pos[0].kind == Kind::boolean) indent = a.get(1, "indent", Value::none());
-    if (indent.is_int_like()) st.indent = int(std::clamp<int64_t>(indent.as_int(), 0, 64));
-    else if (!indent.is_none() && !indent.is_undefined()) fail(a.line, "tojson: indent must be an integer");
+    if (indent.is_int_like())
+        st.indent = int(std::clamp<int64_t>(indent.as_int(), 0, 64));
+    else if (!indent.is_none() && !indent.is_undefined())
+        fail(a.line, "tojson: indent must be an integer");
     Value ea = a.get(99, "ensure_ascii");
     if (!ea.is_undefined()) st.ensure_ascii = truthy(ea);
     Value sk = a.get(99, "sort_keys");
@@ -365,7 +371,8 @@ Value f_tojson(Interp& in, Value v, CallArgs& a) {
 
 Value f_indent(Interp& in, Value v, CallArgs& a) {
     Value w = a.get(0, "width", Value::integer(4));
-    std::string ind = w.is_string() ? w.s : std::string(size_t(std::clamp<int64_t>(arg_int(w, a.line, "indent"), 0, 1024)), ' ');
+    std::string ind =
+        w.is_string() ? w.s : std::string(size_t(std::clamp<int64_t>(arg_int(w, a.line, "indent"), 0, 1024)), ' ');
     bool first = truthy(a.get(1, "first", Value::boolean(false)));
     bool blank = truthy(a.get(2, "blank", Value::boolean(false)));
     if (v.is_undefined()) fail(a.line, v.s);
@@ -414,7 +421,8 @@ Value f_int(Interp&, Value v, CallArgs& a) {
     if (v.is_undefined()) fail(a.line, v.s);  // int(Undefined) raises in Jinja2
     Value def = a.get(0, "default", Value::integer(0));
     if (v.is_int_like()) return Value::integer(v.as_int());
-    if (v.kind == Kind::floating) return std::isfinite(v.f) && std::fabs(v.f) < 9.2e18 ? Value::integer(int64_t(v.f)) : def;
+    if (v.kind == Kind::floating)
+        return std::isfinite(v.f) && std::fabs(v.f) < 9.2e18 ? Value::integer(int64_t(v.f)) : def;
     if (v.is_string()) {
         std::string t = py_strip(v.s, true, true, Value());
         int64_t base = arg_int(a.get(1, "base", Value::integer(10)), a.line, "int");
@@ -424,7 +432,8 @@ Value f_int(Interp&, Value v, CallArgs& a) {
         long long x = std::strtoll(t.c_str(), &end, int(base));
         if (!t.empty() && end && *end == 0 && errno == 0) return Value::integer(x);
         double d = std::strtod(t.c_str(), &end);
-        if (!t.empty() && end && *end == 0 && std::isfinite(d) && std::fabs(d) < 9.2e18) return Value::integer(int64_t(d));
+        if (!t.empty() && end && *end == 0 && std::isfinite(d) && std::fabs(d) < 9.2e18)
+            return Value::integer(int64_t(d));
     }
     return def;
 }
@@ -481,7 +490,8 @@ Value sorted_values(Value v, CallArgs& a, bool reverse, bool cs, const Value& at
 
 Value f_sort(Interp&, Value v, CallArgs& a) {
     return sorted_values(v, a, truthy(a.get(0, "reverse", Value::boolean(false))),
-                         truthy(a.get(1, "case_sensitive", Value::boolean(false))), a.get(2, "attribute", Value::none()));
+                         truthy(a.get(1, "case_sensitive", Value::boolean(false))),
+                         a.get(2, "attribute", Value::none()));
 }
 
 Value f_dictsort(Interp&, Value v, CallArgs& a) {
@@ -523,7 +533,8 @@ Value f_sum(Interp& in, Value v, CallArgs& a) {
     for (auto& item : iterate(v, a.line)) {
         Value x = attribute.is_none() ? item : attr_path(item, attribute, a.line);
         if (!x.is_number() || !acc.is_number())
-            fail(a.line, std::string("unsupported operand type(s) for +: '") + type_name(acc) + "' and '" + type_name(x) + "'");
+            fail(a.line,
+                 std::string("unsupported operand type(s) for +: '") + type_name(acc) + "' and '" + type_name(x) + "'");
         if (acc.is_int_like() && x.is_int_like()) {
             int64_t r;
             if (__builtin_add_overflow(acc.as_int(), x.as_int(), &r)) fail(a.line, "integer overflow");
@@ -600,7 +611,8 @@ Value f_wordcount(Interp&, Value v, CallArgs&) {
 
 const std::unordered_map<std::string, FilterFn>& filters() {
     static const std::unordered_map<std::string, FilterFn> m = {
-        {"abs", [](Interp&, Value v, CallArgs& a) -> Value {
+        {"abs",
+         [](Interp&, Value v, CallArgs& a) -> Value {
              if (v.kind == Kind::floating) return Value::floating(std::fabs(v.f));
              if (v.is_int_like()) {
                  if (v.as_int() == INT64_MIN) fail(a.line, "integer overflow");
@@ -611,7 +623,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         {"attr", [](Interp&, Value v, CallArgs& a) { return get_attr(v, to_str(a.get(0, "name")), a.line); }},
         {"capitalize", [](Interp&, Value v, CallArgs&) { return S(py_capitalize(to_str(v))); }},
         {"count", f_length},
-        {"default", [](Interp&, Value v, CallArgs& a) {
+        {"default",
+         [](Interp&, Value v, CallArgs& a) {
              bool boolean = truthy(a.get(1, "boolean", Value::boolean(false)));
              if (v.is_undefined() || (boolean && !truthy(v))) return a.get(0, "default_value", S(""));
              return v;
@@ -636,14 +649,16 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         {"pprint", [](Interp&, Value v, CallArgs&) { return S(repr(v)); }},
         {"reject", [](Interp& in, Value v, CallArgs& a) { return select_impl(in, v, a, false, false); }},
         {"rejectattr", [](Interp& in, Value v, CallArgs& a) { return select_impl(in, v, a, true, false); }},
-        {"replace", [](Interp& in, Value v, CallArgs& a) {
+        {"replace",
+         [](Interp& in, Value v, CallArgs& a) {
              Value count = a.get(2, "count", Value::none());
              return S(py_replace(to_str(v), to_str(a.get(0, "old")), to_str(a.get(1, "new")),
                                  count.is_none() ? -1 : arg_int(count, a.line, "replace"), in, a.line));
          }},
         {"reverse", f_reverse},
         {"round", f_round},
-        {"safe", [](Interp&, Value v, CallArgs&) {
+        {"safe",
+         [](Interp&, Value v, CallArgs&) {
              Value r = v.is_string() ? v : S(to_str(v));
              r.markup = true;
              return r;
@@ -655,9 +670,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         {"sum", f_sum},
         {"title", [](Interp&, Value v, CallArgs&) { return S(jinja_title(to_str(v))); }},
         {"tojson", f_tojson},
-        {"trim", [](Interp&, Value v, CallArgs& a) {
-             return S(py_strip(to_str(v), true, true, a.get(0, "chars", Value::none())));
-         }},
+        {"trim", [](Interp&, Value v,
+                    CallArgs& a) { return S(py_strip(to_str(v), true, true, a.get(0, "chars", Value::none()))); }},
         {"unique", f_unique},
         {"upper", [](Interp&, Value v, CallArgs&) { return S(py_upper(to_str(v))); }},
         {"wordcount", f_wordcount},
@@ -688,38 +702,41 @@ const std::unordered_map<std::string, TestFn>& tests() {
         {"number", [](Interp&, const Value& v, CallArgs&) { return v.is_number(); }},
         {"string", [](Interp&, const Value& v, CallArgs&) { return v.is_string(); }},
         {"mapping", [](Interp&, const Value& v, CallArgs&) { return v.is_dict(); }},
-        {"iterable", [](Interp&, const Value& v, CallArgs&) {
-             return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
-         }},
-        {"sequence", [](Interp&, const Value& v, CallArgs&) {
-             return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
-         }},
+        {"iterable", [](Interp&, const Value& v,
+                        CallArgs&) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }},
+        {"sequence", [](Interp&, const Value& v,
+                        CallArgs&) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }},
         {"callable", [](Interp&, const Value& v, CallArgs&) { return v.kind == Kind::func; }},
         {"escaped", [](Interp&, const Value& v, CallArgs&) { return v.is_string() && v.markup; }},
-        {"lower", [](Interp&, const Value& v, CallArgs&) {
+        {"lower",
+         [](Interp&, const Value& v, CallArgs&) {
              std::string s = to_str(v);
              return py_lower(s) == s && py_upper(s) != s;
          }},
-        {"upper", [](Interp&, const Value& v, CallArgs&) {
+        {"upper",
+         [](Interp&, const Value& v, CallArgs&) {
              std::string s = to_str(v);
              return py_upper(s) == s && py_lower(s) != s;
          }},
         {"odd", [](Interp&, const Value& v, CallArgs& a) { return arg_int(v, a.line, "odd") % 2 != 0; }},
         {"even", [](Interp&, const Value& v, CallArgs& a) { return arg_int(v, a.line, "even") % 2 == 0; }},
-        {"divisibleby", [](Interp&, const Value& v, CallArgs& a) {
+        {"divisibleby",
+         [](Interp&, const Value& v, CallArgs& a) {
              int64_t d = arg_int(a.get(0, "num"), a.line, "divisibleby");
              if (d == 0) fail(a.line, "integer division or modulo by zero");
              if (d == -1) return true;
              return arg_int(v, a.line, "divisibleby") % d == 0;
          }},
-        {"sameas", [](Interp&, const Value& v, CallArgs& a) {
+        {"sameas",
+         [](Interp&, const Value& v, CallArgs& a) {
              Value o = a.get(0, "other");
              if (v.kind != o.kind) return false;
              if (v.is_list()) return v.list == o.list;
              if (v.is_dict() || v.kind == Kind::ns) return v.dict == o.dict;
              return equals(v, o);
          }},
-        {"in", [](Interp&, const Value& v, CallArgs& a) {
+        {"in",
+         [](Interp&, const Value& v, CallArgs& a) {
              Value seq = a.get(0, "seq");
              if (seq.is_string()) return v.is_string() && seq.s.find(v.s) != std::string::npos;
              if (seq.is_dict()) return seq.dict->find(v) != nullptr;
@@ -776,37 +793,45 @@ bool prefix_match(const Value& self, CallArgs& a, bool suffix) {
 Value str_method(const Value& self, const std::string& name) {
     using F = Value (*)(const Value&, CallArgs&);
     static const std::unordered_map<std::string, F> m = {
-        {"strip", [](const Value& s, CallArgs& a) { return S(py_strip(s.s, true, true, a.get(0, "chars", Value::none()))); }},
-        {"lstrip", [](const Value& s, CallArgs& a) { return S(py_strip(s.s, true, false, a.get(0, "chars", Value::none()))); }},
-        {"rstrip", [](const Value& s, CallArgs& a) { return S(py_strip(s.s, false, true, a.get(0, "chars", Value::none()))); }},
+        {"strip",
+         [](const Value& s, CallArgs& a) { return S(py_strip(s.s, true, true, a.get(0, "chars", Value::none()))); }},
+        {"lstrip",
+         [](const Value& s, CallArgs& a) { return S(py_strip(s.s, true, false, a.get(0, "chars", Value::none()))); }},
+        {"rstrip",
+         [](const Value& s, CallArgs& a) { return S(py_strip(s.s, false, true, a.get(0, "chars", Value::none()))); }},
         {"upper", [](const Value& s, CallArgs&) { return S(py_upper(s.s)); }},
         {"lower", [](const Value& s, CallArgs&) { return S(py_lower(s.s)); }},
         {"title", [](const Value& s, CallArgs&) { return S(py_title(s.s)); }},
         {"capitalize", [](const Value& s, CallArgs&) { return S(py_capitalize(s.s)); }},
         {"startswith", [](const Value& s, CallArgs& a) { return Value::boolean(prefix_match(s, a, false)); }},
         {"endswith", [](const Value& s, CallArgs& a) { return Value::boolean(prefix_match(s, a, true)); }},
-        {"split", [](const Value& s, CallArgs& a) {
+        {"split",
+         [](const Value& s, CallArgs& a) {
              Value mx = a.get(1, "maxsplit", Value::integer(-1));
              return py_split(s.s, a.get(0, "sep", Value::none()), arg_int(mx, a.line, "split"), a.line);
          }},
-        {"splitlines", [](const Value& s, CallArgs&) {
+        {"splitlines",
+         [](const Value& s, CallArgs&) {
              std::vector<Value> out;
              for (auto& l : splitlines(s.s)) out.push_back(S(l));
              return L(std::move(out));
          }},
-        {"replace", [](const Value& s, CallArgs& a) {
+        {"replace",
+         [](const Value& s, CallArgs& a) {
              Value count = a.get(2, "count", Value::integer(-1));
              Value o = a.get(0, "old"), n = a.get(1, "new");
              if (!o.is_string() || !n.is_string()) fail(a.line, "replace() arguments must be str");
              return S(py_replace(s.s, o.s, n.s, arg_int(count, a.line, "replace"), *a.interp, a.line));
          }},
-        {"find", [](const Value& s, CallArgs& a) {
+        {"find",
+         [](const Value& s, CallArgs& a) {
              Value sub = a.get(0, "sub");
              if (!sub.is_string()) fail(a.line, "must be str");
              size_t f = s.s.find(sub.s);
              return Value::integer(f == std::string::npos ? -1 : int64_t(utf8_length(s.s.substr(0, f))));
          }},
-        {"count", [](const Value& s, CallArgs& a) {
+        {"count",
+         [](const Value& s, CallArgs& a) {
              Value sub = a.get(0, "sub");
              if (!sub.is_string()) fail(a.line, "must be str");
              if (sub.s.empty()) return Value::integer(int64_t(utf8_length(s.s)) + 1);
@@ -814,12 +839,14 @@ Value str_method(const Value& self, const std::string& name) {
              for (size_t p = s.s.find(sub.s); p != std::string::npos; p = s.s.find(sub.s, p + sub.s.size())) ++n;
              return Value::integer(n);
          }},
-        {"join", [](const Value& s, CallArgs& a) {
+        {"join",
+         [](const Value& s, CallArgs& a) {
              std::string out;
              size_t k = 0;
              for (auto& item : iterate(a.get(0, "iterable"), a.line)) {
                  if (!item.is_string())
-                     fail(a.line, "sequence item " + std::to_string(k) + ": expected str instance, " + type_name(item) + " found");
+                     fail(a.line, "sequence item " + std::to_string(k) + ": expected str instance, " + type_name(item) +
+                                      " found");
                  if (k++) out += s.s;
                  out += item.s;
                  check_size(*a.interp, out.size(), a.line);
@@ -827,20 +854,29 @@ Value str_method(const Value& self, const std::string& name) {
              return S(out);
          }},
         {"format", [](const Value& s, CallArgs& a) { return brace_format(s.s, a); }},
-        {"isdigit", [](const Value& s, CallArgs&) {
-             return Value::boolean(!s.s.empty() && std::all_of(s.s.begin(), s.s.end(), [](char c) { return isdigit((unsigned char)c); }));
+        {"isdigit",
+         [](const Value& s, CallArgs&) {
+             return Value::boolean(
+                 !s.s.empty() && std::all_of(s.s.begin(), s.s.end(), [](char c) { return isdigit((unsigned char)c); }));
          }},
-        {"isalpha", [](const Value& s, CallArgs&) {
-             return Value::boolean(!s.s.empty() && std::all_of(s.s.begin(), s.s.end(), [](char c) { return isalpha((unsigned char)c); }));
+        {"isalpha",
+         [](const Value& s, CallArgs&) {
+             return Value::boolean(
+                 !s.s.empty() && std::all_of(s.s.begin(), s.s.end(), [](char c) { return isalpha((unsigned char)c); }));
          }},
-        {"isalnum", [](const Value& s, CallArgs&) {
-             return Value::boolean(!s.s.empty() && std::all_of(s.s.begin(), s.s.end(), [](char c) { return isalnum((unsigned char)c); }));
+        {"isalnum",
+         [](const Value& s, CallArgs&) {
+             return Value::boolean(
+                 !s.s.empty() && std::all_of(s.s.begin(), s.s.end(), [](char c) { return isalnum((unsigned char)c); }));
          }},
-        {"isspace", [](const Value& s, CallArgs&) {
+        {"isspace",
+         [](const Value& s, CallArgs&) {
              return Value::boolean(!s.s.empty() && py_strip(s.s, true, true, Value()).empty());
          }},
-        {"islower", [](const Value& s, CallArgs&) { return Value::boolean(py_lower(s.s) == s.s && py_upper(s.s) != s.s); }},
-        {"isupper", [](const Value& s, CallArgs&) { return Value::boolean(py_upper(s.s) == s.s && py_lower(s.s) != s.s); }},
+        {"islower",
+         [](const Value& s, CallArgs&) { return Value::boolean(py_lower(s.s) == s.s && py_upper(s.s) != s.s); }},
+        {"isupper",
+         [](const Value& s, CallArgs&) { return Value::boolean(py_upper(s.s) == s.s && py_lower(s.s) != s.s); }},
     };
     auto it = m.find(name);
     return it == m.end() ? Value() : bind(self, name, it->second);
@@ -849,7 +885,8 @@ Value str_method(const Value& self, const std::string& name) {
 Value list_method(const Value& self, const std::string& name) {
     using F = Value (*)(const Value&, CallArgs&);
     static const std::unordered_map<std::string, F> m = {
-        {"append", [](const Value& l, CallArgs& a) {
+        {"append",
+         [](const Value& l, CallArgs& a) {
              if (l.list->is_tuple) fail(a.line, "'tuple' object has no attribute 'append'");
              if (a.pos.size() != 1) fail(a.line, "append() takes exactly one argument");
              if (l.list->items.size() >= interp_limits(*a.interp).max_output_bytes / sizeof(Value))
@@ -857,11 +894,13 @@ Value list_method(const Value& self, const std::string& name) {
              l.list->items.push_back(a.pos[0]);
              return Value::none();
          }},
-        {"extend", [](const Value& l, CallArgs& a) {
+        {"extend",
+         [](const Value& l, CallArgs& a) {
              for (auto& x : iterate(a.get(0, "iterable"), a.line)) l.list->items.push_back(x);
              return Value::none();
          }},
-        {"pop", [](const Value& l, CallArgs& a) {
+        {"pop",
+         [](const Value& l, CallArgs& a) {
              auto& items = l.list->items;
              if (items.empty()) fail(a.line, "pop from empty list");
              int64_t k = arg_int(a.get(0, "index", Value::integer(-1)), a.line, "pop");
@@ -871,7 +910,8 @@ Value list_method(const Value& self, const std::string& name) {
              items.erase(items.begin() + k);
              return v;
          }},
-        {"insert", [](const Value& l, CallArgs& a) {
+        {"insert",
+         [](const Value& l, CallArgs& a) {
              auto& items = l.list->items;
              int64_t k = arg_int(a.get(0, "index"), a.line, "insert"), n = int64_t(items.size());
              if (k < 0) k = std::max<int64_t>(0, k + n);
@@ -879,13 +919,15 @@ Value list_method(const Value& self, const std::string& name) {
              items.insert(items.begin() + k, a.get(1, "object", Value::none()));
              return Value::none();
          }},
-        {"index", [](const Value& l, CallArgs& a) {
+        {"index",
+         [](const Value& l, CallArgs& a) {
              Value x = a.get(0, "value");
              for (size_t k = 0; k < l.list->items.size(); ++k)
                  if (equals(l.list->items[k], x)) return Value::integer(int64_t(k));
              fail(a.line, repr(x) + " is not in list");
          }},
-        {"count", [](const Value& l, CallArgs& a) {
+        {"count",
+         [](const Value& l, CallArgs& a) {
              Value x = a.get(0, "value");
              int64_t n = 0;
              for (const auto& y : l.list->items) n += equals(x, y);
@@ -900,26 +942,31 @@ Value list_method(const Value& self, const std::string& name) {
 Value dict_method(const Value& self, const std::string& name) {
     using F = Value (*)(const Value&, CallArgs&);
     static const std::unordered_map<std::string, F> m = {
-        {"items", [](const Value& d, CallArgs&) {
+        {"items",
+         [](const Value& d, CallArgs&) {
              std::vector<Value> out;
              for (const auto& [k, v] : d.dict->items) out.push_back(Value::new_list({k, v}, true));
              return view(std::move(out), "dict_items");
          }},
-        {"keys", [](const Value& d, CallArgs&) {
+        {"keys",
+         [](const Value& d, CallArgs&) {
              std::vector<Value> out;
              for (const auto& [k, v] : d.dict->items) out.push_back(k);
              return view(std::move(out), "dict_keys");
          }},
-        {"values", [](const Value& d, CallArgs&) {
+        {"values",
+         [](const Value& d, CallArgs&) {
              std::vector<Value> out;
              for (const auto& [k, v] : d.dict->items) out.push_back(v);
              return view(std::move(out), "dict_values");
          }},
-        {"get", [](const Value& d, CallArgs& a) {
+        {"get",
+         [](const Value& d, CallArgs& a) {
              const Value* v = d.dict->find(a.get(0, "key"));
              return v ? *v : a.get(1, "default", Value::none());
          }},
-        {"pop", [](const Value& d, CallArgs& a) {
+        {"pop",
+         [](const Value& d, CallArgs& a) {
              Value key = a.get(0, "key");
              auto& items = d.dict->items;
              for (size_t k = 0; k < items.size(); ++k) {
@@ -932,14 +979,16 @@ Value dict_method(const Value& self, const std::string& name) {
              if (a.has(1, "default")) return a.get(1, "default");
              fail(a.line, "KeyError: " + repr(key));
          }},
-        {"setdefault", [](const Value& d, CallArgs& a) {
+        {"setdefault",
+         [](const Value& d, CallArgs& a) {
              Value key = a.get(0, "key");
              if (const Value* v = d.dict->find(key)) return *v;
              Value def = a.get(1, "default", Value::none());
              d.dict->set(key, def);
              return def;
          }},
-        {"update", [](const Value& d, CallArgs& a) {
+        {"update",
+         [](const Value& d, CallArgs& a) {
              for (const auto& p : a.pos) {
                  if (!p.is_dict()) fail(a.line, "update() argument must be a mapping");
                  for (const auto& [k, v] : p.dict->items) d.dict->set(k, v);
@@ -947,7 +996,8 @@ Value dict_method(const Value& self, const std::string& name) {
              for (const auto& [k, v] : a.kw) d.dict->set(S(k), v);
              return Value::none();
          }},
-        {"copy", [](const Value& d, CallArgs&) {
+        {"copy",
+         [](const Value& d, CallArgs&) {
              Value c = Value::new_dict();
              c.dict->items = d.dict->items;
              return c;

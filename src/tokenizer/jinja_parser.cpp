@@ -58,7 +58,7 @@ int hex_val(char c) {
 }
 
 class Lexer {
-public:
+  public:
     Lexer(std::string_view source, bool trim_blocks, bool lstrip_blocks)
         : trim_blocks_(trim_blocks), lstrip_blocks_(lstrip_blocks) {
         // Newlines normalized to "\n"; one trailing newline dropped (keep_trailing_newline=False).
@@ -117,7 +117,7 @@ public:
         return std::move(pieces_);
     }
 
-private:
+  private:
     static int count_nl(std::string_view s) {
         int c = 0;
         for (char ch : s) c += ch == '\n';
@@ -159,8 +159,9 @@ private:
         int line = tag_line;
         while (true) {
             while (p < n && is_ws(src_[p])) line += src_[p++] == '\n';
-            if (p >= n) fail(tag_line, type == '{' ? "unexpected end of template, expected end of print statement"
-                                                   : "unexpected end of template, expected end of block");
+            if (p >= n)
+                fail(tag_line, type == '{' ? "unexpected end of template, expected end of print statement"
+                                           : "unexpected end of template, expected end of block");
             if (closers.empty()) {
                 char sign = 0;
                 size_t q = p;
@@ -365,7 +366,7 @@ private:
 // ---- parser --------------------------------------------------------------------------------------------
 
 class Parser {
-public:
+  public:
     explicit Parser(std::vector<Piece> pieces) : pieces_(std::move(pieces)) {}
 
     Body parse_all() {
@@ -374,7 +375,7 @@ public:
         return body;
     }
 
-private:
+  private:
     // -- token cursor over the current tag --
     const Token& cur() const { return ti_ < toks_->size() ? (*toks_)[ti_] : eof_; }
     const Token& peek(size_t k = 1) const { return ti_ + k < toks_->size() ? (*toks_)[ti_ + k] : eof_; }
@@ -463,8 +464,7 @@ private:
         if (!stops.empty()) {
             std::string expected;
             for (const auto& s : stops) expected += (expected.empty() ? "'" : " or '") + s + "'";
-            fail(pieces_.empty() ? 0 : pieces_.back().line,
-                 "unexpected end of template, expected " + expected);
+            fail(pieces_.empty() ? 0 : pieces_.back().line, "unexpected end of template, expected " + expected);
         }
         --block_depth_;
         return body;
@@ -580,6 +580,18 @@ private:
             s->expr = parse_tuple();
             expect_end();
             ++pi_;
+        } else if (kw == "with") {  // {% with a = 1, b = x %}...{% endwith %}: a scope with assignments
+            s->kind = StmtKind::scope;
+            while (cur().type == Token::name) {
+                s->targets.push_back(expect_name());
+                expect_op("=");
+                s->defaults.push_back(parse_expression());
+                if (!skip_op(",")) break;
+            }
+            expect_end();
+            ++pi_;
+            s->bodies.push_back(body_until({"endwith"}, &found));
+            expect_end();
         } else if (kw == "generation") {  // transformers' marker for assistant-token masks: renders its body
             s->kind = StmtKind::scope;
             expect_end();
@@ -782,9 +794,12 @@ private:
         switch (t.type) {
             case Token::name: {
                 auto e = make(ExprKind::literal, l);
-                if (t.text == "true" || t.text == "True") e->value = Value::boolean(true);
-                else if (t.text == "false" || t.text == "False") e->value = Value::boolean(false);
-                else if (t.text == "none" || t.text == "None") e->value = Value::none();
+                if (t.text == "true" || t.text == "True")
+                    e->value = Value::boolean(true);
+                else if (t.text == "false" || t.text == "False")
+                    e->value = Value::boolean(false);
+                else if (t.text == "none" || t.text == "None")
+                    e->value = Value::none();
                 else {
                     e->kind = ExprKind::name;
                     e->name = t.text;
@@ -958,9 +973,8 @@ private:
                 t->a = std::move(e);
                 if (is_op("(")) {
                     parse_args(*t);
-                } else if ((cur().type == Token::name || cur().type == Token::string ||
-                            cur().type == Token::integer || cur().type == Token::floating || is_op("(") ||
-                            is_op("[") || is_op("{")) &&
+                } else if ((cur().type == Token::name || cur().type == Token::string || cur().type == Token::integer ||
+                            cur().type == Token::floating || is_op("(") || is_op("[") || is_op("{")) &&
                            !is_name("else") && !is_name("or") && !is_name("and")) {
                     if (is_name("is")) fail(line(), "You cannot chain multiple tests with is");
                     t->args.push_back(parse_postfix(parse_primary()));
