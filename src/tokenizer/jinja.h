@@ -258,6 +258,14 @@ Value apply_filter(Interp& in, const std::string& name, Value v, CallArgs& args)
 bool apply_test(Interp& in, const std::string& name, const Value& v, CallArgs& args);
 bool has_filter(const std::string& name);
 bool has_test(const std::string& name);
+// String helpers shared by filters and methods (jinja_methods.cpp).
+int64_t arg_int(const Value& v, int line, const char* what);  // int argument (floats truncate) or a failure
+std::vector<std::string> splitlines(std::string_view s);      // str.splitlines()
+std::string py_replace(const std::string& s, const std::string& old, const std::string& with, int64_t count, Interp& in,
+                       int line);  // str.replace (count < 0: all)
+std::string py_capitalize(const std::string& s);
+std::string jinja_title(const std::string& s);              // Jinja's title filter (words start after - space ( { [ <)
+Value percent_format(const std::string& fmt, CallArgs& a);  // "%s %d %r %f %%" % args
 // obj.name for str/list/dict methods; undefined when there is no such method.
 Value get_method(const Value& obj, const std::string& name);
 
