@@ -31,7 +31,7 @@ struct TemplateOptions {
     // (sorted keys, ASCII-only, <>&' escaped as \u003c ...).
     bool jinja_htmlsafe_tojson = false;
     // Safety bounds: a template that exceeds them fails with a message instead of running away.
-    uint64_t max_steps = 10'000'000;      // statements + loop iterations + macro calls
+    uint64_t max_steps = 1'000'000;       // statements + loop iterations + macro calls
     size_t max_output_bytes = 64u << 20;  // rendered text and any intermediate string
     int max_call_depth = 256;             // nested macro calls
 };

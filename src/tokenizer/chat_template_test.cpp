@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -273,6 +275,10 @@ TEST(ChatTemplate, BoundsStopRunawayTemplates) {
                        o),
               "template error: line 1: template output exceeds the size limit");
     EXPECT_EQ(error_of("{{ 'ab' * 100000000000 }}", o), "template error: line 1: repetition exceeds the size limit");
+    EXPECT_EQ(error_of("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}"
+                       "{% endfor %}",
+                       o),
+              "template error: line 1: list exceeds the size limit");
     EXPECT_EQ(error_of("{{ 9223372036854775807 + 1 }}"), "template error: line 1: integer overflow");
     std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
     EXPECT_EQ(error_of(deep), "template syntax error: line 1: expression nested too deeply");
@@ -320,6 +326,30 @@ TEST(ChatTemplate, TruncatedAndRandomTemplatesNeverCrash) {
     }
     EXPECT_GT(ok, 0u);
     EXPECT_GT(failed, 0u);
+}
+
+// A parsed template is immutable: concurrent renders (one per request) share it safely.
+TEST(ChatTemplate, ConcurrentRendersShareOneParsedTemplate) {
+    auto t =
+        ChatTemplate::parse(read_file(kTemplates + "/jinja/meta-llama-Llama-3.1-8B-Instruct.jinja"), test_options());
+    ASSERT_TRUE(t.is_ok());
+    ordered_json ctx = {{"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                        {"add_generation_prompt", true},
+                        {"bos_token", "<s>"},
+                        {"eos_token", "</s>"}};
+    auto expected = t->render(ctx);
+    ASSERT_TRUE(expected.is_ok());
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 4; ++k)
+        threads.emplace_back([&] {
+            for (int j = 0; j < 50; ++j) {
+                auto out = t->render(ctx);
+                if (!out.is_ok() || *out != *expected) ++mismatches;
+            }
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(ChatTemplate, PlainFallback) {

@@ -445,6 +445,8 @@ Value Interp::eval_binary(const std::string& op, const Value& a, const Value& b,
             return r;
         }
         if (a.is_list() && b.is_list() && a.list->is_tuple == b.list->is_tuple) {
+            if ((a.list->items.size() + b.list->items.size()) * sizeof(Value) > limits_.max_output_bytes)
+                fail(line, "list exceeds the size limit");
             std::vector<Value> items = a.list->items;
             items.insert(items.end(), b.list->items.begin(), b.list->items.end());
             return Value::new_list(std::move(items), a.list->is_tuple);
@@ -647,7 +649,7 @@ static Value global_range(CallArgs& a) {
     }
     if (step == 0) fail(a.line, "range() arg 3 must not be zero");
     std::vector<Value> items;
-    const int64_t kMaxRange = 1'000'000;
+    const int64_t kMaxRange = 100'000;
     for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) {
         if (int64_t(items.size()) >= kMaxRange) fail(a.line, "range too large");
         items.push_back(Value::integer(k));

@@ -394,7 +394,11 @@ Value list_method(const Value& self, const std::string& name) {
          }},
         {"extend",
          [](const Value& l, CallArgs& a) {
-             for (auto& x : iterate(a.get(0, "iterable"), a.line)) l.list->items.push_back(x);
+             for (auto& x : iterate(a.get(0, "iterable"), a.line)) {
+                 if (l.list->items.size() >= interp_limits(*a.interp).max_output_bytes / sizeof(Value))
+                     fail(a.line, "list exceeds the size limit");
+                 l.list->items.push_back(x);
+             }
              return Value::none();
          }},
         {"pop",
