@@ -456,6 +456,8 @@ const std::unordered_map<std::string, TestFn>& tests() {
         {"sequence", [](Interp&, const Value& v,
                         CallArgs&) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }},
         {"callable", [](Interp&, const Value& v, CallArgs&) { return v.kind == Kind::func; }},
+        {"filter", [](Interp&, const Value& v, CallArgs&) { return v.is_string() && has_filter(v.s); }},
+        {"test", [](Interp&, const Value& v, CallArgs&) { return v.is_string() && has_test(v.s); }},
         {"escaped", [](Interp&, const Value& v, CallArgs&) { return v.is_string() && v.markup; }},
         {"lower",
          [](Interp&, const Value& v, CallArgs&) {

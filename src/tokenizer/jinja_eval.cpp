@@ -59,6 +59,7 @@ class Interp {
     }
     void exec(const Stmt& s, std::string& out);
     void exec_for(const Stmt& s, std::string& out);
+    void exec_call_block(const Stmt& s, std::string& out);
     void bind_targets(const std::vector<std::string>& targets, const Value& v, int line);
     Value apply_block_filter(const Expr& filter, std::string text);
 
@@ -135,8 +136,8 @@ void Interp::exec(const Stmt& s, std::string& out) {
         }
         case StmtKind::break_: ctrl_ = Ctrl::brk; return;
         case StmtKind::continue_: ctrl_ = Ctrl::cont; return;
-        case StmtKind::scope:
-        case StmtKind::call_block: {
+        case StmtKind::call_block: exec_call_block(s, out); return;
+        case StmtKind::scope: {
             if (s.targets.empty()) {
                 exec_body(s.bodies[0], out);
                 return;
@@ -150,6 +151,49 @@ void Interp::exec(const Stmt& s, std::string& out) {
             return;
         }
     }
+}
+
+// The body becomes `caller`, passed to the called macro; it renders in the scopes of the call site, and
+// fails (instead of dangling) if a template keeps it beyond the call.
+void Interp::exec_call_block(const Stmt& s, std::string& out) {
+    auto alive = std::make_shared<bool>(true);
+    std::vector<Scope*> site = scopes_;
+    const Stmt* body = &s;
+    Value caller = Value::function("caller", [alive, site, body](CallArgs& a) -> Value {
+        if (!*alive) fail(a.line, "caller() used after its call block ended");
+        Interp& in = *a.interp;
+        if (in.call_depth_ >= in.limits_.max_call_depth) fail(a.line, "macro calls nested too deeply (recursion?)");
+        Scope local;
+        for (size_t k = 0; k < body->targets.size(); ++k) {
+            Value v = a.get(k, body->targets[k]);
+            if (v.is_undefined() && body->defaults[k]) v = in.eval(*body->defaults[k]);
+            local[body->targets[k]] = v;
+        }
+        std::vector<Scope*> saved = std::move(in.scopes_);
+        in.scopes_ = site;
+        in.scopes_.push_back(&local);
+        ++in.call_depth_;
+        std::string text;
+        try {
+            in.exec_body(body->bodies[0], text);
+        } catch (...) {
+            in.scopes_ = std::move(saved);
+            --in.call_depth_;
+            throw;
+        }
+        in.scopes_ = std::move(saved);
+        --in.call_depth_;
+        in.ctrl_ = Ctrl::none;
+        return Value::string(std::move(text));
+    });
+    const Expr& call = *s.expr;
+    Value fn = eval(*call.a);
+    CallArgs a = eval_args(call);
+    a.kw.emplace_back("caller", caller);
+    Value v = call_value(*this, fn, a, call.line);
+    *alive = false;
+    out += to_str(v);
+    check_size(out.size(), s.line);
 }
 
 Value Interp::apply_block_filter(const Expr& filter, std::string text) {
@@ -231,7 +275,7 @@ Value Interp::call_macro(const Stmt& m, CallArgs& a) {
         fail(a.line, "macro '" + m.text + "' takes not more than " + std::to_string(m.targets.size()) + " argument(s)");
     Scope local;
     for (const auto& [k, v] : a.kw) {
-        bool known = false;
+        bool known = k == "caller";  // from {% call %}
         for (const auto& t : m.targets) known = known || t == k;
         if (!known) fail(a.line, "macro '" + m.text + "' takes no keyword argument '" + k + "'");
     }
@@ -263,6 +307,8 @@ Value Interp::call_macro(const Stmt& m, CallArgs& a) {
         if (found) continue;
         local[p] = m.defaults[k] ? eval(*m.defaults[k]) : Value::undefined("parameter '" + p + "' was not provided");
     }
+    for (const auto& [k, v] : a.kw)
+        if (k == "caller") local["caller"] = v;
     std::string out;
     exec_body(m.bodies[0], out);
     ctrl_ = Ctrl::none;

@@ -226,6 +226,22 @@ class Parser {
             s->expr = parse_tuple();
             expect_end();
             ++pi_;
+        } else if (kw == "call") {  // {% call [(params)] macro(args) %}body{% endcall %}: body is caller()
+            s->kind = StmtKind::call_block;
+            if (skip_op("(")) {
+                while (!is_op(")")) {
+                    s->targets.push_back(expect_name());
+                    s->defaults.push_back(skip_op("=") ? parse_expression() : nullptr);
+                    if (!skip_op(",")) break;
+                }
+                expect_op(")");
+            }
+            s->expr = parse_expression();
+            if (s->expr->kind != ExprKind::call) fail(p.line, "expected a macro call after 'call'");
+            expect_end();
+            ++pi_;
+            s->bodies.push_back(body_until({"endcall"}, &found));
+            expect_end();
         } else if (kw == "with") {  // {% with a = 1, b = x %}...{% endwith %}: a scope with assignments
             s->kind = StmtKind::scope;
             while (cur().type == Token::name) {
