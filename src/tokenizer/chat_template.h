@@ -2,6 +2,17 @@
 // (Llama 3.x, Qwen 2.5, Mistral, Gemma, Phi, DeepSeek, Command R, Hermes, Functionary ...), rendering
 // byte for byte what Python's Jinja2 renders with trim_blocks and lstrip_blocks on.
 // Self-contained: includes only base and the nlohmann forward declarations.
+//
+// Supported: {{ }}, {% if/elif/else %}, {% for ... in ... if ... %} with else, loop.* and break/continue,
+// {% set %} (also block set, tuple unpacking, namespace attributes), {% macro %} and {% call %}, {% filter %},
+// {% with %}, {% raw %}, {% do %}, {% generation %}; Python-semantics values and operators; the Jinja2
+// filters and tests chat templates use; str/list/dict methods; namespace(), range(), dict(),
+// raise_exception(msg), strftime_now(fmt). Known differences from Jinja2: map/select/reject/unique/items
+// return lists (Jinja2: generators, which print as "<generator ...>" and fail in tojson); an unknown filter
+// or test fails when reached (Jinja2: at compile time outside `if` blocks); lists may be mutated with
+// append/pop (transformers' sandbox forbids it); a caller() kept past its {% call %} fails; integers are
+// 64-bit (overflow fails); case mapping covers ASCII, Latin, Greek and Cyrillic; no include/extends/import,
+// recursive loops or format specs in str.format.
 #pragma once
 
 #include <cstdint>

@@ -262,6 +262,10 @@ TEST(ChatTemplate, ErrorsNameTheProblemAndLine) {
     EXPECT_EQ(error_of("{{ x"),
               "template syntax error: line 1: unexpected end of template, expected end of print statement");
     EXPECT_EQ(error_of("{# open"), "template syntax error: line 1: Missing end of comment tag");
+    // A caller() kept beyond its {% call %} block fails instead of touching scopes that are gone.
+    EXPECT_EQ(error_of("{% set ns = namespace() %}{% macro m() %}{% set ns.c = caller %}{% endmacro %}"
+                       "{% call m() %}x{% endcall %}{{ ns.c() }}"),
+              "template error: line 1: caller() used after its call block ended");
     // Undefined values render empty and are falsy; using them in arithmetic is the error.
     EXPECT_EQ(error_of("[{{ nothing }}]{% if not nothing %}falsy{% endif %}{{ nothing | length }}"), "OK: []falsy0");
     EXPECT_EQ(error_of("{{ 1 + nothing }}"), "template error: line 1: 'nothing' is undefined");
