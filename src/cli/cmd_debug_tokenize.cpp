@@ -47,20 +47,25 @@ int tokenize_main(const std::vector<std::string>& argv) {
 
 // Deterministic mixed text: English prose, C++/Python code, numbers, and non-Latin scripts with emoji.
 std::string mixed_text(size_t bytes) {
-    static const char* const words[] = {"the", "server", "keeps", "models", "warm", "and", "memory", "flat",
-                                        "while", "requests", "arrive", "in", "bursts", "from", "scripts", "a",
-                                        "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "tokenizer",
-                                        "throughput", "measured", "per", "thread", "with", "mixed", "text"};
+    static const char* const words[] = {"the",     "server", "keeps",     "models",     "warm",     "and",    "memory",
+                                        "flat",    "while",  "requests",  "arrive",     "in",       "bursts", "from",
+                                        "scripts", "a",      "quick",     "brown",      "fox",      "jumps",  "over",
+                                        "lazy",    "dog",    "tokenizer", "throughput", "measured", "per",    "thread",
+                                        "with",    "mixed",  "text"};
     static const char* const code[] = {
         "for (int i = 0; i < n; ++i) {\n    sum += x[i] * w[i];\n}\n",
         "def encode(self, text: str) -> list[int]:\n    return [self.vocab[t] for t in text.split()]\n",
         "if (status.code() != StatusCode::ok) return status.with_context(\"load\");\n",
         "    const auto& [key, value] = *it; // (n_head, n_ctx)\n",
         "<div class=\"row\"><span>{{ item.name }}</span></div>\n"};
-    static const char* const uni[] = {"Größe überall naïve café déjà vu. ", "Привет, как дела? Всё хорошо. ",
-                                      "東京は今日も晴れです。自然言語処理。 ", "안녕하세요 세계 ",
-                                      "emoji 🦙🚀✨ and symbols ½ → ∞ ", "Ελληνικά κείμενα εδώ. ",
-                                      "مرحبا بالعالم ", "हिन्दी पाठ यहाँ है। "};
+    static const char* const uni[] = {"Größe überall naïve café déjà vu. ",
+                                      "Привет, как дела? Всё хорошо. ",
+                                      "東京は今日も晴れです。自然言語処理。 ",
+                                      "안녕하세요 세계 ",
+                                      "emoji 🦙🚀✨ and symbols ½ → ∞ ",
+                                      "Ελληνικά κείμενα εδώ. ",
+                                      "مرحبا بالعالم ",
+                                      "हिन्दी पाठ यहाँ है। "};
     uint64_t state = 0x2545F4914F6CDD1Dull;
     auto next = [&]() {
         state ^= state << 13;
@@ -137,7 +142,9 @@ int bench_tokenize_main(const std::vector<std::string>& argv) {
     for (auto& th : pool) th.join();
     double total_mb = double(text.size()) / (1024.0 * 1024.0);
     printf("model %s: %s tokenizer (pre %s), n_vocab %d, tokenizer memory %s\n", a.positional()[0].c_str(),
-           t.kind() == TokenizerKind::spm ? "SentencePiece" : t.kind() == TokenizerKind::bpe ? "BPE" : "WordPiece",
+           t.kind() == TokenizerKind::spm   ? "SentencePiece"
+           : t.kind() == TokenizerKind::bpe ? "BPE"
+                                            : "WordPiece",
            t.pre().c_str(), t.n_vocab(), format_bytes(int64_t(t.memory_bytes())).c_str());
     printf("text %.2f MiB in %zu documents, %zu tokens (%.2f bytes/token)\n", total_mb, docs.size(), n_tokens[0],
            double(text.size()) / double(std::max<size_t>(1, n_tokens[0])));
@@ -157,7 +164,8 @@ int bench_tokenize_main(const std::vector<std::string>& argv) {
 BERTH_COMMAND(debug_tokenize, "debug tokenize", "berth debug tokenize MODEL.gguf [--raw] < strings.json",
               "Tokenize a JSON array of strings from stdin (--raw: no BOS/EOS, special-token text stays text)",
               tokenize_main);
-BERTH_COMMAND(debug_bench_tokenize, "debug bench-tokenize", "berth debug bench-tokenize MODEL.gguf [--mb N] [--threads N]",
+BERTH_COMMAND(debug_bench_tokenize, "debug bench-tokenize",
+              "berth debug bench-tokenize MODEL.gguf [--mb N] [--threads N]",
               "Measure tokenizer throughput on deterministic mixed text (MiB/s per thread)", bench_tokenize_main);
 
 }  // namespace berth::cli

@@ -163,3 +163,40 @@ const std::vector<std::string>& synthetic_types();
 Status write_synthetic_model(const SyntheticSpec& spec, const std::string& path);
 
 }  // namespace berth
+
+namespace berth {
+
+// ---- encoder-only embedding models (bert) --------------------------------------------------------------
+// Absolute positions, token types, post-LayerNorm blocks with biases, GELU, non-causal attention, mean
+// pooling. Weights stay in the file mapping; activations live in one scratch arena sized at load for n_ctx
+// tokens, so embedding allocates nothing per call.
+class EmbeddingModel {
+public:
+    ~EmbeddingModel();
+    // Loads a `bert` GGUF. `n_threads` 0 = physical cores. Ledger entries as for Model::load.
+    static Result<std::unique_ptr<EmbeddingModel>> load(const std::string& path, int n_threads = 0,
+                                                        Ledger* ledger = nullptr, const std::string& ledger_name = "");
+    // Bytes load() will reserve besides the mapping (its scratch arena), computed from the file alone.
+    static Result<int64_t> plan_scratch_bytes(const GgufFile& gguf, int n_threads);
+    int n_embd() const { return n_embd_; }
+    int n_ctx() const { return n_ctx_; }
+    const GgufFile& gguf() const { return *gguf_; }
+    // tokens (1..n_ctx, including [CLS] and [SEP]) → the mean-pooled embedding (n_embd floats, not normalized).
+    // Not thread-safe: one call at a time per model.
+    Status embed(const int32_t* tokens, int n_tokens, float* out);
+
+    struct Weights;
+
+private:
+    EmbeddingModel() = default;
+    int n_embd_ = 0, n_ctx_ = 0, n_head_ = 0, n_ff_ = 0, n_layer_ = 0, n_vocab_ = 0;
+    float eps_ = 1e-12f;
+    std::unique_ptr<GgufFile> gguf_;
+    std::unique_ptr<ThreadPool> pool_;
+    std::unique_ptr<Weights> w_;
+    Arena scratch_;
+    Ledger* ledger_ = nullptr;
+    std::string ledger_name_;
+};
+
+}  // namespace berth

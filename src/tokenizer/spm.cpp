@@ -150,8 +150,10 @@ void Tokenizer::Impl::emit_spm_piece(std::string_view piece, std::vector<TokenId
     }
     for (char c : piece) {  // byte fallback
         TokenId bt = byte_token[uint8_t(c)];
-        if (bt != kNoToken) out.push_back(bt);
-        else if (unk_id != kNoToken) out.push_back(unk_id);
+        if (bt != kNoToken)
+            out.push_back(bt);
+        else if (unk_id != kNoToken)
+            out.push_back(unk_id);
     }
 }
 

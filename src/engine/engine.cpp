@@ -1,0 +1,335 @@
+// Continuous batching over one Backend: a worker thread owns the slots; callers wait on their Job.
+#include "engine/engine.h"
+
+#include <algorithm>
+
+namespace berth {
+
+namespace {
+
+// Bytes at the end of `s` that start a UTF-8 sequence not yet complete (0 when `s` ends on a boundary).
+size_t incomplete_utf8_tail(std::string_view s) {
+    size_t n = s.size();
+    for (size_t back = 1; back <= 4 && back <= n; ++back) {
+        unsigned char c = static_cast<unsigned char>(s[n - back]);
+        if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead byte
+        size_t need = (c & 0x80) == 0 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;  // only continuation bytes: invalid, emit as is
+}
+
+}  // namespace
+
+struct Engine::Job {
+    const GenerateRequest* request = nullptr;
+    const std::atomic<bool>* external_cancel = nullptr;
+    std::atomic<bool> cancel{false};
+    std::mutex m;
+    std::condition_variable cv;
+    std::string out;            // text ready for the caller (swapped out by the caller)
+    std::vector<uint32_t> ends; // end offset in `out` of each token's piece, so the caller sees them one by one
+    bool done = false;
+    Status status;
+    GenerateResult result;
+    bool cancelled() const { return cancel.load() || (external_cancel && external_cancel->load()); }
+};
+
+struct Engine::Slot {
+    Job* job = nullptr;  // nullptr: free
+    int seq = -1;
+    bool decoding = false;
+    size_t fed = 0;       // prompt tokens already in the KV cache
+    int64_t n_past = 0;   // positions held
+    int32_t last = 0;     // token to feed next while decoding
+    int64_t t_start = 0, t_first = 0;
+    int limit = 0;        // most tokens to generate
+    std::unique_ptr<Sampler> sampler;
+    StopMatcher stops;
+    std::string utf8;     // piece bytes not yet forming whole characters
+};
+
+Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec)
+    : backend_(std::move(backend)), codec_(std::move(codec)) {
+    n_ctx_ = backend_->n_ctx();
+    n_parallel_ = std::max(1, backend_->n_parallel());
+    n_batch_ = std::max(1, backend_->n_batch());
+    n_vocab_ = backend_->n_vocab();
+    for (int i = 0; i < n_parallel_; ++i) {
+        auto slot = std::make_unique<Slot>();
+        slot->sampler = std::make_unique<Sampler>(n_vocab_, SamplingParams{}, n_ctx_);
+        slot->utf8.reserve(64);
+        slots_.push_back(std::move(slot));
+    }
+    batch_.resize(size_t(n_batch_));
+    batch_owner_.resize(size_t(n_parallel_));
+    worker_ = std::thread([this] { worker_loop(); });
+}
+
+Engine::~Engine() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+}
+
+EngineStats Engine::stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+}
+
+Result<GenerateResult> Engine::generate(const GenerateRequest& request, const TextCallback& on_text,
+                                        const std::atomic<bool>* cancel) {
+    if (request.prompt.empty()) return invalid_argument("the prompt is empty");
+    if (int64_t(request.prompt.size()) >= n_ctx_) {
+        return invalid_argument("the prompt is longer than the context length (%zu tokens, context %d)",
+                                request.prompt.size(), n_ctx_);
+    }
+    for (int32_t t : request.prompt) {
+        if (t < 0 || t >= n_vocab_) return invalid_argument("token %d is outside the vocabulary", t);
+    }
+    Job job;
+    job.request = &request;
+    job.external_cancel = cancel;
+    job.out.reserve(4096);
+    job.ends.reserve(1024);
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return Status(StatusCode::cancelled, "the model is unloading");
+        waiting_.push_back(&job);
+        stats_.waiting = int(waiting_.size());
+    }
+    cv_.notify_all();
+
+    std::string local;
+    std::vector<uint32_t> local_ends;
+    local.reserve(4096);
+    local_ends.reserve(1024);
+    for (;;) {
+        bool done;
+        {
+            std::unique_lock<std::mutex> lock(job.m);
+            job.cv.wait(lock, [&] { return job.done || !job.out.empty(); });
+            local.swap(job.out);
+            local_ends.swap(job.ends);
+            done = job.done;
+        }
+        size_t begin = 0;
+        for (uint32_t end : local_ends) {
+            if (end <= begin) continue;
+            std::string_view piece(local.data() + begin, end - begin);
+            begin = end;
+            if (on_text && !job.cancel.load() && !on_text(piece)) {
+                job.cancel = true;
+                cv_.notify_all();
+            }
+        }
+        local.clear();
+        local_ends.clear();
+        if (done) break;
+    }
+    if (!job.status.is_ok()) return job.status;
+    return std::move(job.result);
+}
+
+void Engine::worker_loop() {
+    int active = 0;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(mu_);
+            if (active == 0) cv_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+        }
+        admit_waiting();
+        step();
+        active = 0;
+        for (auto& s : slots_) active += s->job != nullptr;
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.active = active;
+        if (stopping_ && active == 0 && waiting_.empty()) return;
+    }
+}
+
+void Engine::admit_waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Waiting jobs that were cancelled (or all of them when stopping) end here.
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        Job* job = *it;
+        if (stopping_ || job->cancelled()) {
+            it = waiting_.erase(it);
+            std::lock_guard<std::mutex> jl(job->m);
+            job->result.done_reason = "cancel";
+            if (stopping_) job->status = Status(StatusCode::cancelled, "the model was unloaded");
+            job->done = true;
+            job->cv.notify_all();
+            ++stats_.cancelled;
+        } else {
+            ++it;
+        }
+    }
+    for (auto& slot : slots_) {
+        if (waiting_.empty()) break;
+        if (slot->job) continue;
+        Result<int> seq = backend_->create_sequence();
+        if (!seq.is_ok()) break;  // no sequence free (should not happen with one slot per sequence)
+        Job* job = waiting_.front();
+        waiting_.pop_front();
+        const GenerateRequest& req = *job->request;
+        slot->job = job;
+        slot->seq = *seq;
+        slot->decoding = false;
+        slot->fed = 0;
+        slot->n_past = 0;
+        slot->t_start = now_ns();
+        slot->t_first = 0;
+        int room = n_ctx_ - int(req.prompt.size());
+        slot->limit = req.num_predict < 0 ? room : std::min(req.num_predict, room);
+        slot->sampler->set_params(req.sampling);
+        slot->sampler->reset_history();
+        for (int32_t t : req.prompt) slot->sampler->accept(t);
+        slot->stops = StopMatcher(req.stop);
+        slot->utf8.clear();
+        job->result.output.reserve(size_t(std::max(0, slot->limit)));
+        job->result.prompt_eval_count = int(req.prompt.size());
+        ++stats_.requests;
+        stats_.tokens_prompt += int64_t(req.prompt.size());
+    }
+    stats_.waiting = int(waiting_.size());
+}
+
+void Engine::finish(Slot& slot, const char* reason) {
+    Job* job = slot.job;
+    int64_t t_end = now_ns();
+    std::string_view flush;
+    if (!slot.stops.stopped()) {
+        // Nothing matched: what the matcher held back and any trailing partial character belong to the output.
+        slot.stops.push(slot.utf8);
+        slot.utf8.clear();
+        flush = slot.stops.pending();
+    }
+    backend_->free_sequence(slot.seq);  // before the caller can see the job done
+    {
+        std::lock_guard<std::mutex> jl(job->m);
+        job->out.append(flush);
+        job->ends.push_back(uint32_t(job->out.size()));
+        job->result.done_reason = reason;
+        if (slot.t_first) {
+            job->result.prompt_eval_ns = slot.t_first - slot.t_start;
+            job->result.eval_ns = t_end - slot.t_first;
+        } else {
+            job->result.prompt_eval_ns = t_end - slot.t_start;
+        }
+        job->done = true;
+        job->cv.notify_all();
+    }
+    slot.stops.reset();
+    slot.job = nullptr;
+    slot.seq = -1;
+    if (std::string_view(reason) == "cancel") {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.cancelled;
+    }
+}
+
+bool Engine::step() {
+    bool stopping;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping = stopping_;
+    }
+    for (auto& slot : slots_) {
+        if (slot->job && (stopping || slot->job->cancelled())) finish(*slot, "cancel");
+    }
+    // One decode token per generating slot first, then prompt chunks in slot order.
+    int n = 0, rows = 0;
+    for (auto& slot : slots_) {
+        if (!slot->job || !slot->decoding || n >= n_batch_) continue;
+        batch_[size_t(n++)] = BatchToken{slot->last, int32_t(slot->seq), int32_t(slot->n_past), true};
+        batch_owner_[size_t(rows++)] = slot.get();
+    }
+    for (auto& slot : slots_) {
+        if (!slot->job || slot->decoding || n >= n_batch_) continue;
+        const auto& prompt = slot->job->request->prompt;
+        size_t chunk = std::min(prompt.size() - slot->fed, size_t(n_batch_ - n));
+        for (size_t i = 0; i < chunk; ++i) {
+            size_t p = slot->fed + i;
+            bool last = p + 1 == prompt.size();
+            batch_[size_t(n++)] = BatchToken{prompt[p], int32_t(slot->seq), int32_t(p), last};
+            if (last) batch_owner_[size_t(rows++)] = slot.get();
+        }
+    }
+    if (n == 0) return false;
+
+    Result<const float*> logits = backend_->forward(batch_.data(), n);
+    if (!logits.is_ok()) {
+        for (auto& slot : slots_) {
+            if (!slot->job) continue;
+            {
+                std::lock_guard<std::mutex> jl(slot->job->m);
+                slot->job->status = logits.status();
+            }
+            finish(*slot, "error");
+        }
+        return true;
+    }
+    // Advance positions of every slot that took part.
+    int64_t generated = 0;
+    for (auto& slot : slots_) {
+        if (!slot->job) continue;
+        if (slot->decoding) {
+            slot->n_past += 1;
+        } else {
+            const auto& prompt = slot->job->request->prompt;
+            // Count how many of this slot's prompt tokens were in the batch.
+            size_t in_batch = 0;
+            for (int i = 0; i < n; ++i) in_batch += batch_[size_t(i)].seq == slot->seq;
+            slot->fed += in_batch;
+            slot->n_past = int64_t(slot->fed);
+            if (slot->fed == prompt.size()) slot->decoding = true;
+        }
+    }
+    for (int r = 0; r < rows; ++r) {
+        Slot& slot = *batch_owner_[size_t(r)];
+        if (slot.limit <= 0) {
+            finish(slot, "length");
+            continue;
+        }
+        const float* row = *logits + size_t(r) * size_t(n_vocab_);
+        int32_t token = slot.sampler->sample(row);
+        slot.sampler->accept(token);
+        if (!slot.t_first) slot.t_first = now_ns();
+        Job* job = slot.job;
+        job->result.output.push_back(token);
+        ++job->result.eval_count;
+        ++generated;
+        slot.last = token;
+        if (codec_->is_eog(token)) {
+            finish(slot, "stop");
+            continue;
+        }
+        codec_->append_piece(token, slot.utf8);
+        size_t tail = incomplete_utf8_tail(slot.utf8);
+        size_t whole = slot.utf8.size() - tail;
+        size_t safe = slot.stops.push(std::string_view(slot.utf8).substr(0, whole));
+        slot.utf8.erase(0, whole);
+        if (safe > 0) {
+            std::lock_guard<std::mutex> jl(job->m);
+            job->out.append(slot.stops.pending(), 0, safe);
+            job->ends.push_back(uint32_t(job->out.size()));
+            job->cv.notify_all();
+        }
+        slot.stops.consume(safe);
+        if (slot.stops.stopped()) {
+            finish(slot, "stop");
+        } else if (job->result.eval_count >= slot.limit || slot.n_past + 1 >= n_ctx_) {
+            finish(slot, "length");
+        }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.steps;
+    stats_.tokens_generated += generated;
+    return true;
+}
+
+}  // namespace berth

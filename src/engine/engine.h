@@ -1,0 +1,151 @@
+// engine: one loaded model and its sequences. Requests join a worker thread that runs continuous batching:
+// every step is one forward() holding one decode token per generating sequence plus prompt chunks of
+// sequences still in prefill. Per-token text reaches the caller through a callback on the caller's thread;
+// cancellation (callback returns false, or cancel()) is checked every step and frees the sequence's pages.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/base.h"
+#include "model/model.h"
+#include "sampling/sampling.h"
+
+namespace berth {
+
+// What the engine runs: a real Model (model_backend) or a fake in tests.
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual int n_vocab() const = 0;
+    virtual int n_ctx() const = 0;       // positions per sequence
+    virtual int n_parallel() const = 0;  // sequences live at once
+    virtual int n_batch() const = 0;     // most tokens in one forward()
+    virtual Result<int> create_sequence() = 0;
+    virtual void free_sequence(int seq) = 0;
+    // Same contract as Model::forward: logits rows (n_vocab floats) for the tokens with `logits` set.
+    virtual Result<const float*> forward(const BatchToken* tokens, int n_tokens) = 0;
+};
+
+// Text ↔ tokens for one model (the model's tokenizer, or a fake in tests).
+class TextCodec {
+public:
+    virtual ~TextCodec() = default;
+    // add_special: BOS etc. as the model asks; parse_special: "<|im_start|>" in text becomes its token.
+    virtual Result<std::vector<int32_t>> encode(std::string_view text, bool add_special, bool parse_special) const = 0;
+    // Appends the bytes of `token` (may end inside a UTF-8 sequence). Must not allocate when `out` has room.
+    virtual void append_piece(int32_t token, std::string& out) const = 0;
+    // End of generation (EOS, EOT, <|im_end|> ...).
+    virtual bool is_eog(int32_t token) const = 0;
+};
+
+// The real backend over a loaded Model.
+std::unique_ptr<Backend> model_backend(std::unique_ptr<Model> model);
+
+struct GenerateRequest {
+    std::vector<int32_t> prompt;  // tokens; must be non-empty and shorter than n_ctx
+    SamplingParams sampling;
+    int num_predict = -1;         // < 0: until the context is full
+    std::vector<std::string> stop;
+};
+
+struct GenerateResult {
+    std::string done_reason;          // "stop" | "length" | "cancel"
+    int prompt_eval_count = 0;
+    int eval_count = 0;
+    int64_t prompt_eval_ns = 0;       // from joining to the first sampled token
+    int64_t eval_ns = 0;              // from the first sampled token to the end
+    std::vector<int32_t> output;      // generated tokens (including a final end-of-generation token)
+};
+
+// Receives generated text in order, on the caller's thread. Return false to cancel the request.
+using TextCallback = std::function<bool(std::string_view text)>;
+
+struct EngineStats {
+    int64_t requests = 0, tokens_prompt = 0, tokens_generated = 0, steps = 0, cancelled = 0;
+    int active = 0, waiting = 0;
+};
+
+class Engine {
+public:
+    Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec);
+    ~Engine();  // cancels everything in flight and joins the worker
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    const TextCodec& codec() const { return *codec_; }
+    int n_ctx() const { return n_ctx_; }
+    int n_parallel() const { return n_parallel_; }
+
+    // Runs one request to completion; blocks the caller, calling on_text with each safe-to-emit piece
+    // (stop strings removed, UTF-8 sequences kept whole). `cancel` (optional) is polled every step.
+    // invalid_argument for an empty prompt or one that does not fit the context.
+    Result<GenerateResult> generate(const GenerateRequest& request, const TextCallback& on_text,
+                                    const std::atomic<bool>* cancel = nullptr);
+
+    EngineStats stats() const;
+
+private:
+    struct Job;
+    struct Slot;
+    void worker_loop();
+    bool step();  // one forward over the active slots; false when idle
+    void admit_waiting();
+    void finish(Slot& slot, const char* reason);
+
+    std::unique_ptr<Backend> backend_;
+    std::shared_ptr<const TextCodec> codec_;
+    int n_ctx_ = 0, n_parallel_ = 0, n_batch_ = 0, n_vocab_ = 0;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Job*> waiting_;
+    std::vector<std::unique_ptr<Slot>> slots_;  // (n_parallel)
+    std::vector<BatchToken> batch_;             // (n_batch) reused every step
+    std::vector<Slot*> batch_owner_;            // (n_parallel) slot of each logits row
+    bool stopping_ = false;
+    EngineStats stats_;
+    std::thread worker_;
+};
+
+}  // namespace berth
+
+namespace berth {
+
+class Tokenizer;
+
+// A TextCodec over a model's tokenizer (shared with whoever else needs it).
+std::shared_ptr<const TextCodec> tokenizer_codec(std::shared_ptr<const Tokenizer> tokenizer);
+
+struct EngineLoadOptions {
+    int n_ctx = 0;       // 0: min(n_ctx_train, 4096)
+    int n_parallel = 1;
+    int n_batch = 512;
+    int n_threads = 0;   // 0: physical cores
+};
+
+// An Engine over a GGUF file, with what the server needs to know about the model.
+struct LoadedEngine {
+    std::unique_ptr<Engine> engine;
+    std::shared_ptr<const Tokenizer> tokenizer;
+    MemoryPlan plan;
+    std::string chat_template;        // tokenizer.chat_template ("" when absent)
+    std::string bos_token, eos_token; // token texts for templates
+};
+
+// The bytes loading `path` with `options` reserves, without loading.
+Result<MemoryPlan> plan_engine(const std::string& path, const EngineLoadOptions& options);
+// Loads weights, KV pool, scratch and tokenizer; enters the bytes in `ledger` under `ledger_name`.
+Result<LoadedEngine> load_engine(const std::string& path, const EngineLoadOptions& options, Ledger* ledger,
+                                 const std::string& ledger_name);
+
+}  // namespace berth

@@ -1,0 +1,45 @@
+// The scheduler's loader over real GGUF files (engine::load_engine).
+#include "sched/sched.h"
+
+namespace berth {
+
+namespace {
+
+class EngineLoader final : public ModelLoader {
+public:
+    explicit EngineLoader(Ledger* ledger) : ledger_(ledger) {}
+    Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& o) override {
+        ASSIGN_OR_RETURN(MemoryPlan p, plan_engine(ref.path, options(o)));
+        return p.total();
+    }
+    Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
+        Result<LoadedEngine> le = load_engine(ref.path, options(o), ledger_, ref.name);
+        if (!le.is_ok()) return le.status().with_context("loading " + ref.name);
+        LoadedModel m;
+        m.n_ctx = le->engine->n_ctx();
+        m.weights_bytes = le->plan.weights_mapped;
+        m.kv_bytes = le->plan.kv;
+        m.scratch_bytes = le->plan.scratch;
+        m.chat_template = le->chat_template;
+        m.bos_token = le->bos_token;
+        m.eos_token = le->eos_token;
+        m.extra = std::const_pointer_cast<Tokenizer>(le->tokenizer);
+        m.engine = std::shared_ptr<Engine>(std::move(le->engine));
+        return m;
+    }
+
+private:
+    static EngineLoadOptions options(const LoadOptions& o) {
+        EngineLoadOptions e;
+        e.n_ctx = o.n_ctx;
+        e.n_parallel = o.n_parallel;
+        return e;
+    }
+    Ledger* ledger_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelLoader> make_engine_loader(Ledger* ledger) { return std::make_unique<EngineLoader>(ledger); }
+
+}  // namespace berth

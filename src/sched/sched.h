@@ -1,0 +1,213 @@
+// sched: which models are resident. The registry of loaded models, single-flight loading through a loader,
+// keep-alive timers (countdown from the end of the last in-flight request), operator policy (pins, client
+// keep-alive obey/clamp/ignore), LRU eviction of idle unpinned models against the memory budget and the
+// model-count limit, and the bounded request queue. Time comes from an injectable Clock.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/base.h"
+#include "engine/engine.h"
+#include "memory/memory.h"
+
+namespace berth {
+
+// ---- durations -----------------------------------------------------------------------------------------
+constexpr int64_t kForever = INT64_MAX;  // keep-alive that never expires
+constexpr int64_t kNsPerSecond = 1000000000;
+
+// Go's time.ParseDuration: "300ms", "1.5h", "1h30m", "-1m", "0". A number without a unit (other than 0) and
+// unknown units ("1d") are invalid_argument. Overflow saturates to ±kForever.
+Result<int64_t> parse_duration(std::string_view text);
+// Keep-alive from a request: seconds (JSON number) or a duration string; negative → kForever.
+int64_t keep_alive_from_seconds(double seconds);
+Result<int64_t> keep_alive_from_string(std::string_view text);
+// BERTH_KEEP_ALIVE / OLLAMA_KEEP_ALIVE: a duration or integer seconds; negative → kForever; invalid → 5m.
+int64_t keep_alive_from_env(std::string_view text);
+// "5m0s"-style rendering for logs; kForever → "forever".
+std::string format_duration(int64_t ns);
+
+// ---- time ----------------------------------------------------------------------------------------------
+class Clock {
+public:
+    virtual ~Clock() = default;
+    virtual int64_t now_ns() const = 0;   // monotonic
+    virtual int64_t wall_ns() const = 0;  // Unix epoch
+};
+// The process clocks.
+const Clock& system_clock();
+
+// ---- what the scheduler loads --------------------------------------------------------------------------
+struct ModelFile {
+    std::string name;  // canonical name ("stories260K:latest", "llama3.2:latest")
+    std::string path;  // GGUF file
+};
+
+struct LoadOptions {
+    int n_ctx = 0;       // 0: the model's default
+    int n_parallel = 1;  // sequences
+};
+
+// A loaded model as the server uses it.
+struct LoadedModel {
+    std::shared_ptr<Engine> engine;
+    int n_ctx = 0;
+    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
+    std::string chat_template;  // tokenizer.chat_template, may be empty
+    std::string bos_token, eos_token;
+    std::shared_ptr<void> extra;  // loader-specific (e.g. the tokenizer); kept alive with the model
+};
+
+// Planning and loading, injected (the real one wraps model::plan/Model::load; tests use fakes).
+class ModelLoader {
+public:
+    virtual ~ModelLoader() = default;
+    // Bytes loading would reserve (weights + kv + scratch), without loading.
+    virtual Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& options) = 0;
+    virtual Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& options) = 0;
+};
+
+// The real loader: plan_engine / load_engine, entering each model's bytes in `ledger` under its name.
+std::unique_ptr<ModelLoader> make_engine_loader(Ledger* ledger);
+
+// ---- policy --------------------------------------------------------------------------------------------
+enum class ClientKeepAlive { obey, clamp, ignore };
+
+struct ModelPolicy {
+    bool pin = false;      // never unloaded except by an explicit unload
+    bool preload = false;  // loaded at start-up
+    ClientKeepAlive client_keep_alive = ClientKeepAlive::obey;
+    int64_t keep_alive_min = 0, keep_alive_max = kForever;  // clamp range
+    std::optional<int64_t> keep_alive;  // this model's default instead of the global one
+    int num_ctx = 0;                    // default context for this model (0: global)
+};
+
+struct SchedConfig {
+    int max_loaded_models = 3;
+    int num_parallel = 1;
+    int max_queue = 512;
+    int64_t max_memory = 0;                        // bytes; 0: 75 % of physical memory
+    int64_t default_keep_alive = 300 * kNsPerSecond;
+    int64_t wait_timeout = 300 * kNsPerSecond;     // how long a request waits for room or a load
+    int default_num_ctx = 0;                       // 0: the model's default
+    std::map<std::string, ModelPolicy> policies;   // by canonical model name
+    ModelPolicy default_policy;
+    bool reaper_thread = true;                     // false in tests: call reap() by hand
+};
+
+// Reads BERTH_MAX_LOADED_MODELS, BERTH_NUM_PARALLEL, BERTH_MAX_QUEUE, BERTH_MAX_MEMORY, BERTH_KEEP_ALIVE
+// (falling back to the OLLAMA_ names) and BERTH_CONFIG (TOML policy). Bad values are invalid_argument.
+Result<SchedConfig> sched_config_from_env();
+// Parses the TOML policy file into `config` (see docs in sched_config.cpp).
+Status load_policy_file(const std::string& path, SchedConfig& config);
+// 75 % of physical memory.
+int64_t default_max_memory();
+
+// ---- the scheduler -------------------------------------------------------------------------------------
+struct AcquireOptions {
+    int num_ctx = 0;                     // 0: default; a loaded model with n_ctx ≥ this is reused
+    std::optional<int64_t> keep_alive;   // as sent by the client (ns; kForever for negative)
+};
+
+struct ResidentInfo {
+    std::string name, path;
+    std::string state;          // "loading" | "idle" | "busy"
+    int n_ctx = 0;
+    int in_flight = 0;
+    bool pinned = false;
+    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
+    int64_t keep_alive = 0;     // ns, kForever
+    int64_t expires_at = 0;     // wall ns; kForever when it never expires
+    std::string expiry_reason;  // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
+    int64_t loaded_at = 0;      // wall ns
+};
+
+struct SchedStats {
+    int64_t loads = 0, load_failures = 0, unloads = 0, evictions = 0, expirations = 0, rejected_busy = 0,
+            rejected_memory = 0, requests = 0;
+    int outstanding = 0;
+    int64_t budget = 0, in_use = 0;
+};
+
+class Scheduler;
+struct SchedRunner;  // a resident (or loading) model; internal
+
+// One request's hold on a loaded model. Releasing it (destructor) starts the keep-alive countdown when it
+// was the last one.
+class Lease {
+public:
+    Lease() = default;
+    Lease(Lease&& o) noexcept { *this = std::move(o); }
+    Lease& operator=(Lease&& o) noexcept;
+    ~Lease() { release(); }
+    void release();
+    explicit operator bool() const { return sched_ != nullptr; }
+    const LoadedModel& model() const;
+    Engine& engine() const { return *model().engine; }
+    const std::string& name() const;
+    int64_t load_ns() const { return load_ns_; }  // time spent waiting for room and loading
+
+private:
+    friend class Scheduler;
+    Scheduler* sched_ = nullptr;
+    std::shared_ptr<SchedRunner> runner_;
+    int64_t load_ns_ = 0;
+};
+
+class Scheduler {
+public:
+    Scheduler(SchedConfig config, ModelLoader* loader, const Clock* clock = &system_clock());
+    ~Scheduler();  // unloads everything (in-flight requests must have ended)
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    const SchedConfig& config() const { return config_; }
+    // Returns a lease on the model, loading it (single-flight) after making room if needed. Errors:
+    // resource_exhausted (queue full, or it does not fit: the message has the numbers), timeout,
+    // and the loader's errors.
+    Result<Lease> acquire(const ModelFile& ref, const AcquireOptions& options);
+    // Unloads now if idle, otherwise as soon as its last request ends. false if not resident. `admin`
+    // unloads pinned models too; otherwise a pinned model stays.
+    bool unload(const std::string& name, bool admin);
+    // Unloads idle models whose keep-alive has expired (the reaper thread calls it; tests call it).
+    void reap();
+    // Pins or unpins a model at run time (overrides the policy file until restart); applies if resident.
+    void set_pinned(const std::string& name, bool pinned);
+    std::vector<ResidentInfo> list() const;  // sorted by expires_at, latest first
+    SchedStats stats() const;
+    const ModelPolicy& policy_for(const std::string& name) const;
+
+private:
+    friend class Lease;
+    using Runner = SchedRunner;
+    void release(const std::shared_ptr<Runner>& r);
+    int64_t in_use_locked() const;
+    void apply_keep_alive_locked(Runner& r, const std::optional<int64_t>& client);
+    void start_countdown_locked(Runner& r);
+    // Removes runners; their models are destroyed by the caller outside the lock.
+    void remove_locked(const std::shared_ptr<Runner>& r, std::vector<std::shared_ptr<Runner>>& dead);
+    void reaper_loop();
+
+    SchedConfig config_;
+    ModelLoader* loader_;
+    const Clock* clock_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::map<std::string, std::shared_ptr<Runner>> runners_;
+    std::map<std::string, bool> runtime_pins_;
+    SchedStats stats_;
+    bool stopping_ = false;
+    std::thread reaper_;
+};
+
+}  // namespace berth

@@ -1,0 +1,170 @@
+// Scheduler configuration from the environment and the operator's TOML policy file (BERTH_CONFIG):
+//
+//   [server]                       # optional; environment variables win over these
+//   keep_alive = "10m"             # default keep-alive (duration string or seconds)
+//   max_loaded_models = 3
+//   max_memory = "12GiB"
+//   num_parallel = 1
+//   max_queue = 512
+//
+//   [default]                      # policy for models without a section of their own
+//   client_keep_alive = "obey"     # obey | clamp | ignore
+//
+//   [models."llama3.2"]            # by name, with or without the tag
+//   pin = true                     # never unloaded except by POST /api/unload
+//   preload = true                 # loaded at start-up
+//   keep_alive = "1h"              # this model's default
+//   client_keep_alive = "clamp"
+//   keep_alive_min = "5m"
+//   keep_alive_max = "2h"
+//   num_ctx = 8192
+#include <unistd.h>
+
+#include <cstdlib>
+#include <toml++/toml.h>
+
+#include "sched/sched.h"
+
+namespace berth {
+
+int64_t default_max_memory() {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0) return int64_t(8) << 30;
+    return int64_t(pages) * page / 4 * 3;
+}
+
+namespace {
+
+Result<int64_t> toml_duration(const toml::node* n, const std::string& key) {
+    if (n->is_integer()) if (auto v = n->value<int64_t>()) return keep_alive_from_seconds(double(*v));
+    if (auto v = n->value<double>()) return keep_alive_from_seconds(*v);
+    if (auto v = n->value<std::string>()) {
+        Result<int64_t> d = keep_alive_from_string(*v);
+        if (!d.is_ok()) return invalid_argument("%s: %s", key.c_str(), d.status().message().c_str());
+        return d;
+    }
+    return invalid_argument("%s must be a duration string or a number of seconds", key.c_str());
+}
+
+Status read_policy(const toml::table& t, const std::string& where, ModelPolicy& p) {
+    for (auto&& [k, node] : t) {
+        std::string key(k.str());
+        std::string full = where + "." + key;
+        if (key == "pin" || key == "preload") {
+            auto b = node.value<bool>();
+            if (!b) return invalid_argument("%s must be true or false", full.c_str());
+            (key == "pin" ? p.pin : p.preload) = *b;
+        } else if (key == "client_keep_alive") {
+            auto s = node.value<std::string>();
+            if (s && *s == "obey") p.client_keep_alive = ClientKeepAlive::obey;
+            else if (s && *s == "clamp") p.client_keep_alive = ClientKeepAlive::clamp;
+            else if (s && *s == "ignore") p.client_keep_alive = ClientKeepAlive::ignore;
+            else return invalid_argument("%s must be \"obey\", \"clamp\" or \"ignore\"", full.c_str());
+        } else if (key == "keep_alive" || key == "keep_alive_min" || key == "keep_alive_max") {
+            ASSIGN_OR_RETURN(int64_t d, toml_duration(&node, full));
+            if (key == "keep_alive") p.keep_alive = d;
+            else if (key == "keep_alive_min") p.keep_alive_min = d;
+            else p.keep_alive_max = d;
+        } else if (key == "num_ctx") {
+            auto v = node.value<int64_t>();
+            if (!v || *v < 0) return invalid_argument("%s must be a non-negative integer", full.c_str());
+            p.num_ctx = int(*v);
+        } else {
+            return invalid_argument("unknown key %s", full.c_str());
+        }
+    }
+    return Status::ok();
+}
+
+Result<int> env_int(const char* name, const char* fallback, int def) {
+    std::string v = env_or(name, fallback, "");
+    if (v.empty()) return def;
+    char* end = nullptr;
+    long long x = std::strtoll(v.c_str(), &end, 10);
+    if (!end || *end != '\0' || x < 0 || x > 1000000) return invalid_argument("%s=%s is not a valid count", name, v.c_str());
+    return int(x);
+}
+
+}  // namespace
+
+Status load_policy_file(const std::string& path, SchedConfig& config) {
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return invalid_argument("%s: %s (line %d)", path.c_str(), std::string(e.description()).c_str(),
+                                int(e.source().begin.line));
+    }
+    for (auto&& [k, node] : root) {
+        std::string key(k.str());
+        if (key == "server") {
+            const toml::table* t = node.as_table();
+            if (!t) return invalid_argument("%s: [server] must be a table", path.c_str());
+            for (auto&& [sk, sn] : *t) {
+                std::string s(sk.str());
+                if (s == "keep_alive") {
+                    ASSIGN_OR_RETURN(config.default_keep_alive, toml_duration(&sn, "server.keep_alive"));
+                } else if (s == "max_memory") {
+                    if (auto str = sn.value<std::string>()) {
+                        ASSIGN_OR_RETURN(config.max_memory, parse_byte_size(*str));
+                    } else if (auto n = sn.value<int64_t>()) {
+                        config.max_memory = *n;
+                    } else {
+                        return invalid_argument("server.max_memory must be bytes or a size string");
+                    }
+                } else if (s == "max_loaded_models" || s == "num_parallel" || s == "max_queue") {
+                    auto n = sn.value<int64_t>();
+                    if (!n || *n <= 0) return invalid_argument("server.%s must be a positive integer", s.c_str());
+                    (s == "max_loaded_models" ? config.max_loaded_models
+                     : s == "num_parallel"    ? config.num_parallel
+                                              : config.max_queue) = int(*n);
+                } else {
+                    return invalid_argument("%s: unknown key server.%s", path.c_str(), s.c_str());
+                }
+            }
+        } else if (key == "default") {
+            const toml::table* t = node.as_table();
+            if (!t) return invalid_argument("%s: [default] must be a table", path.c_str());
+            RETURN_IF_ERROR(read_policy(*t, "default", config.default_policy));
+        } else if (key == "models") {
+            const toml::table* t = node.as_table();
+            if (!t) return invalid_argument("%s: [models] must be a table", path.c_str());
+            for (auto&& [name, mn] : *t) {
+                const toml::table* mt = mn.as_table();
+                std::string n(name.str());
+                if (!mt) return invalid_argument("%s: models.%s must be a table", path.c_str(), n.c_str());
+                ModelPolicy p = config.default_policy;
+                RETURN_IF_ERROR(read_policy(*mt, "models." + n, p));
+                config.policies[n] = p;
+            }
+        } else {
+            return invalid_argument("%s: unknown section [%s]", path.c_str(), key.c_str());
+        }
+    }
+    return Status::ok();
+}
+
+Result<SchedConfig> sched_config_from_env() {
+    SchedConfig c;
+    std::string cfg = env_or("BERTH_CONFIG", nullptr, "");
+    if (!cfg.empty()) RETURN_IF_ERROR(load_policy_file(cfg, c));
+    std::string ka = env_or("BERTH_KEEP_ALIVE", "OLLAMA_KEEP_ALIVE", "");
+    if (!ka.empty()) c.default_keep_alive = keep_alive_from_env(ka);
+    ASSIGN_OR_RETURN(c.max_loaded_models, env_int("BERTH_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS", c.max_loaded_models));
+    ASSIGN_OR_RETURN(c.num_parallel, env_int("BERTH_NUM_PARALLEL", "OLLAMA_NUM_PARALLEL", c.num_parallel));
+    ASSIGN_OR_RETURN(c.max_queue, env_int("BERTH_MAX_QUEUE", "OLLAMA_MAX_QUEUE", c.max_queue));
+    ASSIGN_OR_RETURN(c.default_num_ctx, env_int("BERTH_CONTEXT_LENGTH", "OLLAMA_CONTEXT_LENGTH", c.default_num_ctx));
+    if (c.max_loaded_models == 0) c.max_loaded_models = 3;
+    if (c.num_parallel == 0) c.num_parallel = 1;
+    if (c.max_queue == 0) c.max_queue = 512;
+    std::string mem = env_or("BERTH_MAX_MEMORY", nullptr, "");
+    if (!mem.empty()) {
+        Result<int64_t> b = parse_byte_size(mem);
+        if (!b.is_ok()) return invalid_argument("BERTH_MAX_MEMORY=%s: %s", mem.c_str(), b.status().message().c_str());
+        c.max_memory = *b;
+    }
+    if (c.max_memory <= 0) c.max_memory = default_max_memory();
+    return c;
+}
+
+}  // namespace berth

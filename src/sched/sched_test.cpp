@@ -1,0 +1,338 @@
+// Scheduler tests with a fake clock and a fake loader: keep-alive parsing and countdown, LRU eviction against
+// the budget and the model-count limit, pins, single-flight loading, the queue bound, context reuse.
+#include "sched/sched.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+
+namespace berth {
+namespace {
+
+constexpr int64_t kSec = kNsPerSecond;
+constexpr int64_t kMiB = int64_t(1) << 20;
+
+class FakeClock final : public Clock {
+public:
+    int64_t now_ns() const override { return t.load(); }
+    int64_t wall_ns() const override { return 1700000000 * kSec + t.load(); }
+    void advance(int64_t ns) { t += ns; }
+    std::atomic<int64_t> t{1000 * kSec};
+};
+
+class FakeLoader final : public ModelLoader {
+public:
+    std::map<std::string, int64_t> sizes;  // bytes per model path
+    std::atomic<int> loads{0};
+    std::atomic<int> load_delay_ms{0};
+    std::atomic<bool> fail{false};
+    Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions&) override {
+        auto it = sizes.find(ref.path);
+        if (it == sizes.end()) return not_found("no such file %s", ref.path.c_str());
+        return it->second;
+    }
+    Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
+        if (load_delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(load_delay_ms.load()));
+        if (fail) return corrupt_data("broken file %s", ref.path.c_str());
+        ++loads;
+        LoadedModel m;
+        m.n_ctx = o.n_ctx > 0 ? o.n_ctx : 2048;
+        m.weights_bytes = sizes[ref.path];
+        return m;
+    }
+};
+
+struct Fixture {
+    FakeClock clock;
+    FakeLoader loader;
+    std::unique_ptr<Scheduler> sched;
+    explicit Fixture(SchedConfig c = {}) {
+        c.reaper_thread = false;
+        if (c.max_memory == 0) c.max_memory = 100 * kMiB;
+        loader.sizes = {{"a", 40 * kMiB}, {"b", 40 * kMiB}, {"c", 40 * kMiB}, {"big", 150 * kMiB}, {"s", kMiB}};
+        sched = std::make_unique<Scheduler>(c, &loader, &clock);
+    }
+    Result<Lease> get(const std::string& m, std::optional<int64_t> ka = std::nullopt, int num_ctx = 0) {
+        AcquireOptions o;
+        o.keep_alive = ka;
+        o.num_ctx = num_ctx;
+        return sched->acquire(ModelFile{m, m}, o);
+    }
+    std::vector<std::string> resident() const {
+        std::vector<std::string> out;
+        for (auto& i : sched->list()) out.push_back(i.name);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
+TEST(Duration, ParsesGoDurations) {
+    EXPECT_EQ(*parse_duration("300ms"), 300 * 1000000);
+    EXPECT_EQ(*parse_duration("5m"), 300 * kSec);
+    EXPECT_EQ(*parse_duration("1h30m"), 5400 * kSec);
+    EXPECT_EQ(*parse_duration("1.5h"), 5400 * kSec);
+    EXPECT_EQ(*parse_duration("0"), 0);
+    EXPECT_EQ(*parse_duration("-1m"), -60 * kSec);
+    EXPECT_EQ(*parse_duration("10us"), 10000);
+    EXPECT_EQ(parse_duration("3600").status().message(), "time: missing unit in duration \"3600\"");
+    EXPECT_FALSE(parse_duration("1d").is_ok());
+    EXPECT_FALSE(parse_duration("").is_ok());
+    EXPECT_FALSE(parse_duration("m").is_ok());
+    EXPECT_FALSE(parse_duration("-1").is_ok());
+}
+
+TEST(Duration, KeepAliveForms) {
+    EXPECT_EQ(keep_alive_from_seconds(1.5), 1500000000);
+    EXPECT_EQ(keep_alive_from_seconds(-1), kForever);
+    EXPECT_EQ(keep_alive_from_seconds(0), 0);
+    EXPECT_EQ(*keep_alive_from_string("-5m"), kForever);
+    EXPECT_EQ(*keep_alive_from_string("24h"), 24 * 3600 * kSec);
+    // The environment also takes integer seconds; junk falls back to 5 minutes.
+    EXPECT_EQ(keep_alive_from_env("3600"), 3600 * kSec);
+    EXPECT_EQ(keep_alive_from_env("-1"), kForever);
+    EXPECT_EQ(keep_alive_from_env("10m"), 600 * kSec);
+    EXPECT_EQ(keep_alive_from_env("soon"), 300 * kSec);
+    EXPECT_EQ(format_duration(5400 * kSec), "1h30m0s");
+}
+
+TEST(Sched, DefaultKeepAliveCountsDownFromLastRequestEnd) {
+    Fixture f;
+    {
+        auto l1 = f.get("a");
+        ASSERT_TRUE(l1.is_ok()) << l1.status().to_string();
+        auto l2 = f.get("a");
+        ASSERT_TRUE(l2.is_ok());
+        EXPECT_EQ(f.loader.loads, 1);
+        f.clock.advance(3600 * kSec);  // busy models never expire
+        f.sched->reap();
+        EXPECT_EQ(f.resident().size(), 1u);
+        l1->release();
+        f.clock.advance(3600 * kSec);
+        f.sched->reap();
+        EXPECT_EQ(f.resident().size(), 1u) << "one request still in flight";
+    }
+    // Both ended now: 5 minutes from here.
+    f.clock.advance(299 * kSec);
+    f.sched->reap();
+    EXPECT_EQ(f.resident().size(), 1u);
+    auto info = f.sched->list();
+    EXPECT_EQ(info[0].expiry_reason, "default");
+    EXPECT_EQ(info[0].expires_at, f.clock.wall_ns() + 1 * kSec);
+    f.clock.advance(2 * kSec);
+    f.sched->reap();
+    EXPECT_TRUE(f.resident().empty());
+}
+
+TEST(Sched, ClientKeepAliveIsStickyAndZeroUnloadsAtEnd) {
+    Fixture f;
+    { auto l = f.get("a", 60 * kSec); }
+    { auto l = f.get("a"); }  // no keep_alive: keeps the client's 60 s
+    f.clock.advance(59 * kSec);
+    f.sched->reap();
+    EXPECT_EQ(f.resident().size(), 1u);
+    EXPECT_EQ(f.sched->list()[0].expiry_reason, "client");
+    f.clock.advance(2 * kSec);
+    f.sched->reap();
+    EXPECT_TRUE(f.resident().empty());
+
+    {
+        auto l = f.get("a", int64_t(0));
+        EXPECT_EQ(f.resident().size(), 1u) << "stays while the request runs";
+    }
+    EXPECT_TRUE(f.resident().empty()) << "keep_alive 0 unloads when the request ends";
+}
+
+TEST(Sched, NegativeKeepAliveIsForeverButStillEvictable) {
+    Fixture f;
+    { auto l = f.get("a", kForever); }
+    f.clock.advance(1000 * 3600 * kSec);
+    f.sched->reap();
+    EXPECT_EQ(f.resident(), std::vector<std::string>{"a"});
+    EXPECT_EQ(f.sched->list()[0].expires_at, kForever);
+    { auto l = f.get("b"); }
+    { auto l = f.get("c"); }  // 120 MiB > 100 MiB: the least recently used ("a") goes
+    EXPECT_EQ(f.resident(), (std::vector<std::string>{"b", "c"}));
+}
+
+TEST(Sched, LruEvictionPicksLeastRecentlyUsedIdle) {
+    Fixture f;
+    { auto l = f.get("a"); }
+    f.clock.advance(kSec);
+    { auto l = f.get("b"); }
+    f.clock.advance(kSec);
+    { auto l = f.get("a"); }  // a is now more recent than b
+    f.clock.advance(kSec);
+    { auto l = f.get("c"); }
+    EXPECT_EQ(f.resident(), (std::vector<std::string>{"a", "c"}));
+    EXPECT_EQ(f.sched->stats().evictions, 1);
+}
+
+TEST(Sched, MaxLoadedModels) {
+    SchedConfig c;
+    c.max_loaded_models = 2;
+    c.max_memory = 1000 * kMiB;
+    Fixture f(c);
+    { auto l = f.get("a"); }
+    f.clock.advance(kSec);
+    { auto l = f.get("b"); }
+    f.clock.advance(kSec);
+    { auto l = f.get("c"); }
+    EXPECT_EQ(f.resident(), (std::vector<std::string>{"b", "c"}));
+}
+
+TEST(Sched, BusyModelsAreNotEvictedAndNoRoomIs503WithNumbers) {
+    SchedConfig c;
+    c.wait_timeout = 50 * 1000000;  // 50 ms of real time
+    Fixture f(c);
+    auto la = f.get("a");
+    auto lb = f.get("b");
+    ASSERT_TRUE(la.is_ok() && lb.is_ok());
+    auto lc = f.get("c");
+    ASSERT_FALSE(lc.is_ok());
+    EXPECT_EQ(lc.status().code(), StatusCode::resource_exhausted);
+    EXPECT_NE(lc.status().message().find("budget 100.0 MiB"), std::string::npos) << lc.status().message();
+    // Larger than the whole budget: refused at once.
+    auto lbig = f.get("big");
+    EXPECT_EQ(lbig.status().code(), StatusCode::resource_exhausted);
+    la->release();
+    EXPECT_TRUE(f.get("c").is_ok()) << "room after a finished";
+}
+
+TEST(Sched, WaitsForABusyModelToFinish) {
+    SchedConfig c;
+    c.wait_timeout = 5 * kSec;
+    Fixture f(c);
+    auto la = f.get("a");
+    auto lb = f.get("b");
+    std::thread t([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        la->release();
+    });
+    auto lc = f.get("c");
+    t.join();
+    EXPECT_TRUE(lc.is_ok()) << lc.status().to_string();
+}
+
+TEST(Sched, PinnedModelsStay) {
+    SchedConfig c;
+    c.policies["a"].pin = true;
+    c.wait_timeout = 10 * 1000000;
+    Fixture f(c);
+    { auto l = f.get("a", int64_t(0)); }  // the client's 0 does not unload a pinned model
+    EXPECT_EQ(f.resident(), std::vector<std::string>{"a"});
+    f.clock.advance(1000000 * kSec);
+    f.sched->reap();
+    { auto l = f.get("b"); }
+    { auto l = f.get("c"); }  // evicts b, never a
+    EXPECT_EQ(f.resident(), (std::vector<std::string>{"a", "c"}));
+    EXPECT_TRUE(f.sched->list().back().pinned || f.sched->list().front().pinned);
+    EXPECT_TRUE(f.sched->unload("a", /*admin=*/false));
+    EXPECT_EQ(f.resident().size(), 2u);
+    EXPECT_TRUE(f.sched->unload("a", /*admin=*/true));
+    EXPECT_EQ(f.resident(), std::vector<std::string>{"c"});
+}
+
+TEST(Sched, ClampAndIgnorePolicies) {
+    SchedConfig c;
+    c.policies["a"].client_keep_alive = ClientKeepAlive::clamp;
+    c.policies["a"].keep_alive_min = 600 * kSec;
+    c.policies["b"].client_keep_alive = ClientKeepAlive::ignore;
+    c.policies["b"].keep_alive = 3600 * kSec;
+    Fixture f(c);
+    { auto l = f.get("a", 5 * kSec); }
+    { auto l = f.get("b", int64_t(0)); }
+    auto info = f.sched->list();
+    ASSERT_EQ(info.size(), 2u);
+    for (auto& i : info) {
+        if (i.name == "a") {
+            EXPECT_EQ(i.keep_alive, 600 * kSec);
+            EXPECT_EQ(i.expiry_reason, "client (clamped)");
+        } else {
+            EXPECT_EQ(i.keep_alive, 3600 * kSec);
+            EXPECT_EQ(i.expiry_reason, "policy");
+        }
+    }
+}
+
+TEST(Sched, SingleFlightLoading) {
+    Fixture f;
+    f.loader.load_delay_ms = 50;
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 8; ++i) {
+        threads.emplace_back([&] { ok += f.get("a").is_ok(); });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok.load(), 8);
+    EXPECT_EQ(f.loader.loads.load(), 1);
+}
+
+TEST(Sched, QueueLimitIs503) {
+    SchedConfig c;
+    c.max_queue = 2;
+    Fixture f(c);
+    auto l1 = f.get("s");
+    auto l2 = f.get("s");
+    ASSERT_TRUE(l1.is_ok() && l2.is_ok());
+    auto l3 = f.get("s");
+    ASSERT_FALSE(l3.is_ok());
+    EXPECT_EQ(l3.status().code(), StatusCode::resource_exhausted);
+    EXPECT_NE(l3.status().message().find("maximum pending requests exceeded"), std::string::npos);
+    l1->release();
+    EXPECT_TRUE(f.get("s").is_ok());
+}
+
+TEST(Sched, ContextReuseAndReload) {
+    Fixture f;
+    { auto l = f.get("a", std::nullopt, 4096); }
+    { auto l = f.get("a", std::nullopt, 1024); }  // smaller: served by the loaded model
+    { auto l = f.get("a"); }
+    EXPECT_EQ(f.loader.loads, 1);
+    { auto l = f.get("a", std::nullopt, 8192); }  // larger: reload
+    EXPECT_EQ(f.loader.loads, 2);
+    EXPECT_EQ(f.sched->list()[0].n_ctx, 8192);
+}
+
+TEST(Sched, LoadFailureIsReportedAndRetried) {
+    Fixture f;
+    f.loader.fail = true;
+    auto l = f.get("a");
+    EXPECT_EQ(l.status().code(), StatusCode::corrupt_data);
+    EXPECT_TRUE(f.resident().empty());
+    f.loader.fail = false;
+    EXPECT_TRUE(f.get("a").is_ok());
+    EXPECT_EQ(f.get("missing").status().code(), StatusCode::not_found);
+}
+
+TEST(Sched, PolicyFile) {
+    std::string path = testing::TempDir() + "berth_policy_test.toml";
+    {
+        std::ofstream o(path);
+        o << "[server]\nkeep_alive = \"10m\"\nmax_memory = \"2GiB\"\n"
+             "[models.\"llama3.2\"]\npin = true\npreload = true\n"
+             "[models.qwen]\nclient_keep_alive = \"clamp\"\nkeep_alive_max = \"1h\"\nnum_ctx = 8192\n";
+    }
+    SchedConfig c;
+    ASSERT_TRUE(load_policy_file(path, c).is_ok());
+    EXPECT_EQ(c.default_keep_alive, 600 * kSec);
+    EXPECT_EQ(c.max_memory, int64_t(2) << 30);
+    EXPECT_TRUE(c.policies["llama3.2"].pin);
+    EXPECT_TRUE(c.policies["llama3.2"].preload);
+    EXPECT_EQ(c.policies["qwen"].client_keep_alive, ClientKeepAlive::clamp);
+    EXPECT_EQ(c.policies["qwen"].keep_alive_max, 3600 * kSec);
+    EXPECT_EQ(c.policies["qwen"].num_ctx, 8192);
+    {
+        std::ofstream o(path);
+        o << "[models.x]\npin = \"yes\"\n";
+    }
+    SchedConfig bad;
+    Status st = load_policy_file(path, bad);
+    EXPECT_EQ(st.code(), StatusCode::invalid_argument);
+    EXPECT_NE(st.message().find("models.x.pin"), std::string::npos) << st.message();
+    std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace berth

@@ -1,0 +1,411 @@
+// The registry of resident models: single-flight loads, keep-alive countdowns, LRU eviction, queue bound.
+#include <algorithm>
+
+#include "sched/sched.h"
+
+namespace berth {
+
+enum class RunnerState { loading, ready, failed };
+
+struct SchedRunner {
+    ModelFile ref;
+    RunnerState state = RunnerState::loading;
+    Status load_status;
+    LoadedModel model;
+    int n_ctx = 0;
+    int64_t planned_bytes = 0;
+    int refcount = 0;
+    bool pinned = false;
+    bool unload_pending = false;  // unload when the last request ends
+    int64_t keep_alive = 0;
+    bool keep_alive_set = false;  // sticky client value present
+    std::string expiry_reason = "default";
+    int64_t expires_at = kForever;  // monotonic ns; kForever while busy or forever
+    int64_t last_used = 0;          // monotonic ns
+    int64_t loaded_at_wall = 0;
+};
+
+// ---- Lease ---------------------------------------------------------------------------------------------
+Lease& Lease::operator=(Lease&& o) noexcept {
+    if (this != &o) {
+        release();
+        sched_ = o.sched_;
+        runner_ = std::move(o.runner_);
+        load_ns_ = o.load_ns_;
+        o.sched_ = nullptr;
+    }
+    return *this;
+}
+
+void Lease::release() {
+    if (!sched_) return;
+    Scheduler* s = sched_;
+    sched_ = nullptr;
+    s->release(runner_);
+    runner_.reset();
+}
+
+const LoadedModel& Lease::model() const {
+    CHECK(runner_);
+    return runner_->model;
+}
+
+const std::string& Lease::name() const {
+    CHECK(runner_);
+    return runner_->ref.name;
+}
+
+// ---- Scheduler -----------------------------------------------------------------------------------------
+Scheduler::Scheduler(SchedConfig config, ModelLoader* loader, const Clock* clock)
+    : config_(std::move(config)), loader_(loader), clock_(clock) {
+    if (config_.max_memory <= 0) config_.max_memory = default_max_memory();
+    if (config_.max_loaded_models <= 0) config_.max_loaded_models = 3;
+    if (config_.num_parallel <= 0) config_.num_parallel = 1;
+    stats_.budget = config_.max_memory;
+    if (config_.reaper_thread) reaper_ = std::thread([this] { reaper_loop(); });
+}
+
+Scheduler::~Scheduler() {
+    std::vector<std::shared_ptr<Runner>> dead;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping_ = true;
+        for (auto& [name, r] : runners_) dead.push_back(r);
+        runners_.clear();
+    }
+    cv_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+    dead.clear();
+}
+
+const ModelPolicy& Scheduler::policy_for(const std::string& name) const {
+    auto it = config_.policies.find(name);
+    if (it != config_.policies.end()) return it->second;
+    // Policies may name a model without its tag ("llama3.2" for "llama3.2:latest").
+    size_t colon = name.rfind(':');
+    if (colon != std::string::npos) {
+        it = config_.policies.find(name.substr(0, colon));
+        if (it != config_.policies.end()) return it->second;
+    }
+    return config_.default_policy;
+}
+
+int64_t Scheduler::in_use_locked() const {
+    int64_t total = 0;
+    for (auto& [name, r] : runners_) total += r->planned_bytes;
+    return total;
+}
+
+void Scheduler::apply_keep_alive_locked(Runner& r, const std::optional<int64_t>& client) {
+    const ModelPolicy& p = policy_for(r.ref.name);
+    auto rt = runtime_pins_.find(r.ref.name);
+    r.pinned = rt != runtime_pins_.end() ? rt->second : p.pin;
+    if (r.pinned) {
+        r.keep_alive = kForever;
+        r.expiry_reason = "pinned";
+        return;
+    }
+    if (client && p.client_keep_alive != ClientKeepAlive::ignore) {
+        int64_t v = *client;
+        r.expiry_reason = "client";
+        if (p.client_keep_alive == ClientKeepAlive::clamp) {
+            int64_t c = std::clamp(v, p.keep_alive_min, p.keep_alive_max);
+            if (c != v) r.expiry_reason = "client (clamped)";
+            v = c;
+        }
+        r.keep_alive = v;
+        r.keep_alive_set = true;  // sticky: later requests without keep_alive keep it (as Ollama does)
+        return;
+    }
+    if (r.keep_alive_set) return;
+    if (p.keep_alive) {
+        r.keep_alive = *p.keep_alive;
+        r.expiry_reason = "policy";
+    } else {
+        r.keep_alive = config_.default_keep_alive;
+        r.expiry_reason = "default";
+    }
+}
+
+void Scheduler::start_countdown_locked(Runner& r) {
+    int64_t now = clock_->now_ns();
+    r.last_used = now;
+    if (r.pinned || r.keep_alive >= kForever) {
+        r.expires_at = kForever;
+    } else {
+        r.expires_at = now + r.keep_alive;
+    }
+}
+
+void Scheduler::remove_locked(const std::shared_ptr<Runner>& r, std::vector<std::shared_ptr<Runner>>& dead) {
+    auto it = runners_.find(r->ref.name);
+    if (it != runners_.end() && it->second == r) runners_.erase(it);
+    dead.push_back(r);
+    ++stats_.unloads;
+    LOG_INFO("unloading %s", r->ref.name.c_str());
+}
+
+Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& options) {
+    const int64_t t0 = clock_->now_ns();
+    std::vector<std::shared_ptr<Runner>> dead;  // destroyed after the lock is dropped
+    std::unique_lock<std::mutex> lock(mu_);
+    ++stats_.requests;
+    if (stats_.outstanding >= config_.max_queue) {
+        ++stats_.rejected_busy;
+        return resource_exhausted("server busy, please try again.  maximum pending requests exceeded");
+    }
+    ++stats_.outstanding;
+    auto give_up = [&](Status st) -> Result<Lease> {
+        --stats_.outstanding;
+        lock.unlock();
+        dead.clear();
+        return st;
+    };
+    const ModelPolicy& pol = policy_for(ref.name);
+    int want_ctx = options.num_ctx > 0 ? options.num_ctx : pol.num_ctx > 0 ? pol.num_ctx : config_.default_num_ctx;
+    const int64_t deadline = berth::now_ns() + config_.wait_timeout;  // real time: waiting is real
+    // Waits for a change (a load finishing, a request ending); false when the deadline passed.
+    auto wait = [&]() -> bool {
+        if (stopping_) return false;
+        int64_t left = deadline - berth::now_ns();
+        if (left <= 0) return false;
+        cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100 * 1000000)));
+        return !stopping_;
+    };
+
+    for (int iter = 0;; ++iter) {
+        auto it = runners_.find(ref.name);
+        if (it != runners_.end()) {
+            std::shared_ptr<Runner> r = it->second;
+            if (r->state == RunnerState::loading) {
+                if (!wait()) return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name + " to load"));
+                continue;
+            }
+            if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
+                ++r->refcount;
+                r->unload_pending = false;
+                r->expires_at = kForever;
+                apply_keep_alive_locked(*r, options.keep_alive);
+                Lease lease;
+                lease.sched_ = this;
+                lease.runner_ = r;
+                lease.load_ns_ = clock_->now_ns() - t0;
+                return lease;
+            }
+            // Loaded with a smaller context: reload once idle.
+            if (r->state == RunnerState::ready && r->refcount == 0) {
+                remove_locked(r, dead);
+                continue;
+            }
+            if (!wait()) return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name));
+            continue;
+        }
+
+        // Not resident: plan, make room, load (single-flight through the placeholder runner).
+        LoadOptions lo;
+        lo.n_ctx = want_ctx;
+        lo.n_parallel = config_.num_parallel;
+        lock.unlock();
+        dead.clear();
+        Result<int64_t> need = loader_->plan_bytes(ref, lo);
+        lock.lock();
+        if (!need.is_ok()) return give_up(need.status());
+        if (runners_.count(ref.name)) continue;  // someone else started loading it meanwhile
+
+        bool fits = false;
+        for (;;) {
+            int64_t in_use = in_use_locked();
+            bool count_ok = int(runners_.size()) < config_.max_loaded_models;
+            if (count_ok && in_use + *need <= config_.max_memory) {
+                fits = true;
+                break;
+            }
+            // Least recently used idle, unpinned model.
+            std::shared_ptr<Runner> victim;
+            for (auto& [name, r] : runners_) {
+                if (r->state != RunnerState::ready || r->refcount > 0 || r->pinned) continue;
+                if (!victim || r->last_used < victim->last_used) victim = r;
+            }
+            if (!victim) break;
+            LOG_INFO("evicting %s to make room for %s", victim->ref.name.c_str(), ref.name.c_str());
+            ++stats_.evictions;
+            remove_locked(victim, dead);
+        }
+        if (!fits) {
+            // Could waiting help? Only if busy unpinned models would free enough when idle.
+            int64_t pinned_bytes = 0, busy_bytes = 0;
+            int unpinned = 0;
+            for (auto& [name, r] : runners_) {
+                if (r->pinned) pinned_bytes += r->planned_bytes;
+                else {
+                    busy_bytes += r->planned_bytes;
+                    ++unpinned;
+                }
+            }
+            bool hopeless = *need > config_.max_memory - pinned_bytes ||
+                            (unpinned == 0 && int(runners_.size()) >= config_.max_loaded_models);
+            if (hopeless || !wait()) {
+                ++stats_.rejected_memory;
+                return give_up(resource_exhausted(
+                    "model %s needs %s but does not fit: budget %s, in use %s (pinned %s, busy %s), %zu of %d "
+                    "models loaded",
+                    ref.name.c_str(), format_bytes(*need).c_str(), format_bytes(config_.max_memory).c_str(),
+                    format_bytes(in_use_locked()).c_str(), format_bytes(pinned_bytes).c_str(),
+                    format_bytes(busy_bytes).c_str(), runners_.size(), config_.max_loaded_models));
+            }
+            continue;
+        }
+
+        auto r = std::make_shared<Runner>();
+        r->ref = ref;
+        r->planned_bytes = *need;
+        runners_[ref.name] = r;
+        lock.unlock();
+        dead.clear();
+        LOG_INFO("loading %s from %s (%s)", ref.name.c_str(), ref.path.c_str(), format_bytes(*need).c_str());
+        Result<LoadedModel> loaded = loader_->load(ref, lo);
+        lock.lock();
+        if (!loaded.is_ok()) {
+            ++stats_.load_failures;
+            auto cur = runners_.find(ref.name);
+            if (cur != runners_.end() && cur->second == r) runners_.erase(cur);
+            cv_.notify_all();
+            return give_up(loaded.status());
+        }
+        ++stats_.loads;
+        r->model = std::move(loaded).value();
+        r->n_ctx = r->model.n_ctx;
+        int64_t actual = r->model.weights_bytes + r->model.kv_bytes + r->model.scratch_bytes;
+        if (actual > 0) r->planned_bytes = actual;
+        r->state = RunnerState::ready;
+        r->loaded_at_wall = clock_->wall_ns();
+        r->last_used = clock_->now_ns();
+        apply_keep_alive_locked(*r, std::nullopt);
+        start_countdown_locked(*r);
+        cv_.notify_all();
+        if (iter > 1000000) return give_up(internal_error("scheduler loop did not settle"));
+    }
+}
+
+void Scheduler::release(const std::shared_ptr<Runner>& r) {
+    std::vector<std::shared_ptr<Runner>> dead;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        --stats_.outstanding;
+        CHECK(r->refcount > 0);
+        if (--r->refcount == 0) {
+            start_countdown_locked(*r);
+            bool expired_now = !r->pinned && r->keep_alive == 0;
+            if ((expired_now || r->unload_pending) && runners_.count(r->ref.name) && runners_[r->ref.name] == r) {
+                remove_locked(r, dead);
+            }
+        }
+    }
+    cv_.notify_all();
+}
+
+bool Scheduler::unload(const std::string& name, bool admin) {
+    std::vector<std::shared_ptr<Runner>> dead;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = runners_.find(name);
+        if (it == runners_.end()) return false;
+        std::shared_ptr<Runner> r = it->second;
+        if (r->pinned && !admin) return true;
+        if (r->state == RunnerState::ready && r->refcount == 0) {
+            remove_locked(r, dead);
+        } else {
+            r->unload_pending = true;
+            r->keep_alive = 0;
+            r->expiry_reason = "unload pending";
+        }
+    }
+    cv_.notify_all();
+    return true;
+}
+
+void Scheduler::set_pinned(const std::string& name, bool pinned) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        runtime_pins_[name] = pinned;
+        auto it = runners_.find(name);
+        if (it != runners_.end() && it->second->state == RunnerState::ready) {
+            Runner& r = *it->second;
+            r.keep_alive_set = false;
+            apply_keep_alive_locked(r, std::nullopt);
+            if (r.refcount == 0) start_countdown_locked(r);
+        }
+    }
+    cv_.notify_all();
+}
+
+void Scheduler::reap() {
+    std::vector<std::shared_ptr<Runner>> dead;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        int64_t now = clock_->now_ns();
+        std::vector<std::shared_ptr<Runner>> expired;
+        for (auto& [name, r] : runners_) {
+            if (r->state == RunnerState::ready && r->refcount == 0 && !r->pinned && r->expires_at <= now) {
+                expired.push_back(r);
+            }
+        }
+        for (auto& r : expired) {
+            ++stats_.expirations;
+            remove_locked(r, dead);
+        }
+    }
+    if (!dead.empty()) cv_.notify_all();
+}
+
+void Scheduler::reaper_loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+        cv_.wait_for(lock, std::chrono::milliseconds(250));
+        if (stopping_) break;
+        lock.unlock();
+        reap();
+        lock.lock();
+    }
+}
+
+std::vector<ResidentInfo> Scheduler::list() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<ResidentInfo> out;
+    int64_t now = clock_->now_ns(), wall = clock_->wall_ns();
+    for (auto& [name, r] : runners_) {
+        ResidentInfo i;
+        i.name = name;
+        i.path = r->ref.path;
+        i.state = r->state == RunnerState::loading ? "loading" : r->refcount > 0 ? "busy" : "idle";
+        i.n_ctx = r->n_ctx;
+        i.in_flight = r->refcount;
+        i.pinned = r->pinned;
+        i.weights_bytes = r->model.weights_bytes;
+        i.kv_bytes = r->model.kv_bytes;
+        i.scratch_bytes = r->model.scratch_bytes;
+        i.keep_alive = r->keep_alive;
+        i.expiry_reason = r->expiry_reason;
+        i.loaded_at = r->loaded_at_wall;
+        if (r->pinned || r->keep_alive >= kForever) {
+            i.expires_at = kForever;
+        } else if (r->refcount > 0 || r->state == RunnerState::loading) {
+            // Busy: the countdown starts when the last request ends; show now + keep_alive as Ollama does.
+            i.expires_at = wall + r->keep_alive;
+        } else {
+            i.expires_at = wall + (r->expires_at - now);
+        }
+        out.push_back(std::move(i));
+    }
+    std::sort(out.begin(), out.end(), [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
+    return out;
+}
+
+SchedStats Scheduler::stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    SchedStats s = stats_;
+    s.in_use = in_use_locked();
+    return s;
+}
+
+}  // namespace berth

@@ -1,0 +1,239 @@
+// Status and listing routes: /, /api/version, /health, /api/tags, /api/ps, /api/show, /api/memory, /metrics,
+// /ui, and the operator's /api/load and /api/unload.
+#include "server/server_internal.h"
+
+extern const char dashboard_html[];
+extern const unsigned long dashboard_html_size;
+
+namespace berth {
+
+namespace {
+
+json ps_json(Server::State& st) {
+    json models = json::array();
+    for (auto& r : st.sched->list()) {
+        StoreEntry e;
+        Result<StoreEntry> found = st.store->find(r.name);
+        if (found.is_ok()) e = *found;
+        else e.name = r.name, e.model_path = r.path;
+        int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes;
+        models.push_back({{"name", r.name},
+                          {"model", r.name},
+                          {"size", size},
+                          {"digest", e.digest},
+                          {"details", model_details(st, e)},
+                          {"expires_at", expires_rfc3339(r.expires_at)},
+                          {"size_vram", 0},
+                          {"context_length", r.n_ctx},
+                          {"size_weights", r.weights_bytes},
+                          {"size_kv", r.kv_bytes},
+                          {"size_scratch", r.scratch_bytes},
+                          {"resident_bytes", size},
+                          {"pinned", r.pinned},
+                          {"state", r.state},
+                          {"in_flight", r.in_flight},
+                          {"keep_alive", r.keep_alive >= kForever ? -1 : r.keep_alive / 1000000000.0},
+                          {"expiry_reason", r.expiry_reason}});
+    }
+    return {{"models", models}};
+}
+
+json memory_json(Server::State& st) {
+    json rows = json::array();
+    for (auto& row : st.ledger.snapshot()) {
+        json k = json::object();
+        for (int i = 0; i < int(MemoryKind::count_); ++i) k[memory_kind_name(MemoryKind(i))] = row.bytes[i];
+        rows.push_back({{"model", row.model}, {"bytes", k}, {"total", st.ledger.model_total(row.model)}});
+    }
+    json process = json::object();
+    int64_t unaccounted = 0;
+    if (auto pm = read_process_memory(); pm.is_ok()) {
+        process = {{"rss", pm->rss}, {"rss_anon", pm->rss_anon}, {"rss_file", pm->rss_file},
+                   {"rss_shmem", pm->rss_shmem}, {"vm_swap", pm->vm_swap}, {"vm_size", pm->vm_size}};
+        unaccounted = pm->rss_anon - st.ledger.anonymous_total();
+    }
+    json history = json::array();
+    for (const MemorySample& m : st.history.snapshot(600)) {
+        history.push_back({{"t_ms", m.t_ms}, {"rss_anon", m.rss_anon}, {"rss_file", m.rss_file}, {"vm_swap", m.vm_swap},
+                           {"ledger", m.ledger}, {"unaccounted", m.unaccounted}, {"requests", m.requests},
+                           {"requests_per_s", m.requests_per_s}, {"ttft_p50_ms", m.ttft_p50_ms},
+                           {"token_p50_ms", m.token_p50_ms}});
+    }
+    HeapStats heap = heap_stats();
+    process["heap_in_use"] = heap.in_use;
+    process["heap_free"] = heap.free;
+    SchedStats ss = st.sched->stats();
+    return {{"ledger", rows},          {"ledger_total", st.ledger.total()},
+            {"ledger_anonymous", st.ledger.anonymous_total()}, {"budget", ss.budget},
+            {"process", process},      {"unaccounted", unaccounted},
+            {"history", history}};
+}
+
+std::string metrics_text(Server::State& st) {
+    std::string o;
+    auto line = [&](const std::string& s) { o += s + "\n"; };
+    SchedStats ss = st.sched->stats();
+    line("# HELP berth_models_loaded Models resident in memory.\n# TYPE berth_models_loaded gauge");
+    auto list = st.sched->list();
+    line("berth_models_loaded " + std::to_string(list.size()));
+    line("# HELP berth_model_bytes Bytes held per model and kind (the ledger).\n# TYPE berth_model_bytes gauge");
+    for (auto& row : st.ledger.snapshot()) {
+        for (int i = 0; i < int(MemoryKind::count_); ++i) {
+            if (!row.bytes[i]) continue;
+            line(string_printf("berth_model_bytes{model=\"%s\",kind=\"%s\"} %lld", row.model.c_str(),
+                               memory_kind_name(MemoryKind(i)), (long long)row.bytes[i]));
+        }
+    }
+    line("# HELP berth_memory_budget_bytes BERTH_MAX_MEMORY.\n# TYPE berth_memory_budget_bytes gauge");
+    line("berth_memory_budget_bytes " + std::to_string(ss.budget));
+    line("# HELP berth_memory_in_use_bytes Planned bytes of resident models.\n# TYPE berth_memory_in_use_bytes gauge");
+    line("berth_memory_in_use_bytes " + std::to_string(ss.in_use));
+    if (auto pm = read_process_memory(); pm.is_ok()) {
+        line("# HELP berth_process_rss_anon_bytes RssAnon of the server process.\n# TYPE berth_process_rss_anon_bytes gauge");
+        line("berth_process_rss_anon_bytes " + std::to_string(pm->rss_anon));
+        line("# TYPE berth_process_rss_file_bytes gauge");
+        line("berth_process_rss_file_bytes " + std::to_string(pm->rss_file));
+        line("# HELP berth_unaccounted_bytes RssAnon minus the ledger's anonymous bytes.\n# TYPE berth_unaccounted_bytes gauge");
+        line("berth_unaccounted_bytes " + std::to_string(pm->rss_anon - st.ledger.anonymous_total()));
+    }
+    auto counter = [&](const char* name, const char* help, int64_t v) {
+        line(string_printf("# HELP %s %s\n# TYPE %s counter\n%s %lld", name, help, name, name, (long long)v));
+    };
+    counter("berth_model_loads_total", "Model loads.", ss.loads);
+    counter("berth_model_load_failures_total", "Failed model loads.", ss.load_failures);
+    counter("berth_model_unloads_total", "Model unloads.", ss.unloads);
+    counter("berth_model_evictions_total", "Models evicted to make room.", ss.evictions);
+    counter("berth_model_expirations_total", "Models unloaded when their keep-alive expired.", ss.expirations);
+    counter("berth_rejected_busy_total", "Requests refused because the queue was full.", ss.rejected_busy);
+    counter("berth_rejected_memory_total", "Requests refused because the model did not fit.", ss.rejected_memory);
+    counter("berth_generations_total", "Completed generations.", st.generations.load());
+    counter("berth_generations_cancelled_total", "Generations cancelled (client gone).", st.cancelled.load());
+    counter("berth_prompt_tokens_total", "Prompt tokens processed.", st.tokens_prompt.load());
+    counter("berth_generated_tokens_total", "Tokens generated.", st.tokens_generated.load());
+    counter("berth_prompt_seconds_total", "Time in prompt evaluation.", st.prompt_ns.load() / kNsPerSecond);
+    counter("berth_eval_seconds_total", "Time generating.", st.eval_ns.load() / kNsPerSecond);
+    line("# HELP berth_queue_outstanding Requests holding or waiting for a model.\n# TYPE berth_queue_outstanding gauge");
+    line("berth_queue_outstanding " + std::to_string(ss.outstanding));
+    line("# HELP berth_http_requests_total HTTP requests by route and status.\n# TYPE berth_http_requests_total counter");
+    std::lock_guard<std::mutex> lock(st.metrics_mu);
+    for (auto& [k, v] : st.http_requests) {
+        size_t bar = k.find('|');
+        line(string_printf("berth_http_requests_total{path=\"%s\",status=\"%s\"} %lld", k.substr(0, bar).c_str(),
+                           k.substr(bar + 1).c_str(), (long long)v));
+    }
+    return o;
+}
+
+void show(Server::State& st, const httplib::Request& req, httplib::Response& res) {
+    json body;
+    if (!parse_body(req, res, body)) return;
+    if (!body.contains("model") && body.contains("name")) body["model"] = body["name"];
+    Result<StoreEntry> e = resolve_model(st, body);
+    if (!e.is_ok()) return reply_error(res, http_status(e.status()), e.status().message());
+    bool verbose = body.value("verbose", json(false)).is_boolean() && body.value("verbose", false);
+    std::string params;
+    for (auto& [k, v] : e->params.items()) {
+        if (v.is_array()) {
+            for (auto& x : v) params += k + " " + (x.is_string() ? x.get<std::string>() : dump(x)) + "\n";
+        } else {
+            params += k + " " + (v.is_string() ? v.get<std::string>() : dump(v)) + "\n";
+        }
+    }
+    std::string modelfile = "# Modelfile generated by \"berth show\"\nFROM " + e->model_path + "\n";
+    if (!e->template_text.empty()) modelfile += "TEMPLATE \"\"\"" + e->template_text + "\"\"\"\n";
+    if (!e->system.empty()) modelfile += "SYSTEM \"\"\"" + e->system + "\"\"\"\n";
+    for (auto& [k, v] : e->params.items()) {
+        if (v.is_array()) for (auto& x : v) modelfile += "PARAMETER " + k + " " + (x.is_string() ? x.get<std::string>() : dump(x)) + "\n";
+        else modelfile += "PARAMETER " + k + " " + (v.is_string() ? v.get<std::string>() : dump(v)) + "\n";
+    }
+    json info = model_info(st, *e, verbose);
+    std::string tmpl = e->template_text;
+    json j = {{"license", e->license},
+              {"modelfile", modelfile},
+              {"parameters", params},
+              {"template", tmpl},
+              {"system", e->system},
+              {"details", model_details(st, *e)},
+              {"model_info", info},
+              {"capabilities", json::array({"completion"})},
+              {"modified_at", format_rfc3339(e->modified_ns)}};
+    if (!e->messages.empty()) j["messages"] = e->messages;
+    reply_json(res, j);
+}
+
+}  // namespace
+
+void register_info_routes(Server::State& st) {
+    auto root = [](const httplib::Request&, httplib::Response& res) { res.set_content("berth is running", "text/plain; charset=utf-8"); };
+    st.http.Get("/", root);
+    st.http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
+#ifdef BERTH_VERSION
+        reply_json(res, {{"version", BERTH_VERSION}});
+#else
+        reply_json(res, {{"version", "0.1.0"}});
+#endif
+    });
+    st.http.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
+        SchedStats ss = st.sched->stats();
+        reply_json(res, {{"status", "ok"}, {"models_loaded", st.sched->list().size()}, {"outstanding", ss.outstanding},
+                         {"uptime_s", (wall_time_ns() - st.started_wall) / kNsPerSecond}});
+    });
+    st.http.Get("/api/tags", [&st](const httplib::Request&, httplib::Response& res) {
+        json models = json::array();
+        for (auto& e : st.store->list()) {
+            models.push_back({{"name", e.name}, {"model", e.name}, {"modified_at", format_rfc3339(e.modified_ns)},
+                              {"size", e.size}, {"digest", e.digest}, {"details", model_details(st, e)}});
+        }
+        reply_json(res, {{"models", models}});
+    });
+    st.http.Get("/api/ps", [&st](const httplib::Request&, httplib::Response& res) { reply_json(res, ps_json(st)); });
+    st.http.Post("/api/show", [&st](const httplib::Request& req, httplib::Response& res) { show(st, req, res); });
+    st.http.Get("/api/memory", [&st](const httplib::Request&, httplib::Response& res) { reply_json(res, memory_json(st)); });
+    st.http.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
+        res.set_content(metrics_text(st), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    st.http.Get("/ui", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(std::string(dashboard_html, dashboard_html_size), "text/html; charset=utf-8");
+    });
+    // Operator endpoints: load (optionally pinning) and unload, whatever the keep-alive policy.
+    st.http.Post("/api/load", [&st](const httplib::Request& req, httplib::Response& res) {
+        json body;
+        if (!parse_body(req, res, body)) return;
+        Result<StoreEntry> e = resolve_model(st, body);
+        if (!e.is_ok()) return reply_error(res, http_status(e.status()), e.status().message());
+        Result<std::optional<int64_t>> ka = parse_keep_alive(body);
+        if (!ka.is_ok()) return reply_error(res, 400, ka.status().message());
+        if (body.contains("pin")) {
+            if (!body["pin"].is_boolean()) return reply_error(res, 400, "pin must be true or false");
+            st.sched->set_pinned(e->name, body["pin"].get<bool>());
+        }
+        RequestOptions ro;
+        if (Status s = apply_options(body.value("options", json()), ro); !s.is_ok()) return reply_error(res, 400, s.message());
+        Result<Lease> lease = acquire_model(st, *e, ro, *ka);
+        if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
+        int64_t load_ns = lease->load_ns();
+        lease->release();
+        reply_json(res, {{"model", e->name}, {"status", "loaded"}, {"load_duration", load_ns}});
+    });
+    st.http.Post("/api/unload", [&st](const httplib::Request& req, httplib::Response& res) {
+        json body;
+        if (!parse_body(req, res, body)) return;
+        Result<StoreEntry> e = resolve_model(st, body);
+        std::string name = e.is_ok() ? e->name : body.value("model", json("")).is_string() ? body.value("model", "") : "";
+        if (name.empty()) return reply_error(res, 400, "model is required");
+        bool was = st.sched->unload(name, /*admin=*/true);
+        if (!was) return reply_error(res, 404, "model '" + name + "' is not loaded");
+        reply_json(res, {{"model", name}, {"status", "unloaded"}});
+    });
+    auto embed = [&st](const httplib::Request& req, httplib::Response& res) {
+        json body;
+        if (!parse_body(req, res, body)) return;
+        Result<StoreEntry> e = resolve_model(st, body);
+        if (!e.is_ok()) return reply_error(res, http_status(e.status()), e.status().message());
+        reply_error(res, 501, "embeddings are not supported yet");
+    };
+    st.http.Post("/api/embed", embed);
+    st.http.Post("/api/embeddings", embed);
+}
+
+}  // namespace berth

@@ -1,0 +1,195 @@
+// Ollama's /api/generate and /api/chat: NDJSON streaming by default, one object with stream:false.
+#include "server/server_internal.h"
+
+namespace berth {
+
+namespace {
+
+struct Stream {
+    Server::State* st = nullptr;
+    Prepared p;
+    bool chat = false;
+    bool raw = false;
+};
+
+json final_fields(const Prepared& p, const GenerateResult& r) {
+    int64_t total = now_ns() - p.t_start;
+    json j = {{"done", true},
+              {"done_reason", r.done_reason == "cancel" ? "stop" : r.done_reason},
+              {"total_duration", total},
+              {"load_duration", p.lease.load_ns()},
+              {"prompt_eval_count", r.prompt_eval_count},
+              {"prompt_eval_duration", r.prompt_eval_ns},
+              {"eval_count", r.eval_count},
+              {"eval_duration", r.eval_ns}};
+    if (p.truncated) j["truncated"] = true;
+    return j;
+}
+
+json chunk(const Stream& s, std::string_view text) {
+    json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
+    if (s.chat) j["message"] = {{"role", "assistant"}, {"content", std::string(text)}};
+    else j["response"] = std::string(text);
+    j["done"] = false;
+    return j;
+}
+
+json final_chunk(const Stream& s, const GenerateResult& r, const std::string& all_text) {
+    json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
+    if (s.chat) j["message"] = {{"role", "assistant"}, {"content", all_text}};
+    else j["response"] = all_text;
+    j.update(final_fields(s.p, r));
+    if (!s.chat) {  // Ollama omits it for raw prompts; clients that chain requests expect it, so berth always sends it
+        std::vector<int32_t> ctx = s.p.greq.prompt;
+        for (int32_t t : r.output) {
+            if (!s.p.lease.engine().codec().is_eog(t)) ctx.push_back(t);
+        }
+        j["context"] = ctx;
+    }
+    return j;
+}
+
+// Answers an empty prompt / empty messages: load the model, or unload it with keep_alive 0.
+void load_or_unload(Server::State& st, const StoreEntry& e, const std::string& name, const RequestOptions& ro,
+                    const std::optional<int64_t>& ka, bool chat, httplib::Response& res) {
+    json j = {{"model", name}, {"created_at", now_rfc3339()}};
+    if (chat) j["message"] = {{"role", "assistant"}, {"content", ""}};
+    else j["response"] = "";
+    j["done"] = true;
+    if (ka && *ka == 0) {
+        st.sched->unload(e.name, /*admin=*/false);
+        j["done_reason"] = "unload";
+        return reply_json(res, j);
+    }
+    Result<Lease> lease = acquire_model(st, e, ro, ka);
+    if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
+    j["done_reason"] = "load";
+    reply_json(res, j);
+}
+
+void handle(Server::State& st, const httplib::Request& req, httplib::Response& res, bool chat) {
+    const int64_t t_start = now_ns();
+    json body;
+    if (!parse_body(req, res, body)) return;
+    Result<StoreEntry> entry = resolve_model(st, body);
+    if (!entry.is_ok()) return reply_error(res, http_status(entry.status()), entry.status().message());
+    std::string name = body["model"].get<std::string>();
+    Result<std::optional<int64_t>> ka = parse_keep_alive(body);
+    if (!ka.is_ok()) return reply_error(res, 400, ka.status().message());
+    bool stream = true;
+    if (body.contains("stream") && !body["stream"].is_null()) {
+        if (!body["stream"].is_boolean()) return reply_error(res, 400, "stream must be true or false");
+        stream = body["stream"].get<bool>();
+    }
+    if (body.contains("format") && !body["format"].is_null() && !(body["format"].is_string() && body["format"] == "")) {
+        return reply_error(res, 400, "format (JSON mode and schemas) is not supported yet");
+    }
+    if (body.contains("tools") && body["tools"].is_array() && !body["tools"].empty()) {
+        return reply_error(res, 400, "\"" + name + "\" does not support tools");
+    }
+    if (body.contains("think") && body["think"].is_boolean() && body["think"].get<bool>()) {
+        return reply_error(res, 400, "\"" + name + "\" does not support thinking");
+    }
+    RequestOptions ro;
+    Status s = apply_options(entry->params, ro);
+    if (s.is_ok()) s = apply_options(body.value("options", json()), ro);
+    if (!s.is_ok()) return reply_error(res, 400, s.message());
+
+    auto st_ptr = std::make_shared<Stream>();
+    Stream& sm = *st_ptr;
+    sm.st = &st;
+    sm.chat = chat;
+    sm.p.name = name;
+    sm.p.entry = *entry;
+    sm.p.t_start = t_start;
+
+    json messages = json::array();
+    std::string prompt, system;
+    if (chat) {
+        if (body.contains("messages") && !body["messages"].is_null()) {
+            if (!body["messages"].is_array()) return reply_error(res, 400, "messages must be a list");
+            for (auto& m : body["messages"]) {
+                if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+                    return reply_error(res, 400, "each message needs a string role");
+                if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null())
+                    return reply_error(res, 400, "message content must be a string");
+                if (m.contains("images") && m["images"].is_array() && !m["images"].empty())
+                    return reply_error(res, 400, "\"" + name + "\" does not support images");
+                std::string role = m["role"].get<std::string>();
+                for (auto& c : role) c = char(std::tolower(static_cast<unsigned char>(c)));
+                messages.push_back({{"role", role}, {"content", m.value("content", json("")).is_string() ? m.value("content", "") : ""}});
+            }
+        }
+        if (messages.empty()) return load_or_unload(st, *entry, name, ro, *ka, true, res);
+        // Modelfile MESSAGEs first; its SYSTEM unless the conversation starts with one.
+        json full = json::array();
+        if (!entry->system.empty() && messages[0].value("role", "") != "system")
+            full.push_back({{"role", "system"}, {"content", entry->system}});
+        for (auto& m : entry->messages) full.push_back(m);
+        for (auto& m : messages) full.push_back(m);
+        messages = full;
+    } else {
+        if (body.contains("prompt") && !body["prompt"].is_null() && !body["prompt"].is_string())
+            return reply_error(res, 400, "prompt must be a string");
+        prompt = body.value("prompt", json("")).is_string() ? body.value("prompt", "") : "";
+        if (body.contains("system") && body["system"].is_string()) system = body["system"].get<std::string>();
+        else system = entry->system;
+        if (body.contains("raw") && !body["raw"].is_boolean() && !body["raw"].is_null())
+            return reply_error(res, 400, "raw must be true or false");
+        sm.raw = body.value("raw", json(false)).is_boolean() && body.value("raw", false);
+        if (body.contains("images") && body["images"].is_array() && !body["images"].empty())
+            return reply_error(res, 400, "\"" + name + "\" does not support images");
+        if (sm.raw && ((body.contains("template") && body["template"].is_string() && body["template"] != "") ||
+                       (body.contains("system") && body["system"].is_string() && body["system"] != "") ||
+                       (body.contains("context") && body["context"].is_array() && !body["context"].empty())))
+            return reply_error(res, 400, "raw mode does not support template, system, or context");
+        if (prompt.empty() && !(body.contains("context") && body["context"].is_array() && !body["context"].empty()))
+            return load_or_unload(st, *entry, name, ro, *ka, false, res);
+    }
+
+    Result<Lease> lease = acquire_model(st, *entry, ro, *ka);
+    if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
+    sm.p.lease = std::move(lease).value();
+    const LoadedModel& lm = sm.p.lease.model();
+    if (chat) s = chat_prompt(lm, messages, sm.p.greq.prompt, sm.p.truncated);
+    else s = completion_prompt(st, lm, prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()), sm.p.greq.prompt);
+    if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
+    sm.p.greq.sampling = ro.sampling;
+    sm.p.greq.num_predict = ro.num_predict;
+    sm.p.greq.stop = ro.stop;
+    if (sm.p.truncated) res.set_header("X-Berth-Truncated", "true");
+
+    if (!stream) {
+        std::string text;
+        Result<GenerateResult> r = run_generation(st, sm.p, [&](std::string_view t) {
+            text.append(t);
+            return true;
+        });
+        if (!r.is_ok()) return reply_error(res, http_status(r.status()), r.status().message());
+        return reply_json(res, final_chunk(sm, *r, text));
+    }
+    res.set_chunked_content_provider("application/x-ndjson", [st_ptr](size_t, httplib::DataSink& sink) {
+        Stream& s = *st_ptr;
+        bool alive = true;
+        Result<GenerateResult> r = run_generation(*s.st, s.p, [&](std::string_view t) {
+            std::string line = dump(chunk(s, t)) + "\n";
+            alive = alive && sink.write(line.data(), line.size());
+            return alive;  // a client that went away cancels the generation
+        });
+        if (!alive) return false;
+        std::string line = r.is_ok() ? dump(final_chunk(s, *r, "")) + "\n" : dump(json{{"error", r.status().message()}}) + "\n";
+        sink.write(line.data(), line.size());
+        s.p.lease.release();  // the keep-alive countdown starts when the response is complete
+        sink.done();
+        return true;
+    });
+}
+
+}  // namespace
+
+void register_native_routes(Server::State& st) {
+    st.http.Post("/api/generate", [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, false); });
+    st.http.Post("/api/chat", [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, true); });
+}
+
+}  // namespace berth

@@ -1,0 +1,304 @@
+// The HTTP server: options from the environment, guards (Host header, bearer token, body size, CORS),
+// route registration, the memory history sampler, preloading, start and stop.
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "server/server_internal.h"
+
+namespace berth {
+
+namespace fs = std::filesystem;
+
+Status parse_host_port(const std::string& text, std::string& host, int& port) {
+    std::string s = text;
+    for (const char* scheme : {"http://", "https://"}) {
+        if (s.rfind(scheme, 0) == 0) s = s.substr(strlen(scheme));
+    }
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    std::string h = s, p;
+    if (!s.empty() && s[0] == '[') {
+        size_t close = s.find(']');
+        if (close == std::string::npos) return invalid_argument("invalid host \"%s\"", text.c_str());
+        h = s.substr(1, close - 1);
+        if (close + 1 < s.size() && s[close + 1] == ':') p = s.substr(close + 2);
+    } else {
+        size_t colon = s.rfind(':');
+        if (colon != std::string::npos) {
+            h = s.substr(0, colon);
+            p = s.substr(colon + 1);
+        }
+    }
+    if (h.empty()) h = "127.0.0.1";
+    if (!p.empty()) {
+        char* end = nullptr;
+        long v = std::strtol(p.c_str(), &end, 10);
+        if (!end || *end || v < 0 || v > 65535) return invalid_argument("invalid port in \"%s\"", text.c_str());
+        port = int(v);
+    }
+    host = h;
+    return Status::ok();
+}
+
+Result<ServerOptions> server_options_from_env() {
+    ServerOptions o;
+    std::string host = env_or("BERTH_HOST", "OLLAMA_HOST", "");
+    if (!host.empty()) RETURN_IF_ERROR(parse_host_port(host, o.host, o.port));
+    const char* home = std::getenv("HOME");
+    std::string h = home ? home : "/tmp";
+    o.store_dir = env_or("BERTH_MODELS", nullptr, h + "/.berth/models");
+    std::vector<std::string> ollama = {h + "/.ollama/models", "/usr/share/ollama/.ollama/models"};
+    if (const char* om = std::getenv("OLLAMA_MODELS"); om && *om) ollama.insert(ollama.begin(), om);
+    std::error_code ec;
+    for (auto& d : ollama) {
+        if (fs::is_directory(d, ec) && fs::weakly_canonical(d, ec) != fs::weakly_canonical(o.store_dir, ec) &&
+            std::find(o.ollama_dirs.begin(), o.ollama_dirs.end(), d) == o.ollama_dirs.end())
+            o.ollama_dirs.push_back(d);
+    }
+    o.api_key = env_or("BERTH_API_KEY", nullptr, "");
+    std::string body = env_or("BERTH_MAX_BODY", nullptr, "");
+    if (!body.empty()) {
+        ASSIGN_OR_RETURN(o.max_body_bytes, parse_byte_size(body));
+    }
+    std::string trunc = env_or("BERTH_TRUNCATE", nullptr, "");
+    o.truncate_raw_prompts = trunc == "1" || trunc == "true";
+    std::string origins = env_or("BERTH_ORIGINS", "OLLAMA_ORIGINS", "");
+    for (size_t start = 0; start < origins.size();) {
+        size_t comma = origins.find(',', start);
+        std::string one = origins.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!one.empty()) o.origins.push_back(one);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    ASSIGN_OR_RETURN(o.sched, sched_config_from_env());
+    return o;
+}
+
+namespace {
+
+bool is_loopback_bind(const std::string& host) {
+    return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// Hosts a browser page may legitimately name when berth listens on loopback (DNS-rebinding guard).
+bool allowed_host_header(const std::string& value) {
+    if (value.empty()) return true;
+    std::string h = value;
+    if (h[0] == '[') {
+        size_t close = h.find(']');
+        h = close == std::string::npos ? h : h.substr(1, close - 1);
+    } else if (size_t colon = h.rfind(':'); colon != std::string::npos && h.find(':') == colon) {
+        h = h.substr(0, colon);
+    }
+    for (auto& c : h) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (h == "localhost" || h == "::1") return true;
+    auto ends = [&](const char* s) { size_t n = strlen(s); return h.size() > n && h.compare(h.size() - n, n, s) == 0; };
+    if (ends(".localhost") || ends(".local") || ends(".internal")) return true;
+    in_addr a4;
+    if (inet_pton(AF_INET, h.c_str(), &a4) == 1) {
+        uint32_t ip = ntohl(a4.s_addr);
+        return (ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 16) == 0xC0A8 || (ip >> 20) == 0xAC1 || ip == 0;
+    }
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) == 0 && h == std::string(name)) return true;
+    return false;
+}
+
+bool origin_allowed(const std::vector<std::string>& extra, const std::string& origin) {
+    for (const char* p : {"http://localhost", "https://localhost", "http://127.0.0.1", "https://127.0.0.1",
+                          "http://[::1]", "app://", "file://", "tauri://", "vscode-webview://", "vscode-file://"}) {
+        if (origin.rfind(p, 0) == 0) return true;
+    }
+    for (auto& o : extra) {
+        if (o == "*" || o == origin) return true;
+        if (!o.empty() && o.back() == '*' && origin.rfind(o.substr(0, o.size() - 1), 0) == 0) return true;
+    }
+    return false;
+}
+
+// Collapses paths with parameters so metrics stay bounded.
+std::string route_label(const std::string& path) {
+    if (path.rfind("/api/blobs/", 0) == 0) return "/api/blobs/:digest";
+    if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/:model";
+    static const char* known[] = {"/", "/api/generate", "/api/chat", "/api/tags", "/api/ps", "/api/show", "/api/create",
+                                  "/api/copy", "/api/delete", "/api/pull", "/api/embed", "/api/embeddings",
+                                  "/api/version", "/api/memory", "/api/load", "/api/unload", "/metrics", "/health",
+                                  "/ui", "/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/embeddings"};
+    for (const char* k : known) {
+        if (path == k) return k;
+    }
+    return "other";
+}
+
+void sample_memory(Server::State& st) {
+    MemorySample m;
+    m.t_ms = wall_time_ns() / 1000000;
+    if (auto pm = read_process_memory(); pm.is_ok()) {
+        m.rss_anon = pm->rss_anon;
+        m.rss_file = pm->rss_file;
+        m.vm_swap = pm->vm_swap;
+    }
+    m.ledger = st.ledger.total();
+    m.unaccounted = m.rss_anon - st.ledger.anonymous_total();
+    m.requests = st.generations.load();
+    m.requests_per_s = double(m.requests - st.last_sample_requests);  // one sample per second
+    st.last_sample_requests = m.requests;
+    {
+        std::lock_guard<std::mutex> lock(st.latency_mu);
+        size_t n = std::min<size_t>(st.latency_n, 64);
+        if (n > 0) {
+            std::vector<double> a(st.ttft_ms, st.ttft_ms + n), b(st.token_ms, st.token_ms + n);
+            std::nth_element(a.begin(), a.begin() + n / 2, a.end());
+            std::nth_element(b.begin(), b.begin() + n / 2, b.end());
+            m.ttft_p50_ms = a[n / 2];
+            m.token_p50_ms = b[n / 2];
+        }
+    }
+    st.history.push(m);
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
+    State& st = *state_;
+    st.opt = std::move(options);
+    st.started_wall = wall_time_ns();
+    st.loader = make_engine_loader(&st.ledger);
+    st.sched = std::make_unique<Scheduler>(st.opt.sched, st.loader.get());
+    st.store = std::make_unique<Store>(st.opt.store_dir, st.opt.ollama_dirs, st.opt.models_dirs);
+
+    int threads = std::max(8, st.opt.http_threads);
+    st.http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+    // Blobs can be large; JSON bodies are bounded in the pre-routing check below.
+    st.http.set_payload_max_length(size_t(1) << 40);
+    st.http.set_read_timeout(600, 0);
+    st.http.set_write_timeout(600, 0);
+    st.http.set_keep_alive_timeout(2);  // idle keep-alive connections do not hold up shutdown for long
+    const bool loopback = is_loopback_bind(st.opt.host);
+    st.http.set_pre_routing_handler([&st, loopback](const httplib::Request& req, httplib::Response& res) {
+        bool openai = req.path.rfind("/v1/", 0) == 0;
+        auto deny = [&](int status, const std::string& m) {
+            if (openai) reply_openai_error(res, status, m);
+            else reply_error(res, status, m);
+            return httplib::Server::HandlerResponse::Handled;
+        };
+        if (loopback && !allowed_host_header(req.get_header_value("Host"))) return deny(403, "forbidden host");
+        std::string origin = req.get_header_value("Origin");
+        if (!origin.empty() && origin_allowed(st.opt.origins, origin)) {
+            res.set_header("Access-Control-Allow-Origin", origin);
+            res.set_header("Vary", "Origin");
+            res.set_header("Access-Control-Allow-Headers",
+                           "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, x-stainless-arch, "
+                           "x-stainless-lang, x-stainless-os, x-stainless-package-version, x-stainless-runtime, "
+                           "x-stainless-runtime-version, x-stainless-retry-count, x-stainless-timeout");
+            res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS");
+            if (req.method == "OPTIONS") {
+                res.status = 204;
+                return httplib::Server::HandlerResponse::Handled;
+            }
+        }
+        if (!st.opt.api_key.empty() && req.path != "/" && req.path != "/health" && req.path != "/ui") {
+            if (req.get_header_value("Authorization") != "Bearer " + st.opt.api_key)
+                return deny(401, "missing or wrong bearer token (BERTH_API_KEY)");
+        }
+        if (req.path.rfind("/api/blobs/", 0) != 0 && req.has_header("Content-Length")) {
+            long long n = std::atoll(req.get_header_value("Content-Length").c_str());
+            if (n > st.opt.max_body_bytes) {
+                return deny(413, string_printf("request body too large (%lld bytes, limit %lld: BERTH_MAX_BODY)", n,
+                                               (long long)st.opt.max_body_bytes));
+            }
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    st.http.set_logger([&st](const httplib::Request& req, const httplib::Response& res) {
+        std::string key = route_label(req.path) + "|" + std::to_string(res.status);
+        {
+            std::lock_guard<std::mutex> lock(st.metrics_mu);
+            ++st.http_requests[key];
+        }
+        LOG_DEBUG("%s %s %d", req.method.c_str(), req.path.c_str(), res.status);
+    });
+    st.http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        if (res.status == 404) res.set_content("404 page not found", "text/plain");
+        else if (res.status == 413) reply_error(res, 413, "request body too large");
+        else if (res.status == 405) res.set_content("405 method not allowed", "text/plain");
+    });
+    st.http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        LOG_ERROR("handler exception: %s", what.c_str());
+        reply_error(res, 500, what);
+    });
+    register_info_routes(st);
+    register_native_routes(st);
+    register_openai_routes(st);
+    register_manage_routes(st);
+}
+
+Server::~Server() {
+    stop();
+    if (state_->sampler.joinable()) state_->sampler.join();
+}
+
+Status Server::bind() {
+    State& st = *state_;
+    if (st.opt.port == 0) {
+        st.port = st.http.bind_to_any_port(st.opt.host);
+        if (st.port <= 0) return io_error("cannot bind %s", st.opt.host.c_str());
+    } else {
+        if (!st.http.bind_to_port(st.opt.host, st.opt.port))
+            return io_error("cannot listen on %s:%d (address in use?)", st.opt.host.c_str(), st.opt.port);
+        st.port = st.opt.port;
+    }
+    return Status::ok();
+}
+
+int Server::port() const { return state_->port; }
+
+Status Server::run() {
+    State& st = *state_;
+    if (st.port == 0) RETURN_IF_ERROR(bind());
+    st.sampler = std::thread([&st] {
+        while (!st.stopping) {
+            sample_memory(st);
+            for (int i = 0; i < 10 && !st.stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    // Preload the models the policy asks for (in the background: the server answers meanwhile).
+    std::vector<std::string> preload;
+    for (auto& [name, p] : st.opt.sched.policies) {
+        if (p.preload) preload.push_back(name);
+    }
+    std::thread preloader([&st, preload] {
+        for (auto& name : preload) {
+            Result<StoreEntry> e = st.store->find(name);
+            if (!e.is_ok()) {
+                LOG_WARN("preload: %s", e.status().message().c_str());
+                continue;
+            }
+            Result<Lease> l = st.sched->acquire(ModelFile{e->name, e->model_path}, AcquireOptions{});
+            if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
+        }
+    });
+    preloader.detach();
+    LOG_INFO("berth listening on %s:%d (store %s)", st.opt.host.c_str(), st.port, st.opt.store_dir.c_str());
+    bool ok = st.http.listen_after_bind();
+    st.stopping = true;
+    return ok ? Status::ok() : io_error("the HTTP server stopped with an error");
+}
+
+void Server::stop() {
+    state_->stopping = true;
+    state_->http.stop();
+}
+
+}  // namespace berth

@@ -1,0 +1,55 @@
+// server: the Ollama and OpenAI HTTP APIs over the scheduler. Routes, option mapping, NDJSON and SSE
+// streaming, /metrics, /api/memory, /health, /ui, model management over berth's store.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/base.h"
+#include "sched/sched.h"
+
+namespace berth {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 11434;
+    std::string store_dir;                  // berth's store (BERTH_MODELS, default ~/.berth/models)
+    std::vector<std::string> ollama_dirs;   // read-only Ollama stores that exist
+    std::vector<std::string> models_dirs;   // --models-dir: *.gguf served under their file names
+    std::string api_key;                    // BERTH_API_KEY: required as a bearer token when set
+    int64_t max_body_bytes = 32 << 20;      // BERTH_MAX_BODY: larger request bodies get 413 (blobs excepted)
+    bool truncate_raw_prompts = false;      // BERTH_TRUNCATE: cut raw prompts from the front instead of 400
+    std::vector<std::string> origins;       // BERTH_ORIGINS / OLLAMA_ORIGINS: extra CORS origins
+    int http_threads = 64;
+    SchedConfig sched;
+};
+
+// "127.0.0.1:11434", "0.0.0.0", ":8080", "http://host:port", "[::1]:11434" → host and port.
+Status parse_host_port(const std::string& text, std::string& host, int& port);
+// Options from BERTH_HOST/OLLAMA_HOST, BERTH_MODELS, OLLAMA_MODELS, BERTH_API_KEY, BERTH_MAX_BODY, the
+// scheduler's variables and BERTH_CONFIG.
+Result<ServerOptions> server_options_from_env();
+
+class Server {
+public:
+    explicit Server(ServerOptions options);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds (port 0 picks a free one); io_error when the address is taken.
+    Status bind();
+    int port() const;
+    // Serves until stop(); loads the models the policy marks for preloading first.
+    Status run();
+    void stop();
+
+    struct State;
+
+private:
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace berth

@@ -1,0 +1,115 @@
+// Shared state and helpers of the server's route files (internal to the server module).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "server/server.h"
+#include "server/store.h"
+
+namespace berth {
+
+using json = nlohmann::json;
+
+struct Server::State {
+    ServerOptions opt;
+    Ledger ledger;
+    std::unique_ptr<ModelLoader> loader;
+    std::unique_ptr<Scheduler> sched;
+    std::unique_ptr<Store> store;
+    httplib::Server http;
+    int port = 0;
+    int64_t started_wall = 0;
+
+    // Metrics.
+    std::mutex metrics_mu;
+    std::map<std::string, int64_t> http_requests;  // "route|status" → count
+    std::atomic<int64_t> tokens_prompt{0}, tokens_generated{0}, generations{0}, cancelled{0};
+    std::atomic<int64_t> eval_ns{0}, prompt_ns{0};
+    // Latencies of the last 64 generations (ms): time to first token, time per generated token.
+    std::mutex latency_mu;
+    double ttft_ms[64] = {}, token_ms[64] = {};
+    size_t latency_n = 0;
+    int64_t last_sample_requests = 0;
+
+    // Memory history: one sample per second, the last hour.
+    MemoryHistory history{3600};
+    std::thread sampler;
+    std::atomic<bool> stopping{false};
+
+    // GGUF details per file (path → details/model_info), read once.
+    std::mutex details_mu;
+    std::map<std::string, json> details_cache;
+};
+
+// ---- responses -----------------------------------------------------------------------------------------
+// Dumps JSON replacing invalid UTF-8 (model output may end inside a character).
+std::string dump(const json& j);
+// {"error": message} with `status`.
+void reply_error(httplib::Response& res, int status, const std::string& message);
+// {"error": {"message","type","param","code"}} for /v1 routes.
+void reply_openai_error(httplib::Response& res, int status, const std::string& message);
+void reply_json(httplib::Response& res, const json& j, int status = 200);
+// HTTP status for a Status: invalid_argument 400, not_found 404, resource_exhausted/timeout 503, ...
+int http_status(const Status& st);
+std::string now_rfc3339();
+
+// Parses a JSON object body; 400 replies are written on failure (false returned).
+bool parse_body(const httplib::Request& req, httplib::Response& res, json& out, bool openai = false);
+
+// ---- model info ----------------------------------------------------------------------------------------
+// {format, family, families, parameter_size, quantization_level, parent_model} and the GGUF metadata map.
+json model_details(Server::State& st, const StoreEntry& e);
+json model_info(Server::State& st, const StoreEntry& e, bool verbose);
+std::string expires_rfc3339(int64_t wall_ns);
+
+// ---- requests ------------------------------------------------------------------------------------------
+struct RequestOptions {
+    SamplingParams sampling;  // Ollama's defaults (temperature 0.8, top_k 40, top_p 0.9, repeat_penalty 1)
+    int num_predict = -1;
+    int num_ctx = 0;
+    std::vector<std::string> stop;
+    RequestOptions();
+};
+// Applies an options object (Modelfile parameters, then the request's). Wrong types are invalid_argument.
+Status apply_options(const json& options, RequestOptions& out);
+// keep_alive from JSON: number (seconds), duration string, null/absent (unset). Others are invalid_argument.
+Result<std::optional<int64_t>> parse_keep_alive(const json& body);
+
+// A model resolved from the store and held through the scheduler, with the prompt tokens to run.
+struct Prepared {
+    std::string name;       // as the client named it (echoed back)
+    StoreEntry entry;
+    Lease lease;
+    GenerateRequest greq;
+    int64_t t_start = 0;    // handler entry (monotonic)
+    bool truncated = false; // chat messages were dropped to fit the context
+};
+
+// Validates the name and finds the model; sets status 400/404 on failure.
+Result<StoreEntry> resolve_model(Server::State& st, const json& body, const char* field = "model");
+// Acquires a lease (load if needed) for the entry.
+Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const RequestOptions& ro,
+                            const std::optional<int64_t>& keep_alive);
+// Renders chat messages with the model's template (or the plain fallback) and tokenizes them, dropping the
+// oldest non-system messages until the prompt fits the context.
+Status chat_prompt(const LoadedModel& m, json messages, std::vector<int32_t>& tokens, bool& truncated);
+// Tokenizes a completion prompt (template applied unless raw); 400 when it does not fit (unless truncation).
+Status completion_prompt(Server::State& st, const LoadedModel& m, const std::string& prompt, const std::string& system,
+                         bool raw, const json& context, std::vector<int32_t>& tokens);
+// Runs the generation; `emit` gets text pieces and returns false when the client went away.
+Result<GenerateResult> run_generation(Server::State& st, Prepared& p, const std::function<bool(std::string_view)>& emit);
+
+// ---- route registration --------------------------------------------------------------------------------
+void register_native_routes(Server::State& st);
+void register_openai_routes(Server::State& st);
+void register_manage_routes(Server::State& st);
+void register_info_routes(Server::State& st);
+
+}  // namespace berth

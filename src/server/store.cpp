@@ -1,0 +1,361 @@
+// Model catalog over Ollama-layout stores and models-dir directories.
+#include "server/store.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "server/pull.h"
+
+namespace berth {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kMediaPrefix = "application/vnd.ollama.image.";
+
+std::string read_text(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+Status write_text_atomic(const std::string& path, const std::string& bytes) {
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    if (ec) return io_error("cannot create %s: %s", fs::path(path).parent_path().c_str(), ec.message().c_str());
+    std::string tmp = path + ".tmp" + std::to_string(getpid());
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        if (!f) return io_error("cannot write %s", tmp.c_str());
+        f.write(bytes.data(), std::streamsize(bytes.size()));
+        if (!f) return io_error("cannot write %s", tmp.c_str());
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) return io_error("cannot move %s into place: %s", path.c_str(), ec.message().c_str());
+    return Status::ok();
+}
+
+int64_t mtime_ns(const std::string& path) {
+    struct stat sb;
+    if (::stat(path.c_str(), &sb) != 0) return 0;
+    return int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+}
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
+
+// Name without a ":latest" tag, lower-cased, for matching.
+std::string match_key(const std::string& name) {
+    std::string n = lower(name);
+    size_t slash = n.rfind('/');
+    size_t colon = n.rfind(':');
+    if (colon != std::string::npos && (slash == std::string::npos || colon > slash) && n.substr(colon) == ":latest")
+        n.resize(colon);
+    // Default host/namespace are not part of the display name.
+    for (const char* p : {"registry.ollama.ai/library/", "library/"}) {
+        if (n.rfind(p, 0) == 0) n = n.substr(strlen(p));
+    }
+    return n;
+}
+
+}  // namespace
+
+std::string sha256_hex(const std::string& bytes) {
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(bytes.data(), bytes.size(), d, &n, EVP_sha256(), nullptr);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < n; ++i) {
+        out.push_back(hex[d[i] >> 4]);
+        out.push_back(hex[d[i] & 15]);
+    }
+    return out;
+}
+
+Result<std::string> canonical_model_name(const std::string& name) {
+    Result<ModelRef> r = parse_model_ref(name);
+    if (!r.is_ok()) return invalid_argument("invalid model name");
+    return r->display();
+}
+
+std::string manifest_path_for(const std::string& root, const std::string& name) {
+    Result<ModelRef> r = parse_model_ref(name);
+    if (!r.is_ok()) return "";
+    return root + "/" + r->manifest_rel_path();
+}
+
+Store::Store(std::string berth_dir, std::vector<std::string> ollama_dirs, std::vector<std::string> models_dirs)
+    : berth_dir_(std::move(berth_dir)), ollama_dirs_(std::move(ollama_dirs)), models_dirs_(std::move(models_dirs)) {}
+
+Result<StoreEntry> Store::read_manifest(const std::string& root, const std::string& manifest_path,
+                                        const std::string& name, const std::string& source) const {
+    std::string bytes = read_text(manifest_path);
+    json m = json::parse(bytes, nullptr, false);
+    if (m.is_discarded() || !m.is_object() || !m.contains("layers") || !m["layers"].is_array())
+        return corrupt_data("manifest %s is not valid JSON", manifest_path.c_str());
+    StoreEntry e;
+    e.name = name;
+    e.source = source;
+    e.digest = sha256_hex(bytes);
+    e.modified_ns = mtime_ns(manifest_path);
+    if (m.contains("config") && m["config"].is_object()) e.size += m["config"].value("size", int64_t(0));
+    for (const json& layer : m["layers"]) {
+        if (!layer.is_object()) continue;
+        std::string media = layer.value("mediaType", "");
+        std::string digest = layer.value("digest", "");
+        e.size += layer.value("size", int64_t(0));
+        Result<std::string> file = blob_file_name(digest);
+        if (!file.is_ok()) continue;
+        std::string path = root + "/blobs/" + *file;
+        if (media.rfind(kMediaPrefix, 0) != 0) continue;
+        std::string kind = media.substr(strlen(kMediaPrefix));
+        if (kind == "model") {
+            e.model_path = path;
+            if (layer.contains("from") && layer["from"].is_string()) e.parent = layer["from"];
+        } else if (kind == "system") {
+            e.system = read_text(path);
+        } else if (kind == "template" || kind == "prompt") {
+            e.template_text = read_text(path);
+        } else if (kind == "license") {
+            e.license += (e.license.empty() ? "" : "\n") + read_text(path);
+        } else if (kind == "params") {
+            json p = json::parse(read_text(path), nullptr, false);
+            if (p.is_object()) e.params = p;
+        } else if (kind == "messages") {
+            json p = json::parse(read_text(path), nullptr, false);
+            if (p.is_array()) e.messages = p;
+        }
+    }
+    if (e.model_path.empty()) return unsupported("model %s has no GGUF layer", name.c_str());
+    return e;
+}
+
+void Store::list_store(const std::string& root, const std::string& source, std::vector<StoreEntry>& out) const {
+    std::error_code ec;
+    fs::path base = fs::path(root) / "manifests";
+    if (!fs::is_directory(base, ec)) return;
+    // manifests/<host>/<namespace>/<model>/<tag>: exactly four levels.
+    for (auto& host : fs::directory_iterator(base, ec)) {
+        if (!host.is_directory()) continue;
+        for (auto& ns : fs::directory_iterator(host.path(), ec)) {
+            if (!ns.is_directory()) continue;
+            for (auto& model : fs::directory_iterator(ns.path(), ec)) {
+                if (!model.is_directory()) continue;
+                for (auto& tag : fs::directory_iterator(model.path(), ec)) {
+                    if (!tag.is_regular_file()) continue;
+                    ModelRef r;
+                    r.host = host.path().filename();
+                    r.ns = ns.path().filename();
+                    r.model = model.path().filename();
+                    r.tag = tag.path().filename();
+                    if (r.tag.find(".tmp") != std::string::npos) continue;
+                    Result<StoreEntry> e = read_manifest(root, tag.path(), r.display(), source);
+                    if (e.is_ok()) out.push_back(std::move(e).value());
+                }
+            }
+        }
+    }
+}
+
+std::vector<StoreEntry> Store::list() const {
+    std::vector<StoreEntry> out;
+    std::error_code ec;
+    for (const std::string& dir : models_dirs_) {
+        for (auto& f : fs::directory_iterator(dir, ec)) {
+            if (!f.is_regular_file() || f.path().extension() != ".gguf") continue;
+            StoreEntry e;
+            e.name = f.path().stem();
+            e.model_path = f.path();
+            e.size = int64_t(f.file_size());
+            e.modified_ns = mtime_ns(e.model_path);
+            e.digest = sha256_hex(e.model_path + ":" + std::to_string(e.size) + ":" + std::to_string(e.modified_ns));
+            e.source = "models-dir";
+            out.push_back(std::move(e));
+        }
+    }
+    list_store(berth_dir_, "berth", out);
+    for (const std::string& d : ollama_dirs_) list_store(d, "ollama", out);
+    // First occurrence of a name wins (models-dir, then berth, then ollama).
+    std::vector<StoreEntry> unique;
+    std::vector<std::string> seen;
+    for (auto& e : out) {
+        std::string k = match_key(e.name);
+        if (std::find(seen.begin(), seen.end(), k) != seen.end()) continue;
+        seen.push_back(k);
+        unique.push_back(std::move(e));
+    }
+    std::stable_sort(unique.begin(), unique.end(),
+                     [](const StoreEntry& a, const StoreEntry& b) { return a.modified_ns > b.modified_ns; });
+    return unique;
+}
+
+Result<StoreEntry> Store::find(const std::string& name) const {
+    std::string key = match_key(name);
+    for (auto& e : list()) {
+        if (match_key(e.name) == key) return e;
+    }
+    return not_found("model '%s' not found", name.c_str());
+}
+
+bool Store::has_blob(const std::string& digest) const {
+    std::string p = blob_path(digest);
+    std::error_code ec;
+    return !p.empty() && fs::is_regular_file(p, ec);
+}
+
+std::string Store::blob_path(const std::string& digest) const {
+    Result<std::string> f = blob_file_name(digest);
+    if (!f.is_ok()) return "";
+    return berth_dir_ + "/blobs/" + *f;
+}
+
+Status Store::adopt_blob(const std::string& digest, const std::string& tmp_path) {
+    std::string path = blob_path(digest);
+    if (path.empty()) return invalid_argument("invalid digest");
+    ASSIGN_OR_RETURN(std::string hex, sha256_file(tmp_path));
+    if ("sha256:" + hex != digest && "sha256-" + hex != digest) {
+        std::remove(tmp_path.c_str());
+        return invalid_argument("digest mismatch, expected \"%s\", got \"sha256:%s\"", digest.c_str(), hex.c_str());
+    }
+    std::error_code ec;
+    fs::create_directories(berth_dir_ + "/blobs", ec);
+    fs::rename(tmp_path, path, ec);
+    if (ec) return io_error("cannot store blob: %s", ec.message().c_str());
+    return Status::ok();
+}
+
+Result<std::string> Store::write_blob_bytes(const std::string& bytes) {
+    std::string digest = "sha256:" + sha256_hex(bytes);
+    if (!has_blob(digest)) RETURN_IF_ERROR(write_text_atomic(blob_path(digest), bytes));
+    return digest;
+}
+
+Result<std::string> Store::import_file_blob(const std::string& path, int64_t* size) {
+    ASSIGN_OR_RETURN(std::string hex, sha256_file(path));
+    std::string digest = "sha256:" + hex;
+    std::error_code ec;
+    *size = int64_t(fs::file_size(path, ec));
+    if (has_blob(digest)) return digest;
+    fs::create_directories(berth_dir_ + "/blobs", ec);
+    std::string dst = blob_path(digest);
+    std::string tmp = dst + ".tmp" + std::to_string(getpid());
+    fs::create_hard_link(path, tmp, ec);  // same file system: no copy
+    if (ec) {
+        ec.clear();
+        fs::copy_file(path, tmp, fs::copy_options::overwrite_existing, ec);
+        if (ec) return io_error("cannot copy %s into the store: %s", path.c_str(), ec.message().c_str());
+    }
+    fs::rename(tmp, dst, ec);
+    if (ec) return io_error("cannot store blob: %s", ec.message().c_str());
+    return digest;
+}
+
+Status Store::create(const CreateSpec& spec) {
+    ASSIGN_OR_RETURN(std::string name, canonical_model_name(spec.name));
+    std::lock_guard<std::mutex> lock(mu_);
+    StoreEntry base;
+    std::string model_digest;
+    int64_t model_size = 0;
+    if (!spec.from.empty()) {
+        ASSIGN_OR_RETURN(base, find(spec.from));
+        ASSIGN_OR_RETURN(model_digest, import_file_blob(base.model_path, &model_size));
+    } else {
+        for (auto& [file, digest] : spec.files) {
+            if (file.size() >= 5 && file.substr(file.size() - 5) == ".gguf") model_digest = digest;
+        }
+        if (model_digest.empty() && spec.files.size() == 1) model_digest = spec.files.begin()->second;
+        if (model_digest.empty()) return invalid_argument("no GGUF file among 'files'");
+        if (!has_blob(model_digest)) return invalid_argument("blob %s has not been uploaded", model_digest.c_str());
+        std::error_code ec;
+        model_size = int64_t(fs::file_size(blob_path(model_digest), ec));
+    }
+    json layers = json::array();
+    json model_layer = {{"mediaType", std::string(kMediaPrefix) + "model"}, {"digest", model_digest}, {"size", model_size}};
+    if (!base.name.empty()) model_layer["from"] = base.name;
+    layers.push_back(model_layer);
+    auto add_text = [&](const char* kind, const std::string& text) -> Status {
+        if (text.empty()) return Status::ok();
+        ASSIGN_OR_RETURN(std::string d, write_blob_bytes(text));
+        layers.push_back({{"mediaType", std::string(kMediaPrefix) + kind}, {"digest", d}, {"size", text.size()}});
+        return Status::ok();
+    };
+    RETURN_IF_ERROR(add_text("template", spec.has_template ? spec.template_text : base.template_text));
+    RETURN_IF_ERROR(add_text("system", spec.has_system ? spec.system : base.system));
+    RETURN_IF_ERROR(add_text("license", spec.has_license ? spec.license : base.license));
+    json params = base.params.is_object() ? base.params : json::object();
+    for (auto& [k, v] : spec.params.items()) params[k] = v;
+    if (!params.empty()) RETURN_IF_ERROR(add_text("params", params.dump()));
+    json messages = spec.messages.is_array() ? spec.messages : base.messages;
+    if (messages.is_array() && !messages.empty()) RETURN_IF_ERROR(add_text("messages", messages.dump()));
+    std::string config = json{{"model_format", "gguf"}, {"architecture", "amd64"}, {"os", "linux"}}.dump();
+    ASSIGN_OR_RETURN(std::string config_digest, write_blob_bytes(config));
+    json manifest = {{"schemaVersion", 2},
+                     {"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
+                     {"config",
+                      {{"mediaType", "application/vnd.docker.container.image.v1+json"},
+                       {"digest", config_digest},
+                       {"size", config.size()}}},
+                     {"layers", layers}};
+    return write_text_atomic(manifest_path_for(berth_dir_, name), manifest.dump());
+}
+
+Status Store::copy(const std::string& source, const std::string& destination) {
+    ASSIGN_OR_RETURN(std::string dst, canonical_model_name(destination));
+    ASSIGN_OR_RETURN(StoreEntry src, find(source));
+    if (src.source == "berth") {
+        std::lock_guard<std::mutex> lock(mu_);
+        std::string bytes = read_text(manifest_path_for(berth_dir_, src.name));
+        if (bytes.empty()) return not_found("model '%s' not found", source.c_str());
+        return write_text_atomic(manifest_path_for(berth_dir_, dst), bytes);
+    }
+    // From a models-dir file or Ollama's store: import into berth's store.
+    CreateSpec spec;
+    spec.name = dst;
+    spec.from = src.name;
+    return create(spec);
+}
+
+Status Store::remove(const std::string& name) {
+    ASSIGN_OR_RETURN(StoreEntry e, find(name));
+    if (e.source != "berth") {
+        return invalid_argument("model '%s' is not in berth's store (%s); berth does not delete it", name.c_str(),
+                                e.source.c_str());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string manifest = manifest_path_for(berth_dir_, e.name);
+    std::error_code ec;
+    if (!fs::remove(manifest, ec)) return not_found("model '%s' not found", name.c_str());
+    // Drop blobs no other manifest references.
+    std::vector<StoreEntry> rest;
+    list_store(berth_dir_, "berth", rest);
+    std::vector<std::string> keep;
+    for (auto& x : rest) {
+        std::string bytes = read_text(manifest_path_for(berth_dir_, x.name));
+        json m = json::parse(bytes, nullptr, false);
+        if (m.is_discarded()) continue;
+        if (m.contains("config")) keep.push_back(m["config"].value("digest", ""));
+        for (auto& l : m.value("layers", json::array())) keep.push_back(l.value("digest", ""));
+    }
+    for (auto& f : fs::directory_iterator(berth_dir_ + "/blobs", ec)) {
+        std::string fn = f.path().filename();
+        if (fn.rfind("sha256-", 0) != 0 || fn.find('.') != std::string::npos || fn.find("partial") != std::string::npos)
+            continue;
+        std::string d = "sha256:" + fn.substr(7);
+        if (std::find(keep.begin(), keep.end(), d) == keep.end()) fs::remove(f.path(), ec);
+    }
+    return Status::ok();
+}
+
+}  // namespace berth

@@ -1,0 +1,64 @@
+// Scheduler behaviour through the API: concurrent requests batched on one model, the model-count limit with
+// LRU eviction, the memory budget's 503 with numbers, and the default keep-alive from the environment.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, oracle, post, get, waitFor } from "./server.mjs";
+
+const story = oracle("stories260K").cases[0];
+const greedy = { temperature: 0, num_predict: story.greedy.length };
+
+test("num_parallel 3: concurrent requests all get the reference text", async () => {
+  const srv = await startServer({ BERTH_NUM_PARALLEL: "3" });
+  try {
+    const body = { model: "stories260K", prompt: story.prompt, raw: true, stream: false, options: greedy };
+    const rs = await Promise.all(Array.from({ length: 6 }, () => post(srv.base, "/api/generate", body)));
+    for (const r of rs) {
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.response, story.greedy_text);
+    }
+    const m = (await get(srv.base, "/metrics")).text;
+    assert.equal(m.match(/^berth_model_loads_total (\d+)/m)[1], "1", "one load for six concurrent first requests");
+  } finally {
+    assert.equal(await srv.stop(), 0);
+  }
+});
+
+test("max loaded models 1: the idle model is evicted for the next one", async () => {
+  const srv = await startServer({ BERTH_MAX_LOADED_MODELS: "1" });
+  try {
+    let r = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "" });
+    assert.equal(r.status, 200, r.text);
+    r = await post(srv.base, "/api/generate", { model: "llama2xs-tok512", prompt: "Once", raw: true, stream: false, options: { num_predict: 3 } });
+    assert.equal(r.status, 200, r.text);
+    const names = (await get(srv.base, "/api/ps")).json.models.map((m) => m.name);
+    assert.deepEqual(names, ["llama2xs-tok512"]);
+    assert.match((await get(srv.base, "/metrics")).text, /^berth_model_evictions_total 1$/m);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test("a model over the memory budget gets 503 with the numbers", async () => {
+  const srv = await startServer({ BERTH_MAX_MEMORY: "1MiB" });
+  try {
+    const r = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "hi", stream: false });
+    assert.equal(r.status, 503, r.text);
+    assert.match(r.json.error, /budget 1\.0 MiB/);
+    const ok = await get(srv.base, "/api/tags");
+    assert.equal(ok.status, 200, "still serving");
+  } finally {
+    await srv.stop();
+  }
+});
+
+test("BERTH_KEEP_ALIVE sets the default; the model unloads when it expires", async () => {
+  const srv = await startServer({ BERTH_KEEP_ALIVE: "1s" });
+  try {
+    await post(srv.base, "/api/generate", { model: "stories260K", prompt: "" });
+    const p = (await get(srv.base, "/api/ps")).json.models[0];
+    assert.equal(p.expiry_reason, "default");
+    await waitFor(async () => (await get(srv.base, "/api/ps")).json.models.length === 0, "expiry", 10000);
+  } finally {
+    await srv.stop();
+  }
+});
