@@ -120,6 +120,7 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         add_bias_rows(b.qkv + q_dim + kv_dim, L.bv, n, kv_dim, qkv_dim);
         const bool swa = hp.layer_is_swa(il);
         const float base = swa ? hp.rope_base_local : hp.rope_base;
+        const float freq_scale = swa ? hp.rope_freq_scale_local : hp.rope_freq_scale;
         const bool neox = hp.rope_style == RopeStyle::neox;
         for (int t = 0; t < n; ++t) {
             float* q = b.qkv + t * qkv_dim;
@@ -128,8 +129,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
                 for (int h = 0; h < hp.n_head; ++h) rmsnorm(q + h * H, q + h * H, L.q_norm, H, eps);
                 for (int h = 0; h < hp.n_head_kv; ++h) rmsnorm(k + h * H, k + h * H, L.k_norm, H, eps);
             }
-            rope(q, hp.n_head, int(H), hp.n_rot, tokens[t].pos, base, hp.rope_freq_scale, neox, im.w.rope_freqs);
-            rope(k, hp.n_head_kv, int(H), hp.n_rot, tokens[t].pos, base, hp.rope_freq_scale, neox, im.w.rope_freqs);
+            rope(q, hp.n_head, int(H), hp.n_rot, tokens[t].pos, base, freq_scale, neox, im.w.rope_freqs);
+            rope(k, hp.n_head_kv, int(H), hp.n_rot, tokens[t].pos, base, freq_scale, neox, im.w.rope_freqs);
             // K and V of this position into the sequence's page.
             const PageTable& pt = im.tables[size_t(tokens[t].seq)];
             int32_t page = pt.page_of(tokens[t].pos);

@@ -104,8 +104,13 @@ Result<HParams> read_hparams(const GgufFile& g) {
         hp.rope_base_local = 10000.0f;
         opt_float(g, p + "rope.freq_base_swa", &hp.rope_base_local);
         if (hp.arch == "gemma2") hp.rope_base_local = hp.rope_base;
+        hp.rope_freq_scale_local = hp.arch == "gemma2" ? hp.rope_freq_scale : 1.0f;
+        // The 27B models scale queries by 1/sqrt(n_embd / n_head), not 1/sqrt(head_dim) (as llama.cpp does).
+        if ((hp.arch == "gemma2" && hp.n_layer == 46) || (hp.arch == "gemma3" && hp.n_layer == 62))
+            hp.attn_scale = 1.0f / std::sqrt(float(hp.n_embd / hp.n_head));
     } else {
         hp.rope_base_local = hp.rope_base;
+        hp.rope_freq_scale_local = hp.rope_freq_scale;
     }
     return hp;
 }

@@ -38,6 +38,7 @@ struct HParams {
     float rope_base = 10000.0f;   // rope.freq_base
     float rope_base_local = 10000.0f;  // gemma3 sliding-window layers
     float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
+    float rope_freq_scale_local = 1.0f;  // sliding-window layers (gemma3 scales only its global layers)
     RopeStyle rope_style = RopeStyle::norm;
     int sliding_window = 0;       // 0 = none
     int swa_pattern = 0;          // layer il uses the window when il % swa_pattern < swa_pattern - 1
