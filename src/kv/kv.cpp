@@ -6,8 +6,8 @@ namespace berth {
 
 Status validate_kv_shape(const KvShape& s) {
     if (s.n_layer <= 0 || s.n_head_kv <= 0 || s.head_dim <= 0 || s.page_positions <= 0)
-        return invalid_argument("KV shape must be positive (n_layer %d, n_head_kv %d, head_dim %d, page %d)",
-                                s.n_layer, s.n_head_kv, s.head_dim, s.page_positions);
+        return invalid_argument("KV shape must be positive (n_layer %d, n_head_kv %d, head_dim %d, page %d)", s.n_layer,
+                                s.n_head_kv, s.head_dim, s.page_positions);
     switch (s.type) {
         case DType::F32:
         case DType::F16: break;
@@ -41,7 +41,8 @@ int64_t kv_pool_bytes(const KvShape& s, int64_t n_pages) {
 
 Result<KvPool> KvPool::create(const KvShape& shape, int64_t n_pages) {
     RETURN_IF_ERROR(validate_kv_shape(shape));
-    if (n_pages <= 0 || n_pages > INT32_MAX) return invalid_argument("KV pool needs 1..2^31 pages, not %lld", (long long)n_pages);
+    if (n_pages <= 0 || n_pages > INT32_MAX)
+        return invalid_argument("KV pool needs 1..2^31 pages, not %lld", (long long)n_pages);
     KvPool p;
     p.shape_ = shape;
     p.page_bytes_ = kv_page_bytes(shape);

@@ -33,7 +33,7 @@ int64_t kv_pages_for(const KvShape& shape, int64_t n_ctx, int64_t n_parallel);
 int64_t kv_pool_bytes(const KvShape& shape, int64_t n_pages);
 
 class KvPool {
-public:
+  public:
     KvPool() = default;
     KvPool(KvPool&&) noexcept = default;
     KvPool& operator=(KvPool&&) noexcept = default;
@@ -44,7 +44,7 @@ public:
     const KvShape& shape() const { return shape_; }
     int64_t n_pages() const { return int64_t(refcount_.size()); }
     int64_t n_free() const { return int64_t(free_.size()); }
-    int64_t bytes() const { return int64_t(arena_.size()); }       // reserved bytes (the ledger's kv entry)
+    int64_t bytes() const { return int64_t(arena_.size()); }  // reserved bytes (the ledger's kv entry)
     int64_t used_bytes() const { return (n_pages() - n_free()) * page_bytes_; }
 
     // Takes a page from the free list with refcount 1; -1 when the pool is exhausted (never aborts).
@@ -61,11 +61,11 @@ public:
     uint8_t* k_data(int32_t page, int layer) const;
     uint8_t* v_data(int32_t page, int layer) const;
 
-private:
+  private:
     KvShape shape_;
     Arena arena_;
     int64_t page_bytes_ = 0;
-    int64_t layer_bytes_ = 0;  // K of one layer in one page (V follows it)
+    int64_t layer_bytes_ = 0;        // K of one layer in one page (V follows it)
     std::vector<int32_t> free_;      // stack of free pages (capacity n_pages: push/pop never allocate)
     std::vector<int32_t> refcount_;  // per page
 };
@@ -73,7 +73,7 @@ private:
 // The pages of one sequence, in position order. Capacity is fixed at construction, so growing never
 // allocates on the heap.
 class PageTable {
-public:
+  public:
     PageTable() = default;
     explicit PageTable(int64_t max_positions, int page_positions);
 
@@ -96,7 +96,7 @@ public:
     // retained, not copied. Returns the number of positions shared (a multiple of page_positions, ≤ n).
     int64_t share_prefix(KvPool& pool, const PageTable& other, int64_t n);
 
-private:
+  private:
     int64_t max_positions_ = 0;
     int page_positions_ = 16;
     int64_t n_positions_ = 0;

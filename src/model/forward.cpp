@@ -58,7 +58,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         if (bt.logits) ++n_out;
     }
     if (n_out > plan_.n_logits)
-        return invalid_argument("%d rows ask for logits but the model was loaded for at most %d", n_out, plan_.n_logits);
+        return invalid_argument("%d rows ask for logits but the model was loaded for at most %d", n_out,
+                                plan_.n_logits);
     for (size_t s = 0; s < np; ++s) {
         if (!im.touched[s]) continue;
         im.old_len[s] = im.tables[s].n_positions();
@@ -153,9 +154,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
                 kv.pages = im.tables[size_t(tokens[t].seq)].pages().data();
                 int64_t end = int64_t(tokens[t].pos) + 1;
                 int64_t begin = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-                attention_group(b.qkv + t * qkv_dim + int64_t(kh) * group * H, group, kv, kh, begin, end,
-                                hp.attn_scale, hp.attn_softcap, b.att + t * q_dim + int64_t(kh) * group * H, scores,
-                                tmp);
+                attention_group(b.qkv + t * qkv_dim + int64_t(kh) * group * H, group, kv, kh, begin, end, hp.attn_scale,
+                                hp.attn_softcap, b.att + t * q_dim + int64_t(kh) * group * H, scores, tmp);
             }
         });
         matmul(pool, L.wo, b.att, n, b.xb2, b.wdata);
@@ -167,8 +167,10 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         auto activate = [&](int rows) {
             for (int t = 0; t < rows; ++t) {
                 const float* g = b.hb + t * 2 * ff;
-                if (tr.act == Activation::gelu) gelu_mul(b.hb2 + t * ff, g, g + ff, ff);
-                else silu_mul(b.hb2 + t * ff, g, g + ff, ff);
+                if (tr.act == Activation::gelu)
+                    gelu_mul(b.hb2 + t * ff, g, g + ff, ff);
+                else
+                    silu_mul(b.hb2 + t * ff, g, g + ff, ff);
             }
         };
         if (hp.n_expert > 0) {

@@ -112,7 +112,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     const char* env_mlock = getenv("BERTH_MLOCK");
     if ((o.mlock || (env_mlock && *env_mlock && *env_mlock != '0')) && m->gguf_->mapping()) {
         Status st = m->gguf_->mapping()->lock();
-        if (!st.is_ok()) LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
+        if (!st.is_ok())
+            LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
     }
 
     ASSIGN_OR_RETURN(m->kv_, KvPool::create(r->kv, m->plan_.kv_pages));
