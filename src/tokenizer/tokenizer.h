@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "gguf/gguf.h"
+#include "tokenizer/chat_template.h"  // re-exported: tokenizer.h is the module's one public header
 
 namespace berth {
 
