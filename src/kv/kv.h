@@ -54,6 +54,8 @@ class KvPool {
     // Drops a holder; the page returns to the free list at refcount 0.
     void release(int32_t page);
     int refcount(int32_t page) const { return refcount_[size_t(page)]; }
+    // Copies a whole page (K and V of every layer) into another.
+    void copy_page(int32_t dst, int32_t src);
     int64_t page_bytes() const { return page_bytes_; }
     const uint8_t* base() const { return arena_.data(); }
 
@@ -86,6 +88,9 @@ class PageTable {
     // Makes room for positions [0, n): allocates missing pages. invalid_argument past the capacity,
     // resource_exhausted when the pool has no free page (pages already taken stay taken).
     Status reserve(KvPool& pool, int64_t n);
+    // Copy-on-write before writing positions [begin, end): pages in that range shared with another table are
+    // replaced by private copies. resource_exhausted when no free page is left (nothing changes then).
+    Status make_private(KvPool& pool, int64_t begin, int64_t end);
     // Sets the number of valid positions (≤ reserved); later positions are overwritten by the next writes.
     void set_positions(int64_t n);
     // Drops positions ≥ n and releases pages no longer needed.

@@ -53,6 +53,7 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         if (bt.pos >= plan_.n_ctx)
             return invalid_argument("sequence %d: position %d is beyond the context (n_ctx %d)", bt.seq, bt.pos,
                                     plan_.n_ctx);
+        if (!im.touched[s]) im.first_pos[s] = bt.pos;
         im.touched[s] = 1;
         im.new_len[s] = int64_t(bt.pos) + 1;
         if (bt.logits) ++n_out;
@@ -64,6 +65,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         if (!im.touched[s]) continue;
         im.old_len[s] = im.tables[s].n_positions();
         Status st = im.tables[s].reserve(kv_, im.new_len[s]);
+        // Positions written by this batch must not land in a page shared with another sequence.
+        if (st.is_ok()) st = im.tables[s].make_private(kv_, im.first_pos[s], im.new_len[s]);
         if (!st.is_ok()) {
             for (size_t r = 0; r <= s; ++r)
                 if (im.touched[r]) im.tables[r].truncate(kv_, im.old_len[r]);

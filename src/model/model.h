@@ -114,6 +114,10 @@ class Model {
     void free_sequence(int seq);                 // releases its KV pages; the id can be reused
     int64_t sequence_length(int seq) const;      // positions held in the KV cache
     void truncate_sequence(int seq, int64_t n);  // keeps positions [0, n)
+    // Prefix sharing: makes the empty sequence `dst` start with the first n positions of `src` without
+    // copying (whole KV pages are shared by refcount). Returns the positions shared, a multiple of the page
+    // size ≤ n; the caller feeds the rest. Both sequences may then append independently.
+    int64_t share_prefix(int dst, int src, int64_t n);
 
     // Runs the tokens through the model: writes their K/V into the sequences' caches and returns the logits
     // of the rows with `logits` set, in batch order: (n_rows_with_logits, n_vocab) floats, valid until the

@@ -127,11 +127,12 @@ struct Model::Impl {
     Weights w;
     ScratchDims dims;
     BumpAllocator scratch;
-    std::vector<PageTable> tables;  // (n_parallel)
-    std::vector<uint8_t> active;    // (n_parallel)
-    std::vector<int64_t> new_len;   // (n_parallel) per-step bookkeeping
-    std::vector<int64_t> old_len;   // (n_parallel)
-    std::vector<uint8_t> touched;   // (n_parallel)
+    std::vector<PageTable> tables;   // (n_parallel)
+    std::vector<uint8_t> active;     // (n_parallel)
+    std::vector<int64_t> new_len;    // (n_parallel) per-step bookkeeping
+    std::vector<int64_t> old_len;    // (n_parallel)
+    std::vector<int64_t> first_pos;  // (n_parallel) first position the step writes
+    std::vector<uint8_t> touched;    // (n_parallel)
 };
 
 }  // namespace berth
