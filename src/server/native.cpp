@@ -178,8 +178,8 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         });
         if (!alive) return false;
         std::string line = r.is_ok() ? dump(final_chunk(s, *r, "")) + "\n" : dump(json{{"error", r.status().message()}}) + "\n";
+        s.p.lease.release();  // the keep-alive countdown starts when the generation is complete
         sink.write(line.data(), line.size());
-        s.p.lease.release();  // the keep-alive countdown starts when the response is complete
         sink.done();
         return true;
     });

@@ -176,6 +176,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
             return send(j);
         });
         if (!alive) return false;
+        s.p.lease.release();
         if (!r.is_ok()) {
             send(json{{"error", {{"message", r.status().message()}, {"type", "api_error"}, {"param", nullptr}, {"code", nullptr}}}});
         } else {
@@ -197,7 +198,6 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         }
         std::string done = "data: [DONE]\n\n";
         sink.write(done.data(), done.size());
-        s.p.lease.release();
         sink.done();
         return true;
     });
