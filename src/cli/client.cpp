@@ -126,8 +126,8 @@ Status ApiClient::stream(const std::string& path, const json& body,
             json j = json::parse(line, nullptr, false);
             if (j.is_discarded()) continue;
             if (j.is_object() && j.contains("error")) {
-                stream_error = internal_error("%s", j["error"].is_string() ? j["error"].get<std::string>().c_str()
-                                                                           : j["error"].dump().c_str());
+                stream_error = internal_error(
+                    "%s", j["error"].is_string() ? j["error"].get<std::string>().c_str() : j["error"].dump().c_str());
                 return false;
             }
             if (!on_line(j)) {
@@ -155,7 +155,9 @@ int reply_error(const ApiReply& r) {
     std::string m;
     if (r.body.is_object() && r.body.contains("error")) {
         const json& e = r.body["error"];
-        m = e.is_string() ? e.get<std::string>() : e.is_object() && e.contains("message") ? e["message"].dump() : e.dump();
+        m = e.is_string()                            ? e.get<std::string>()
+            : e.is_object() && e.contains("message") ? e["message"].dump()
+                                                     : e.dump();
     } else {
         m = "HTTP " + std::to_string(r.status) + (r.text.empty() ? "" : ": " + r.text);
     }

@@ -19,7 +19,7 @@ struct ApiReply {
 };
 
 class ApiClient {
-public:
+  public:
     ApiClient();  // from the environment
     std::string address() const { return host_ + ":" + std::to_string(port_); }
     // Transport failures (server not running) are io_error with a hint; HTTP errors come back as replies.
@@ -32,7 +32,7 @@ public:
     // stream ({"error": ...}) and HTTP errors become a Status.
     Status stream(const std::string& path, const json& body, const std::function<bool(const json&)>& on_line) const;
 
-private:
+  private:
     std::string host_;
     int port_ = 11434;
     std::string api_key_;

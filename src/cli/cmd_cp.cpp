@@ -11,7 +11,8 @@ int cmd_cp(const std::vector<std::string>& argv) {
     Args args(argv);
     if (args.positional().size() != 2) return fail("usage: berth cp SOURCE DESTINATION");
     ApiClient api;
-    Result<ApiReply> r = api.post("/api/copy", json{{"source", args.positional()[0]}, {"destination", args.positional()[1]}});
+    Result<ApiReply> r =
+        api.post("/api/copy", json{{"source", args.positional()[0]}, {"destination", args.positional()[1]}});
     if (!r.is_ok()) return fail("%s", r.status().message().c_str());
     if (r->status != 200) return reply_error(*r);
     printf("copied '%s' to '%s'\n", args.positional()[0].c_str(), args.positional()[1].c_str());

@@ -7,7 +7,7 @@
 
 #include "cli/client.h"
 #include "cli/command.h"
-#include "server/pull.h"
+#include "server/server.h"
 
 namespace berth::cli {
 namespace {
@@ -70,7 +70,8 @@ Result<Modelfile> parse_modelfile(const std::string& text) {
             mf.license += (mf.license.empty() ? "" : "\n") + value, mf.has_license = true;
         } else if (cmd == "PARAMETER") {
             size_t k = value.find_first_of(" \t");
-            if (k == std::string::npos) return invalid_argument("Modelfile line %d: PARAMETER needs a name and a value", n);
+            if (k == std::string::npos)
+                return invalid_argument("Modelfile line %d: PARAMETER needs a name and a value", n);
             std::string key = value.substr(0, k);
             std::string v = value.substr(value.find_first_not_of(" \t", k));
             if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
@@ -83,8 +84,10 @@ Result<Modelfile> parse_modelfile(const std::string& text) {
                 char* end = nullptr;
                 double d = std::strtod(v.c_str(), &end);
                 if (end && *end == '\0' && end != v.c_str()) {
-                    if (v.find_first_of(".eE") == std::string::npos) mf.params[key] = int64_t(d);
-                    else mf.params[key] = d;
+                    if (v.find_first_of(".eE") == std::string::npos)
+                        mf.params[key] = int64_t(d);
+                    else
+                        mf.params[key] = d;
                 } else {
                     return invalid_argument("Modelfile line %d: PARAMETER %s needs a number", n, key.c_str());
                 }
@@ -93,7 +96,8 @@ Result<Modelfile> parse_modelfile(const std::string& text) {
             size_t k = value.find_first_of(" \t");
             if (k == std::string::npos) return invalid_argument("Modelfile line %d: MESSAGE needs a role and text", n);
             std::string role = value.substr(0, k), content = value.substr(value.find_first_not_of(" \t", k));
-            if (content.size() >= 2 && content.front() == '"' && content.back() == '"') content = content.substr(1, content.size() - 2);
+            if (content.size() >= 2 && content.front() == '"' && content.back() == '"')
+                content = content.substr(1, content.size() - 2);
             if (role != "system" && role != "user" && role != "assistant")
                 return invalid_argument("Modelfile line %d: MESSAGE role must be system, user or assistant", n);
             mf.messages.push_back({{"role", role}, {"content", content}});
@@ -110,9 +114,12 @@ Result<Modelfile> parse_modelfile(const std::string& text) {
 int cmd_create(const std::vector<std::string>& argv) {
     std::string name, file = "Modelfile";
     for (size_t i = 0; i < argv.size(); ++i) {
-        if ((argv[i] == "-f" || argv[i] == "--file") && i + 1 < argv.size()) file = argv[++i];
-        else if (name.empty() && argv[i][0] != '-') name = argv[i];
-        else return fail("usage: berth create NAME [-f Modelfile]");
+        if ((argv[i] == "-f" || argv[i] == "--file") && i + 1 < argv.size())
+            file = argv[++i];
+        else if (name.empty() && argv[i][0] != '-')
+            name = argv[i];
+        else
+            return fail("usage: berth create NAME [-f Modelfile]");
     }
     if (name.empty()) return fail("usage: berth create NAME [-f Modelfile]");
     std::ifstream in(file);
@@ -127,7 +134,8 @@ int cmd_create(const std::vector<std::string>& argv) {
     fs::path from = mf->from;
     if (from.is_relative()) from = fs::path(file).parent_path() / from;
     std::error_code ec;
-    if (mf->from.find('/') != std::string::npos || mf->from.size() > 5 && mf->from.substr(mf->from.size() - 5) == ".gguf"
+    if (mf->from.find('/') != std::string::npos ||
+                mf->from.size() > 5 && mf->from.substr(mf->from.size() - 5) == ".gguf"
             ? fs::is_regular_file(from, ec)
             : false) {
         Result<std::string> hex = sha256_file(from);

@@ -34,8 +34,9 @@ Result<std::string> answer(Session& s, const std::string& prompt) {
     json final;
     g_interrupted = false;
     auto on_line = [&](const json& j) {
-        std::string piece = s.raw ? j.value("response", "")
-                                  : j.contains("message") ? j["message"].value("content", "") : "";
+        std::string piece = s.raw                   ? j.value("response", "")
+                            : j.contains("message") ? j["message"].value("content", "")
+                                                    : "";
         fwrite(piece.data(), 1, piece.size(), stdout);
         fflush(stdout);
         text += piece;
@@ -65,10 +66,11 @@ Result<std::string> answer(Session& s, const std::string& prompt) {
                 sec("load_duration"));
         fprintf(stderr, "prompt eval count:    %d token(s)\nprompt eval duration: %.3fs\n",
                 final.value("prompt_eval_count", 0), sec("prompt_eval_duration"));
-        fprintf(stderr, "eval count:           %d token(s)\neval duration:        %.3fs\n", final.value("eval_count", 0),
-                sec("eval_duration"));
+        fprintf(stderr, "eval count:           %d token(s)\neval duration:        %.3fs\n",
+                final.value("eval_count", 0), sec("eval_duration"));
         if (sec("eval_duration") > 0)
-            fprintf(stderr, "eval rate:            %.2f tokens/s\n", final.value("eval_count", 0) / sec("eval_duration"));
+            fprintf(stderr, "eval rate:            %.2f tokens/s\n",
+                    final.value("eval_count", 0) / sec("eval_duration"));
     }
     return text;
 }
@@ -108,11 +110,12 @@ int interactive(Session& s) {
         if (line.empty()) continue;
         if (line == "/bye" || line == "/exit") return 0;
         if (line == "/?" || line == "/help") {
-            printf("  /set parameter NAME VALUE   set a sampling option (temperature, top_k, num_predict, stop ...)\n"
-                   "  /set system TEXT            set the system message\n"
-                   "  /clear                      forget the conversation\n"
-                   "  /bye                        exit\n"
-                   "  \"\"\"                         begin or end a multi-line message\n");
+            printf(
+                "  /set parameter NAME VALUE   set a sampling option (temperature, top_k, num_predict, stop ...)\n"
+                "  /set system TEXT            set the system message\n"
+                "  /clear                      forget the conversation\n"
+                "  /bye                        exit\n"
+                "  \"\"\"                         begin or end a multi-line message\n");
             continue;
         }
         if (line == "/clear") {

@@ -11,7 +11,8 @@ int cmd_show(const std::vector<std::string>& argv) {
     Args args(argv, {"modelfile", "parameters", "template", "system", "license", "verbose"});
     auto unknown = args.unknown({"modelfile", "parameters", "template", "system", "license", "verbose"});
     if (!unknown.empty()) return fail("unknown option --%s", unknown[0].c_str());
-    if (args.positional().size() != 1) return fail("usage: berth show MODEL [--modelfile|--parameters|--template|--system|--license]");
+    if (args.positional().size() != 1)
+        return fail("usage: berth show MODEL [--modelfile|--parameters|--template|--system|--license]");
     ApiClient api;
     Result<ApiReply> r = api.post("/api/show", json{{"model", args.positional()[0]}, {"verbose", args.has("verbose")}});
     if (!r.is_ok()) return fail("%s", r.status().message().c_str());

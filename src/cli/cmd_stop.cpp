@@ -9,7 +9,8 @@ int cmd_stop(const std::vector<std::string>& argv) {
     Args args(argv);
     if (args.positional().size() != 1) return fail("usage: berth stop MODEL");
     ApiClient api;
-    Result<ApiReply> r = api.post("/api/generate", json{{"model", args.positional()[0]}, {"prompt", ""}, {"keep_alive", 0}});
+    Result<ApiReply> r =
+        api.post("/api/generate", json{{"model", args.positional()[0]}, {"prompt", ""}, {"keep_alive", 0}});
     if (!r.is_ok()) return fail("%s", r.status().message().c_str());
     if (r->status != 200) return reply_error(*r);
     return 0;

@@ -14,18 +14,21 @@ constexpr int32_t kEog = 15;
 
 struct FakeState {
     std::mutex mu;
-    std::set<int> live;          // sequences created and not freed
-    int max_rows = 0;            // most logits rows in one forward
-    int max_tokens = 0;          // most tokens in one forward
+    std::set<int> live;  // sequences created and not freed
+    int max_rows = 0;    // most logits rows in one forward
+    int max_tokens = 0;  // most tokens in one forward
     int forwards = 0;
-    int64_t delay_us = 0;        // per forward, to let concurrent requests overlap
-    bool never_eog = false;      // continue 14 → 0 instead of 14 → 15 (end)
+    int64_t delay_us = 0;    // per forward, to let concurrent requests overlap
+    bool never_eog = false;  // continue 14 → 0 instead of 14 → 15 (end)
 };
 
 class FakeBackend final : public Backend {
-public:
+  public:
     FakeBackend(std::shared_ptr<FakeState> st, int n_ctx, int n_parallel, int n_batch)
-        : st_(std::move(st)), n_ctx_(n_ctx), n_parallel_(n_parallel), n_batch_(n_batch),
+        : st_(std::move(st)),
+          n_ctx_(n_ctx),
+          n_parallel_(n_parallel),
+          n_batch_(n_batch),
           logits_(size_t(n_parallel) * kVocab) {}
     int n_vocab() const override { return kVocab; }
     int n_ctx() const override { return n_ctx_; }
@@ -64,14 +67,14 @@ public:
         return logits_.data();
     }
 
-private:
+  private:
     std::shared_ptr<FakeState> st_;
     int n_ctx_, n_parallel_, n_batch_;
     std::vector<float> logits_;
 };
 
 class LetterCodec final : public TextCodec {
-public:
+  public:
     Result<std::vector<int32_t>> encode(std::string_view text, bool, bool) const override {
         std::vector<int32_t> out;
         for (char c : text) out.push_back(int32_t(c - 'a'));
@@ -121,7 +124,10 @@ TEST(Engine, GreedyUntilLength) {
 TEST(Engine, StopsAtEndOfGeneration) {
     Fixture f;
     std::string text;
-    auto res = f.engine->generate(greedy({12}, -1), [&](std::string_view t) { text += t; return true; });
+    auto res = f.engine->generate(greedy({12}, -1), [&](std::string_view t) {
+        text += t;
+        return true;
+    });
     ASSERT_TRUE(res.is_ok());
     EXPECT_EQ(text, "no");  // 13, 14, then 15 = end of generation (not printed)
     EXPECT_EQ(res->done_reason, "stop");
@@ -133,7 +139,10 @@ TEST(Engine, StopStringIsRemovedAndEnds) {
     std::string text;
     GenerateRequest r = greedy({1}, 10);
     r.stop = {"fg"};
-    auto res = f.engine->generate(r, [&](std::string_view t) { text += t; return true; });
+    auto res = f.engine->generate(r, [&](std::string_view t) {
+        text += t;
+        return true;
+    });
     ASSERT_TRUE(res.is_ok());
     EXPECT_EQ(text, "cde");
     EXPECT_EQ(res->done_reason, "stop");
@@ -191,7 +200,10 @@ TEST(Engine, PrefillIsChunkedToBatchSize) {
     std::vector<int32_t> prompt(10, 2);
     prompt.back() = 5;
     std::string text;
-    auto res = f.engine->generate(greedy(prompt, 2), [&](std::string_view t) { text += t; return true; });
+    auto res = f.engine->generate(greedy(prompt, 2), [&](std::string_view t) {
+        text += t;
+        return true;
+    });
     ASSERT_TRUE(res.is_ok());
     EXPECT_EQ(text, "gh");
     EXPECT_LE(f.st->max_tokens, 4);

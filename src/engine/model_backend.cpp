@@ -6,7 +6,7 @@ namespace berth {
 namespace {
 
 class ModelBackend final : public Backend {
-public:
+  public:
     explicit ModelBackend(std::unique_ptr<Model> model) : model_(std::move(model)) {}
     int n_vocab() const override { return model_->n_vocab(); }
     int n_ctx() const override { return model_->n_ctx(); }
@@ -18,7 +18,7 @@ public:
         return model_->forward(tokens, n_tokens);
     }
 
-private:
+  private:
     std::unique_ptr<Model> model_;
 };
 

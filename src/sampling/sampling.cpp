@@ -37,7 +37,10 @@ uint64_t Rng::next() {
 double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
 
 Sampler::Sampler(int n_vocab, const SamplingParams& params, int n_ctx)
-    : n_vocab_(n_vocab), n_ctx_(std::max(1, n_ctx)), cand_(size_t(n_vocab)), history_(size_t(std::max(1, n_ctx))),
+    : n_vocab_(n_vocab),
+      n_ctx_(std::max(1, n_ctx)),
+      cand_(size_t(n_vocab)),
+      history_(size_t(std::max(1, n_ctx))),
       counts_(size_t(n_vocab), 0) {
     set_params(params);
 }
@@ -70,7 +73,8 @@ int32_t Sampler::sample(const float* logits) {
     // Penalties over the last repeat_last_n tokens.
     int64_t window = p.repeat_last_n < 0 ? n_ctx_ : std::min<int64_t>(p.repeat_last_n, n_ctx_);
     window = std::min(window, n_history_);
-    bool penalize = window > 0 && (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f);
+    bool penalize =
+        window > 0 && (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f);
     if (penalize) {
         for (int64_t k = 0; k < window; ++k) {
             int32_t t = history_[size_t((n_history_ - 1 - k) % n_ctx_)];
@@ -92,7 +96,9 @@ int32_t Sampler::sample(const float* logits) {
         }
         return best;
     }
-    auto by_logit = [](const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
+    auto by_logit = [](const Cand& a, const Cand& b) {
+        return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+    };
     size_t n = size_t(n_vocab_);
     if (p.top_k > 0 && size_t(p.top_k) < n) {
         std::partial_sort(cand_.begin(), cand_.begin() + p.top_k, cand_.end(), by_logit);

@@ -15,7 +15,7 @@ constexpr int64_t kSec = kNsPerSecond;
 constexpr int64_t kMiB = int64_t(1) << 20;
 
 class FakeClock final : public Clock {
-public:
+  public:
     int64_t now_ns() const override { return t.load(); }
     int64_t wall_ns() const override { return 1700000000 * kSec + t.load(); }
     void advance(int64_t ns) { t += ns; }
@@ -23,7 +23,7 @@ public:
 };
 
 class FakeLoader final : public ModelLoader {
-public:
+  public:
     std::map<std::string, int64_t> sizes;  // bytes per model path
     std::atomic<int> loads{0};
     std::atomic<int> load_delay_ms{0};

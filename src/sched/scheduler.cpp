@@ -178,7 +178,8 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         if (it != runners_.end()) {
             std::shared_ptr<Runner> r = it->second;
             if (r->state == RunnerState::loading) {
-                if (!wait()) return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name + " to load"));
+                if (!wait())
+                    return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name + " to load"));
                 continue;
             }
             if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
@@ -236,7 +237,8 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             int64_t pinned_bytes = 0, busy_bytes = 0;
             int unpinned = 0;
             for (auto& [name, r] : runners_) {
-                if (r->pinned) pinned_bytes += r->planned_bytes;
+                if (r->pinned)
+                    pinned_bytes += r->planned_bytes;
                 else {
                     busy_bytes += r->planned_bytes;
                     ++unpinned;
@@ -397,7 +399,8 @@ std::vector<ResidentInfo> Scheduler::list() const {
         }
         out.push_back(std::move(i));
     }
-    std::sort(out.begin(), out.end(), [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
+    std::sort(out.begin(), out.end(),
+              [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
     return out;
 }
 
