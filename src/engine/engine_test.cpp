@@ -4,7 +4,21 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <set>
+
+// Counts heap allocations of the whole process while g_count_allocs is set (all threads).
+static std::atomic<bool> g_count_allocs{false};
+static std::atomic<int64_t> g_allocs{0};
+void* operator new(size_t n) {
+    if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace berth {
 namespace {
@@ -252,6 +266,35 @@ TEST(Engine, MoreRequestsThanSlotsWait) {
     for (auto& t : threads) t.join();
     EXPECT_EQ(ok.load(), 6);
     EXPECT_EQ(f.engine->stats().requests, 6);
+}
+
+// The decode loop allocates nothing per token: a request generating 200 tokens makes exactly as many heap
+// allocations as one generating 2 (the per-request ones: job buffers, stop matcher, output vector).
+TEST(Engine, DecodeStepsDoNotAllocate) {
+    Fixture f(/*n_ctx=*/1024);
+    f.st->never_eog = true;
+    size_t bytes = 0;
+    TextCallback count = [&](std::string_view t) {
+        bytes += t.size();
+        return true;
+    };
+    GenerateRequest warm = greedy({1}, 4);
+    ASSERT_TRUE(f.engine->generate(warm, count).is_ok());  // warm-up
+    auto allocs_for = [&](int n) {
+        GenerateRequest r = greedy({1, 2, 3}, n);
+        g_allocs = 0;
+        g_count_allocs = true;
+        Result<GenerateResult> res = f.engine->generate(r, count);
+        g_count_allocs = false;
+        EXPECT_TRUE(res.is_ok());
+        EXPECT_EQ(res->eval_count, n);
+        return g_allocs.load();
+    };
+    int64_t short_run = allocs_for(2);
+    int64_t long_run = allocs_for(200);
+    EXPECT_GT(short_run, 0) << "the counter sees the per-request allocations";
+    EXPECT_EQ(long_run, short_run) << "allocations grow with the number of decode steps";
+    EXPECT_GT(bytes, 200u);
 }
 
 }  // namespace
