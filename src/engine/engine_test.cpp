@@ -9,6 +9,10 @@
 #include <new>
 #include <set>
 
+// The replacement operator new below uses malloc, so free in operator delete is the right match; GCC's
+// heuristic does not know that.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 // Counts heap allocations of the whole process while g_count_allocs is set (all threads).
 static std::atomic<bool> g_count_allocs{false};
 static std::atomic<int64_t> g_allocs{0};
