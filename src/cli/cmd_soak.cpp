@@ -33,7 +33,7 @@ double parse_duration_s(const std::string& s) {
 int soak_main(const std::vector<std::string>& argv) {
     Args a(argv, {"allow-remote", "no-unload"});
     const std::vector<std::string> known = {"url", "models", "concurrency", "duration", "requests", "pid", "out",
-                                            "keep-alive", "prompt-words", "num-predict", "idle-gap-ms", "seed",
+                                            "keep-alive", "prompt-words", "num-predict", "num-ctx", "idle-gap-ms", "seed",
                                             "allow-remote", "no-unload", "sample-interval", "warmup"};
     auto bad = a.unknown(known);
     if (!bad.empty()) return fail("soak: unknown option --%s", bad[0].c_str());
@@ -48,6 +48,7 @@ int soak_main(const std::vector<std::string>& argv) {
     c.out_dir = a.get_or("out", "");
     c.keep_alives = split_list(a.get_or("keep-alive", "5m"));
     c.num_predict = int(a.get_int("num-predict", 16));
+    c.num_ctx = int(a.get_int("num-ctx", 0));
     c.idle_gap_ms = a.get_double("idle-gap-ms", 0);
     c.seed = uint64_t(a.get_int("seed", 1));
     c.sample_interval_s = a.get_double("sample-interval", 1.0);

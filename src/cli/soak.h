@@ -17,6 +17,7 @@ struct Config {
     std::vector<std::string> keep_alives = {"5m"};  // chosen at random per request (JSON numbers or strings)
     int prompt_words_min = 4, prompt_words_max = 64;
     int num_predict = 16;
+    int num_ctx = 0;                          // options.num_ctx per request (0 = server default)
     double idle_gap_ms = 0;                   // pause between a worker's requests
     double warmup_fraction = 0.1;             // share of requests before the steady state is measured
     int pid = 0;                              // read /proc/<pid> when the server is not berth
@@ -57,6 +58,7 @@ struct Report {
     int64_t baseline = 0, peak = 0, final_ = 0;  // RssAnon, bytes
     double growth_per_1k_requests = 0;           // bytes, steady-state least-squares slope
     double growth_per_hour = 0;                  // bytes
+    int64_t steady_min = 0, steady_max = 0;      // RssAnon range after warm-up, while the load runs
     double retention = 0;                        // (final - baseline) / (peak - baseline)
     int64_t unaccounted_max = -1;
     double ttft_p50_ms = 0, ttft_p95_ms = 0, ttft_p99_ms = 0;

@@ -74,6 +74,10 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
         y.push_back(double(s.rss_anon));
     }
     r.growth_per_1k_requests = slope(xr, y) * 1000.0;
+    if (!y.empty()) {
+        r.steady_min = int64_t(*std::min_element(y.begin(), y.end()));
+        r.steady_max = int64_t(*std::max_element(y.begin(), y.end()));
+    }
     r.growth_per_hour = slope(xt, y) * 3600.0;
     r.retention = r.peak > r.baseline ? double(r.final_ - r.baseline) / double(r.peak - r.baseline) : 0;
 
@@ -115,6 +119,9 @@ std::string report_json(const Report& r) {
                    {"final_bytes", r.final_},
                    {"growth_bytes_per_1k_requests", r.growth_per_1k_requests},
                    {"growth_bytes_per_hour", r.growth_per_hour},
+                   {"steady_min_bytes", r.steady_min},
+                   {"steady_max_bytes", r.steady_max},
+                   {"steady_range_bytes", r.steady_max - r.steady_min},
                    {"retention", r.retention},
                    {"unaccounted_max_bytes", r.unaccounted_max}};
     j["latency_ms"] = {{"ttft_p50", r.ttft_p50_ms}, {"ttft_p95", r.ttft_p95_ms}, {"ttft_p99", r.ttft_p99_ms},

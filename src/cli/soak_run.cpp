@@ -158,6 +158,7 @@ int run(const Config& cfg_in) {
                          {"stream", true},
                          {"keep_alive", keep_alive_value(cfg.keep_alives[rng() % cfg.keep_alives.size()])},
                          {"options", {{"num_predict", cfg.num_predict}, {"temperature", 0.8}, {"seed", int(rng() % 1000)}}}};
+            if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
             httplib::Request req;
             req.method = "POST";
             req.path = "/api/generate";
@@ -252,9 +253,11 @@ int run(const Config& cfg_in) {
     sample_memory(probe, &last);
     last.requests = completed.load();
     last.errors = failed.load();
-    samples.push_back(last);
 
+    // The steady state is measured while the load runs; the final sample (after the unloads) only feeds the
+    // retention figure and the CSV.
     Report r = analyze(cfg, samples, records, baseline, last.rss_anon);
+    samples.push_back(last);
     r.server = is_berth ? "berth" : "other";
     auto write = [&](const std::string& name, const std::string& content) {
         std::ofstream f(cfg.out_dir + "/" + name, std::ios::binary);
@@ -272,6 +275,8 @@ int run(const Config& cfg_in) {
            r.final_ / mib);
     printf("growth        %.3f MiB per 1,000 requests, %.2f MiB per hour (steady state)\n",
            r.growth_per_1k_requests / mib, r.growth_per_hour / mib);
+    printf("steady state  RssAnon between %.1f and %.1f MiB after warm-up (range %.2f MiB)\n", r.steady_min / mib,
+           r.steady_max / mib, (r.steady_max - r.steady_min) / mib);
     printf("retention     %.1f %% (final - baseline) / (peak - baseline)\n", r.retention * 100);
     if (r.unaccounted_max >= 0) printf("unaccounted   max %.1f MiB\n", r.unaccounted_max / mib);
     printf("TTFT          p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", r.ttft_p50_ms, r.ttft_p95_ms, r.ttft_p99_ms);

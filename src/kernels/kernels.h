@@ -72,6 +72,12 @@ void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y)
 // Reads row r of a (possibly quantized) matrix into floats (embedding lookup).
 void get_row(const TensorView& w, int64_t r, float* out);
 
+// ---- measurement ---------------------------------------------------------------------------------------
+// Memory read bandwidth in GB/s (1e9 bytes/s) with every thread of the pool reading its slice of a fresh
+// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes. 0 if mmap fails.
+// Takes ~0.1 s per pass per 256 MiB; meant for `berth bench`, not for the serving path.
+double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(512) << 20, int repeats = 5);
+
 }  // namespace berth
 
 // ==== elementwise ops and attention (owned by the model lane: ops*.cpp, attention*.cpp) ====================
@@ -95,8 +101,6 @@ void gelu_mul(float* out, const float* gate, const float* up, int64_t n);
 void add_inplace(float* y, const float* x, int64_t n);
 // Stores a row of n floats as type t (F32, F16, Q8_0, Q4_0) — the KV cache write.
 void store_row(DType t, const float* x, void* dst, int64_t n);
-// Measured memory read bandwidth in GB/s (reads a buffer of `bytes` several times with all pool threads).
-double measure_read_bandwidth_gbs_simple(ThreadPool& pool, size_t bytes = size_t(1) << 30);
 
 // KV positions of one sequence for one layer in a paged cache (see kv.h): position p lives in page
 // pages[p / page_positions], slot p % page_positions; its K row for kv head h starts at

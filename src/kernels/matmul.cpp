@@ -53,7 +53,11 @@ bool is_matmul_type(DType t) {
 size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens) {
     const DType act = kern::act_type(wtype);
     if (act == DType::F32) return 0;
-    return size_t(row_bytes(act, n_cols)) * size_t(n_tokens);
+    size_t bytes = size_t(row_bytes(act, n_cols)) * size_t(n_tokens);
+    // Q8_0 activations also keep their block scales as f32 (the SIMD kernels broadcast them without fp16
+    // conversions), 64-byte aligned after the blocks.
+    if (act == DType::Q8_0) bytes = (bytes + 63) / 64 * 64 + size_t(n_cols / QK8_0) * size_t(n_tokens) * sizeof(float);
+    return bytes;
 }
 
 void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
@@ -67,7 +71,7 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
 
     const DType act = kern::act_type(w.type);
     kern::MatmulTask task{w.type, static_cast<const uint8_t*>(w.data), size_t(w.row_bytes()), n_cols, x,
-                          nullptr, 0, n_tokens, y, ldy};
+                          nullptr, 0, nullptr, n_tokens, y, ldy};
     if (act != DType::F32) {
         CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
         task.xq = static_cast<const uint8_t*>(wdata);
@@ -78,14 +82,25 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
         const int64_t units_per_row = n_cols / unit, n_units = units_per_row * n_tokens;
         const size_t unit_bytes = size_t(row_bytes(act, unit));
         uint8_t* out = static_cast<uint8_t*>(wdata);
+        float* xd = nullptr;
+        if (act == DType::Q8_0) {
+            xd = reinterpret_cast<float*>(out + (task.xq_row_bytes * n_tokens + 63) / 64 * 64);
+            task.xd = xd;
+        }
+        const int64_t nb = n_cols / QK8_0;
         auto quantize_part = [&](int ith, int nth) {
             const int64_t u0 = n_units * ith / nth, u1 = n_units * (ith + 1) / nth;
             for (int64_t u = u0; u < u1;) {
                 // Consecutive units of one token are quantized in one call.
                 const int64_t tok = u / units_per_row, first = u % units_per_row;
                 const int64_t count = std::min(u1 - u, units_per_row - first);
-                quantize(x + tok * n_cols + first * unit, out + tok * task.xq_row_bytes + first * unit_bytes,
-                         count * unit);
+                uint8_t* dst = out + tok * task.xq_row_bytes + first * unit_bytes;
+                quantize(x + tok * n_cols + first * unit, dst, count * unit);
+                if (xd) {
+                    const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(dst);
+                    float* d = xd + tok * nb + first * (unit / QK8_0);
+                    for (int64_t b = 0; b < count * (unit / QK8_0); b++) d[b] = fp16_to_fp32(blocks[b].d);
+                }
                 u += count;
             }
         };

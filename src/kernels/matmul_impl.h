@@ -19,6 +19,7 @@ struct MatmulTask {
     const float* x;       // (n_tokens, n_cols) f32, for float weight types
     const uint8_t* xq;    // (n_tokens) rows of xq_row_bytes, activations in act_type(wtype)
     size_t xq_row_bytes;
+    const float* xd;      // Q8_0 activations only: their block scales as f32, (n_tokens, n_cols / 32)
     int64_t n_tokens;
     float* y;             // (n_tokens, ldy)
     int64_t ldy;

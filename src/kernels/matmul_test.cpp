@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/matmul_impl.h"
 
 namespace berth {
 namespace {
@@ -174,6 +175,59 @@ TEST(Matmul, GetRowDequantizes) {
     dequantize_row_ref(DType::Q6_K, w.row(3), want.data(), n_cols);
     EXPECT_EQ(got, want);
     for (int64_t i = 0; i < n_cols; i++) EXPECT_NEAR(got[i], wf[3 * n_cols + i], 0.2);  // Q6_K error ≪ 0.2σ
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// The SIMD activation quantizers against quantize_row_ref: every dequantized element within one quantization
+// step (ties and the last bit of 1/d may round the other way), and Q8_K bsums / Q8_1 sums consistent.
+TEST(ActivationQuantizers, MatchReferenceWithinOneStep) {
+    const int64_t n = 1024;
+    auto x = gaussian(n, 5);
+    x[3] = 0.f;
+    for (int64_t i = 256; i < 512; i++) x[i] = 0.f;  // an all-zero Q8_K block
+    for (Isa isa : {Isa::avx2, Isa::avx512}) {
+        if (int(isa) > int(detected_isa())) continue;
+        for (DType act : {DType::Q8_0, DType::Q8_1, DType::Q8_K}) {
+            kern::QuantizeFn f = isa == Isa::avx2 ? kern::quantize_kernel_avx2(act) : kern::quantize_kernel_avx512(act);
+            ASSERT_NE(f, nullptr);
+            std::vector<uint8_t> got(row_bytes(act, n)), want(row_bytes(act, n));
+            f(x.data(), got.data(), n);
+            quantize_row_ref(act, x.data(), want.data(), n);
+            std::vector<float> g(n), w(n);
+            dequantize_row_ref(act, got.data(), g.data(), n);
+            dequantize_row_ref(act, want.data(), w.data(), n);
+            const int64_t blk = dtype_info(act).block_elems;
+            for (int64_t b = 0; b < n; b += blk) {
+                float amax = 0;
+                for (int64_t i = b; i < b + blk; i++) amax = std::max(amax, std::fabs(x[i]));
+                for (int64_t i = b; i < b + blk; i++)
+                    ASSERT_NEAR(g[i], w[i], amax / 127 * 1.01 + 1e-7) << dtype_name(act) << " " << isa_name(isa) << " " << i;
+            }
+            if (act == DType::Q8_K) {
+                const BlockQ8_K* blocks = reinterpret_cast<const BlockQ8_K*>(got.data());
+                for (int64_t b = 0; b < n / QK_K; b++)
+                    for (int j = 0; j < 16; j++) {
+                        int s = 0;
+                        for (int i = 0; i < 16; i++) s += blocks[b].qs[16 * j + i];
+                        ASSERT_EQ(blocks[b].bsums[j], s);
+                    }
+            }
+            if (act == DType::Q8_1) {
+                const BlockQ8_1* blocks = reinterpret_cast<const BlockQ8_1*>(got.data());
+                for (int64_t b = 0; b < n / 32; b++) {
+                    int s = 0;
+                    for (int i = 0; i < 32; i++) s += blocks[b].qs[i];
+                    const float d = fp16_to_fp32(blocks[b].d);
+                    ASSERT_NEAR(fp16_to_fp32(blocks[b].s), d * s, std::fabs(d * s) * 1e-3 + 1e-6);
+                }
+            }
+        }
+    }
 }
 
 }  // namespace

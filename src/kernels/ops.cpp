@@ -86,34 +86,4 @@ void store_row(DType t, const float* x, void* dst, int64_t n) {
     }
 }
 
-double measure_read_bandwidth_gbs_simple(ThreadPool& pool, size_t bytes) {
-    size_t n = bytes / sizeof(uint64_t);
-    std::vector<uint64_t> buf(n);
-    for (size_t i = 0; i < n; ++i) buf[i] = i;
-    volatile uint64_t sink = 0;
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) {
-        std::atomic<uint64_t> total{0};
-        int64_t t0 = now_ns();
-        pool.parallel([&](int ith, int nth) {
-            size_t b = n * size_t(ith) / size_t(nth), e = n * size_t(ith + 1) / size_t(nth);
-            uint64_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-            size_t i = b;
-            for (; i + 4 <= e; i += 4) {
-                acc0 += buf[i];
-                acc1 += buf[i + 1];
-                acc2 += buf[i + 2];
-                acc3 += buf[i + 3];
-            }
-            for (; i < e; ++i) acc0 += buf[i];
-            total += acc0 + acc1 + acc2 + acc3;
-        });
-        double s = double(now_ns() - t0) * 1e-9;
-        sink = sink + total.load();
-        best = std::max(best, double(n * sizeof(uint64_t)) / s * 1e-9);
-    }
-    (void)sink;
-    return best;
-}
-
 }  // namespace berth

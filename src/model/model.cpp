@@ -1,5 +1,6 @@
 // Planning, loading and sequences. Loading reserves exactly what plan() computed.
 #include <algorithm>
+#include <cstdlib>
 
 #include "model/model_internal.h"
 
@@ -108,6 +109,11 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     im.dims = r->dims;
     m->plan_ = make_plan(*m->gguf_, *r, im.w.n_ff_exp);
     if (o.prefetch && m->gguf_->mapping()) m->gguf_->mapping()->prefetch();
+    const char* env_mlock = getenv("BERTH_MLOCK");
+    if ((o.mlock || (env_mlock && *env_mlock && *env_mlock != '0')) && m->gguf_->mapping()) {
+        Status st = m->gguf_->mapping()->lock();
+        if (!st.is_ok()) LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
+    }
 
     ASSIGN_OR_RETURN(m->kv_, KvPool::create(r->kv, m->plan_.kv_pages));
     ASSIGN_OR_RETURN(m->scratch_arena_, Arena::reserve(size_t(m->plan_.scratch), "scratch"));
@@ -129,6 +135,19 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
         ledger->set(ledger_name, MemoryKind::scratch, int64_t(m->scratch_arena_.size()));
     }
     return m;
+}
+
+int64_t Model::decode_weight_bytes() const {
+    const Weights& w = impl_->w;
+    double bytes = double(w.token_embd.row_bytes()) + double(w.output.n_bytes());
+    const double expert_share = hp_.n_expert > 0 ? double(hp_.n_expert_used) / hp_.n_expert : 1.0;
+    for (const LayerWeights& L : w.layers) {
+        for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.gate_inp})
+            if (t->data) bytes += double(t->n_bytes());
+        for (const TensorView* t : {&L.gate_exps, &L.up_exps, &L.down_exps})
+            if (t->data) bytes += double(t->n_bytes()) * expert_share;
+    }
+    return int64_t(bytes);
 }
 
 Result<int> Model::create_sequence() {

@@ -64,6 +64,7 @@ struct ModelOptions {
     DType kv_type = DType::F16;  // F16, F32, Q8_0, Q4_0
     int n_threads = 0;        // 0 = physical cores
     bool prefetch = true;     // MADV_WILLNEED on the weights at load
+    bool mlock = false;       // lock the weights in memory (also when BERTH_MLOCK=1); failure only warns
 };
 
 // What loading will reserve, computed without loading. Loading reserves exactly these bytes.
@@ -116,8 +117,15 @@ public:
     // Runs the tokens through the model: writes their K/V into the sequences' caches and returns the logits
     // of the rows with `logits` set, in batch order: (n_rows_with_logits, n_vocab) floats, valid until the
     // next call. Errors (bad token, position, sequence, batch too large, KV exhausted) leave the caches of
-    // the batch's sequences unchanged in length. No heap allocation after the first call.
+    // the batch's sequences unchanged in length. No heap allocation after the first call. Not thread-safe:
+    // one caller at a time (the engine's step loop); the thread pool parallelizes inside.
     Result<const float*> forward(const BatchToken* tokens, int n_tokens);
+
+    // Bytes of weights one decode step reads (every matrix once, one embedding row, the used share of the
+    // experts); with the KV bytes this is what bounds decode speed by memory bandwidth.
+    int64_t decode_weight_bytes() const;
+    // Bytes of K and V one layer-complete step reads per cached position.
+    int64_t kv_bytes_per_position() const { return 2 * int64_t(hp_.n_layer) * kv_position_bytes(kv_.shape()); }
 
     // Memory actually reserved (equals the plan, a test checks it).
     int64_t reserved_kv_bytes() const { return kv_.bytes(); }
@@ -134,6 +142,59 @@ private:
     KvPool kv_;
     Arena scratch_arena_;
     std::unique_ptr<Impl> impl_;
+    Ledger* ledger_ = nullptr;
+    std::string ledger_name_;
+};
+
+// ---- synthetic models (berth debug make-model, tests) -----------------------------------------------------
+struct SyntheticSpec {
+    std::string arch = "llama";  // llama, qwen2, qwen3, phi3, gemma2, gemma3, llama-moe
+    int n_embd = 64, n_ff = 128, n_layer = 2, n_head = 4, n_head_kv = 2, n_vocab = 512;
+    std::string type = "f32";    // f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_m q4_k_m q5_k_m q6_k
+    uint64_t seed = 1;
+    int n_ctx = 2048;
+    int n_expert = 4, n_expert_used = 2;  // llama-moe
+    int n_threads = 0;                    // quantization threads; 0 = physical cores
+};
+const std::vector<std::string>& synthetic_architectures();
+const std::vector<std::string>& synthetic_types();
+// Writes a GGUF with random weights (deterministic in the seed) and a small SentencePiece-style vocab
+// (<unk>, <s>, </s>, 256 byte tokens, then pieces), loadable by any GGUF engine.
+Status write_synthetic_model(const SyntheticSpec& spec, const std::string& path);
+
+}  // namespace berth
+
+namespace berth {
+
+// ---- encoder-only embedding models (bert) --------------------------------------------------------------
+// Absolute positions, token types, post-LayerNorm blocks with biases, GELU, non-causal attention, mean
+// pooling. Weights stay in the file mapping; activations live in one scratch arena sized at load for n_ctx
+// tokens, so embedding allocates nothing per call.
+class EmbeddingModel {
+public:
+    ~EmbeddingModel();
+    // Loads a `bert` GGUF. `n_threads` 0 = physical cores. Ledger entries as for Model::load.
+    static Result<std::unique_ptr<EmbeddingModel>> load(const std::string& path, int n_threads = 0,
+                                                        Ledger* ledger = nullptr, const std::string& ledger_name = "");
+    // Bytes load() will reserve besides the mapping (its scratch arena), computed from the file alone.
+    static Result<int64_t> plan_scratch_bytes(const GgufFile& gguf, int n_threads);
+    int n_embd() const { return n_embd_; }
+    int n_ctx() const { return n_ctx_; }
+    const GgufFile& gguf() const { return *gguf_; }
+    // tokens (1..n_ctx, including [CLS] and [SEP]) → the mean-pooled embedding (n_embd floats, not normalized).
+    // Not thread-safe: one call at a time per model.
+    Status embed(const int32_t* tokens, int n_tokens, float* out);
+
+    struct Weights;
+
+private:
+    EmbeddingModel() = default;
+    int n_embd_ = 0, n_ctx_ = 0, n_head_ = 0, n_ff_ = 0, n_layer_ = 0, n_vocab_ = 0;
+    float eps_ = 1e-12f;
+    std::unique_ptr<GgufFile> gguf_;
+    std::unique_ptr<ThreadPool> pool_;
+    std::unique_ptr<Weights> w_;
+    Arena scratch_;
     Ledger* ledger_ = nullptr;
     std::string ledger_name_;
 };

@@ -1,30 +1,30 @@
-// Sampling: penalties over a history window, then greedy or top-k / top-p / min-p / temperature with a
-// seeded RNG. Buffers are sized in the constructor; sample() allocates nothing.
 #include "sampling/sampling.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
+#include <random>
 
 namespace berth {
-
 namespace {
+
 uint64_t splitmix64(uint64_t& x) {
-    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
 inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
 }  // namespace
 
 void Rng::reseed(uint64_t seed) {
-    for (auto& s : s_) s = splitmix64(seed);
+    for (uint64_t& s : s_) s = splitmix64(seed);
 }
 
 uint64_t Rng::next() {
-    uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    uint64_t t = s_[1] << 17;
+    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
     s_[2] ^= s_[0];
     s_[3] ^= s_[1];
     s_[1] ^= s_[2];
@@ -34,21 +34,21 @@ uint64_t Rng::next() {
     return result;
 }
 
-double Rng::uniform() { return double(next() >> 11) * 0x1.0p-53; }
+double Rng::uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
 
 Sampler::Sampler(int n_vocab, const SamplingParams& params, int n_ctx)
-    : n_vocab_(n_vocab),
-      n_ctx_(std::max(1, n_ctx)),
-      cand_(size_t(n_vocab)),
-      history_(size_t(std::max(1, n_ctx))),
-      counts_(size_t(n_vocab), 0) {
+    : n_vocab_(n_vocab), n_ctx_(std::max(1, n_ctx)) {
+    CHECK(n_vocab > 0);
+    cand_.resize(size_t(n_vocab));
+    history_.resize(size_t(n_ctx_));
+    counts_.assign(size_t(n_vocab), 0);
     set_params(params);
 }
 
 void Sampler::set_params(const SamplingParams& params) {
     params_ = params;
     uint64_t seed = params.seed;
-    if (seed == 0xFFFFFFFFu) seed = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+    if (seed == 0xFFFFFFFFu || seed == ~uint64_t(0)) seed = std::random_device{}() ^ (uint64_t(now_ns()) << 1);
     rng_.reseed(seed);
 }
 
@@ -61,85 +61,86 @@ void Sampler::reset_history() { n_history_ = 0; }
 
 int32_t Sampler::argmax(const float* logits, int n_vocab) {
     int32_t best = 0;
-    for (int i = 1; i < n_vocab; ++i) {
+    for (int i = 1; i < n_vocab; ++i)
         if (logits[i] > logits[best]) best = i;
-    }
     return best;
 }
 
 int32_t Sampler::sample(const float* logits) {
     const SamplingParams& p = params_;
-    for (int i = 0; i < n_vocab_; ++i) cand_[size_t(i)] = Cand{logits[i], i};
-    // Penalties over the last repeat_last_n tokens.
+    const int n = n_vocab_;
+    for (int i = 0; i < n; ++i) cand_[size_t(i)] = {logits[i], int32_t(i)};
+
+    // Penalties over the window of the last repeat_last_n tokens (each distinct token once for repeat and
+    // presence penalties, per occurrence for the frequency penalty), as llama.cpp applies them.
     int64_t window = p.repeat_last_n < 0 ? n_ctx_ : std::min<int64_t>(p.repeat_last_n, n_ctx_);
     window = std::min(window, n_history_);
-    bool penalize =
-        window > 0 && (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f);
+    const bool penalize = window > 0 && (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f ||
+                                         p.frequency_penalty != 0.0f);
     if (penalize) {
-        for (int64_t k = 0; k < window; ++k) {
-            int32_t t = history_[size_t((n_history_ - 1 - k) % n_ctx_)];
-            if (t >= 0 && t < n_vocab_) ++counts_[size_t(t)];
+        for (int64_t i = n_history_ - window; i < n_history_; ++i) {
+            int32_t t = history_[size_t(i % n_ctx_)];
+            if (t >= 0 && t < n) ++counts_[size_t(t)];
         }
-        for (int64_t k = 0; k < window; ++k) {
-            int32_t t = history_[size_t((n_history_ - 1 - k) % n_ctx_)];
-            if (t < 0 || t >= n_vocab_ || counts_[size_t(t)] == 0) continue;
+        for (int64_t i = n_history_ - window; i < n_history_; ++i) {
+            int32_t t = history_[size_t(i % n_ctx_)];
+            if (t < 0 || t >= n || counts_[size_t(t)] == 0) continue;
             float& l = cand_[size_t(t)].logit;
-            if (p.repeat_penalty != 1.0f) l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
-            l -= p.presence_penalty + p.frequency_penalty * float(counts_[size_t(t)]);
-            counts_[size_t(t)] = 0;  // each distinct token penalized once
+            if (p.repeat_penalty != 1.0f && p.repeat_penalty > 0) l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+            l -= float(counts_[size_t(t)]) * p.frequency_penalty + p.presence_penalty;
+            counts_[size_t(t)] = 0;  // handled: later occurrences skip it
         }
     }
-    if (p.temperature <= 0.0f) {
+
+    if (p.temperature <= 0) {
         int32_t best = 0;
-        for (int i = 1; i < n_vocab_; ++i) {
+        for (int i = 1; i < n; ++i)
             if (cand_[size_t(i)].logit > cand_[size_t(best)].logit) best = i;
-        }
         return best;
     }
-    auto by_logit = [](const Cand& a, const Cand& b) {
-        return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-    };
-    size_t n = size_t(n_vocab_);
-    if (p.top_k > 0 && size_t(p.top_k) < n) {
-        std::partial_sort(cand_.begin(), cand_.begin() + p.top_k, cand_.end(), by_logit);
-        n = size_t(p.top_k);
-    } else {
-        std::sort(cand_.begin(), cand_.end(), by_logit);
-    }
-    // Softmax with temperature over the n best (sorted, so cand_[0] is the maximum).
-    float max_l = cand_[0].logit;
+
+    // top-k: keep the k largest, sorted descending.
+    auto by_logit = [](const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
+    int k = (p.top_k > 0 && p.top_k < n) ? p.top_k : n;
+    std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), by_logit);
+
+    // Softmax with temperature over the k survivors (logit field now holds probabilities).
+    const float inv_t = 1.0f / p.temperature;
+    const float mx = cand_[0].logit;
     double sum = 0;
-    for (size_t i = 0; i < n; ++i) {
-        float e = std::exp((cand_[i].logit - max_l) / p.temperature);
-        cand_[i].logit = e;  // now an unnormalized probability
+    for (int i = 0; i < k; ++i) {
+        float e = std::exp((cand_[size_t(i)].logit - mx) * inv_t);
+        cand_[size_t(i)].logit = e;
         sum += e;
     }
-    if (p.min_p > 0.0f) {
-        float cut = float(p.min_p * cand_[0].logit);
-        size_t keep = 1;
-        while (keep < n && cand_[keep].logit >= cut) ++keep;
-        n = keep;
-        sum = 0;
-        for (size_t i = 0; i < n; ++i) sum += cand_[i].logit;
+    for (int i = 0; i < k; ++i) cand_[size_t(i)].logit = float(cand_[size_t(i)].logit / sum);
+
+    // min-p: drop tokens below min_p times the top probability.
+    if (p.min_p > 0) {
+        const float floor_p = p.min_p * cand_[0].logit;
+        int keep = 1;
+        while (keep < k && cand_[size_t(keep)].logit >= floor_p) ++keep;
+        k = keep;
     }
+    // top-p: the smallest prefix whose mass reaches top_p.
     if (p.top_p < 1.0f) {
-        double acc = 0;
-        size_t keep = 0;
-        while (keep < n) {
-            acc += cand_[keep].logit / sum;
+        double cum = 0;
+        int keep = 0;
+        while (keep < k) {
+            cum += cand_[size_t(keep)].logit;
             ++keep;
-            if (acc >= p.top_p) break;
+            if (cum >= p.top_p) break;
         }
-        n = std::max<size_t>(keep, 1);
-        sum = 0;
-        for (size_t i = 0; i < n; ++i) sum += cand_[i].logit;
+        k = std::max(keep, 1);
     }
-    double r = rng_.uniform() * sum, acc = 0;
-    for (size_t i = 0; i < n; ++i) {
-        acc += cand_[i].logit;
-        if (r < acc) return cand_[i].id;
+    double mass = 0;
+    for (int i = 0; i < k; ++i) mass += cand_[size_t(i)].logit;
+    double r = rng_.uniform() * mass;
+    for (int i = 0; i < k; ++i) {
+        r -= cand_[size_t(i)].logit;
+        if (r < 0) return cand_[size_t(i)].id;
     }
-    return cand_[n - 1].id;
+    return cand_[size_t(k - 1)].id;
 }
 
 }  // namespace berth

@@ -10,7 +10,7 @@ namespace {
 
 struct Sym {
     int32_t prev, next;
-    TokenId id;     // kNoToken: a byte without a byte-level token
+    TokenId id;       // kNoToken: a byte without a byte-level token
     uint32_t off, n;  // bytes of the word
 };
 
@@ -49,8 +49,10 @@ void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<TokenId
     const size_t n = word.size();
     if (n == 1) {
         TokenId id = byte_token[uint8_t(word[0])];
-        if (id != kNoToken) out.push_back(id);
-        else if (unk_id != kNoToken) out.push_back(unk_id);
+        if (id != kNoToken)
+            out.push_back(id);
+        else if (unk_id != kNoToken)
+            out.push_back(unk_id);
         return;
     }
     thread_local BpeScratch tl;
@@ -87,8 +89,10 @@ void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<TokenId
         try_add(p.left, l.next);
     }
     for (int32_t i = 0; i >= 0; i = syms[i].next) {
-        if (syms[i].id != kNoToken) out.push_back(syms[i].id);
-        else if (unk_id != kNoToken) out.push_back(unk_id);
+        if (syms[i].id != kNoToken)
+            out.push_back(syms[i].id);
+        else if (unk_id != kNoToken)
+            out.push_back(unk_id);
     }
 }
 

@@ -83,8 +83,10 @@ void Tokenizer::append_piece(TokenId id, std::string& out, bool render_special) 
                 continue;
             }
             int b = unicode_to_byte(utf8_decode(p + i, len));
-            if (b >= 0) out += char(b);
-            else out.append(text.substr(i, size_t(len)));  // outside the byte map: keep the character
+            if (b >= 0)
+                out += char(b);
+            else
+                out.append(text.substr(i, size_t(len)));  // outside the byte map: keep the character
             i += size_t(len);
         }
         return;

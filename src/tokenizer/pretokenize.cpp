@@ -51,17 +51,20 @@ const std::vector<Family>& families() {
         {"deepseek-v3",
          {R"(\p{N}{1,3})", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
           R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-         false, -1},
+         false,
+         -1},
         {"falcon", {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2, "[0-9][0-9][0-9]"}, false, -1},
         {"starcoder", {R"(\p{N})", kGpt2}, false, -1},
         {"bloom", {R"( ?[^(\s|.,!?…。，、।۔،)]+)"}, false, -1},
         {"viking", {R"( ?[^(\s|.,!?…。，、।۔،)]+)", R"(\p{N})"}, false, -1},
         {"tekken",
          {R"([^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-         true, 1},
+         true,
+         1},
         {"gpt-4o",
          {R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-         false, -1},
+         false,
+         -1},
     };
     return f;
 }
@@ -72,19 +75,54 @@ struct Alias {
     const char* family;
 };
 const Alias kAliases[] = {
-    {"default", "default"},       {"gpt-2", "gpt-2"},         {"phi-2", "gpt-2"},          {"jina-es", "gpt-2"},
-    {"jina-de", "gpt-2"},         {"jina-v1-en", "gpt-2"},    {"jina-v2-es", "gpt-2"},     {"jina-v2-de", "gpt-2"},
-    {"jina-v2-code", "gpt-2"},    {"roberta-bpe", "gpt-2"},   {"gigachat", "gpt-2"},       {"mpt", "gpt-2"},
-    {"olmo", "gpt-2"},            {"jais", "gpt-2"},          {"trillion", "gpt-2"},       {"exaone4", "gpt-2"},
-    {"llama3", "llama3"},         {"llama-v3", "llama3"},     {"llama-bpe", "llama3"},     {"falcon3", "llama3"},
-    {"pixtral", "llama3"},        {"dbrx", "llama3"},         {"smaug-bpe", "llama3"},     {"chatglm-bpe", "llama3"},
-    {"glm4", "llama3"},           {"qwen2", "qwen2"},         {"deepseek-r1-qwen", "qwen2"}, {"stablelm2", "qwen2"},
-    {"megrez", "qwen2"},          {"hunyuan", "qwen2"},       {"deepseek-llm", "deepseek-llm"},
-    {"deepseek-coder", "deepseek-coder"},                     {"deepseek-v3", "deepseek-v3"},
-    {"falcon", "falcon"},         {"starcoder", "starcoder"}, {"refact", "starcoder"},     {"command-r", "starcoder"},
-    {"smollm", "starcoder"},      {"codeshell", "starcoder"}, {"exaone", "starcoder"},     {"minerva-7b", "starcoder"},
-    {"poro-chat", "bloom"},       {"bloom", "bloom"},         {"gpt3-finnish", "bloom"},   {"viking", "viking"},
-    {"tekken", "tekken"},         {"gpt-4o", "gpt-4o"},       {"llama4", "gpt-4o"},
+    {"default", "default"},
+    {"gpt-2", "gpt-2"},
+    {"phi-2", "gpt-2"},
+    {"jina-es", "gpt-2"},
+    {"jina-de", "gpt-2"},
+    {"jina-v1-en", "gpt-2"},
+    {"jina-v2-es", "gpt-2"},
+    {"jina-v2-de", "gpt-2"},
+    {"jina-v2-code", "gpt-2"},
+    {"roberta-bpe", "gpt-2"},
+    {"gigachat", "gpt-2"},
+    {"mpt", "gpt-2"},
+    {"olmo", "gpt-2"},
+    {"jais", "gpt-2"},
+    {"trillion", "gpt-2"},
+    {"exaone4", "gpt-2"},
+    {"llama3", "llama3"},
+    {"llama-v3", "llama3"},
+    {"llama-bpe", "llama3"},
+    {"falcon3", "llama3"},
+    {"pixtral", "llama3"},
+    {"dbrx", "llama3"},
+    {"smaug-bpe", "llama3"},
+    {"chatglm-bpe", "llama3"},
+    {"glm4", "llama3"},
+    {"qwen2", "qwen2"},
+    {"deepseek-r1-qwen", "qwen2"},
+    {"stablelm2", "qwen2"},
+    {"megrez", "qwen2"},
+    {"hunyuan", "qwen2"},
+    {"deepseek-llm", "deepseek-llm"},
+    {"deepseek-coder", "deepseek-coder"},
+    {"deepseek-v3", "deepseek-v3"},
+    {"falcon", "falcon"},
+    {"starcoder", "starcoder"},
+    {"refact", "starcoder"},
+    {"command-r", "starcoder"},
+    {"smollm", "starcoder"},
+    {"codeshell", "starcoder"},
+    {"exaone", "starcoder"},
+    {"minerva-7b", "starcoder"},
+    {"poro-chat", "bloom"},
+    {"bloom", "bloom"},
+    {"gpt3-finnish", "bloom"},
+    {"viking", "viking"},
+    {"tekken", "tekken"},
+    {"gpt-4o", "gpt-4o"},
+    {"llama4", "gpt-4o"},
 };
 
 const Family& family(const char* name) {
@@ -100,20 +138,26 @@ PreTokenizerConfig pre_tokenizer_config(const std::string& pre) {
     std::string used = pre.empty() ? "default" : pre;
     for (const auto& a : kAliases)
         if (used == a.pre) fam = a.family;
-    if (!fam) {
+    bool known = fam != nullptr;
+    if (!known) {
         // Closest known split by name; modern tokenizers mostly use the Llama 3 / tiktoken style.
-        if (used.find("qwen") != std::string::npos) fam = "qwen2";
-        else if (used.find("deepseek") != std::string::npos) fam = "deepseek-llm";
-        else if (used.find("gpt2") != std::string::npos || used.find("gpt-2") != std::string::npos) fam = "gpt-2";
-        else fam = "llama3";
+        if (used.find("qwen") != std::string::npos)
+            fam = "qwen2";
+        else if (used.find("deepseek") != std::string::npos)
+            fam = "deepseek-llm";
+        else if (used.find("gpt2") != std::string::npos || used.find("gpt-2") != std::string::npos)
+            fam = "gpt-2";
+        else
+            fam = "llama3";
         LOG_WARN("tokenizer: unknown pre-tokenizer \"%s\", using the \"%s\" split", used.c_str(), fam);
     }
     const Family& f = family(fam);
     PreTokenizerConfig c;
     c.name = used;
     c.patterns = f.patterns;
-    c.ignore_merges = f.ignore_merges;
-    c.add_bos = f.add_bos;
+    // A borrowed split does not bring its family's BOS or merge rules along.
+    c.ignore_merges = known && f.ignore_merges;
+    c.add_bos = known ? f.add_bos : -1;
     if (used == "chatglm-bpe" || used == "glm4") c.add_bos = -1;
     return c;
 }
@@ -126,9 +170,9 @@ Status PreTokenizer::init(const std::vector<std::string>& patterns) {
     for (const auto& p : patterns) {
         int err = 0;
         PCRE2_SIZE err_off = 0;
-        pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(),
-                                         PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY | PCRE2_NO_UTF_CHECK, &err,
-                                         &err_off, nullptr);
+        pcre2_code* code =
+            pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(),
+                          PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY | PCRE2_NO_UTF_CHECK, &err, &err_off, nullptr);
         if (!code) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(err, msg, sizeof(msg));

@@ -5,6 +5,22 @@
 
 namespace berth {
 
+// Special tokens must be valid UTF-8: matching one inside a character would hand the regex engine broken text.
+static bool valid_utf8(std::string_view s) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
+    size_t i = 0, n = s.size();
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int len = utf8_sequence(p + i, n - i);
+        if (len <= 0) return false;
+        i += size_t(len);
+    }
+    return true;
+}
+
 // ---- VocabIndex / MergeTable ---------------------------------------------------------------------------
 
 static size_t pow2_at_least(size_t n) {
@@ -24,26 +40,27 @@ void VocabIndex::build(const std::vector<std::string_view>& tokens) {
         arena_.append(tokens[i]);
     }
     offsets_[tokens.size()] = uint32_t(arena_.size());
-    size_t cap = pow2_at_least(tokens.size() * 2 + 1);
-    slots_.assign(cap, kNoToken);
+    size_t cap = pow2_at_least(tokens.size() + tokens.size() / 2 + 1);  // load factor ≤ 2/3
+    slots_.assign(cap, Slot{kNoToken, 0});
     mask_ = cap - 1;
     for (size_t id = 0; id < tokens.size(); id++) {
         std::string_view s = text(TokenId(id));
-        size_t i = hash_bytes(s.data(), s.size()) & mask_;
+        uint64_t h = hash_bytes(s.data(), s.size());
+        size_t i = h & mask_;
         bool dup = false;
-        while (slots_[i] >= 0) {
-            if (text(slots_[i]) == s) {  // duplicate text: the first id wins
+        while (slots_[i].id >= 0) {
+            if (text(slots_[i].id) == s) {  // duplicate text: the first id wins
                 dup = true;
                 break;
             }
             i = (i + 1) & mask_;
         }
-        if (!dup) slots_[i] = TokenId(id);
+        if (!dup) slots_[i] = Slot{TokenId(id), uint32_t(h >> 32)};
     }
 }
 
 void MergeTable::reserve(size_t n) {
-    size_t cap = pow2_at_least(n * 2 + 1);
+    size_t cap = pow2_at_least(n + n / 2 + 1);  // load factor ≤ 2/3
     keys_.assign(cap, kEmpty);
     vals_.assign(cap, 0);
     mask_ = cap - 1;
@@ -51,7 +68,7 @@ void MergeTable::reserve(size_t n) {
 }
 
 void MergeTable::insert(TokenId left, TokenId right, int32_t rank, TokenId merged) {
-    CHECK(!keys_.empty() && n_ * 2 < keys_.size());
+    CHECK(!keys_.empty() && n_ < keys_.size() - 1);
     uint64_t key = (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
     size_t i = mix(key) & mask_;
     while (keys_[i] != kEmpty) {
@@ -79,19 +96,21 @@ Result<VocabSpec> read_vocab_spec(const GgufFile& f) {
     size_t n = s.tokens.size();
     if (n >= (1u << 31)) return corrupt_data("vocabulary too large");
     if (const GgufValue* sc = f.get_array("tokenizer.ggml.scores")) {
-        if (sc->count != n) return corrupt_data("tokenizer.ggml.scores has %llu entries for %zu tokens",
-                                                (unsigned long long)sc->count, n);
+        if (sc->count != n)
+            return corrupt_data("tokenizer.ggml.scores has %llu entries for %zu tokens", (unsigned long long)sc->count,
+                                n);
         if (sc->elem_type == GgufType::STRING || sc->elem_type == GgufType::ARRAY)
             return corrupt_data("tokenizer.ggml.scores is not numeric");
         s.scores.resize(n);
         for (size_t i = 0; i < n; i++) s.scores[i] = float(sc->float_at(i));
     }
     if (const GgufValue* ty = f.get_array("tokenizer.ggml.token_type")) {
-        if (ty->count != n) return corrupt_data("tokenizer.ggml.token_type has %llu entries for %zu tokens",
-                                                (unsigned long long)ty->count, n);
+        if (ty->count != n)
+            return corrupt_data("tokenizer.ggml.token_type has %llu entries for %zu tokens",
+                                (unsigned long long)ty->count, n);
         if (!(ty->elem_type == GgufType::INT32 || ty->elem_type == GgufType::UINT32 ||
-              ty->elem_type == GgufType::INT8 || ty->elem_type == GgufType::UINT8 ||
-              ty->elem_type == GgufType::INT16 || ty->elem_type == GgufType::UINT16))
+              ty->elem_type == GgufType::INT8 || ty->elem_type == GgufType::UINT8 || ty->elem_type == GgufType::INT16 ||
+              ty->elem_type == GgufType::UINT16))
             return corrupt_data("tokenizer.ggml.token_type is not an integer array");
         s.types.resize(n);
         for (size_t i = 0; i < n; i++) {
@@ -143,11 +162,17 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
     Impl& im = *t->impl_;
     const size_t n = spec.tokens.size();
     if (n == 0) return invalid_argument("empty vocabulary");
+    size_t text_bytes = 0;
+    for (auto tok : spec.tokens) text_bytes += tok.size();
+    if (n >= (1u << 30) || text_bytes >= (1ull << 32)) return invalid_argument("vocabulary too large");
     if (!spec.scores.empty() && spec.scores.size() != n) return invalid_argument("scores do not match the vocabulary");
-    if (!spec.types.empty() && spec.types.size() != n) return invalid_argument("token types do not match the vocabulary");
+    if (!spec.types.empty() && spec.types.size() != n)
+        return invalid_argument("token types do not match the vocabulary");
     t->n_vocab_ = int32_t(n);
     im.vocab.build(spec.tokens);
     im.scores = spec.scores;
+    for (float& sc : im.scores)  // NaN would break the merge order; treat it as "never preferred"
+        if (!(sc == sc)) sc = -1e30f;
     im.types = spec.types;
     if (im.types.empty()) im.types.assign(n, uint8_t(TokenType::normal));
     im.attrs.assign(n, 0);
@@ -203,9 +228,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
     t->add_sep_ = add_sep && t->sep_ != kNoToken;
 
     // Tokens that end generation are recognized by their text (as the reference does) and become control tokens.
-    static const char* const eot_names[] = {"<|eot_id|>",    "<|im_end|>", "<|end|>",  "<end_of_turn>",
-                                            "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
-                                            "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
+    static const char* const eot_names[] = {
+        "<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>",         "<|endoftext|>",
+        "<|end_of_text|>", "<EOT>",      "_<EOT>",  "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
     if (t->eot_ == kNoToken) {
         for (const char* name : eot_names) {
             TokenId id = im.vocab.find(name);
@@ -215,9 +240,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
             }
         }
     }
-    static const char* const eog_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>",         "<|return|>",
-                                            "<|call|>",   "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-                                            "<EOT>",      "_<EOT>",       "<|end_of_text|>", "<end_of_utterance>"};
+    static const char* const eog_names[] = {"<|eot_id|>", "<|im_end|>",    "<|end|>",         "<|return|>",
+                                            "<|call|>",   "<end_of_turn>", "<|endoftext|>",   "<|eom_id|>",
+                                            "<EOT>",      "_<EOT>",        "<|end_of_text|>", "<end_of_utterance>"};
     auto add_eog = [&](TokenId id) {
         if (id == kNoToken) return;
         if (std::find(t->eog_ids_.begin(), t->eog_ids_.end(), id) == t->eog_ids_.end()) t->eog_ids_.push_back(id);
@@ -239,7 +264,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
     for (size_t id = 0; id < n; id++) {
         auto ty = TokenType(im.types[id]);
         if ((ty == TokenType::control || ty == TokenType::user_defined || ty == TokenType::unknown) &&
-            !im.vocab.text(TokenId(id)).empty())
+            !im.vocab.text(TokenId(id)).empty() && valid_utf8(im.vocab.text(TokenId(id))))
             im.special_ids.push_back(TokenId(id));
     }
     std::sort(im.special_ids.begin(), im.special_ids.end(), [&](TokenId a, TokenId b) {
@@ -264,6 +289,20 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(const VocabSpec& spec) {
         if (TokenId id = im.vocab.find("</s>"); id != kNoToken) im.attrs[id] |= attr_rstrip;
         for (const char* s : {"<unk>", "<s>", "<|endoftext|>"})
             if (TokenId id = im.vocab.find(s); id != kNoToken) im.attrs[id] &= uint8_t(~attr_rstrip);
+    }
+
+    if (t->kind_ == TokenizerKind::spm) {
+        im.spm_split_at_space = true;
+        for (auto tok : spec.tokens) {
+            for (size_t p = tok.find("\xe2\x96\x81", 1); p != std::string_view::npos;
+                 p = tok.find("\xe2\x96\x81", p + 1)) {
+                if (p < 3 || tok.compare(p - 3, 3, "\xe2\x96\x81") != 0) {
+                    im.spm_split_at_space = false;
+                    break;
+                }
+            }
+            if (!im.spm_split_at_space) break;
+        }
     }
 
     // Byte tokens.
@@ -386,21 +425,6 @@ void Tokenizer::Impl::partition(std::string_view text, bool parse_special, std::
     push_raw(raw_start, uint32_t(n));
 }
 
-static bool valid_utf8(std::string_view s) {
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
-    size_t i = 0, n = s.size();
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        int len = utf8_sequence(p + i, n - i);
-        if (len <= 0) return false;
-        i += size_t(len);
-    }
-    return true;
-}
-
 void Tokenizer::encode(std::string_view text, bool add_special, bool parse_special, std::vector<TokenId>& out) const {
     out.clear();
     std::string cleaned;
@@ -425,8 +449,10 @@ void Tokenizer::encode(std::string_view text, bool add_special, bool parse_speci
                 buf.clear();
                 if (im.add_space_prefix && prev_special) buf += "\xe2\x96\x81";
                 for (char c : text.substr(f.off, f.len)) {
-                    if (c == ' ') buf += "\xe2\x96\x81";
-                    else buf += c;
+                    if (c == ' ')
+                        buf += "\xe2\x96\x81";
+                    else
+                        buf += c;
                 }
                 im.encode_spm(buf, out);
                 prev_special = false;
@@ -450,8 +476,10 @@ void Tokenizer::encode(std::string_view text, bool add_special, bool parse_speci
         }
         case TokenizerKind::wpm: {
             for (const auto& f : frags) {
-                if (f.token != kNoToken) out.push_back(f.token);
-                else im.encode_wpm(text.substr(f.off, f.len), out);
+                if (f.token != kNoToken)
+                    out.push_back(f.token);
+                else
+                    im.encode_wpm(text.substr(f.off, f.len), out);
             }
             break;
         }

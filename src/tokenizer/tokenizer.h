@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "gguf/gguf.h"
+#include "tokenizer/chat_template.h"  // re-exported: tokenizer.h is the module's one public header
 
 namespace berth {
 
@@ -22,15 +23,22 @@ inline constexpr TokenId kNoToken = -1;
 enum class TokenizerKind : uint8_t { spm, bpe, wpm };
 
 // GGUF tokenizer.ggml.token_type values.
-enum class TokenType : uint8_t { undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5,
-                                 byte = 6 };
+enum class TokenType : uint8_t {
+    undefined = 0,
+    normal = 1,
+    unknown = 2,
+    control = 3,
+    user_defined = 4,
+    unused = 5,
+    byte = 6
+};
 
 // What a GGUF file's tokenizer.* metadata says, decoded but not yet indexed. Tests and tools may build one
 // by hand; Tokenizer::create indexes it.
 struct VocabSpec {
-    std::string model;  // tokenizer.ggml.model: "llama", "gpt2", "bert"
-    std::string pre;    // tokenizer.ggml.pre ("" when absent)
-    std::string name;   // general.name (a few attributes depend on it, as in the reference)
+    std::string model;                     // tokenizer.ggml.model: "llama", "gpt2", "bert"
+    std::string pre;                       // tokenizer.ggml.pre ("" when absent)
+    std::string name;                      // general.name (a few attributes depend on it, as in the reference)
     std::vector<std::string_view> tokens;  // token texts; must outlive create()
     std::vector<float> scores;             // empty or one per token
     std::vector<uint8_t> types;            // empty or one TokenType per token
@@ -45,7 +53,7 @@ struct VocabSpec {
 Result<VocabSpec> read_vocab_spec(const GgufFile& file);
 
 class Tokenizer {
-public:
+  public:
     // Indexes a spec: one string arena, hash tables sized once. Unknown pre-tokenizers fall back to the
     // closest known split with a warning; an unknown model is `unsupported`.
     static Result<std::unique_ptr<Tokenizer>> create(const VocabSpec& spec);
@@ -98,7 +106,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     Tokenizer();
     std::unique_ptr<Impl> impl_;
     TokenizerKind kind_ = TokenizerKind::spm;
@@ -113,7 +121,7 @@ private:
 // Turns tokens into text one at a time. Emits only complete, valid UTF-8: an incomplete multi-byte
 // sequence at the end is held back until the next token completes it; invalid bytes become U+FFFD.
 class StreamDecoder {
-public:
+  public:
     explicit StreamDecoder(const Tokenizer& tok, bool render_special = false) : tok_(&tok), special_(render_special) {}
     // Appends the text that `id` completes to `out` (possibly nothing).
     void push(TokenId id, std::string& out);
@@ -122,7 +130,7 @@ public:
     void reset() { pending_.clear(); }
     size_t pending_bytes() const { return pending_.size(); }
 
-private:
+  private:
     const Tokenizer* tok_;
     bool special_;
     std::string pending_;

@@ -40,7 +40,8 @@ inline int utf8_sequence(const uint8_t* p, size_t n) {
     if (c < 0x80) return 1;
     int len;
     uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
         if (c == 0xE0) lo = 0xA0;
@@ -77,38 +78,48 @@ void append_utf8(uint32_t cp, std::string& out);
 uint32_t byte_to_unicode(uint8_t b);
 int unicode_to_byte(uint32_t cp);
 
-// Token texts in one arena with an open-addressing index text → id (sized once, load ≤ 0.5).
+// Token texts in one arena with an open-addressing index text → id (sized once, load factor ≤ 2/3).
 class VocabIndex {
-public:
+  public:
     void build(const std::vector<std::string_view>& tokens);
     std::string_view text(TokenId id) const {
         return std::string_view(arena_.data() + offsets_[id], offsets_[id + 1] - offsets_[id]);
     }
     TokenId find(std::string_view s) const {
-        size_t i = hash_bytes(s.data(), s.size()) & mask_;
+        uint64_t h = hash_bytes(s.data(), s.size());
+        uint32_t tag = uint32_t(h >> 32);
+        size_t i = h & mask_;
         for (;;) {
-            TokenId id = slots_[i];
-            if (id < 0) return kNoToken;
-            if (offsets_[id + 1] - offsets_[id] == s.size() && memcmp(arena_.data() + offsets_[id], s.data(), s.size()) == 0)
-                return id;
+            Slot slot = slots_[i];
+            if (slot.id < 0) return kNoToken;
+            if (slot.tag == tag) {
+                TokenId id = slot.id;
+                if (offsets_[id + 1] - offsets_[id] == s.size() &&
+                    memcmp(arena_.data() + offsets_[id], s.data(), s.size()) == 0)
+                    return id;
+            }
             i = (i + 1) & mask_;
         }
     }
     int32_t size() const { return int32_t(offsets_.size()) - 1; }
     size_t memory_bytes() const {
-        return arena_.capacity() + offsets_.capacity() * sizeof(uint32_t) + slots_.capacity() * sizeof(TokenId);
+        return arena_.capacity() + offsets_.capacity() * sizeof(uint32_t) + slots_.capacity() * sizeof(Slot);
     }
 
-private:
+  private:
     std::string arena_;
     std::vector<uint32_t> offsets_;  // (n_vocab + 1)
-    std::vector<TokenId> slots_;     // power of two
+    struct Slot {
+        TokenId id;    // kNoToken: empty
+        uint32_t tag;  // high half of the text's hash: most mismatches never touch the arena
+    };
+    std::vector<Slot> slots_;  // power of two
     size_t mask_ = 0;
 };
 
 // BPE merges keyed by (left id, right id) → (rank, merged id).
 class MergeTable {
-public:
+  public:
     void reserve(size_t n);
     void insert(TokenId left, TokenId right, int32_t rank, TokenId merged);
     // Returns false when the pair does not merge.
@@ -130,7 +141,7 @@ public:
     size_t size() const { return n_; }
     size_t memory_bytes() const { return keys_.capacity() * 8 + vals_.capacity() * 8; }
 
-private:
+  private:
     static constexpr uint64_t kEmpty = ~0ull;
     static uint64_t mix(uint64_t x) {
         x ^= x >> 33;
@@ -146,7 +157,7 @@ private:
 // A list of regexes applied in turn (each splits every piece the previous one produced); the text between
 // matches stays a piece of its own, as in the reference's unicode_regex_split.
 class PreTokenizer {
-public:
+  public:
     PreTokenizer() = default;
     ~PreTokenizer();
     PreTokenizer(const PreTokenizer&) = delete;
@@ -156,7 +167,7 @@ public:
     void split(std::string_view text, std::vector<std::pair<uint32_t, uint32_t>>& out) const;
     size_t n_patterns() const { return codes_.size(); }
 
-private:
+  private:
     std::vector<void*> codes_;  // pcre2_code_8*
 };
 
@@ -174,11 +185,12 @@ enum TokenAttr : uint8_t { attr_lstrip = 1, attr_rstrip = 2 };
 
 struct Tokenizer::Impl {
     VocabIndex vocab;
-    std::vector<float> scores;    // (n_vocab) empty when the file has none
-    std::vector<uint8_t> types;   // (n_vocab) TokenType
-    std::vector<uint8_t> attrs;   // (n_vocab) TokenAttr bits
+    std::vector<float> scores;   // (n_vocab) empty when the file has none
+    std::vector<uint8_t> types;  // (n_vocab) TokenType
+    std::vector<uint8_t> attrs;  // (n_vocab) TokenAttr bits
     bool add_space_prefix = false;
     bool ignore_merges = false;
+    bool spm_split_at_space = false;  // no token contains ▁ after another character
     // Special-token matching: ids of control / user-defined / unknown tokens grouped by first byte, longest first.
     std::vector<TokenId> special_ids;
     uint32_t special_start[257] = {};
@@ -195,6 +207,8 @@ struct Tokenizer::Impl {
     // Splits text into raw-text and special-token fragments.
     void partition(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
     void encode_spm(std::string_view text, std::vector<TokenId>& out) const;
+    void encode_spm_segment(std::string_view text, std::vector<TokenId>& out) const;
+    void emit_spm_piece(std::string_view piece, std::vector<TokenId>& out) const;
     void encode_bpe_word(std::string_view word, std::vector<TokenId>& out, std::string& scratch) const;
     void encode_wpm(std::string_view text, std::vector<TokenId>& out) const;
 };

@@ -11,8 +11,10 @@ long find_range(const uint32_t (*table)[W], size_t count, uint32_t cp) {
     size_t lo = 0, hi = count;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (table[mid][1] < cp) lo = mid + 1;
-        else hi = mid;
+        if (table[mid][1] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < count && table[lo][0] <= cp && cp <= table[lo][1] ? long(lo) : -1;
 }
@@ -41,8 +43,6 @@ bool unicode_is_punctuation(uint32_t cp) {
     return find_range(unicode_data::punctuation, unicode_data::punctuation_count, cp) >= 0;
 }
 
-bool unicode_is_control(uint32_t cp) {
-    return find_range(unicode_data::control, unicode_data::control_count, cp) >= 0;
-}
+bool unicode_is_control(uint32_t cp) { return find_range(unicode_data::control, unicode_data::control_count, cp) >= 0; }
 
 }  // namespace berth

@@ -25,8 +25,10 @@ void Tokenizer::Impl::encode_wpm(std::string_view text, std::vector<TokenId>& ou
     std::vector<std::pair<size_t, size_t>> words;
     size_t word_start = std::string::npos;
     auto finish = [&]() {
-        if (word_start != std::string::npos && buf.size() > word_start + 3) words.push_back({word_start, buf.size() - word_start});
-        else if (word_start != std::string::npos) buf.resize(word_start);
+        if (word_start != std::string::npos && buf.size() > word_start + 3)
+            words.push_back({word_start, buf.size() - word_start});
+        else if (word_start != std::string::npos)
+            buf.resize(word_start);
         word_start = std::string::npos;
     };
     auto start = [&]() {

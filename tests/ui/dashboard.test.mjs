@@ -3,57 +3,22 @@
 // unload button unloads. Saves a screenshot. Every wait is bounded.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { startServer } from "../clients/server.mjs";
 
-const berth = process.env.BERTH_BIN;
-const testdata = process.env.BERTH_TESTDATA;
 const shot = process.env.BERTH_UI_SCREENSHOT || path.resolve("dashboard.png");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-assert.ok(berth, "set BERTH_BIN to the berth executable");
-assert.ok(testdata, "set BERTH_TESTDATA to ../shared/testdata");
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-    s.on("error", reject);
-  });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, what, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try { if (await fn()) return; } catch (e) { last = e; }
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ": " + last.message : ""}`);
-}
-
-let server, browser, logs = "";
+let srv, browser;
 after(async () => {
   if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await Promise.race([new Promise((r) => server.once("exit", r)), sleep(5000)]);
-    if (server.exitCode === null) server.kill("SIGKILL");
-  }
+  if (srv) await srv.stop();
 });
 
 test("dashboard shows live data and unloads a model", { timeout: 90000 }, async () => {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  server = spawn(berth, ["serve", "--models-dir", path.join(testdata, "models")], {
-    env: { ...process.env, BERTH_HOST: `127.0.0.1:${port}`, BERTH_MODELS: path.resolve(".berth-ui-store") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout.on("data", (d) => { logs += d; });
-  server.stderr.on("data", (d) => { logs += d; });
-  await waitFor(async () => (await fetch(base + "/")).ok, "the server to answer GET /");
+  srv = await startServer();
+  const base = srv.base;
 
   // Load the model with one real request, so the latency chart has a point.
   const gen = await fetch(base + "/api/generate", {
@@ -70,7 +35,7 @@ test("dashboard shows live data and unloads a model", { timeout: 90000 }, async 
 
   const resp = await page.goto(base + "/ui", { waitUntil: "load", timeout: 20000 });
   assert.equal(resp.status(), 200);
-  const row = page.locator('tr[data-model="stories260K"]');
+  const row = page.locator('tr[data-model^="stories260K"]');
   await row.waitFor({ timeout: 20000 });
   const rowText = await row.innerText();
   assert.match(rowText, /\d+(\.\d)? (KiB|MiB)/, `model row shows sizes: ${rowText}`);

@@ -1,0 +1,242 @@
+// Plans, loading, sequences and batching on synthetic models of every architecture (oracle_test.cpp checks
+// the numbers against a reference engine).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "model/model.h"
+
+namespace berth {
+namespace {
+
+std::string synth(const std::string& arch, const std::string& type, int n_layer = 2) {
+    std::string path = ::testing::TempDir() + "berth_synth_" + arch + "_" + type + ".gguf";
+    SyntheticSpec s;
+    s.arch = arch;
+    s.type = type;
+    s.n_embd = 64;
+    s.n_ff = 96;
+    s.n_layer = arch.rfind("gemma", 0) == 0 ? 7 : n_layer;  // gemma3 needs a 6th (global) layer
+    s.n_head = 4;
+    s.n_head_kv = 2;
+    s.n_vocab = 320;
+    s.n_threads = 1;
+    Status st = write_synthetic_model(s, path);
+    EXPECT_TRUE(st.is_ok()) << st.to_string();
+    return path;
+}
+
+double rel_rms(const float* a, const float* b, int n) {
+    double d = 0, r = 0;
+    for (int i = 0; i < n; ++i) {
+        d += (a[i] - b[i]) * double(a[i] - b[i]);
+        r += double(b[i]) * b[i];
+    }
+    return std::sqrt(d / (r + 1e-30));
+}
+
+TEST(Model, PlanEqualsWhatLoadingReservesAndTheLedger) {
+    std::string path = synth("llama", "q8_0");
+    ModelOptions opt;
+    opt.n_ctx = 100;
+    opt.n_parallel = 3;
+    opt.n_batch = 64;
+    opt.n_threads = 2;
+    auto p = plan(path, opt);
+    ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+    Ledger ledger;
+    {
+        auto m = Model::load(path, opt, &ledger, "synth");
+        ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+        EXPECT_EQ((*m)->reserved_kv_bytes(), p->kv);
+        EXPECT_EQ((*m)->reserved_scratch_bytes(), p->scratch);
+        EXPECT_EQ(ledger.get("synth", MemoryKind::kv), p->kv);
+        EXPECT_EQ(ledger.get("synth", MemoryKind::scratch), p->scratch);
+        EXPECT_EQ(ledger.get("synth", MemoryKind::weights_mapped), p->weights_mapped);
+        EXPECT_EQ(p->kv_pages, 3 * ((100 + 15) / 16));
+        EXPECT_GT(p->scratch, 0);
+    }
+    EXPECT_EQ(ledger.model_total("synth"), 0);  // unloading erases the entries
+    std::remove(path.c_str());
+}
+
+TEST(Model, RefusesUnknownArchitecturesAndMissingTensors) {
+    GgufWriter w;
+    w.set_string("general.architecture", "mamba");
+    std::string path = ::testing::TempDir() + "berth_mamba.gguf";
+    ASSERT_TRUE(w.write(path).is_ok());
+    auto m = Model::load(path, ModelOptions{});
+    ASSERT_FALSE(m.is_ok());
+    EXPECT_EQ(m.status().code(), StatusCode::unsupported);
+    EXPECT_NE(m.status().message().find("llama, qwen2"), std::string::npos) << m.status().message();
+
+    GgufWriter w2;
+    w2.set_string("general.architecture", "llama");
+    w2.set_u32("llama.embedding_length", 32);
+    w2.set_u32("llama.block_count", 1);
+    w2.set_u32("llama.attention.head_count", 2);
+    w2.set_u32("llama.feed_forward_length", 64);
+    w2.add_tensor("token_embd.weight", DType::F32, {32, 300}, std::string(32 * 300 * 4, '\0'));
+    ASSERT_TRUE(w2.write(path).is_ok());
+    m = Model::load(path, ModelOptions{});
+    ASSERT_FALSE(m.is_ok());
+    EXPECT_NE(m.status().message().find("output_norm.weight"), std::string::npos) << m.status().message();
+    std::remove(path.c_str());
+}
+
+// Batched prefill must agree with token-by-token decoding, and two interleaved sequences in one batch with
+// each run alone: the same maths on the same rows. Float-rounding tolerance for f32; 8-bit activation
+// quantization can differ between matrix-matrix and matrix-vector paths, so 2 % for q8_0/q4_k_m.
+class Archs : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(Archs, PrefillMatchesDecodeAndSequencesAreIndependent) {
+    auto [arch, type] = GetParam();
+    std::string path = synth(arch, type);
+    ModelOptions opt;
+    opt.n_ctx = 40;
+    opt.n_parallel = 2;
+    opt.n_batch = 32;
+    opt.n_logits = 32;
+    opt.n_threads = 2;
+    auto loaded = Model::load(path, opt);
+    ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+    Model& m = **loaded;
+    const int V = m.n_vocab(), n = 12;  // 12 > the gemma sliding window of 8
+    const double tol = type == "f32" ? 1e-4 : 0.02;
+    std::vector<int32_t> toks, toks2;
+    for (int i = 0; i < n; ++i) {
+        toks.push_back(1 + (i * 37) % (V - 1));
+        toks2.push_back(1 + (i * 53 + 11) % (V - 1));
+    }
+    int a = *m.create_sequence();
+    std::vector<BatchToken> batch;
+    for (int i = 0; i < n; ++i) batch.push_back({toks[size_t(i)], a, i, true});
+    auto pre = m.forward(batch.data(), n);
+    ASSERT_TRUE(pre.is_ok()) << pre.status().to_string();
+    std::vector<float> prefill(*pre, *pre + size_t(n) * V);
+    for (float f : prefill) ASSERT_TRUE(std::isfinite(f));
+    m.free_sequence(a);
+
+    int b = *m.create_sequence();
+    for (int i = 0; i < n; ++i) {
+        BatchToken bt{toks[size_t(i)], b, i, true};
+        auto out = m.forward(&bt, 1);
+        ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+        EXPECT_LE(rel_rms(*out, prefill.data() + size_t(i) * V, V), tol) << "position " << i;
+    }
+    EXPECT_EQ(m.sequence_length(b), n);
+    m.free_sequence(b);
+
+    // Two sequences interleaved in one batch; only the last row of each asks for logits.
+    int s1 = *m.create_sequence(), s2 = *m.create_sequence();
+    EXPECT_FALSE(m.create_sequence().is_ok());  // n_parallel = 2
+    batch.clear();
+    for (int i = 0; i < n; ++i) {
+        batch.push_back({toks[size_t(i)], s1, i, i == n - 1});
+        batch.push_back({toks2[size_t(i)], s2, i, i == n - 1});
+    }
+    auto both = m.forward(batch.data(), int(batch.size()));
+    ASSERT_TRUE(both.is_ok()) << both.status().to_string();
+    EXPECT_LE(rel_rms(*both, prefill.data() + size_t(n - 1) * V, V), tol);
+    std::vector<float> second(*both + V, *both + 2 * V);
+    m.free_sequence(s1);
+    m.free_sequence(s2);
+    int s3 = *m.create_sequence();
+    batch.clear();
+    for (int i = 0; i < n; ++i) batch.push_back({toks2[size_t(i)], s3, i, i == n - 1});
+    auto alone = m.forward(batch.data(), n);
+    ASSERT_TRUE(alone.is_ok());
+    EXPECT_LE(rel_rms(*alone, second.data(), V), tol);
+    m.free_sequence(s3);
+    EXPECT_EQ(m.kv_pool().n_free(), m.kv_pool().n_pages());  // every page came back
+    std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Synthetic, Archs,
+                         ::testing::Combine(::testing::Values("llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3",
+                                                              "llama-moe"),
+                                            ::testing::Values("f32", "q8_0", "q4_k_m")),
+                         [](const auto& info) {
+                             std::string s = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                             for (char& c : s)
+                                 if (c == '-') c = '_';
+                             return s;
+                         });
+
+TEST(Model, BadBatchesAreErrorsAndLeaveSequencesUnchanged) {
+    std::string path = synth("llama", "f32");
+    ModelOptions opt;
+    opt.n_ctx = 20;
+    opt.n_parallel = 1;
+    opt.n_batch = 8;
+    opt.n_threads = 1;
+    auto loaded = Model::load(path, opt);
+    ASSERT_TRUE(loaded.is_ok());
+    Model& m = **loaded;
+    int s = *m.create_sequence();
+    BatchToken bad_token{100000, s, 0, true};
+    EXPECT_EQ(m.forward(&bad_token, 1).status().code(), StatusCode::invalid_argument);
+    BatchToken gap{5, s, 3, true};  // position 3 of an empty sequence
+    EXPECT_EQ(m.forward(&gap, 1).status().code(), StatusCode::invalid_argument);
+    BatchToken no_seq{5, 7, 0, true};
+    EXPECT_EQ(m.forward(&no_seq, 1).status().code(), StatusCode::invalid_argument);
+    std::vector<BatchToken> two_logits = {{5, s, 0, true}, {6, s, 1, true}};  // n_logits = n_parallel = 1
+    EXPECT_EQ(m.forward(two_logits.data(), 2).status().code(), StatusCode::invalid_argument);
+    EXPECT_EQ(m.sequence_length(s), 0);
+    // Fill the context, then one more position is refused.
+    for (int start = 0; start < 20; start += 5) {
+        std::vector<BatchToken> b;
+        for (int i = 0; i < 5; ++i) b.push_back({7, s, start + i, i == 4});
+        ASSERT_TRUE(m.forward(b.data(), 5).is_ok());
+    }
+    BatchToken past{7, s, 20, true};
+    EXPECT_EQ(m.forward(&past, 1).status().code(), StatusCode::invalid_argument);
+    EXPECT_EQ(m.sequence_length(s), 20);
+    m.truncate_sequence(s, 10);  // rewind and continue
+    EXPECT_EQ(m.sequence_length(s), 10);
+    BatchToken next{7, s, 10, true};
+    EXPECT_TRUE(m.forward(&next, 1).is_ok());
+    std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// Quantized KV caches change only the rounding of K and V: the logits stay close to the f16 cache's.
+// Tolerances: Q8_0 rounds each element to ~0.5 % of its block's range, Q4_0 to ~7 %; measured logit errors
+// are 0.005 and 0.11 (random weights amplify through 2 layers), bounded here at about twice that.
+TEST(Model, QuantizedKvCachesStayCloseToF16) {
+    const std::string path = std::string(BERTH_TESTDATA) + "/models/llama-spm-f16.gguf";
+    std::vector<float> ref;
+    for (DType kv : {DType::F16, DType::F32, DType::Q8_0, DType::Q4_0}) {
+        SCOPED_TRACE(dtype_name(kv));
+        ModelOptions opt;
+        opt.n_ctx = 32;
+        opt.n_batch = 32;
+        opt.n_threads = 2;
+        opt.kv_type = kv;
+        auto loaded = Model::load(path, opt);
+        ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+        Model& m = **loaded;
+        int s = *m.create_sequence();
+        std::vector<BatchToken> b;
+        for (int i = 0; i < 20; ++i) b.push_back({1 + i * 13, s, i, i == 19});
+        auto out = m.forward(b.data(), 20);
+        ASSERT_TRUE(out.is_ok());
+        if (ref.empty()) {
+            ref.assign(*out, *out + m.n_vocab());
+            continue;
+        }
+        double tol = kv == DType::F32 ? 1e-3 : kv == DType::Q8_0 ? 0.02 : 0.2;
+        const double err = rel_rms(*out, ref.data(), m.n_vocab());
+        printf("  kv %s: relative RMS vs f16 %.5f\n", dtype_name(kv), err);
+        EXPECT_LE(err, tol);
+    }
+}
+
+}  // namespace
+}  // namespace berth

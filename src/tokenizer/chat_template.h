@@ -1,0 +1,69 @@
+// Chat-template rendering: a Jinja2 subset sufficient for the chat templates that real models ship
+// (Llama 3.x, Qwen 2.5, Mistral, Gemma, Phi, DeepSeek, Command R, Hermes, Functionary ...), rendering
+// byte for byte what Python's Jinja2 renders with trim_blocks and lstrip_blocks on.
+// Self-contained: includes only base and the nlohmann forward declarations.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/base.h"
+
+namespace berth {
+
+namespace jinja {
+struct Template;
+}
+
+struct TemplateOptions {
+    // Jinja2 environment switches; chat templates are written for both on (as transformers renders them).
+    bool trim_blocks = true;
+    bool lstrip_blocks = true;
+    // Time used by strftime_now(fmt) in seconds since the epoch (UTC); unset: the current time.
+    std::optional<int64_t> now_unix_s;
+    // tojson: false (default) renders like transformers' chat environment, json.dumps(x, ensure_ascii=False)
+    // with insertion order and ", " / ": " separators; true renders like plain Jinja2's htmlsafe tojson
+    // (sorted keys, ASCII-only, <>&' escaped as \u003c ...).
+    bool jinja_htmlsafe_tojson = false;
+    // Safety bounds: a template that exceeds them fails with a message instead of running away.
+    uint64_t max_steps = 10'000'000;      // statements + loop iterations + macro calls
+    size_t max_output_bytes = 64u << 20;  // rendered text and any intermediate string
+    int max_call_depth = 256;             // nested macro calls
+};
+
+// A parsed template; parse once per model, render per request. Copies share the parsed tree (immutable).
+class ChatTemplate {
+public:
+    // Parses `source`; a syntax error returns invalid_argument "template syntax error: line N: ...".
+    static Result<ChatTemplate> parse(std::string_view source, const TemplateOptions& options = {});
+    // Renders with the top-level keys of `context` as variables: messages, add_generation_prompt,
+    // bos_token, eos_token, tools, ... Template errors (raise_exception, undefined values, type errors,
+    // bounds) return invalid_argument "template error: line N: ...".
+    Result<std::string> render(const nlohmann::json& context) const;
+    // Same with an insertion-ordered object: key order then follows the input (what Python's dicts keep),
+    // which matters for tojson and for loops over dicts. Prefer this for request bodies.
+    Result<std::string> render(const nlohmann::ordered_json& context) const;
+
+private:
+    std::shared_ptr<const jinja::Template> tmpl_;
+    TemplateOptions options_;
+};
+
+// One-shot parse + render of `tmpl` with `context` (see ChatTemplate::render).
+Result<std::string> render_chat_template(std::string_view tmpl, const nlohmann::json& context,
+                                         const TemplateOptions& options = {});
+Result<std::string> render_chat_template(std::string_view tmpl, const nlohmann::ordered_json& context,
+                                         const TemplateOptions& options = {});
+
+// Plain-text fallback for models that ship no chat template. Each message renders as
+// "<Role>: <content>\n\n" (role with its first letter upper-cased: "System", "User", "Assistant", "Tool";
+// non-string content is rendered as JSON), and add_generation_prompt appends "Assistant:". No special
+// tokens are added: BOS is the tokenizer's business. `messages` must be an array of objects.
+Result<std::string> render_plain_chat(const nlohmann::json& messages, bool add_generation_prompt);
+
+}  // namespace berth
