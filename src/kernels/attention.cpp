@@ -69,4 +69,20 @@ void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_b
     }
 }
 
+namespace kern::avx2 {
+void attention_group_f16(const float* q, int group, const AttnKv& kv, int kv_head, int64_t begin, int64_t end,
+                         float scale, float cap, float* out, float* scores);
+}
+
+void attention_group(const float* q, int group, const AttnKv& kv, int kv_head, int64_t pos_begin, int64_t pos_end,
+                     float scale, float cap, float* out, float* scores, float* tmp) {
+    if (kv.type == DType::F16 && kv.head_dim % 8 == 0 && active_isa() != Isa::scalar) {
+        kern::avx2::attention_group_f16(q, group, kv, kv_head, pos_begin, pos_end, scale, cap, out, scores);
+        return;
+    }
+    const int64_t d = kv.head_dim;
+    for (int g = 0; g < group; ++g)
+        attention_head(q + g * d, kv, kv_head, pos_begin, pos_end, scale, cap, out + g * d, scores, tmp);
+}
+
 }  // namespace berth

@@ -121,5 +121,9 @@ struct AttnKv {
 // out = softmax(softcap(scale · q·K)) · V. scores: (pos_end - pos_begin) floats; tmp: 2 * head_dim floats.
 void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_begin, int64_t pos_end, float scale,
                     float softcap, float* out, float* scores, float* tmp);
+// The same for the `group` consecutive query heads that share kv_head (q and out: (group, head_dim)), reading
+// each K/V row once for the group; SIMD for f16 caches. scores: group * (pos_end - pos_begin) floats.
+void attention_group(const float* q, int group, const AttnKv& kv, int kv_head, int64_t pos_begin, int64_t pos_end,
+                     float scale, float softcap, float* out, float* scores, float* tmp);
 
 }  // namespace berth

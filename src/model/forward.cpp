@@ -142,17 +142,19 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         const int group = hp.n_head / hp.n_head_kv;
         const int64_t window = swa ? hp.sliding_window : 0;
         const int n_ctx = plan_.n_ctx;
+        // One job per (token, kv head): the query heads of a GQA group read each K/V row once.
         pool.parallel([&](int ith, int nth) {
             AttnKv kv = akv;
-            float* scores = b.scores + int64_t(ith) * n_ctx;
+            float* scores = b.scores + int64_t(ith) * group * n_ctx;
             float* tmp = b.tmp + int64_t(ith) * 2 * H;
-            for (int64_t job = ith; job < int64_t(n) * hp.n_head; job += nth) {
-                int t = int(job / hp.n_head), h = int(job % hp.n_head);
+            for (int64_t job = ith; job < int64_t(n) * hp.n_head_kv; job += nth) {
+                int t = int(job / hp.n_head_kv), kh = int(job % hp.n_head_kv);
                 kv.pages = im.tables[size_t(tokens[t].seq)].pages().data();
                 int64_t end = int64_t(tokens[t].pos) + 1;
                 int64_t begin = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-                attention_head(b.qkv + t * qkv_dim + h * H, kv, h / group, begin, end, hp.attn_scale,
-                               hp.attn_softcap, b.att + t * q_dim + h * H, scores, tmp);
+                attention_group(b.qkv + t * qkv_dim + int64_t(kh) * group * H, group, kv, kh, begin, end,
+                                hp.attn_scale, hp.attn_softcap, b.att + t * q_dim + int64_t(kh) * group * H, scores,
+                                tmp);
             }
         });
         matmul(pool, L.wo, b.att, n, b.xb2, b.wdata);

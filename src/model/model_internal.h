@@ -75,7 +75,7 @@ struct StepBuffers {
     float* out_x;      // (n_logits, n_embd) final-normed rows that want logits
     int32_t* out_rows; // (n_logits) their batch indices
     float* logits;     // (n_logits, n_vocab)
-    float* scores;     // (n_threads, n_ctx)
+    float* scores;     // (n_threads, n_head / n_head_kv, n_ctx)
     float* tmp;        // (n_threads, 2 head_dim)
     void* wdata;       // matmul activation scratch
 };
@@ -104,7 +104,7 @@ void carve_buffers(Alloc& a, const HParams& hp, const ScratchDims& d, int n_ff_e
     b->out_x = a.template alloc_array<float>(size_t(d.n_logits) * E);
     b->out_rows = a.template alloc_array<int32_t>(size_t(d.n_logits));
     b->logits = a.template alloc_array<float>(size_t(d.n_logits) * size_t(hp.n_vocab));
-    b->scores = a.template alloc_array<float>(size_t(d.n_threads) * size_t(d.n_ctx));
+    b->scores = a.template alloc_array<float>(size_t(d.n_threads) * size_t(hp.n_head / hp.n_head_kv) * size_t(d.n_ctx));
     b->tmp = a.template alloc_array<float>(size_t(d.n_threads) * 2 * H);
     b->wdata = a.alloc(d.wdata_bytes ? d.wdata_bytes : 1, 64);
 }

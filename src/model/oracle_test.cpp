@@ -136,7 +136,9 @@ TEST_P(Oracle, MatchesReference) {
             ASSERT_TRUE(out.is_ok()) << out.status().to_string();
             next = argmax(*out, n_vocab);
         }
-        if (exact) EXPECT_EQ(compared, int(greedy.size()));
+        if (exact) {
+            EXPECT_EQ(compared, int(greedy.size()));
+        }
         RecordProperty("rel_rms_" + std::to_string(toks.size()), std::to_string(rel_rms));
         printf("  %-28s n=%3zu rel_rms %.5f (tol %.4f) top5 %.5f greedy %d/%zu\n", file.c_str(), toks.size(), rel_rms,
                tol, worst, compared, greedy.size());
