@@ -270,6 +270,7 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
 Server::~Server() {
     stop();
     if (state_->sampler.joinable()) state_->sampler.join();
+    if (state_->preloader.joinable()) state_->preloader.join();
 }
 
 Status Server::bind() {
@@ -301,8 +302,9 @@ Status Server::run() {
     for (auto& [name, p] : st.opt.sched.policies) {
         if (p.preload) preload.push_back(name);
     }
-    std::thread preloader([&st, preload] {
+    st.preloader = std::thread([&st, preload] {
         for (auto& name : preload) {
+            if (st.stopping) break;
             Result<StoreEntry> e = st.store->find(name);
             if (!e.is_ok()) {
                 LOG_WARN("preload: %s", e.status().message().c_str());
@@ -312,7 +314,6 @@ Status Server::run() {
             if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
         }
     });
-    preloader.detach();
     LOG_INFO("berth listening on %s:%d (store %s)", st.opt.host.c_str(), st.port, st.opt.store_dir.c_str());
     bool ok = st.http.listen_after_bind();
     st.stopping = true;

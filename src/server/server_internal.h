@@ -41,6 +41,7 @@ struct Server::State {
     // Memory history: one sample per second, the last hour.
     MemoryHistory history{3600};
     std::thread sampler;
+    std::thread preloader;
     std::atomic<bool> stopping{false};
 
     // GGUF details per file (path → details/model_info), read once.
