@@ -34,6 +34,8 @@ class Backend {
     virtual void free_sequence(int seq) = 0;
     // Same contract as Model::forward: logits rows (n_vocab floats) for the tokens with `logits` set.
     virtual Result<const float*> forward(const BatchToken* tokens, int n_tokens) = 0;
+    // Bytes of the weight mapping resident in memory now (mincore); 0 when not file-backed.
+    virtual int64_t weights_resident_bytes() const { return 0; }
 };
 
 // Text ↔ tokens for one model (the model's tokenizer, or a fake in tests).
@@ -93,6 +95,8 @@ class Engine {
                                     const std::atomic<bool>* cancel = nullptr);
 
     EngineStats stats() const;
+    // Bytes of the weights resident in memory now: a model the OS paged out is warm in name only.
+    int64_t weights_resident_bytes() const { return backend_->weights_resident_bytes(); }
 
   private:
     struct Job;

@@ -17,6 +17,11 @@ class ModelBackend final : public Backend {
     Result<const float*> forward(const BatchToken* tokens, int n_tokens) override {
         return model_->forward(tokens, n_tokens);
     }
+    int64_t weights_resident_bytes() const override {
+        // mincore only reads page-table state; GgufFile exposes its mapping through a non-const accessor.
+        MappedFile* m = const_cast<GgufFile&>(model_->gguf()).mapping();
+        return m ? int64_t(m->resident_bytes()) : 0;
+    }
 
   private:
     std::unique_ptr<Model> model_;
