@@ -245,6 +245,10 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     });
     st.http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
+        if (res.status == 404 && route_label(req.path) != "other" && req.path.rfind("/api/blobs/", 0) != 0 &&
+            req.path.rfind("/v1/models/", 0) != 0) {
+            res.status = 405;  // a known route with the wrong method, as Ollama answers
+        }
         if (res.status == 404)
             res.set_content("404 page not found", "text/plain");
         else if (res.status == 413)
