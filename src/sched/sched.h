@@ -121,7 +121,7 @@ struct AcquireOptions {
 
 struct ResidentInfo {
     std::string name, path;
-    std::string state;  // "loading" | "idle" | "busy"
+    std::string state;  // "loading" | "ready" (idle) | "busy"
     int n_ctx = 0;
     int in_flight = 0;
     bool pinned = false;

@@ -379,7 +379,7 @@ std::vector<ResidentInfo> Scheduler::list() const {
         ResidentInfo i;
         i.name = name;
         i.path = r->ref.path;
-        i.state = r->state == RunnerState::loading ? "loading" : r->refcount > 0 ? "busy" : "idle";
+        i.state = r->state == RunnerState::loading ? "loading" : r->refcount > 0 ? "busy" : "ready";
         i.n_ctx = r->n_ctx;
         i.in_flight = r->refcount;
         i.pinned = r->pinned;

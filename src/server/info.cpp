@@ -225,6 +225,7 @@ void register_info_routes(Server::State& st) {
     st.http.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
         res.set_content(metrics_text(st), "text/plain; version=0.0.4; charset=utf-8");
     });
+    st.http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
     st.http.Get("/ui", [](const httplib::Request&, httplib::Response& res) {
         res.set_content(std::string(dashboard_html, dashboard_html_size), "text/html; charset=utf-8");
     });
