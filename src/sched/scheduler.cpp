@@ -284,6 +284,8 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         r->last_used = clock_->now_ns();
         apply_keep_alive_locked(*r, std::nullopt);
         start_countdown_locked(*r);
+        // Whatever context the loader settled on serves this request (no reload loop if it chose less).
+        if (want_ctx > r->n_ctx) want_ctx = r->n_ctx;
         cv_.notify_all();
         if (iter > 1000000) return give_up(internal_error("scheduler loop did not settle"));
     }
