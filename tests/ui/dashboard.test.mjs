@@ -32,6 +32,7 @@ test("dashboard shows live data and unloads a model", { timeout: 90000 }, async 
   const consoleErrors = [];
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  page.on("response", (r) => { if (r.status() >= 400) consoleErrors.push(`HTTP ${r.status()} for ${r.url()}`); });
 
   const resp = await page.goto(base + "/ui", { waitUntil: "load", timeout: 20000 });
   assert.equal(resp.status(), 200);
