@@ -3,10 +3,7 @@
 
 #include "gguf/gguf.h"
 #include "server/server_internal.h"
-#if __has_include("tokenizer/chat_template.h")
-#include "tokenizer/chat_template.h"
-#define BERTH_HAVE_CHAT_TEMPLATE 1
-#endif
+#include "tokenizer/tokenizer.h"  // chat templates (re-exported)
 
 namespace berth {
 
@@ -171,7 +168,6 @@ Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const Reques
 namespace {
 
 Result<std::string> render_messages(const LoadedModel& m, const json& messages) {
-#ifdef BERTH_HAVE_CHAT_TEMPLATE
     if (!m.chat_template.empty()) {
         json ctx = {{"messages", messages},
                     {"add_generation_prompt", true},
@@ -180,17 +176,6 @@ Result<std::string> render_messages(const LoadedModel& m, const json& messages) 
         return render_chat_template(m.chat_template, ctx);
     }
     return render_plain_chat(messages, true);
-#else
-    std::string out;
-    for (auto& msg : messages) {
-        std::string role = msg.value("role", "user");
-        if (!role.empty()) role[0] = char(std::toupper(static_cast<unsigned char>(role[0])));
-        const json& c = msg.contains("content") ? msg["content"] : json("");
-        out += role + ": " + (c.is_string() ? c.get<std::string>() : dump(c)) + "\n\n";
-    }
-    out += "Assistant:";
-    return out;
-#endif
 }
 
 }  // namespace
