@@ -88,3 +88,18 @@ test("BERTH_CONFIG policy: a pinned model is preloaded at start and ignores the 
     fs.rmSync(path.dirname(cfg), { recursive: true, force: true });
   }
 });
+
+test("BERTH_API_KEY: requests without the bearer token get 401; / and /health stay open", async () => {
+  const srv = await startServer({ BERTH_API_KEY: "s3cret" });
+  try {
+    assert.equal((await get(srv.base, "/api/tags")).status, 401);
+    assert.equal((await get(srv.base, "/api/tags", { Authorization: "Bearer wrong" })).status, 401);
+    assert.equal((await get(srv.base, "/api/tags", { Authorization: "Bearer s3cret" })).status, 200);
+    const oa = await get(srv.base, "/v1/models");
+    assert.equal(oa.status, 401);
+    assert.equal(typeof oa.json.error.message, "string", "OpenAI-shaped error on /v1");
+    assert.equal((await get(srv.base, "/health")).status, 200);
+  } finally {
+    await srv.stop();
+  }
+});
