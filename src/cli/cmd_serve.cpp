@@ -18,7 +18,8 @@ void on_signal(int) {
 int cmd_serve(const std::vector<std::string>& argv) {
     Args args(argv);
     auto unknown = args.unknown({"host", "models-dir", "models", "config"});
-    if (!unknown.empty()) return fail("unknown option --%s (usage: berth serve [--host H:P] [--models-dir DIR])", unknown[0].c_str());
+    if (!unknown.empty())
+        return fail("unknown option --%s (usage: berth serve [--host H:P] [--models-dir DIR])", unknown[0].c_str());
     if (auto cfg = args.get("config")) setenv("BERTH_CONFIG", cfg->c_str(), 1);
     Result<ServerOptions> opts = server_options_from_env();
     if (!opts.is_ok()) return fail("%s", opts.status().message().c_str());
@@ -28,10 +29,13 @@ int cmd_serve(const std::vector<std::string>& argv) {
     }
     if (auto m = args.get("models")) opts->store_dir = *m;
     for (size_t i = 0; i < argv.size(); ++i) {
-        if (argv[i] == "--models-dir" && i + 1 < argv.size()) opts->models_dirs.push_back(argv[i + 1]);
-        else if (argv[i].rfind("--models-dir=", 0) == 0) opts->models_dirs.push_back(argv[i].substr(13));
+        if (argv[i] == "--models-dir" && i + 1 < argv.size())
+            opts->models_dirs.push_back(argv[i + 1]);
+        else if (argv[i].rfind("--models-dir=", 0) == 0)
+            opts->models_dirs.push_back(argv[i].substr(13));
     }
-    if (std::string lvl = env_or("BERTH_DEBUG", "OLLAMA_DEBUG", ""); lvl == "1" || lvl == "true") set_log_level(LogLevel::debug);
+    if (std::string lvl = env_or("BERTH_DEBUG", "OLLAMA_DEBUG", ""); lvl == "1" || lvl == "true")
+        set_log_level(LogLevel::debug);
     configure_process_allocator();
     Server server(std::move(opts).value());
     Status s = server.bind();

@@ -13,7 +13,11 @@ size_t incomplete_utf8_tail(std::string_view s) {
     for (size_t back = 1; back <= 4 && back <= n; ++back) {
         unsigned char c = static_cast<unsigned char>(s[n - back]);
         if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead byte
-        size_t need = (c & 0x80) == 0 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        size_t need = (c & 0x80) == 0      ? 1
+                      : (c & 0xE0) == 0xC0 ? 2
+                      : (c & 0xF0) == 0xE0 ? 3
+                      : (c & 0xF8) == 0xF0 ? 4
+                                           : 1;
         return need > back ? back : 0;
     }
     return 0;  // only continuation bytes: invalid, emit as is
@@ -27,8 +31,8 @@ struct Engine::Job {
     std::atomic<bool> cancel{false};
     std::mutex m;
     std::condition_variable cv;
-    std::string out;            // text ready for the caller (swapped out by the caller)
-    std::vector<uint32_t> ends; // end offset in `out` of each token's piece, so the caller sees them one by one
+    std::string out;             // text ready for the caller (swapped out by the caller)
+    std::vector<uint32_t> ends;  // end offset in `out` of each token's piece, so the caller sees them one by one
     bool done = false;
     Status status;
     GenerateResult result;
@@ -39,14 +43,14 @@ struct Engine::Slot {
     Job* job = nullptr;  // nullptr: free
     int seq = -1;
     bool decoding = false;
-    size_t fed = 0;       // prompt tokens already in the KV cache
-    int64_t n_past = 0;   // positions held
-    int32_t last = 0;     // token to feed next while decoding
+    size_t fed = 0;      // prompt tokens already in the KV cache
+    int64_t n_past = 0;  // positions held
+    int32_t last = 0;    // token to feed next while decoding
     int64_t t_start = 0, t_first = 0;
-    int limit = 0;        // most tokens to generate
+    int limit = 0;  // most tokens to generate
     std::unique_ptr<Sampler> sampler;
     StopMatcher stops;
-    std::string utf8;     // piece bytes not yet forming whole characters
+    std::string utf8;  // piece bytes not yet forming whole characters
 };
 
 Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec)

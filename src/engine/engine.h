@@ -24,7 +24,7 @@ namespace berth {
 
 // What the engine runs: a real Model (model_backend) or a fake in tests.
 class Backend {
-public:
+  public:
     virtual ~Backend() = default;
     virtual int n_vocab() const = 0;
     virtual int n_ctx() const = 0;       // positions per sequence
@@ -34,11 +34,13 @@ public:
     virtual void free_sequence(int seq) = 0;
     // Same contract as Model::forward: logits rows (n_vocab floats) for the tokens with `logits` set.
     virtual Result<const float*> forward(const BatchToken* tokens, int n_tokens) = 0;
+    // Bytes of the weight mapping resident in memory now (mincore); 0 when not file-backed.
+    virtual int64_t weights_resident_bytes() const { return 0; }
 };
 
 // Text ↔ tokens for one model (the model's tokenizer, or a fake in tests).
 class TextCodec {
-public:
+  public:
     virtual ~TextCodec() = default;
     // add_special: BOS etc. as the model asks; parse_special: "<|im_start|>" in text becomes its token.
     virtual Result<std::vector<int32_t>> encode(std::string_view text, bool add_special, bool parse_special) const = 0;
@@ -54,17 +56,17 @@ std::unique_ptr<Backend> model_backend(std::unique_ptr<Model> model);
 struct GenerateRequest {
     std::vector<int32_t> prompt;  // tokens; must be non-empty and shorter than n_ctx
     SamplingParams sampling;
-    int num_predict = -1;         // < 0: until the context is full
+    int num_predict = -1;  // < 0: until the context is full
     std::vector<std::string> stop;
 };
 
 struct GenerateResult {
-    std::string done_reason;          // "stop" | "length" | "cancel"
+    std::string done_reason;  // "stop" | "length" | "cancel"
     int prompt_eval_count = 0;
     int eval_count = 0;
-    int64_t prompt_eval_ns = 0;       // from joining to the first sampled token
-    int64_t eval_ns = 0;              // from the first sampled token to the end
-    std::vector<int32_t> output;      // generated tokens (including a final end-of-generation token)
+    int64_t prompt_eval_ns = 0;   // from joining to the first sampled token
+    int64_t eval_ns = 0;          // from the first sampled token to the end
+    std::vector<int32_t> output;  // generated tokens (including a final end-of-generation token)
 };
 
 // Receives generated text in order, on the caller's thread. Return false to cancel the request.
@@ -76,7 +78,7 @@ struct EngineStats {
 };
 
 class Engine {
-public:
+  public:
     Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec);
     ~Engine();  // cancels everything in flight and joins the worker
     Engine(const Engine&) = delete;
@@ -93,8 +95,10 @@ public:
                                     const std::atomic<bool>* cancel = nullptr);
 
     EngineStats stats() const;
+    // Bytes of the weights resident in memory now: a model the OS paged out is warm in name only.
+    int64_t weights_resident_bytes() const { return backend_->weights_resident_bytes(); }
 
-private:
+  private:
     struct Job;
     struct Slot;
     void worker_loop();
@@ -127,10 +131,10 @@ class Tokenizer;
 std::shared_ptr<const TextCodec> tokenizer_codec(std::shared_ptr<const Tokenizer> tokenizer);
 
 struct EngineLoadOptions {
-    int n_ctx = 0;       // 0: min(n_ctx_train, 4096)
+    int n_ctx = 0;  // 0: min(n_ctx_train, 4096)
     int n_parallel = 1;
     int n_batch = 512;
-    int n_threads = 0;   // 0: physical cores
+    int n_threads = 0;  // 0: physical cores
 };
 
 // An Engine over a GGUF file, with what the server needs to know about the model.
@@ -138,8 +142,8 @@ struct LoadedEngine {
     std::unique_ptr<Engine> engine;
     std::shared_ptr<const Tokenizer> tokenizer;
     MemoryPlan plan;
-    std::string chat_template;        // tokenizer.chat_template ("" when absent)
-    std::string bos_token, eos_token; // token texts for templates
+    std::string chat_template;         // tokenizer.chat_template ("" when absent)
+    std::string bos_token, eos_token;  // token texts for templates
 };
 
 // The bytes loading `path` with `options` reserves, without loading.

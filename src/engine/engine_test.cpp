@@ -4,7 +4,25 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <set>
+
+// The replacement operator new below uses malloc, so free in operator delete is the right match; GCC's
+// heuristic does not know that.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// Counts heap allocations of the whole process while g_count_allocs is set (all threads).
+static std::atomic<bool> g_count_allocs{false};
+static std::atomic<int64_t> g_allocs{0};
+void* operator new(size_t n) {
+    if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace berth {
 namespace {
@@ -14,18 +32,21 @@ constexpr int32_t kEog = 15;
 
 struct FakeState {
     std::mutex mu;
-    std::set<int> live;          // sequences created and not freed
-    int max_rows = 0;            // most logits rows in one forward
-    int max_tokens = 0;          // most tokens in one forward
+    std::set<int> live;  // sequences created and not freed
+    int max_rows = 0;    // most logits rows in one forward
+    int max_tokens = 0;  // most tokens in one forward
     int forwards = 0;
-    int64_t delay_us = 0;        // per forward, to let concurrent requests overlap
-    bool never_eog = false;      // continue 14 → 0 instead of 14 → 15 (end)
+    int64_t delay_us = 0;    // per forward, to let concurrent requests overlap
+    bool never_eog = false;  // continue 14 → 0 instead of 14 → 15 (end)
 };
 
 class FakeBackend final : public Backend {
-public:
+  public:
     FakeBackend(std::shared_ptr<FakeState> st, int n_ctx, int n_parallel, int n_batch)
-        : st_(std::move(st)), n_ctx_(n_ctx), n_parallel_(n_parallel), n_batch_(n_batch),
+        : st_(std::move(st)),
+          n_ctx_(n_ctx),
+          n_parallel_(n_parallel),
+          n_batch_(n_batch),
           logits_(size_t(n_parallel) * kVocab) {}
     int n_vocab() const override { return kVocab; }
     int n_ctx() const override { return n_ctx_; }
@@ -64,14 +85,14 @@ public:
         return logits_.data();
     }
 
-private:
+  private:
     std::shared_ptr<FakeState> st_;
     int n_ctx_, n_parallel_, n_batch_;
     std::vector<float> logits_;
 };
 
 class LetterCodec final : public TextCodec {
-public:
+  public:
     Result<std::vector<int32_t>> encode(std::string_view text, bool, bool) const override {
         std::vector<int32_t> out;
         for (char c : text) out.push_back(int32_t(c - 'a'));
@@ -121,7 +142,10 @@ TEST(Engine, GreedyUntilLength) {
 TEST(Engine, StopsAtEndOfGeneration) {
     Fixture f;
     std::string text;
-    auto res = f.engine->generate(greedy({12}, -1), [&](std::string_view t) { text += t; return true; });
+    auto res = f.engine->generate(greedy({12}, -1), [&](std::string_view t) {
+        text += t;
+        return true;
+    });
     ASSERT_TRUE(res.is_ok());
     EXPECT_EQ(text, "no");  // 13, 14, then 15 = end of generation (not printed)
     EXPECT_EQ(res->done_reason, "stop");
@@ -133,7 +157,10 @@ TEST(Engine, StopStringIsRemovedAndEnds) {
     std::string text;
     GenerateRequest r = greedy({1}, 10);
     r.stop = {"fg"};
-    auto res = f.engine->generate(r, [&](std::string_view t) { text += t; return true; });
+    auto res = f.engine->generate(r, [&](std::string_view t) {
+        text += t;
+        return true;
+    });
     ASSERT_TRUE(res.is_ok());
     EXPECT_EQ(text, "cde");
     EXPECT_EQ(res->done_reason, "stop");
@@ -191,7 +218,10 @@ TEST(Engine, PrefillIsChunkedToBatchSize) {
     std::vector<int32_t> prompt(10, 2);
     prompt.back() = 5;
     std::string text;
-    auto res = f.engine->generate(greedy(prompt, 2), [&](std::string_view t) { text += t; return true; });
+    auto res = f.engine->generate(greedy(prompt, 2), [&](std::string_view t) {
+        text += t;
+        return true;
+    });
     ASSERT_TRUE(res.is_ok());
     EXPECT_EQ(text, "gh");
     EXPECT_LE(f.st->max_tokens, 4);
@@ -240,6 +270,35 @@ TEST(Engine, MoreRequestsThanSlotsWait) {
     for (auto& t : threads) t.join();
     EXPECT_EQ(ok.load(), 6);
     EXPECT_EQ(f.engine->stats().requests, 6);
+}
+
+// The decode loop allocates nothing per token: a request generating 200 tokens makes exactly as many heap
+// allocations as one generating 2 (the per-request ones: job buffers, stop matcher, output vector).
+TEST(Engine, DecodeStepsDoNotAllocate) {
+    Fixture f(/*n_ctx=*/1024);
+    f.st->never_eog = true;
+    size_t bytes = 0;
+    TextCallback count = [&](std::string_view t) {
+        bytes += t.size();
+        return true;
+    };
+    GenerateRequest warm = greedy({1}, 4);
+    ASSERT_TRUE(f.engine->generate(warm, count).is_ok());  // warm-up
+    auto allocs_for = [&](int n) {
+        GenerateRequest r = greedy({1, 2, 3}, n);
+        g_allocs = 0;
+        g_count_allocs = true;
+        Result<GenerateResult> res = f.engine->generate(r, count);
+        g_count_allocs = false;
+        EXPECT_TRUE(res.is_ok());
+        EXPECT_EQ(res->eval_count, n);
+        return g_allocs.load();
+    };
+    int64_t short_run = allocs_for(2);
+    int64_t long_run = allocs_for(200);
+    EXPECT_GT(short_run, 0) << "the counter sees the per-request allocations";
+    EXPECT_EQ(long_run, short_run) << "allocations grow with the number of decode steps";
+    EXPECT_GT(bytes, 200u);
 }
 
 }  // namespace

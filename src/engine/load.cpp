@@ -7,7 +7,7 @@ namespace berth {
 namespace {
 
 class TokenizerCodec final : public TextCodec {
-public:
+  public:
     explicit TokenizerCodec(std::shared_ptr<const Tokenizer> tok) : tok_(std::move(tok)) {}
     Result<std::vector<int32_t>> encode(std::string_view text, bool add_special, bool parse_special) const override {
         return tok_->encode(text, add_special, parse_special);
@@ -15,7 +15,7 @@ public:
     void append_piece(int32_t token, std::string& out) const override { tok_->append_piece(token, out); }
     bool is_eog(int32_t token) const override { return tok_->is_eog(token); }
 
-private:
+  private:
     std::shared_ptr<const Tokenizer> tok_;
 };
 

@@ -6,7 +6,7 @@ namespace berth {
 namespace {
 
 class ModelBackend final : public Backend {
-public:
+  public:
     explicit ModelBackend(std::unique_ptr<Model> model) : model_(std::move(model)) {}
     int n_vocab() const override { return model_->n_vocab(); }
     int n_ctx() const override { return model_->n_ctx(); }
@@ -17,8 +17,13 @@ public:
     Result<const float*> forward(const BatchToken* tokens, int n_tokens) override {
         return model_->forward(tokens, n_tokens);
     }
+    int64_t weights_resident_bytes() const override {
+        // mincore only reads page-table state; GgufFile exposes its mapping through a non-const accessor.
+        MappedFile* m = const_cast<GgufFile&>(model_->gguf()).mapping();
+        return m ? int64_t(m->resident_bytes()) : 0;
+    }
 
-private:
+  private:
     std::unique_ptr<Model> model_;
 };
 

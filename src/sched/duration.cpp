@@ -61,8 +61,8 @@ Result<int64_t> parse_duration(std::string_view text) {
         }
         int64_t mul = unit_ns(unit);
         if (mul == 0) {
-            return invalid_argument("time: unknown unit \"%.*s\" in duration \"%.*s\"", int(unit.size()),
-                                    unit.data(), int(text.size()), text.data());
+            return invalid_argument("time: unknown unit \"%.*s\" in duration \"%.*s\"", int(unit.size()), unit.data(),
+                                    int(text.size()), text.data());
         }
         total += value * (long double)mul;
         s.remove_prefix(u);
@@ -110,7 +110,7 @@ std::string format_duration(int64_t ns) {
 
 namespace {
 class SystemClock final : public Clock {
-public:
+  public:
     int64_t now_ns() const override { return berth::now_ns(); }
     int64_t wall_ns() const override { return berth::wall_time_ns(); }
 };

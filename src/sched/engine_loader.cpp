@@ -6,7 +6,7 @@ namespace berth {
 namespace {
 
 class EngineLoader final : public ModelLoader {
-public:
+  public:
     explicit EngineLoader(Ledger* ledger) : ledger_(ledger) {}
     Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& o) override {
         ASSIGN_OR_RETURN(MemoryPlan p, plan_engine(ref.path, options(o)));
@@ -28,7 +28,7 @@ public:
         return m;
     }
 
-private:
+  private:
     static EngineLoadOptions options(const LoadOptions& o) {
         EngineLoadOptions e;
         e.n_ctx = o.n_ctx;

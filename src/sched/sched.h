@@ -39,7 +39,7 @@ std::string format_duration(int64_t ns);
 
 // ---- time ----------------------------------------------------------------------------------------------
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual int64_t now_ns() const = 0;   // monotonic
     virtual int64_t wall_ns() const = 0;  // Unix epoch
@@ -70,7 +70,7 @@ struct LoadedModel {
 
 // Planning and loading, injected (the real one wraps model::plan/Model::load; tests use fakes).
 class ModelLoader {
-public:
+  public:
     virtual ~ModelLoader() = default;
     // Bytes loading would reserve (weights + kv + scratch), without loading.
     virtual Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& options) = 0;
@@ -88,21 +88,21 @@ struct ModelPolicy {
     bool preload = false;  // loaded at start-up
     ClientKeepAlive client_keep_alive = ClientKeepAlive::obey;
     int64_t keep_alive_min = 0, keep_alive_max = kForever;  // clamp range
-    std::optional<int64_t> keep_alive;  // this model's default instead of the global one
-    int num_ctx = 0;                    // default context for this model (0: global)
+    std::optional<int64_t> keep_alive;                      // this model's default instead of the global one
+    int num_ctx = 0;                                        // default context for this model (0: global)
 };
 
 struct SchedConfig {
     int max_loaded_models = 3;
     int num_parallel = 1;
     int max_queue = 512;
-    int64_t max_memory = 0;                        // bytes; 0: 75 % of physical memory
+    int64_t max_memory = 0;  // bytes; 0: 75 % of physical memory
     int64_t default_keep_alive = 300 * kNsPerSecond;
-    int64_t wait_timeout = 300 * kNsPerSecond;     // how long a request waits for room or a load
-    int default_num_ctx = 0;                       // 0: the model's default
-    std::map<std::string, ModelPolicy> policies;   // by canonical model name
+    int64_t wait_timeout = 300 * kNsPerSecond;    // how long a request waits for room or a load
+    int default_num_ctx = 0;                      // 0: the model's default
+    std::map<std::string, ModelPolicy> policies;  // by canonical model name
     ModelPolicy default_policy;
-    bool reaper_thread = true;                     // false in tests: call reap() by hand
+    bool reaper_thread = true;  // false in tests: call reap() by hand
 };
 
 // Reads BERTH_MAX_LOADED_MODELS, BERTH_NUM_PARALLEL, BERTH_MAX_QUEUE, BERTH_MAX_MEMORY, BERTH_KEEP_ALIVE
@@ -115,21 +115,22 @@ int64_t default_max_memory();
 
 // ---- the scheduler -------------------------------------------------------------------------------------
 struct AcquireOptions {
-    int num_ctx = 0;                     // 0: default; a loaded model with n_ctx ≥ this is reused
-    std::optional<int64_t> keep_alive;   // as sent by the client (ns; kForever for negative)
+    int num_ctx = 0;                    // 0: default; a loaded model with n_ctx ≥ this is reused
+    std::optional<int64_t> keep_alive;  // as sent by the client (ns; kForever for negative)
 };
 
 struct ResidentInfo {
     std::string name, path;
-    std::string state;          // "loading" | "ready" | "busy"
+    std::string state;  // "loading" | "ready" (idle) | "busy"
     int n_ctx = 0;
     int in_flight = 0;
     bool pinned = false;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
-    int64_t keep_alive = 0;     // ns, kForever
-    int64_t expires_at = 0;     // wall ns; kForever when it never expires
-    std::string expiry_reason;  // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
-    int64_t loaded_at = 0;      // wall ns
+    int64_t weights_resident = 0;  // bytes of the weight mapping resident now (mincore)
+    int64_t keep_alive = 0;        // ns, kForever
+    int64_t expires_at = 0;        // wall ns; kForever when it never expires
+    std::string expiry_reason;     // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
+    int64_t loaded_at = 0;         // wall ns
 };
 
 struct SchedStats {
@@ -145,7 +146,7 @@ struct SchedRunner;  // a resident (or loading) model; internal
 // One request's hold on a loaded model. Releasing it (destructor) starts the keep-alive countdown when it
 // was the last one.
 class Lease {
-public:
+  public:
     Lease() = default;
     Lease(Lease&& o) noexcept { *this = std::move(o); }
     Lease& operator=(Lease&& o) noexcept;
@@ -157,7 +158,7 @@ public:
     const std::string& name() const;
     int64_t load_ns() const { return load_ns_; }  // time spent waiting for room and loading
 
-private:
+  private:
     friend class Scheduler;
     Scheduler* sched_ = nullptr;
     std::shared_ptr<SchedRunner> runner_;
@@ -165,7 +166,7 @@ private:
 };
 
 class Scheduler {
-public:
+  public:
     Scheduler(SchedConfig config, ModelLoader* loader, const Clock* clock = &system_clock());
     ~Scheduler();  // unloads everything (in-flight requests must have ended)
     Scheduler(const Scheduler&) = delete;
@@ -187,7 +188,7 @@ public:
     SchedStats stats() const;
     const ModelPolicy& policy_for(const std::string& name) const;
 
-private:
+  private:
     friend class Lease;
     using Runner = SchedRunner;
     void release(const std::shared_ptr<Runner>& r);

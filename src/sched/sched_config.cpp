@@ -19,8 +19,8 @@
 //   num_ctx = 8192
 #include <unistd.h>
 
-#include <cstdlib>
 #include <toml++/toml.h>
+#include <cstdlib>
 
 #include "sched/sched.h"
 
@@ -35,7 +35,8 @@ int64_t default_max_memory() {
 namespace {
 
 Result<int64_t> toml_duration(const toml::node* n, const std::string& key) {
-    if (n->is_integer()) if (auto v = n->value<int64_t>()) return keep_alive_from_seconds(double(*v));
+    if (n->is_integer())
+        if (auto v = n->value<int64_t>()) return keep_alive_from_seconds(double(*v));
     if (auto v = n->value<double>()) return keep_alive_from_seconds(*v);
     if (auto v = n->value<std::string>()) {
         Result<int64_t> d = keep_alive_from_string(*v);
@@ -59,15 +60,22 @@ Status read_policy(const toml::table& t, const std::string& where, ModelPolicy& 
             (key == "pin" ? p.pin : p.preload) = *b;
         } else if (key == "client_keep_alive") {
             auto s = node.value<std::string>();
-            if (s && *s == "obey") p.client_keep_alive = ClientKeepAlive::obey;
-            else if (s && *s == "clamp") p.client_keep_alive = ClientKeepAlive::clamp;
-            else if (s && *s == "ignore") p.client_keep_alive = ClientKeepAlive::ignore;
-            else return invalid_argument("%s must be \"obey\", \"clamp\" or \"ignore\"", full.c_str());
+            if (s && *s == "obey")
+                p.client_keep_alive = ClientKeepAlive::obey;
+            else if (s && *s == "clamp")
+                p.client_keep_alive = ClientKeepAlive::clamp;
+            else if (s && *s == "ignore")
+                p.client_keep_alive = ClientKeepAlive::ignore;
+            else
+                return invalid_argument("%s must be \"obey\", \"clamp\" or \"ignore\"", full.c_str());
         } else if (key == "keep_alive" || key == "keep_alive_min" || key == "keep_alive_max") {
             ASSIGN_OR_RETURN(int64_t d, toml_duration(&node, full));
-            if (key == "keep_alive") p.keep_alive = d;
-            else if (key == "keep_alive_min") p.keep_alive_min = d;
-            else p.keep_alive_max = d;
+            if (key == "keep_alive")
+                p.keep_alive = d;
+            else if (key == "keep_alive_min")
+                p.keep_alive_min = d;
+            else
+                p.keep_alive_max = d;
         } else if (key == "num_ctx") {
             auto v = node.value<int64_t>();
             if (!v || *v < 0) return invalid_argument("%s must be a non-negative integer", full.c_str());
@@ -84,7 +92,8 @@ Result<int> env_int(const char* name, const char* fallback, int def) {
     if (v.empty()) return def;
     char* end = nullptr;
     long long x = std::strtoll(v.c_str(), &end, 10);
-    if (!end || *end != '\0' || x < 0 || x > 1000000) return invalid_argument("%s=%s is not a valid count", name, v.c_str());
+    if (!end || *end != '\0' || x < 0 || x > 1000000)
+        return invalid_argument("%s=%s is not a valid count", name, v.c_str());
     return int(x);
 }
 
@@ -158,7 +167,8 @@ Result<SchedConfig> sched_config_from_env() {
     if (!cfg.empty()) RETURN_IF_ERROR(load_policy_file(cfg, c));
     std::string ka = env_or("BERTH_KEEP_ALIVE", "OLLAMA_KEEP_ALIVE", "");
     if (!ka.empty()) c.default_keep_alive = keep_alive_from_env(ka);
-    ASSIGN_OR_RETURN(c.max_loaded_models, env_int("BERTH_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS", c.max_loaded_models));
+    ASSIGN_OR_RETURN(c.max_loaded_models,
+                     env_int("BERTH_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS", c.max_loaded_models));
     ASSIGN_OR_RETURN(c.num_parallel, env_int("BERTH_NUM_PARALLEL", "OLLAMA_NUM_PARALLEL", c.num_parallel));
     ASSIGN_OR_RETURN(c.max_queue, env_int("BERTH_MAX_QUEUE", "OLLAMA_MAX_QUEUE", c.max_queue));
     ASSIGN_OR_RETURN(c.default_num_ctx, env_int("BERTH_CONTEXT_LENGTH", "OLLAMA_CONTEXT_LENGTH", c.default_num_ctx));

@@ -15,7 +15,7 @@ constexpr int64_t kSec = kNsPerSecond;
 constexpr int64_t kMiB = int64_t(1) << 20;
 
 class FakeClock final : public Clock {
-public:
+  public:
     int64_t now_ns() const override { return t.load(); }
     int64_t wall_ns() const override { return 1700000000 * kSec + t.load(); }
     void advance(int64_t ns) { t += ns; }
@@ -23,11 +23,12 @@ public:
 };
 
 class FakeLoader final : public ModelLoader {
-public:
+  public:
     std::map<std::string, int64_t> sizes;  // bytes per model path
     std::atomic<int> loads{0};
     std::atomic<int> load_delay_ms{0};
     std::atomic<bool> fail{false};
+    int max_ctx = 1 << 20;  // a loader may settle on less context than asked for
     Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions&) override {
         auto it = sizes.find(ref.path);
         if (it == sizes.end()) return not_found("no such file %s", ref.path.c_str());
@@ -38,7 +39,7 @@ public:
         if (fail) return corrupt_data("broken file %s", ref.path.c_str());
         ++loads;
         LoadedModel m;
-        m.n_ctx = o.n_ctx > 0 ? o.n_ctx : 2048;
+        m.n_ctx = std::min(o.n_ctx > 0 ? o.n_ctx : 2048, max_ctx);
         m.weights_bytes = sizes[ref.path];
         return m;
     }
@@ -293,6 +294,14 @@ TEST(Sched, ContextReuseAndReload) {
     { auto l = f.get("a", std::nullopt, 8192); }  // larger: reload
     EXPECT_EQ(f.loader.loads, 2);
     EXPECT_EQ(f.sched->list()[0].n_ctx, 8192);
+}
+
+TEST(Sched, LoaderGivingLessContextDoesNotReloadForever) {
+    Fixture f;
+    f.loader.max_ctx = 1024;
+    auto l = f.get("a", std::nullopt, 8192);
+    ASSERT_TRUE(l.is_ok()) << l.status().to_string();
+    EXPECT_EQ(f.loader.loads, 1);
 }
 
 TEST(Sched, LoadFailureIsReportedAndRetried) {

@@ -186,7 +186,8 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         if (it != runners_.end()) {
             std::shared_ptr<Runner> r = it->second;
             if (r->state == RunnerState::loading) {
-                if (!wait()) return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name + " to load"));
+                if (!wait())
+                    return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name + " to load"));
                 continue;
             }
             if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
@@ -244,7 +245,8 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             int64_t pinned_bytes = 0, busy_bytes = 0;
             int unpinned = 0;
             for (auto& [name, r] : runners_) {
-                if (r->pinned) pinned_bytes += r->planned_bytes;
+                if (r->pinned)
+                    pinned_bytes += r->planned_bytes;
                 else {
                     busy_bytes += r->planned_bytes;
                     ++unpinned;
@@ -290,6 +292,8 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         r->last_used = clock_->now_ns();
         apply_keep_alive_locked(*r, std::nullopt);
         start_countdown_locked(*r);
+        // Whatever context the loader settled on serves this request (no reload loop if it chose less).
+        if (want_ctx > r->n_ctx) want_ctx = r->n_ctx;
         cv_.notify_all();
         if (iter > 1000000) return give_up(internal_error("scheduler loop did not settle"));
     }
@@ -392,6 +396,8 @@ std::vector<ResidentInfo> Scheduler::list() const {
         i.weights_bytes = r->model.weights_bytes;
         i.kv_bytes = r->model.kv_bytes;
         i.scratch_bytes = r->model.scratch_bytes;
+        if (r->state == RunnerState::ready && r->model.engine)
+            i.weights_resident = r->model.engine->weights_resident_bytes();
         i.keep_alive = r->keep_alive;
         i.expiry_reason = r->expiry_reason;
         i.loaded_at = r->loaded_at_wall;
@@ -405,7 +411,8 @@ std::vector<ResidentInfo> Scheduler::list() const {
         }
         out.push_back(std::move(i));
     }
-    std::sort(out.begin(), out.end(), [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
+    std::sort(out.begin(), out.end(),
+              [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
     return out;
 }
 

@@ -3,10 +3,7 @@
 
 #include "gguf/gguf.h"
 #include "server/server_internal.h"
-#if __has_include("tokenizer/chat_template.h")
-#include "tokenizer/chat_template.h"
-#define BERTH_HAVE_CHAT_TEMPLATE 1
-#endif
+#include "tokenizer/tokenizer.h"  // chat templates (re-exported)
 
 namespace berth {
 
@@ -23,7 +20,8 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
 
 void reply_openai_error(httplib::Response& res, int status, const std::string& message) {
     const char* type = status == 404 ? "not_found_error" : status < 500 ? "invalid_request_error" : "api_error";
-    reply_json(res, json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}}, status);
+    reply_json(res, json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}},
+               status);
 }
 
 int http_status(const Status& st) {
@@ -49,8 +47,10 @@ std::string expires_rfc3339(int64_t wall_ns) {
 
 bool parse_body(const httplib::Request& req, httplib::Response& res, json& out, bool openai) {
     auto fail = [&](const std::string& m) {
-        if (openai) reply_openai_error(res, 400, m);
-        else reply_error(res, 400, m);
+        if (openai)
+            reply_openai_error(res, 400, m);
+        else
+            reply_error(res, 400, m);
         return false;
     };
     if (req.body.empty()) return fail("missing request body");
@@ -127,7 +127,8 @@ Status apply_options(const json& options, RequestOptions& out) {
                    key == "num_thread" || key == "typical_p" || key == "draft_num_predict") {
             if (!v.is_number() && !v.is_null()) return invalid_argument("option \"%s\" must be a number", key.c_str());
         } else if (key == "use_mmap" || key == "use_mlock" || key == "numa" || key == "low_vram" || key == "f16_kv") {
-            if (!v.is_boolean() && !v.is_null()) return invalid_argument("option \"%s\" must be a boolean", key.c_str());
+            if (!v.is_boolean() && !v.is_null())
+                return invalid_argument("option \"%s\" must be a boolean", key.c_str());
         }
         // Unknown keys are ignored, as Ollama does.
     }
@@ -167,24 +168,14 @@ Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const Reques
 namespace {
 
 Result<std::string> render_messages(const LoadedModel& m, const json& messages) {
-#ifdef BERTH_HAVE_CHAT_TEMPLATE
     if (!m.chat_template.empty()) {
-        json ctx = {{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", m.bos_token},
+        json ctx = {{"messages", messages},
+                    {"add_generation_prompt", true},
+                    {"bos_token", m.bos_token},
                     {"eos_token", m.eos_token}};
         return render_chat_template(m.chat_template, ctx);
     }
     return render_plain_chat(messages, true);
-#else
-    std::string out;
-    for (auto& msg : messages) {
-        std::string role = msg.value("role", "user");
-        if (!role.empty()) role[0] = char(std::toupper(static_cast<unsigned char>(role[0])));
-        const json& c = msg.contains("content") ? msg["content"] : json("");
-        out += role + ": " + (c.is_string() ? c.get<std::string>() : dump(c)) + "\n\n";
-    }
-    out += "Assistant:";
-    return out;
-#endif
 }
 
 }  // namespace
@@ -207,9 +198,10 @@ Status chat_prompt(const LoadedModel& m, json messages, std::vector<int32_t>& to
             break;
         }
         if (!dropped) {
-            return invalid_argument("the prompt is longer than the context length (%zu tokens, context %d) even "
-                                    "after dropping older messages; shorten it or raise num_ctx",
-                                    tokens.size(), n_ctx);
+            return invalid_argument(
+                "the prompt is longer than the context length (%zu tokens, context %d) even "
+                "after dropping older messages; shorten it or raise num_ctx",
+                tokens.size(), n_ctx);
         }
     }
     return internal_error("truncation did not converge");
@@ -242,9 +234,10 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const std::str
     tokens.insert(tokens.end(), more.begin(), more.end());
     if (int64_t(tokens.size()) >= m.n_ctx) {
         if (!st.opt.truncate_raw_prompts) {
-            return invalid_argument("the prompt is longer than the context length (%zu tokens, context %d); shorten "
-                                    "it or raise num_ctx",
-                                    tokens.size(), m.n_ctx);
+            return invalid_argument(
+                "the prompt is longer than the context length (%zu tokens, context %d); shorten "
+                "it or raise num_ctx",
+                tokens.size(), m.n_ctx);
         }
         tokens.erase(tokens.begin(), tokens.begin() + (int64_t(tokens.size()) - m.n_ctx + 1));
     }
@@ -254,7 +247,8 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const std::str
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit) {
     std::atomic<bool> cancel{false};
-    Result<GenerateResult> r = p.lease.engine().generate(p.greq, [&](std::string_view t) { return emit(t); }, &cancel);
+    Result<GenerateResult> r = p.lease.engine().generate(
+        p.greq, [&](std::string_view t) { return emit(t); }, &cancel);
     if (r.is_ok()) {
         ++st.generations;
         st.tokens_prompt += r->prompt_eval_count;
@@ -315,9 +309,12 @@ json gguf_value_json(const GgufValue& v, bool verbose) {
             json a = json::array();
             uint64_t n = std::min<uint64_t>(v.count, 100000);
             for (uint64_t i = 0; i < n; ++i) {
-                if (v.elem_type == GgufType::STRING) a.push_back(i < v.strings.size() ? std::string(v.strings[i]) : "");
-                else if (v.elem_type == GgufType::FLOAT32 || v.elem_type == GgufType::FLOAT64) a.push_back(v.float_at(i));
-                else a.push_back(v.int_at(i));
+                if (v.elem_type == GgufType::STRING)
+                    a.push_back(i < v.strings.size() ? std::string(v.strings[i]) : "");
+                else if (v.elem_type == GgufType::FLOAT32 || v.elem_type == GgufType::FLOAT64)
+                    a.push_back(v.float_at(i));
+                else
+                    a.push_back(v.int_at(i));
             }
             return a;
         }
@@ -332,8 +329,8 @@ json read_details(Server::State& st, const StoreEntry& e, bool verbose) {
         auto it = st.details_cache.find(key);
         if (it != st.details_cache.end()) return it->second;
     }
-    json d = {{"parent_model", ""}, {"format", "gguf"}, {"family", ""}, {"families", nullptr},
-              {"parameter_size", ""}, {"quantization_level", ""}};
+    json d = {{"parent_model", ""},  {"format", "gguf"},     {"family", ""},
+              {"families", nullptr}, {"parameter_size", ""}, {"quantization_level", ""}};
     json info = json::object();
     Result<std::unique_ptr<GgufFile>> g = GgufFile::open(e.model_path);
     if (g.is_ok()) {
@@ -348,8 +345,10 @@ json read_details(Server::State& st, const StoreEntry& e, bool verbose) {
             params += n;
         }
         d["parameter_size"] = human_count(params);
-        if (auto ft = f.get_int("general.file_type")) d["quantization_level"] = file_type_name(*ft);
-        else if (!f.tensors().empty()) d["quantization_level"] = "F32";
+        if (auto ft = f.get_int("general.file_type"))
+            d["quantization_level"] = file_type_name(*ft);
+        else if (!f.tensors().empty())
+            d["quantization_level"] = "F32";
         for (auto& [k, v] : f.metadata()) {
             if (k == "general.name" || k == "tokenizer.chat_template") continue;
             info[k] = gguf_value_json(v, verbose);
@@ -371,6 +370,8 @@ json model_details(Server::State& st, const StoreEntry& e) {
     return d;
 }
 
-json model_info(Server::State& st, const StoreEntry& e, bool verbose) { return read_details(st, e, verbose)["model_info"]; }
+json model_info(Server::State& st, const StoreEntry& e, bool verbose) {
+    return read_details(st, e, verbose)["model_info"];
+}
 
 }  // namespace berth

@@ -14,8 +14,10 @@ json ps_json(Server::State& st) {
     for (auto& r : st.sched->list()) {
         StoreEntry e;
         Result<StoreEntry> found = st.store->find(r.name);
-        if (found.is_ok()) e = *found;
-        else e.name = r.name, e.model_path = r.path;
+        if (found.is_ok())
+            e = *found;
+        else
+            e.name = r.name, e.model_path = r.path;
         int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes;
         models.push_back({{"name", r.name},
                           {"model", r.name},
@@ -28,7 +30,8 @@ json ps_json(Server::State& st) {
                           {"size_weights", r.weights_bytes},
                           {"size_kv", r.kv_bytes},
                           {"size_scratch", r.scratch_bytes},
-                          {"resident_bytes", size},
+                          {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes},
+                          {"weights_resident", r.weights_resident},
                           {"pinned", r.pinned},
                           {"state", r.state},
                           {"in_flight", r.in_flight},
@@ -48,24 +51,34 @@ json memory_json(Server::State& st) {
     json process = json::object();
     int64_t unaccounted = 0;
     if (auto pm = read_process_memory(); pm.is_ok()) {
-        process = {{"rss", pm->rss}, {"rss_anon", pm->rss_anon}, {"rss_file", pm->rss_file},
-                   {"rss_shmem", pm->rss_shmem}, {"vm_swap", pm->vm_swap}, {"vm_size", pm->vm_size}};
+        process = {{"rss", pm->rss},           {"rss_anon", pm->rss_anon},
+                   {"rss_file", pm->rss_file}, {"rss_shmem", pm->rss_shmem},
+                   {"vm_swap", pm->vm_swap},   {"vm_size", pm->vm_size}};
         unaccounted = pm->rss_anon - st.ledger.anonymous_total();
     }
     json history = json::array();
     for (const MemorySample& m : st.history.snapshot(600)) {
-        history.push_back({{"t_ms", m.t_ms}, {"rss_anon", m.rss_anon}, {"rss_file", m.rss_file}, {"vm_swap", m.vm_swap},
-                           {"ledger", m.ledger}, {"unaccounted", m.unaccounted}, {"requests", m.requests},
-                           {"requests_per_s", m.requests_per_s}, {"ttft_p50_ms", m.ttft_p50_ms},
+        history.push_back({{"t_ms", m.t_ms},
+                           {"rss_anon", m.rss_anon},
+                           {"rss_file", m.rss_file},
+                           {"vm_swap", m.vm_swap},
+                           {"ledger", m.ledger},
+                           {"unaccounted", m.unaccounted},
+                           {"requests", m.requests},
+                           {"requests_per_s", m.requests_per_s},
+                           {"ttft_p50_ms", m.ttft_p50_ms},
                            {"token_p50_ms", m.token_p50_ms}});
     }
     HeapStats heap = heap_stats();
     process["heap_in_use"] = heap.in_use;
     process["heap_free"] = heap.free;
     SchedStats ss = st.sched->stats();
-    return {{"ledger", rows},          {"ledger_total", st.ledger.total()},
-            {"ledger_anonymous", st.ledger.anonymous_total()}, {"budget", ss.budget},
-            {"process", process},      {"unaccounted", unaccounted},
+    return {{"ledger", rows},
+            {"ledger_total", st.ledger.total()},
+            {"ledger_anonymous", st.ledger.anonymous_total()},
+            {"budget", ss.budget},
+            {"process", process},
+            {"unaccounted", unaccounted},
             {"history", history}};
 }
 
@@ -89,11 +102,15 @@ std::string metrics_text(Server::State& st) {
     line("# HELP berth_memory_in_use_bytes Planned bytes of resident models.\n# TYPE berth_memory_in_use_bytes gauge");
     line("berth_memory_in_use_bytes " + std::to_string(ss.in_use));
     if (auto pm = read_process_memory(); pm.is_ok()) {
-        line("# HELP berth_process_rss_anon_bytes RssAnon of the server process.\n# TYPE berth_process_rss_anon_bytes gauge");
+        line(
+            "# HELP berth_process_rss_anon_bytes RssAnon of the server process.\n# TYPE berth_process_rss_anon_bytes "
+            "gauge");
         line("berth_process_rss_anon_bytes " + std::to_string(pm->rss_anon));
         line("# TYPE berth_process_rss_file_bytes gauge");
         line("berth_process_rss_file_bytes " + std::to_string(pm->rss_file));
-        line("# HELP berth_unaccounted_bytes RssAnon minus the ledger's anonymous bytes.\n# TYPE berth_unaccounted_bytes gauge");
+        line(
+            "# HELP berth_unaccounted_bytes RssAnon minus the ledger's anonymous bytes.\n# TYPE "
+            "berth_unaccounted_bytes gauge");
         line("berth_unaccounted_bytes " + std::to_string(pm->rss_anon - st.ledger.anonymous_total()));
     }
     auto counter = [&](const char* name, const char* help, int64_t v) {
@@ -112,9 +129,13 @@ std::string metrics_text(Server::State& st) {
     counter("berth_generated_tokens_total", "Tokens generated.", st.tokens_generated.load());
     counter("berth_prompt_seconds_total", "Time in prompt evaluation.", st.prompt_ns.load() / kNsPerSecond);
     counter("berth_eval_seconds_total", "Time generating.", st.eval_ns.load() / kNsPerSecond);
-    line("# HELP berth_queue_outstanding Requests holding or waiting for a model.\n# TYPE berth_queue_outstanding gauge");
+    line(
+        "# HELP berth_queue_outstanding Requests holding or waiting for a model.\n# TYPE berth_queue_outstanding "
+        "gauge");
     line("berth_queue_outstanding " + std::to_string(ss.outstanding));
-    line("# HELP berth_http_requests_total HTTP requests by route and status.\n# TYPE berth_http_requests_total counter");
+    line(
+        "# HELP berth_http_requests_total HTTP requests by route and status.\n# TYPE berth_http_requests_total "
+        "counter");
     std::lock_guard<std::mutex> lock(st.metrics_mu);
     for (auto& [k, v] : st.http_requests) {
         size_t bar = k.find('|');
@@ -143,8 +164,11 @@ void show(Server::State& st, const httplib::Request& req, httplib::Response& res
     if (!e->template_text.empty()) modelfile += "TEMPLATE \"\"\"" + e->template_text + "\"\"\"\n";
     if (!e->system.empty()) modelfile += "SYSTEM \"\"\"" + e->system + "\"\"\"\n";
     for (auto& [k, v] : e->params.items()) {
-        if (v.is_array()) for (auto& x : v) modelfile += "PARAMETER " + k + " " + (x.is_string() ? x.get<std::string>() : dump(x)) + "\n";
-        else modelfile += "PARAMETER " + k + " " + (v.is_string() ? v.get<std::string>() : dump(v)) + "\n";
+        if (v.is_array())
+            for (auto& x : v)
+                modelfile += "PARAMETER " + k + " " + (x.is_string() ? x.get<std::string>() : dump(x)) + "\n";
+        else
+            modelfile += "PARAMETER " + k + " " + (v.is_string() ? v.get<std::string>() : dump(v)) + "\n";
     }
     json info = model_info(st, *e, verbose);
     std::string tmpl = e->template_text;
@@ -164,7 +188,9 @@ void show(Server::State& st, const httplib::Request& req, httplib::Response& res
 }  // namespace
 
 void register_info_routes(Server::State& st) {
-    auto root = [](const httplib::Request&, httplib::Response& res) { res.set_content("berth is running", "text/plain; charset=utf-8"); };
+    auto root = [](const httplib::Request&, httplib::Response& res) {
+        res.set_content("berth is running", "text/plain; charset=utf-8");
+    };
     st.http.Get("/", root);
     st.http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
 #ifdef BERTH_VERSION
@@ -175,23 +201,31 @@ void register_info_routes(Server::State& st) {
     });
     st.http.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
         SchedStats ss = st.sched->stats();
-        reply_json(res, {{"status", "ok"}, {"models_loaded", st.sched->list().size()}, {"outstanding", ss.outstanding},
+        reply_json(res, {{"status", "ok"},
+                         {"models_loaded", st.sched->list().size()},
+                         {"outstanding", ss.outstanding},
                          {"uptime_s", (wall_time_ns() - st.started_wall) / kNsPerSecond}});
     });
     st.http.Get("/api/tags", [&st](const httplib::Request&, httplib::Response& res) {
         json models = json::array();
         for (auto& e : st.store->list()) {
-            models.push_back({{"name", e.name}, {"model", e.name}, {"modified_at", format_rfc3339(e.modified_ns)},
-                              {"size", e.size}, {"digest", e.digest}, {"details", model_details(st, e)}});
+            models.push_back({{"name", e.name},
+                              {"model", e.name},
+                              {"modified_at", format_rfc3339(e.modified_ns)},
+                              {"size", e.size},
+                              {"digest", e.digest},
+                              {"details", model_details(st, e)}});
         }
         reply_json(res, {{"models", models}});
     });
     st.http.Get("/api/ps", [&st](const httplib::Request&, httplib::Response& res) { reply_json(res, ps_json(st)); });
     st.http.Post("/api/show", [&st](const httplib::Request& req, httplib::Response& res) { show(st, req, res); });
-    st.http.Get("/api/memory", [&st](const httplib::Request&, httplib::Response& res) { reply_json(res, memory_json(st)); });
+    st.http.Get("/api/memory",
+                [&st](const httplib::Request&, httplib::Response& res) { reply_json(res, memory_json(st)); });
     st.http.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
         res.set_content(metrics_text(st), "text/plain; version=0.0.4; charset=utf-8");
     });
+    st.http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
     st.http.Get("/ui", [](const httplib::Request&, httplib::Response& res) {
         res.set_content(std::string(dashboard_html, dashboard_html_size), "text/html; charset=utf-8");
     });
@@ -208,7 +242,8 @@ void register_info_routes(Server::State& st) {
             st.sched->set_pinned(e->name, body["pin"].get<bool>());
         }
         RequestOptions ro;
-        if (Status s = apply_options(body.value("options", json()), ro); !s.is_ok()) return reply_error(res, 400, s.message());
+        if (Status s = apply_options(body.value("options", json()), ro); !s.is_ok())
+            return reply_error(res, 400, s.message());
         Result<Lease> lease = acquire_model(st, *e, ro, *ka);
         if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
         int64_t load_ns = lease->load_ns();
@@ -219,7 +254,9 @@ void register_info_routes(Server::State& st) {
         json body;
         if (!parse_body(req, res, body)) return;
         Result<StoreEntry> e = resolve_model(st, body);
-        std::string name = e.is_ok() ? e->name : body.value("model", json("")).is_string() ? body.value("model", "") : "";
+        std::string name = e.is_ok()                                   ? e->name
+                           : body.value("model", json("")).is_string() ? body.value("model", "")
+                                                                       : "";
         if (name.empty()) return reply_error(res, 400, "model is required");
         bool was = st.sched->unload(name, /*admin=*/true);
         if (!was) return reply_error(res, 404, "model '" + name + "' is not loaded");

@@ -26,7 +26,8 @@ void create(Server::State& st, const httplib::Request& req, httplib::Response& r
             spec.files[k] = v.get<std::string>();
         }
     }
-    if (spec.from.empty() && spec.files.empty()) return reply_error(res, 400, "neither 'from' or 'files' was specified");
+    if (spec.from.empty() && spec.files.empty())
+        return reply_error(res, 400, "neither 'from' or 'files' was specified");
     if (body.contains("quantize") && body["quantize"].is_string() && body["quantize"] != "")
         return reply_error(res, 400, "quantize is not supported yet");
     auto text = [&](const char* key, std::string& out, bool& has) -> bool {
@@ -63,8 +64,8 @@ void create(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
     bool stream = !(body.contains("stream") && body["stream"].is_boolean() && !body["stream"].get<bool>());
     if (stream) {
-        std::string out = dump(json{{"status", "using existing layer"}}) + "\n" + dump(json{{"status", "writing manifest"}}) +
-                          "\n" + dump(json{{"status", "success"}}) + "\n";
+        std::string out = dump(json{{"status", "using existing layer"}}) + "\n" +
+                          dump(json{{"status", "writing manifest"}}) + "\n" + dump(json{{"status", "success"}}) + "\n";
         res.set_content(out, "application/x-ndjson");
     } else {
         reply_json(res, {{"status", "success"}});
@@ -145,7 +146,7 @@ void register_manage_routes(Server::State& st) {
         res.status = st.store->has_blob(d) ? 200 : 404;
     });
     st.http.Post(R"(/api/blobs/([^/]+))", [&st, bad_digest](const httplib::Request& req, httplib::Response& res,
-                                                             const httplib::ContentReader& reader) {
+                                                            const httplib::ContentReader& reader) {
         std::string d = req.matches[1];
         if (bad_digest(d)) return reply_error(res, 400, "invalid digest format");
         if (st.store->has_blob(d)) {
@@ -153,8 +154,8 @@ void register_manage_routes(Server::State& st) {
             res.status = 200;
             return;
         }
-        std::string tmp = st.store->blob_path(d) + ".upload" + std::to_string(getpid()) + "-" +
-                          std::to_string(now_ns());
+        std::string tmp =
+            st.store->blob_path(d) + ".upload" + std::to_string(getpid()) + "-" + std::to_string(now_ns());
         std::error_code ec;
         std::filesystem::create_directories(std::filesystem::path(tmp).parent_path(), ec);
         std::ofstream f(tmp, std::ios::binary);

@@ -28,16 +28,20 @@ json final_fields(const Prepared& p, const GenerateResult& r) {
 
 json chunk(const Stream& s, std::string_view text) {
     json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
-    if (s.chat) j["message"] = {{"role", "assistant"}, {"content", std::string(text)}};
-    else j["response"] = std::string(text);
+    if (s.chat)
+        j["message"] = {{"role", "assistant"}, {"content", std::string(text)}};
+    else
+        j["response"] = std::string(text);
     j["done"] = false;
     return j;
 }
 
 json final_chunk(const Stream& s, const GenerateResult& r, const std::string& all_text) {
     json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
-    if (s.chat) j["message"] = {{"role", "assistant"}, {"content", all_text}};
-    else j["response"] = all_text;
+    if (s.chat)
+        j["message"] = {{"role", "assistant"}, {"content", all_text}};
+    else
+        j["response"] = all_text;
     j.update(final_fields(s.p, r));
     if (!s.chat) {  // Ollama omits it for raw prompts; clients that chain requests expect it, so berth always sends it
         std::vector<int32_t> ctx = s.p.greq.prompt;
@@ -53,8 +57,10 @@ json final_chunk(const Stream& s, const GenerateResult& r, const std::string& al
 void load_or_unload(Server::State& st, const StoreEntry& e, const std::string& name, const RequestOptions& ro,
                     const std::optional<int64_t>& ka, bool chat, httplib::Response& res) {
     json j = {{"model", name}, {"created_at", now_rfc3339()}};
-    if (chat) j["message"] = {{"role", "assistant"}, {"content", ""}};
-    else j["response"] = "";
+    if (chat)
+        j["message"] = {{"role", "assistant"}, {"content", ""}};
+    else
+        j["response"] = "";
     j["done"] = true;
     if (ka && *ka == 0) {
         st.sched->unload(e.name, /*admin=*/false);
@@ -117,7 +123,9 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
                     return reply_error(res, 400, "\"" + name + "\" does not support images");
                 std::string role = m["role"].get<std::string>();
                 for (auto& c : role) c = char(std::tolower(static_cast<unsigned char>(c)));
-                messages.push_back({{"role", role}, {"content", m.value("content", json("")).is_string() ? m.value("content", "") : ""}});
+                messages.push_back(
+                    {{"role", role},
+                     {"content", m.value("content", json("")).is_string() ? m.value("content", "") : ""}});
             }
         }
         if (messages.empty()) return load_or_unload(st, *entry, name, ro, *ka, true, res);
@@ -132,8 +140,10 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         if (body.contains("prompt") && !body["prompt"].is_null() && !body["prompt"].is_string())
             return reply_error(res, 400, "prompt must be a string");
         prompt = body.value("prompt", json("")).is_string() ? body.value("prompt", "") : "";
-        if (body.contains("system") && body["system"].is_string()) system = body["system"].get<std::string>();
-        else system = entry->system;
+        if (body.contains("system") && body["system"].is_string())
+            system = body["system"].get<std::string>();
+        else
+            system = entry->system;
         if (body.contains("raw") && !body["raw"].is_boolean() && !body["raw"].is_null())
             return reply_error(res, 400, "raw must be true or false");
         sm.raw = body.value("raw", json(false)).is_boolean() && body.value("raw", false);
@@ -151,8 +161,11 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
     sm.p.lease = std::move(lease).value();
     const LoadedModel& lm = sm.p.lease.model();
-    if (chat) s = chat_prompt(lm, messages, sm.p.greq.prompt, sm.p.truncated);
-    else s = completion_prompt(st, lm, prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()), sm.p.greq.prompt);
+    if (chat)
+        s = chat_prompt(lm, messages, sm.p.greq.prompt, sm.p.truncated);
+    else
+        s = completion_prompt(st, lm, prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()),
+                              sm.p.greq.prompt);
     if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
     sm.p.greq.sampling = ro.sampling;
     sm.p.greq.num_predict = ro.num_predict;
@@ -177,9 +190,10 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
             return alive;  // a client that went away cancels the generation
         });
         if (!alive) return false;
-        std::string line = r.is_ok() ? dump(final_chunk(s, *r, "")) + "\n" : dump(json{{"error", r.status().message()}}) + "\n";
+        std::string line =
+            r.is_ok() ? dump(final_chunk(s, *r, "")) + "\n" : dump(json{{"error", r.status().message()}}) + "\n";
+        s.p.lease.release();  // the keep-alive countdown starts when the generation is complete
         sink.write(line.data(), line.size());
-        s.p.lease.release();  // the keep-alive countdown starts when the response is complete
         sink.done();
         return true;
     });
@@ -188,8 +202,10 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
 }  // namespace
 
 void register_native_routes(Server::State& st) {
-    st.http.Post("/api/generate", [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, false); });
-    st.http.Post("/api/chat", [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, true); });
+    st.http.Post("/api/generate",
+                 [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, false); });
+    st.http.Post("/api/chat",
+                 [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, true); });
 }
 
 }  // namespace berth

@@ -33,7 +33,10 @@ json usage(const GenerateResult& r) {
 }
 
 json base_object(const OaStream& s, const char* object) {
-    return {{"id", s.id}, {"object", object}, {"created", s.created}, {"model", s.p.name},
+    return {{"id", s.id},
+            {"object", object},
+            {"created", s.created},
+            {"model", s.p.name},
             {"system_fingerprint", "fp_berth"}};
 }
 
@@ -101,8 +104,10 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
                 for (auto& part : c) {
                     if (!part.is_object()) return reply_openai_error(res, 400, "invalid message content part");
                     std::string type = part.value("type", "");
-                    if (type == "text" && part.contains("text") && part["text"].is_string()) content += part["text"].get<std::string>();
-                    else return reply_openai_error(res, 400, "content parts of type \"" + type + "\" are not supported");
+                    if (type == "text" && part.contains("text") && part["text"].is_string())
+                        content += part["text"].get<std::string>();
+                    else
+                        return reply_openai_error(res, 400, "content parts of type \"" + type + "\" are not supported");
                 }
             } else if (!c.is_null()) {
                 return reply_openai_error(res, 400, "message content must be a string or a list of parts");
@@ -147,7 +152,9 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
                                          {"message", {{"role", "assistant"}, {"content", text}}},
                                          {"finish_reason", finish_reason(r->done_reason)}}});
         } else {
-            j["choices"] = json::array({{{"index", 0}, {"text", text}, {"logprobs", nullptr},
+            j["choices"] = json::array({{{"index", 0},
+                                         {"text", text},
+                                         {"logprobs", nullptr},
                                          {"finish_reason", finish_reason(r->done_reason)}}});
         }
         j["usage"] = usage(*r);
@@ -176,16 +183,21 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
             return send(j);
         });
         if (!alive) return false;
+        s.p.lease.release();
         if (!r.is_ok()) {
-            send(json{{"error", {{"message", r.status().message()}, {"type", "api_error"}, {"param", nullptr}, {"code", nullptr}}}});
+            send(json{
+                {"error",
+                 {{"message", r.status().message()}, {"type", "api_error"}, {"param", nullptr}, {"code", nullptr}}}});
         } else {
             json j = base_object(s, object);
             if (s.chat) {
                 json delta = json::object();
                 if (first) delta = {{"role", "assistant"}, {"content", ""}};
-                j["choices"] = json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish_reason(r->done_reason)}}});
+                j["choices"] =
+                    json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish_reason(r->done_reason)}}});
             } else {
-                j["choices"] = json::array({{{"index", 0}, {"text", ""}, {"finish_reason", finish_reason(r->done_reason)}}});
+                j["choices"] =
+                    json::array({{{"index", 0}, {"text", ""}, {"finish_reason", finish_reason(r->done_reason)}}});
             }
             send(j);
             if (s.include_usage) {
@@ -197,7 +209,6 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         }
         std::string done = "data: [DONE]\n\n";
         sink.write(done.data(), done.size());
-        s.p.lease.release();
         sink.done();
         return true;
     });
@@ -213,8 +224,10 @@ json model_object(const StoreEntry& e) {
 }  // namespace
 
 void register_openai_routes(Server::State& st) {
-    st.http.Post("/v1/chat/completions", [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, true); });
-    st.http.Post("/v1/completions", [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, false); });
+    st.http.Post("/v1/chat/completions",
+                 [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, true); });
+    st.http.Post("/v1/completions",
+                 [&st](const httplib::Request& req, httplib::Response& res) { handle(st, req, res, false); });
     st.http.Get("/v1/models", [&st](const httplib::Request&, httplib::Response& res) {
         json data = json::array();
         for (auto& e : st.store->list()) data.push_back(model_object(e));

@@ -60,9 +60,7 @@ Result<ServerOptions> server_options_from_env() {
     }
     o.api_key = env_or("BERTH_API_KEY", nullptr, "");
     std::string body = env_or("BERTH_MAX_BODY", nullptr, "");
-    if (!body.empty()) {
-        ASSIGN_OR_RETURN(o.max_body_bytes, parse_byte_size(body));
-    }
+    if (!body.empty()) { ASSIGN_OR_RETURN(o.max_body_bytes, parse_byte_size(body)); }
     std::string trunc = env_or("BERTH_TRUNCATE", nullptr, "");
     o.truncate_raw_prompts = trunc == "1" || trunc == "true";
     std::string origins = env_or("BERTH_ORIGINS", "OLLAMA_ORIGINS", "");
@@ -103,7 +101,10 @@ bool allowed_host_header(const std::string& value) {
     }
     for (auto& c : h) c = char(std::tolower(static_cast<unsigned char>(c)));
     if (h == "localhost" || h == "::1") return true;
-    auto ends = [&](const char* s) { size_t n = strlen(s); return h.size() > n && h.compare(h.size() - n, n, s) == 0; };
+    auto ends = [&](const char* s) {
+        size_t n = strlen(s);
+        return h.size() > n && h.compare(h.size() - n, n, s) == 0;
+    };
     if (ends(".localhost") || ends(".local") || ends(".internal")) return true;
     in_addr a4;
     if (inet_pton(AF_INET, h.c_str(), &a4) == 1) {
@@ -131,10 +132,29 @@ bool origin_allowed(const std::vector<std::string>& extra, const std::string& or
 std::string route_label(const std::string& path) {
     if (path.rfind("/api/blobs/", 0) == 0) return "/api/blobs/:digest";
     if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/:model";
-    static const char* known[] = {"/", "/api/generate", "/api/chat", "/api/tags", "/api/ps", "/api/show", "/api/create",
-                                  "/api/copy", "/api/delete", "/api/pull", "/api/embed", "/api/embeddings",
-                                  "/api/version", "/api/memory", "/api/load", "/api/unload", "/metrics", "/health",
-                                  "/ui", "/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/embeddings"};
+    static const char* known[] = {"/",
+                                  "/api/generate",
+                                  "/api/chat",
+                                  "/api/tags",
+                                  "/api/ps",
+                                  "/api/show",
+                                  "/api/create",
+                                  "/api/copy",
+                                  "/api/delete",
+                                  "/api/pull",
+                                  "/api/embed",
+                                  "/api/embeddings",
+                                  "/api/version",
+                                  "/api/memory",
+                                  "/api/load",
+                                  "/api/unload",
+                                  "/metrics",
+                                  "/health",
+                                  "/ui",
+                                  "/v1/chat/completions",
+                                  "/v1/completions",
+                                  "/v1/models",
+                                  "/v1/embeddings"};
     for (const char* k : known) {
         if (path == k) return k;
     }
@@ -189,8 +209,10 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     st.http.set_pre_routing_handler([&st, loopback](const httplib::Request& req, httplib::Response& res) {
         bool openai = req.path.rfind("/v1/", 0) == 0;
         auto deny = [&](int status, const std::string& m) {
-            if (openai) reply_openai_error(res, status, m);
-            else reply_error(res, status, m);
+            if (openai)
+                reply_openai_error(res, status, m);
+            else
+                reply_error(res, status, m);
             return httplib::Server::HandlerResponse::Handled;
         };
         if (loopback && !allowed_host_header(req.get_header_value("Host"))) return deny(403, "forbidden host");
@@ -231,17 +253,22 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     });
     st.http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
-        if (res.status == 404) res.set_content("404 page not found", "text/plain");
-        else if (res.status == 413) reply_error(res, 413, "request body too large");
-        else if (res.status == 405) res.set_content("405 method not allowed", "text/plain");
+        if (res.status == 404 && route_label(req.path) != "other" && req.path.rfind("/api/blobs/", 0) != 0 &&
+            req.path.rfind("/v1/models/", 0) != 0) {
+            res.status = 405;  // a known route with the wrong method, as Ollama answers
+        }
+        if (res.status == 404)
+            res.set_content("404 page not found", "text/plain");
+        else if (res.status == 413)
+            reply_error(res, 413, "request body too large");
+        else if (res.status == 405)
+            res.set_content("405 method not allowed", "text/plain");
     });
     st.http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "internal error";
         try {
             std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-            what = e.what();
-        } catch (...) {
+        } catch (const std::exception& e) { what = e.what(); } catch (...) {
         }
         LOG_ERROR("handler exception: %s", what.c_str());
         reply_error(res, 500, what);
@@ -255,6 +282,7 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
 Server::~Server() {
     stop();
     if (state_->sampler.joinable()) state_->sampler.join();
+    if (state_->preloader.joinable()) state_->preloader.join();
 }
 
 Status Server::bind() {
@@ -286,8 +314,9 @@ Status Server::run() {
     for (auto& [name, p] : st.opt.sched.policies) {
         if (p.preload) preload.push_back(name);
     }
-    std::thread preloader([&st, preload] {
+    st.preloader = std::thread([&st, preload] {
         for (auto& name : preload) {
+            if (st.stopping) break;
             Result<StoreEntry> e = st.store->find(name);
             if (!e.is_ok()) {
                 LOG_WARN("preload: %s", e.status().message().c_str());
@@ -297,7 +326,6 @@ Status Server::run() {
             if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
         }
     });
-    preloader.detach();
     LOG_INFO("berth listening on %s:%d (store %s)", st.opt.host.c_str(), st.port, st.opt.store_dir.c_str());
     bool ok = st.http.listen_after_bind();
     st.stopping = true;

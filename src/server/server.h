@@ -15,13 +15,13 @@ namespace berth {
 struct ServerOptions {
     std::string host = "127.0.0.1";
     int port = 11434;
-    std::string store_dir;                  // berth's store (BERTH_MODELS, default ~/.berth/models)
-    std::vector<std::string> ollama_dirs;   // read-only Ollama stores that exist
-    std::vector<std::string> models_dirs;   // --models-dir: *.gguf served under their file names
-    std::string api_key;                    // BERTH_API_KEY: required as a bearer token when set
-    int64_t max_body_bytes = 32 << 20;      // BERTH_MAX_BODY: larger request bodies get 413 (blobs excepted)
-    bool truncate_raw_prompts = false;      // BERTH_TRUNCATE: cut raw prompts from the front instead of 400
-    std::vector<std::string> origins;       // BERTH_ORIGINS / OLLAMA_ORIGINS: extra CORS origins
+    std::string store_dir;                 // berth's store (BERTH_MODELS, default ~/.berth/models)
+    std::vector<std::string> ollama_dirs;  // read-only Ollama stores that exist
+    std::vector<std::string> models_dirs;  // --models-dir: *.gguf served under their file names
+    std::string api_key;                   // BERTH_API_KEY: required as a bearer token when set
+    int64_t max_body_bytes = 32 << 20;     // BERTH_MAX_BODY: larger request bodies get 413 (blobs excepted)
+    bool truncate_raw_prompts = false;     // BERTH_TRUNCATE: cut raw prompts from the front instead of 400
+    std::vector<std::string> origins;      // BERTH_ORIGINS / OLLAMA_ORIGINS: extra CORS origins
     // BERTH_HTTP_THREADS: connections served at once (each streaming or keep-alive connection holds one).
     // Every worker's stack and heap cache warm up once, ~70 KiB each (measured), so the default stays small.
     int http_threads = 16;
@@ -34,8 +34,11 @@ Status parse_host_port(const std::string& text, std::string& host, int& port);
 // scheduler's variables and BERTH_CONFIG.
 Result<ServerOptions> server_options_from_env();
 
+// sha256 of a file's content as 64 hex digits (blob digests; defined with the registry pull).
+Result<std::string> sha256_file(const std::string& path);
+
 class Server {
-public:
+  public:
     explicit Server(ServerOptions options);
     ~Server();
     Server(const Server&) = delete;
@@ -50,7 +53,7 @@ public:
 
     struct State;
 
-private:
+  private:
     std::unique_ptr<State> state_;
 };
 

@@ -41,6 +41,7 @@ struct Server::State {
     // Memory history: one sample per second, the last hour.
     MemoryHistory history{3600};
     std::thread sampler;
+    std::thread preloader;
     std::atomic<bool> stopping{false};
 
     // GGUF details per file (path → details/model_info), read once.
@@ -84,12 +85,12 @@ Result<std::optional<int64_t>> parse_keep_alive(const json& body);
 
 // A model resolved from the store and held through the scheduler, with the prompt tokens to run.
 struct Prepared {
-    std::string name;       // as the client named it (echoed back)
+    std::string name;  // as the client named it (echoed back)
     StoreEntry entry;
     Lease lease;
     GenerateRequest greq;
-    int64_t t_start = 0;    // handler entry (monotonic)
-    bool truncated = false; // chat messages were dropped to fit the context
+    int64_t t_start = 0;     // handler entry (monotonic)
+    bool truncated = false;  // chat messages were dropped to fit the context
 };
 
 // Validates the name and finds the model; sets status 400/404 on failure.
@@ -104,7 +105,8 @@ Status chat_prompt(const LoadedModel& m, json messages, std::vector<int32_t>& to
 Status completion_prompt(Server::State& st, const LoadedModel& m, const std::string& prompt, const std::string& system,
                          bool raw, const json& context, std::vector<int32_t>& tokens);
 // Runs the generation; `emit` gets text pieces and returns false when the client went away.
-Result<GenerateResult> run_generation(Server::State& st, Prepared& p, const std::function<bool(std::string_view)>& emit);
+Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
+                                      const std::function<bool(std::string_view)>& emit);
 
 // ---- route registration --------------------------------------------------------------------------------
 void register_native_routes(Server::State& st);

@@ -282,7 +282,8 @@ Status Store::create(const CreateSpec& spec) {
         model_size = int64_t(fs::file_size(blob_path(model_digest), ec));
     }
     json layers = json::array();
-    json model_layer = {{"mediaType", std::string(kMediaPrefix) + "model"}, {"digest", model_digest}, {"size", model_size}};
+    json model_layer = {
+        {"mediaType", std::string(kMediaPrefix) + "model"}, {"digest", model_digest}, {"size", model_size}};
     if (!base.name.empty()) model_layer["from"] = base.name;
     layers.push_back(model_layer);
     auto add_text = [&](const char* kind, const std::string& text) -> Status {

@@ -15,22 +15,22 @@
 namespace berth {
 
 struct StoreEntry {
-    std::string name;        // as listed: "stories260K" (models-dir) or "mystories:latest" (stores)
-    std::string model_path;  // the GGUF file
-    std::string digest;      // hex: sha256 of the manifest (stores) or of name+size+mtime (models-dir)
-    int64_t size = 0;        // bytes of all layers
-    int64_t modified_ns = 0; // wall clock
-    std::string source;      // "models-dir" | "berth" | "ollama"
+    std::string name;         // as listed: "stories260K" (models-dir) or "mystories:latest" (stores)
+    std::string model_path;   // the GGUF file
+    std::string digest;       // hex: sha256 of the manifest (stores) or of name+size+mtime (models-dir)
+    int64_t size = 0;         // bytes of all layers
+    int64_t modified_ns = 0;  // wall clock
+    std::string source;       // "models-dir" | "berth" | "ollama"
     std::string system, template_text, license;
-    nlohmann::json params = nlohmann::json::object();    // Modelfile PARAMETERs
-    nlohmann::json messages = nlohmann::json::array();   // Modelfile MESSAGEs
-    std::string parent;      // the model it was created from, if any
+    nlohmann::json params = nlohmann::json::object();   // Modelfile PARAMETERs
+    nlohmann::json messages = nlohmann::json::array();  // Modelfile MESSAGEs
+    std::string parent;                                 // the model it was created from, if any
 };
 
 // What /api/create asks for.
 struct CreateSpec {
     std::string name;
-    std::string from;  // a model name, or empty when `files` are given
+    std::string from;                          // a model name, or empty when `files` are given
     std::map<std::string, std::string> files;  // file name → "sha256:<hex>" (uploaded blobs)
     std::string system, template_text, license;
     bool has_system = false, has_template = false, has_license = false;
@@ -39,7 +39,7 @@ struct CreateSpec {
 };
 
 class Store {
-public:
+  public:
     Store(std::string berth_dir, std::vector<std::string> ollama_dirs, std::vector<std::string> models_dirs);
 
     const std::string& berth_dir() const { return berth_dir_; }
@@ -58,11 +58,11 @@ public:
     // Moves a finished upload into place after checking its hash. invalid_argument on mismatch.
     Status adopt_blob(const std::string& digest, const std::string& tmp_path);
 
-private:
-    Result<StoreEntry> read_manifest(const std::string& root, const std::string& manifest_path,
-                                     const std::string& name, const std::string& source) const;
+  private:
+    Result<StoreEntry> read_manifest(const std::string& root, const std::string& manifest_path, const std::string& name,
+                                     const std::string& source) const;
     void list_store(const std::string& root, const std::string& source, std::vector<StoreEntry>& out) const;
-    Result<std::string> write_blob_bytes(const std::string& bytes);                 // returns "sha256:<hex>"
+    Result<std::string> write_blob_bytes(const std::string& bytes);                // returns "sha256:<hex>"
     Result<std::string> import_file_blob(const std::string& path, int64_t* size);  // returns "sha256:<hex>"
 
     std::string berth_dir_;

@@ -62,3 +62,44 @@ test("BERTH_KEEP_ALIVE sets the default; the model unloads when it expires", asy
     await srv.stop();
   }
 });
+
+test("BERTH_CONFIG policy: a pinned model is preloaded at start and ignores the client's keep_alive 0", async () => {
+  const fs = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const cfg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "berth-cfg-")), "berth.toml");
+  fs.writeFileSync(cfg, '[models.stories260K]\npin = true\npreload = true\n\n[default]\nclient_keep_alive = "clamp"\nkeep_alive_max = "2m"\n');
+  const srv = await startServer({ BERTH_CONFIG: cfg });
+  try {
+    await waitFor(async () => (await get(srv.base, "/api/ps")).json.models.length === 1, "preload", 10000);
+    let p = (await get(srv.base, "/api/ps")).json.models[0];
+    assert.equal(p.name, "stories260K");
+    assert.equal(p.pinned, true);
+    assert.equal(p.expiry_reason, "pinned");
+    await post(srv.base, "/api/generate", { model: "stories260K", prompt: "", keep_alive: 0 });
+    assert.equal((await get(srv.base, "/api/ps")).json.models.length, 1, "still loaded");
+    // Another model under the default policy: the client's 1h is clamped to 2m.
+    await post(srv.base, "/api/generate", { model: "llama2xs-tok512", prompt: "", keep_alive: "1h" });
+    p = (await get(srv.base, "/api/ps")).json.models.find((m) => m.name === "llama2xs-tok512");
+    assert.equal(p.expiry_reason, "client (clamped)");
+    assert.equal(p.keep_alive, 120);
+  } finally {
+    await srv.stop();
+    fs.rmSync(path.dirname(cfg), { recursive: true, force: true });
+  }
+});
+
+test("BERTH_API_KEY: requests without the bearer token get 401; / and /health stay open", async () => {
+  const srv = await startServer({ BERTH_API_KEY: "s3cret" });
+  try {
+    assert.equal((await get(srv.base, "/api/tags")).status, 401);
+    assert.equal((await get(srv.base, "/api/tags", { Authorization: "Bearer wrong" })).status, 401);
+    assert.equal((await get(srv.base, "/api/tags", { Authorization: "Bearer s3cret" })).status, 200);
+    const oa = await get(srv.base, "/v1/models");
+    assert.equal(oa.status, 401);
+    assert.equal(typeof oa.json.error.message, "string", "OpenAI-shaped error on /v1");
+    assert.equal((await get(srv.base, "/health")).status, 200);
+  } finally {
+    await srv.stop();
+  }
+});
