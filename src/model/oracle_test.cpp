@@ -47,6 +47,9 @@ double tolerance(const std::string& file, double exact_rel_rms) {
 
 int32_t argmax(const float* x, int n) { return int32_t(std::max_element(x, x + n) - x); }
 
+// Guards against a missing or moved test-data directory, which would otherwise instantiate no cases.
+TEST(OracleFiles, AreAllPresent) { EXPECT_GE(oracle_files().size(), 26u) << BERTH_TESTDATA "/oracle"; }
+
 class Oracle : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Oracle, MatchesReference) {
