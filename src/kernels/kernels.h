@@ -68,6 +68,16 @@ class ThreadPool {
 size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens);
 void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
             int64_t ldy = 0);
+// Several products that share one input x (q/k/v, gate/up): y_j = x · W_jᵀ for each job, with x quantized
+// once and the rows of all jobs split across the pool in one dispatch. Jobs whose weights need different
+// activation types, or other n_cols, fall back to one matmul each. wdata as for matmul (any job's size).
+struct MatmulJob {
+    TensorView w;
+    float* y = nullptr;
+    int64_t ldy = 0;  // 0 = the job's n_rows
+};
+void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n_tokens,
+                  void* wdata);
 // Single-threaded reference of the same operation (dequantize + double accumulation): the test oracle.
 void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y);
 

@@ -69,80 +69,141 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens) {
     return bytes;
 }
 
-void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
-            int64_t ldy) {
-    CHECK_MSG(is_matmul_type(w.type), "matmul: unsupported weight dtype");
-    CHECK(w.ne[2] == 1 && w.ne[3] == 1);
-    const int64_t n_cols = w.ne[0], n_rows = w.ne[1];
-    if (ldy == 0) ldy = n_rows;
-    CHECK(ldy >= n_rows);
-    if (n_tokens <= 0 || n_rows <= 0) return;
+namespace {
 
-    const DType act = kern::act_type(w.type);
-    kern::MatmulTask task{
-        w.type, static_cast<const uint8_t*>(w.data), size_t(w.row_bytes()), n_cols, x, nullptr, 0, nullptr, n_tokens, y,
-        ldy};
-    if (act != DType::F32) {
-        CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
-        task.xq = static_cast<const uint8_t*>(wdata);
-        task.xq_row_bytes = size_t(row_bytes(act, n_cols));
-        const kern::QuantizeFn quantize = pick_quantize(act);
-        // Units of 256 elements (or one 32-block when the row is not a multiple of 256) per token.
-        const int64_t unit = n_cols % QK_K == 0 ? QK_K : QK8_0;
-        const int64_t units_per_row = n_cols / unit, n_units = units_per_row * n_tokens;
-        const size_t unit_bytes = size_t(row_bytes(act, unit));
-        uint8_t* out = static_cast<uint8_t*>(wdata);
-        float* xd = nullptr;
-        if (act == DType::Q8_0) {
-            xd = reinterpret_cast<float*>(out + (task.xq_row_bytes * n_tokens + 63) / 64 * 64);
-            task.xd = xd;
-        }
-        const int64_t nb = n_cols / QK8_0;
-        auto quantize_part = [&](int ith, int nth) {
-            const int64_t u0 = n_units * ith / nth, u1 = n_units * (ith + 1) / nth;
-            for (int64_t u = u0; u < u1;) {
-                // Consecutive units of one token are quantized in one call.
-                const int64_t tok = u / units_per_row, first = u % units_per_row;
-                const int64_t count = std::min(u1 - u, units_per_row - first);
-                uint8_t* dst = out + tok * task.xq_row_bytes + first * unit_bytes;
-                quantize(x + tok * n_cols + first * unit, dst, count * unit);
-                if (xd) {
-                    const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(dst);
-                    float* d = xd + tok * nb + first * (unit / QK8_0);
-                    for (int64_t b = 0; b < count * (unit / QK8_0); b++) d[b] = fp16_to_fp32(blocks[b].d);
-                }
-                u += count;
-            }
-        };
-        if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096)
-            pool.parallel(quantize_part);
-        else
-            quantize_part(0, 1);
+// Quantizes x (n_tokens, n_cols) into wdata for activation type `act`, split across the pool when it is large
+// enough; fills the task's xq/xq_row_bytes/xd.
+void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n_cols, int64_t n_tokens,
+                          void* wdata, kern::MatmulTask& task) {
+    CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
+    task.xq = static_cast<const uint8_t*>(wdata);
+    task.xq_row_bytes = size_t(row_bytes(act, n_cols));
+    const kern::QuantizeFn quantize = pick_quantize(act);
+    // Units of 256 elements (or one 32-block when the row is not a multiple of 256) per token.
+    const int64_t unit = n_cols % QK_K == 0 ? QK_K : QK8_0;
+    const int64_t units_per_row = n_cols / unit, n_units = units_per_row * n_tokens;
+    const size_t unit_bytes = size_t(row_bytes(act, unit));
+    uint8_t* out = static_cast<uint8_t*>(wdata);
+    float* xd = nullptr;
+    if (act == DType::Q8_0) {
+        xd = reinterpret_cast<float*>(out + (task.xq_row_bytes * n_tokens + 63) / 64 * 64);
+        task.xd = xd;
     }
+    const int64_t nb = n_cols / QK8_0;
+    const size_t xq_row_bytes = task.xq_row_bytes;
+    auto quantize_part = [&](int ith, int nth) {
+        const int64_t u0 = n_units * ith / nth, u1 = n_units * (ith + 1) / nth;
+        for (int64_t u = u0; u < u1;) {
+            // Consecutive units of one token are quantized in one call.
+            const int64_t tok = u / units_per_row, first = u % units_per_row;
+            const int64_t count = std::min(u1 - u, units_per_row - first);
+            uint8_t* dst = out + tok * xq_row_bytes + first * unit_bytes;
+            quantize(x + tok * n_cols + first * unit, dst, count * unit);
+            if (xd) {
+                const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(dst);
+                float* d = xd + tok * nb + first * (unit / QK8_0);
+                for (int64_t b = 0; b < count * (unit / QK8_0); b++) d[b] = fp16_to_fp32(blocks[b].d);
+            }
+            u += count;
+        }
+    };
+    if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096)
+        pool.parallel(quantize_part);
+    else
+        quantize_part(0, 1);
+}
 
-    const kern::RowsFn rows = pick_rows(w.type);
+// One weight matrix's share of a dispatch: its task, kernel and chunking.
+struct Part {
+    kern::MatmulTask task;
+    kern::RowsFn rows;
+    int64_t n_rows, chunk, first_chunk;
+};
+
+// Runs every part's row chunks from one atomic counter: one pool dispatch for all of them.
+void run_parts(ThreadPool& pool, const Part* parts, int n_parts, int64_t total_macs) {
     const int nth = pool.n_threads();
-    // Chunks of whole 16-row groups, about 8 per thread, so that a thread slowed by another process on the
-    // shared cores does not hold up the others.
-    const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * nth) + 15) / 16 * 16);
-    const int64_t n_chunks = (n_rows + chunk - 1) / chunk;
+    int64_t n_chunks = 0;
+    for (int i = 0; i < n_parts; i++)
+        n_chunks = std::max(n_chunks, parts[i].first_chunk + (parts[i].n_rows + parts[i].chunk - 1) / parts[i].chunk);
     // Small products (wk/wv of a GQA model at decode: ~0.3 MB) run on the caller alone: waking the pool costs
     // more than it saves, and on a shared machine a descheduled worker would stall the step.
     constexpr int64_t kMinParallelMacs = int64_t(1) << 19;
-    const bool parallel = n_chunks > 1 && nth > 1 && n_rows * n_cols * n_tokens >= kMinParallelMacs;
+    const bool parallel = n_chunks > 1 && nth > 1 && total_macs >= kMinParallelMacs;
     // Every thread takes chunks from one counter (no chunk is reserved for a worker that may start late).
     std::atomic<int64_t> next{0};
     auto compute = [&](int, int) {
+        int p = 0;
         for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
              c = next.fetch_add(1, std::memory_order_relaxed)) {
-            const int64_t r0 = c * chunk, r1 = std::min(n_rows, r0 + chunk);
-            rows(task, r0, r1);
+            while (p + 1 < n_parts && c >= parts[p + 1].first_chunk) p++;
+            while (p > 0 && c < parts[p].first_chunk) p--;
+            const Part& part = parts[p];
+            const int64_t r0 = (c - part.first_chunk) * part.chunk, r1 = std::min(part.n_rows, r0 + part.chunk);
+            part.rows(part.task, r0, r1);
         }
     };
     if (parallel)
         pool.parallel(compute);
     else
         compute(0, 1);
+}
+
+// Chunks of whole 16-row groups, about 8 per thread (over all parts of a dispatch), so that a thread slowed
+// by another process on the shared cores does not hold up the others.
+int64_t chunk_rows(int64_t total_rows, int nth) {
+    return std::max<int64_t>(16, (total_rows / (8 * nth) + 15) / 16 * 16);
+}
+
+}  // namespace
+
+void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
+            int64_t ldy) {
+    MatmulJob job{w, y, ldy};
+    matmul_multi(pool, &job, 1, x, n_tokens, wdata);
+}
+
+void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n_tokens,
+                  void* wdata) {
+    CHECK(n_jobs >= 1 && n_jobs <= 8);
+    const int64_t n_cols = jobs[0].w.ne[0];
+    const DType act = kern::act_type(jobs[0].w.type);
+    for (int j = 1; j < n_jobs; j++) {
+        if (jobs[j].w.ne[0] != n_cols || kern::act_type(jobs[j].w.type) != act) {
+            for (int i = 0; i < n_jobs; i++) matmul_multi(pool, &jobs[i], 1, x, n_tokens, wdata);
+            return;
+        }
+    }
+    if (n_tokens <= 0) return;
+    kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols, x, nullptr, 0, nullptr, n_tokens, nullptr, 0};
+    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, proto);
+    Part parts[8];
+    int64_t total_rows = 0, total_macs = 0;
+    for (int j = 0; j < n_jobs; j++) total_rows += jobs[j].w.ne[1];
+    int64_t first_chunk = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const TensorView& w = jobs[j].w;
+        CHECK_MSG(is_matmul_type(w.type), "matmul: unsupported weight dtype");
+        CHECK(w.ne[2] == 1 && w.ne[3] == 1);
+        const int64_t n_rows = w.ne[1];
+        const int64_t ldy = jobs[j].ldy == 0 ? n_rows : jobs[j].ldy;
+        CHECK(ldy >= n_rows);
+        Part& p = parts[j];
+        p.task = proto;
+        p.task.wtype = w.type;
+        p.task.w = static_cast<const uint8_t*>(w.data);
+        p.task.w_row_bytes = size_t(w.row_bytes());
+        p.task.y = jobs[j].y;
+        p.task.ldy = ldy;
+        p.rows = pick_rows(w.type);
+        p.n_rows = n_rows;
+        p.chunk = chunk_rows(total_rows, pool.n_threads());
+        p.first_chunk = first_chunk;
+        first_chunk += (n_rows + p.chunk - 1) / p.chunk;
+        total_macs += n_rows * n_cols * n_tokens;
+    }
+    if (total_rows <= 0) return;
+    run_parts(pool, parts, n_jobs, total_macs);
 }
 
 void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y) {

@@ -167,6 +167,50 @@ TEST(Matmul, ThreadCountsGiveTheSameResult) {
     }
 }
 
+// matmul_multi must give exactly what separate matmuls give (same kernels, same quantized input), for jobs
+// that share an activation type (Q4_K + Q6_K, one dispatch) and for mixes that fall back (Q8_0 + F16).
+TEST(Matmul, MultiEqualsSeparateProducts) {
+    ThreadPool pool(2);
+    const int64_t n_cols = 1024;
+    for (int64_t n_tokens : {1, 3}) {
+        for (auto types : {std::vector<DType>{DType::Q4_K, DType::Q6_K, DType::Q4_K},
+                           std::vector<DType>{DType::Q8_0, DType::F16}}) {
+            std::vector<std::vector<uint8_t>> data;
+            std::vector<MatmulJob> jobs;
+            const int64_t rows[3] = {300, 70, 130};
+            int64_t ldy = 0;
+            for (size_t j = 0; j < types.size(); j++) ldy += rows[j];
+            std::vector<float> y_multi(size_t(ldy * n_tokens), -1.f), y_sep(size_t(ldy * n_tokens), -2.f);
+            size_t scratch = 0;
+            int64_t off = 0;
+            for (size_t j = 0; j < types.size(); j++) {
+                auto wf = gaussian(rows[j] * n_cols, 7 + uint32_t(j));
+                data.emplace_back(size_t(row_bytes(types[j], n_cols) * rows[j]));
+                for (int64_t r = 0; r < rows[j]; r++)
+                    quantize_row_ref(types[j], wf.data() + r * n_cols, data.back().data() + r * row_bytes(types[j], n_cols), n_cols);
+                TensorView w;
+                w.type = types[j];
+                w.n_dims = 2;
+                w.ne[0] = n_cols;
+                w.ne[1] = rows[j];
+                w.data = data.back().data();
+                jobs.push_back({w, y_multi.data() + off, ldy});
+                scratch = std::max(scratch, matmul_scratch_bytes(types[j], n_cols, n_tokens));
+                off += rows[j];
+            }
+            auto x = gaussian(n_tokens * n_cols, 99);
+            std::vector<uint8_t> wdata(scratch + 64);
+            matmul_multi(pool, jobs.data(), int(jobs.size()), x.data(), n_tokens, wdata.data());
+            off = 0;
+            for (size_t j = 0; j < jobs.size(); j++) {
+                matmul(pool, jobs[j].w, x.data(), n_tokens, y_sep.data() + off, wdata.data(), ldy);
+                off += rows[j];
+            }
+            for (size_t i = 0; i < y_multi.size(); i++) ASSERT_EQ(y_multi[i], y_sep[i]) << i;
+        }
+    }
+}
+
 TEST(Matmul, GetRowDequantizes) {
     const int64_t n_cols = 256, n_rows = 5;
     auto wf = gaussian(n_rows * n_cols, 3);

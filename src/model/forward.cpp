@@ -115,9 +115,10 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         if (tr.fused_qkv) {
             matmul(pool, L.wqkv, b.xb, n, b.qkv, b.wdata);
         } else {
-            matmul(pool, L.wq, b.xb, n, b.qkv, b.wdata, qkv_dim);
-            matmul(pool, L.wk, b.xb, n, b.qkv + q_dim, b.wdata, qkv_dim);
-            matmul(pool, L.wv, b.xb, n, b.qkv + q_dim + kv_dim, b.wdata, qkv_dim);
+            const MatmulJob qkv[3] = {{L.wq, b.qkv, qkv_dim},
+                                      {L.wk, b.qkv + q_dim, qkv_dim},
+                                      {L.wv, b.qkv + q_dim + kv_dim, qkv_dim}};
+            matmul_multi(pool, qkv, 3, b.xb, n, b.wdata);
         }
         add_bias_rows(b.qkv, L.bq, n, q_dim, qkv_dim);
         add_bias_rows(b.qkv + q_dim, L.bk, n, kv_dim, qkv_dim);
@@ -224,8 +225,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
             if (tr.fused_gate_up) {
                 matmul(pool, L.w_up, b.xb, n, b.hb, b.wdata);
             } else {
-                matmul(pool, L.w_gate, b.xb, n, b.hb, b.wdata, 2 * ff);
-                matmul(pool, L.w_up, b.xb, n, b.hb + ff, b.wdata, 2 * ff);
+                const MatmulJob gate_up[2] = {{L.w_gate, b.hb, 2 * ff}, {L.w_up, b.hb + ff, 2 * ff}};
+                matmul_multi(pool, gate_up, 2, b.xb, n, b.wdata);
             }
             activate(n);
             matmul(pool, L.w_down, b.hb2, n, b.xb2, b.wdata);
