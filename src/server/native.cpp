@@ -161,6 +161,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
     sm.p.lease = std::move(lease).value();
     const LoadedModel& lm = sm.p.lease.model();
+    if (!lm.engine) return reply_error(res, 400, "\"" + name + "\" does not support " + (chat ? "chat" : "generate"));
     if (chat)
         s = chat_prompt(lm, messages, sm.p.greq.prompt, sm.p.truncated);
     else
