@@ -77,12 +77,13 @@ int cmd_bench(const std::vector<std::string>& argv) {
     const double fraction = bw > 0 ? decode_gbs / bw : 0;
     const HParams& hp = m.hparams();
     if (json) {
-        printf("{\"model\": \"%s\", \"arch\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"prompt_tokens\": %d, "
-               "\"gen_tokens\": %d, \"reps\": %d, \"load_s\": %.3f, \"weight_bytes_per_token\": %lld, "
-               "\"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"decode_gb_per_s\": %.3f, "
-               "\"bandwidth_gb_per_s\": %.3f, \"decode_bandwidth_fraction\": %.4f}\n",
-               path.c_str(), hp.arch.c_str(), m.thread_pool().n_threads(), isa_name(active_isa()), n_prompt, n_gen,
-               reps, load_s, (long long)m.decode_weight_bytes(), pp, tg, decode_gbs, bw, fraction);
+        printf(
+            "{\"model\": \"%s\", \"arch\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"prompt_tokens\": %d, "
+            "\"gen_tokens\": %d, \"reps\": %d, \"load_s\": %.3f, \"weight_bytes_per_token\": %lld, "
+            "\"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"decode_gb_per_s\": %.3f, "
+            "\"bandwidth_gb_per_s\": %.3f, \"decode_bandwidth_fraction\": %.4f}\n",
+            path.c_str(), hp.arch.c_str(), m.thread_pool().n_threads(), isa_name(active_isa()), n_prompt, n_gen, reps,
+            load_s, (long long)m.decode_weight_bytes(), pp, tg, decode_gbs, bw, fraction);
     } else {
         printf("model      %s (%s, %d layers, n_embd %d, n_vocab %d)\n", path.c_str(), hp.arch.c_str(), hp.n_layer,
                hp.n_embd, hp.n_vocab);

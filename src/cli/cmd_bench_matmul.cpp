@@ -43,7 +43,9 @@ std::vector<uint8_t> make_matrix(DType type, int64_t rows, int64_t cols, uint32_
     return m;
 }
 
-void bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double min_seconds, double bw_gbs, bool cached) {
+// Returns the seconds per matmul.
+double bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double min_seconds, double bw_gbs,
+                 bool cached) {
     const int64_t rb = row_bytes(type, s.cols);
     const size_t mat_bytes = size_t(rb * s.rows);
     const size_t target = size_t(256) << 20;  // ≫ 32 MiB L3
@@ -83,18 +85,20 @@ void bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double min
     const double util = (process_cpu_seconds() - cpu0) / (elapsed * pool.n_threads());
     const double gflops = 2.0 * double(s.rows) * double(s.cols) * double(tokens) / sec * 1e-9;
     const double gbs = double(mat_bytes) / sec * 1e-9;
-    printf("%-5s %6lld x %-6lld tokens %4lld  %9.3f ms  %8.1f GFLOP/s  %6.1f GB/s", dtype_name(type),
-           (long long)s.rows, (long long)s.cols, (long long)tokens, sec * 1e3, gflops, gbs);
+    printf("%-5s %6lld x %-6lld tokens %4lld  %9.3f ms  %8.1f GFLOP/s  %6.1f GB/s", dtype_name(type), (long long)s.rows,
+           (long long)s.cols, (long long)tokens, sec * 1e3, gflops, gbs);
     if (bw_gbs > 0) printf("  (%3.0f%% of read bandwidth)", 100.0 * gbs / bw_gbs);
     if (tokens > 1) printf("  %7.1f tok/s-equiv", double(tokens) / sec);
     printf("  cpu %3.0f%%", 100.0 * util);
     printf("\n");
     fflush(stdout);
+    return sec;
 }
 
 int cmd_bench_matmul(const std::vector<std::string>& argv) {
     Args args(argv, {"bandwidth", "cached"});
-    const std::vector<std::string> known = {"type", "rows", "cols", "tokens", "threads", "seconds", "isa", "bandwidth", "cached"};
+    const std::vector<std::string> known = {"type",    "rows", "cols",      "tokens", "threads",
+                                            "seconds", "isa",  "bandwidth", "cached"};
     for (const std::string& k : args.unknown(known)) return fail("unknown option --%s", k.c_str());
 
     std::vector<DType> types;
@@ -112,7 +116,7 @@ int cmd_bench_matmul(const std::vector<std::string>& argv) {
     if (args.has("rows") || args.has("cols")) {
         shapes.push_back({args.get_int("rows", 2048), args.get_int("cols", 2048)});
     } else {  // TinyLlama-1.1B: attn (2048x2048), ffn up/gate (5632x2048), ffn down (2048x5632), output
-        shapes = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
+        shapes = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}, {256, 2048}};
     }
     const int64_t tokens = args.get_int("tokens", 1);
     const double seconds = args.get_double("seconds", 1.0);
@@ -128,23 +132,34 @@ int cmd_bench_matmul(const std::vector<std::string>& argv) {
         printf("read bandwidth (%d threads): %.1f GB/s\n", pool.n_threads(), bw);
     }
     printf("isa %s, %d threads\n", isa_name(active_isa()), pool.n_threads());
-    for (DType t : types)
+    const bool tinyllama = !args.has("rows") && !args.has("cols");
+    for (DType t : types) {
+        std::vector<double> sec;
         for (Shape s : shapes) {
             if (s.cols % dtype_info(t).block_elems) {
                 printf("%-5s %lld cols: not a multiple of the block size, skipped\n", dtype_name(t), (long long)s.cols);
+                sec.push_back(0);
                 continue;
             }
-            bench_one(pool, t, s, tokens, seconds, bw, args.has("cached"));
+            sec.push_back(bench_one(pool, t, s, tokens, seconds, bw, args.has("cached")));
         }
+        if (tinyllama) {
+            // TinyLlama-1.1B per layer: wq, wo (2048x2048), wk, wv (256x2048), gate, up (5632x2048), down
+            // (2048x5632); 22 layers and the 32000x2048 output. Matmuls only (no attention, norms, rope).
+            const double layer = 2 * sec[0] + 2 * sec[4] + 2 * sec[1] + sec[2];
+            const double step = 22 * layer + sec[3];
+            printf("%-5s TinyLlama-1.1B matmuls, all in this type: %.2f ms per step of %lld tokens = %.1f tok/s\n",
+                   dtype_name(t), step * 1e3, (long long)tokens, double(tokens) / step);
+        }
+    }
     return 0;
 }
 
 }  // namespace
 
 BERTH_COMMAND(bench_matmul, "debug bench-matmul",
-                             "berth debug bench-matmul [--type q4_K,q8_0] [--rows N --cols N] [--tokens T] "
-                             "[--threads N] [--seconds S] [--isa scalar|avx2|avx512] [--bandwidth] [--cached]",
-                             "Times matmul per weight type and shape: GFLOP/s and GB/s of weight traffic.",
-                             cmd_bench_matmul);
+              "berth debug bench-matmul [--type q4_K,q8_0] [--rows N --cols N] [--tokens T] "
+              "[--threads N] [--seconds S] [--isa scalar|avx2|avx512] [--bandwidth] [--cached]",
+              "Times matmul per weight type and shape: GFLOP/s and GB/s of weight traffic.", cmd_bench_matmul);
 
 }  // namespace berth::cli

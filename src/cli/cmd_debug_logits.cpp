@@ -34,8 +34,10 @@ bool parse_tokens(const std::string& s, std::vector<int32_t>* out) {
 }
 
 void print_float(float f) {
-    if (std::isfinite(f)) printf("%.9g", double(f));
-    else printf("%s", f > 0 ? "1e38" : "-1e38");
+    if (std::isfinite(f))
+        printf("%.9g", double(f));
+    else
+        printf("%s", f > 0 ? "1e38" : "-1e38");
 }
 
 int cmd_debug_logits(const std::vector<std::string>& argv) {

@@ -36,7 +36,8 @@ int cmd_make_model(const std::vector<std::string>& argv) {
     bool arch_ok = false, type_ok = false;
     for (const std::string& x : synthetic_architectures()) arch_ok |= x == s.arch;
     for (const std::string& x : synthetic_types()) type_ok |= x == s.type;
-    if (!arch_ok) return fail("unknown --arch %s (supported: %s)", s.arch.c_str(), joined(synthetic_architectures()).c_str());
+    if (!arch_ok)
+        return fail("unknown --arch %s (supported: %s)", s.arch.c_str(), joined(synthetic_architectures()).c_str());
     if (!type_ok) return fail("unknown --type %s (supported: %s)", s.type.c_str(), joined(synthetic_types()).c_str());
     int64_t t0 = now_ns();
     Status st = write_synthetic_model(s, a.positional()[0]);

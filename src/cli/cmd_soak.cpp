@@ -31,10 +31,10 @@ double parse_duration_s(const std::string& s) {
 }
 
 int soak_main(const std::vector<std::string>& argv) {
-    Args a(argv, {"allow-remote", "no-unload"});
+    Args a(argv, {"allow-remote", "no-unload", "no-warm-up"});
     const std::vector<std::string> known = {"url", "models", "concurrency", "duration", "requests", "pid", "out",
                                             "keep-alive", "prompt-words", "num-predict", "num-ctx", "idle-gap-ms", "seed",
-                                            "allow-remote", "no-unload", "sample-interval", "warmup"};
+                                            "allow-remote", "no-unload", "no-warm-up", "sample-interval", "warmup"};
     auto bad = a.unknown(known);
     if (!bad.empty()) return fail("soak: unknown option --%s", bad[0].c_str());
     soak::Config c;
@@ -55,6 +55,7 @@ int soak_main(const std::vector<std::string>& argv) {
     c.warmup_fraction = a.get_double("warmup", 0.1);
     c.allow_remote = a.has("allow-remote");
     c.unload_at_end = !a.has("no-unload");
+    c.warm_up = !a.has("no-warm-up");
     auto pw = split_list(a.get_or("prompt-words", "4,64"));
     if (pw.size() != 2) return fail("soak: --prompt-words expects MIN,MAX");
     c.prompt_words_min = atoi(pw[0].c_str());

@@ -23,6 +23,7 @@ struct Config {
     int pid = 0;                              // read /proc/<pid> when the server is not berth
     double sample_interval_s = 1.0;
     bool unload_at_end = true;                // ask the server to unload the models afterwards (keep_alive 0)
+    bool warm_up = true;                      // one request per model, then unload, before the baseline
     bool allow_remote = false;
     uint64_t seed = 1;
     std::string out_dir;
@@ -59,6 +60,7 @@ struct Report {
     double growth_per_1k_requests = 0;           // bytes, steady-state least-squares slope
     double growth_per_hour = 0;                  // bytes
     int64_t steady_min = 0, steady_max = 0;      // RssAnon range after warm-up, while the load runs
+    double unaccounted_growth_per_1k_requests = 0;  // berth only: RssAnon minus the ledger, same slope
     double retention = 0;                        // (final - baseline) / (peak - baseline)
     int64_t unaccounted_max = -1;
     double ttft_p50_ms = 0, ttft_p95_ms = 0, ttft_p99_ms = 0;

@@ -66,13 +66,17 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
     // Steady state: samples after the warm-up share of requests. Growth is the least-squares slope of
     // RssAnon against completed requests (per 1,000) and against time (per hour).
     int64_t warm = int64_t(double(r.requests) * cfg.warmup_fraction);
-    std::vector<double> xr, xt, y;
+    std::vector<double> xr, xt, y, xu, yu;
     for (const auto& s : samples) {
         if (s.rss_anon < 0 || s.requests < warm) continue;
         xr.push_back(double(s.requests));
         xt.push_back(s.t_s);
         y.push_back(double(s.rss_anon));
+        if (s.unaccounted >= 0) xu.push_back(double(s.requests)), yu.push_back(double(s.unaccounted));
     }
+    // Unaccounted memory does not move when models load and unload, so its slope isolates creep from the
+    // models that happen to be resident.
+    r.unaccounted_growth_per_1k_requests = slope(xu, yu) * 1000.0;
     r.growth_per_1k_requests = slope(xr, y) * 1000.0;
     if (!y.empty()) {
         r.steady_min = int64_t(*std::min_element(y.begin(), y.end()));
@@ -122,6 +126,7 @@ std::string report_json(const Report& r) {
                    {"steady_min_bytes", r.steady_min},
                    {"steady_max_bytes", r.steady_max},
                    {"steady_range_bytes", r.steady_max - r.steady_min},
+                   {"unaccounted_growth_bytes_per_1k_requests", r.unaccounted_growth_per_1k_requests},
                    {"retention", r.retention},
                    {"unaccounted_max_bytes", r.unaccounted_max}};
     j["latency_ms"] = {{"ttft_p50", r.ttft_p50_ms}, {"ttft_p95", r.ttft_p95_ms}, {"ttft_p99", r.ttft_p99_ms},

@@ -123,6 +123,18 @@ int run(const Config& cfg_in) {
         auto m = read_process_memory(cfg.pid);
         if (m.is_ok()) s->rss_anon = m->rss_anon, s->rss = m->rss;
     };
+    if (cfg.warm_up) {
+        // One request per model and an unload: one-time allocations (thread stacks, first-use caches) happen
+        // here, so the baseline and the retention figure measure what the load itself leaves behind.
+        for (const auto& m : cfg.models) {
+            json body = {{"model", m}, {"prompt", "Once upon a time"}, {"stream", false},
+                         {"options", {{"num_predict", 2}}}};
+            if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
+            probe.Post("/api/generate", body.dump(), "application/json");
+            probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
     int64_t baseline = 0;
     {
         Sample s;
@@ -278,7 +290,9 @@ int run(const Config& cfg_in) {
     printf("steady state  RssAnon between %.1f and %.1f MiB after warm-up (range %.2f MiB)\n", r.steady_min / mib,
            r.steady_max / mib, (r.steady_max - r.steady_min) / mib);
     printf("retention     %.1f %% (final - baseline) / (peak - baseline)\n", r.retention * 100);
-    if (r.unaccounted_max >= 0) printf("unaccounted   max %.1f MiB\n", r.unaccounted_max / mib);
+    if (r.unaccounted_max >= 0)
+        printf("unaccounted   max %.1f MiB, growth %.3f MiB per 1,000 requests\n", r.unaccounted_max / mib,
+               r.unaccounted_growth_per_1k_requests / mib);
     printf("TTFT          p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", r.ttft_p50_ms, r.ttft_p95_ms, r.ttft_p99_ms);
     printf("latency       p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; decode p50 %.1f tokens/s\n", r.latency_p50_ms,
            r.latency_p95_ms, r.latency_p99_ms, r.tokens_per_s_p50);

@@ -57,7 +57,8 @@ void attention_group_f16(const float* q, int group, const AttnKv& kv, int kv_hea
             __m256 v8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
             for (int g = 0; g < group; ++g) {
                 float* o = out + int64_t(g) * d + i;
-                _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[int64_t(g) * n + j]), v8, _mm256_loadu_ps(o)));
+                _mm256_storeu_ps(o,
+                                 _mm256_fmadd_ps(_mm256_set1_ps(scores[int64_t(g) * n + j]), v8, _mm256_loadu_ps(o)));
             }
         }
     }

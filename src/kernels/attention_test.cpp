@@ -65,8 +65,8 @@ struct FakeKv {
         for (int p = 0; p < 12; ++p) {
             for (int which = 0; which < 2; ++which) {
                 for (float& f : tmp) f = nd(rng);
-                uint8_t* dst = mem.data() + pages[size_t(p / pp)] * page_bytes + (which ? kv.v_offset : 0) +
-                               (p % pp) * pos_bytes;
+                uint8_t* dst =
+                    mem.data() + pages[size_t(p / pp)] * page_bytes + (which ? kv.v_offset : 0) + (p % pp) * pos_bytes;
                 store_row(t, tmp.data(), dst, int64_t(tmp.size()));
                 std::vector<float> back(tmp.size());
                 dequantize_row_ref(t, dst, back.data(), int64_t(back.size()));
@@ -103,7 +103,8 @@ TEST(Attention, GroupAndHeadMatchADirectComputation) {
                 for (double& x : s) sum += (x = std::exp(x - mx));
                 for (int i = 0; i < d; ++i) {
                     double o = 0;
-                    for (int p = begin; p < end; ++p) o += s[size_t(p - begin)] / sum * f.v_ref[size_t((p * 2 + kh) * d + i)];
+                    for (int p = begin; p < end; ++p)
+                        o += s[size_t(p - begin)] / sum * f.v_ref[size_t((p * 2 + kh) * d + i)];
                     EXPECT_NEAR(out[size_t(g * d + i)], o, 1e-4) << "head " << g << " dim " << i;
                 }
             }

@@ -36,8 +36,8 @@ Isa detect() {
     bool fma = c & bit_FMA, f16c = c & bit_F16C;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Isa::scalar;
     bool avx2 = b & bit_AVX2;
-    bool avx512 = (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512DQ) && (b & bit_AVX512VL) &&
-                  (c & bit_AVX512VNNI);
+    bool avx512 =
+        (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512DQ) && (b & bit_AVX512VL) && (c & bit_AVX512VNNI);
     if (avx512 && fma && f16c && os_saves_zmm()) return Isa::avx512;
     if (avx2 && fma && f16c && os_saves_ymm()) return Isa::avx2;
     return Isa::scalar;
@@ -48,10 +48,14 @@ Isa initial_isa() {
     const char* env = getenv("BERTH_ISA");
     if (!env || !*env) return best;
     Isa want = best;
-    if (!strcmp(env, "scalar")) want = Isa::scalar;
-    else if (!strcmp(env, "avx2")) want = Isa::avx2;
-    else if (!strcmp(env, "avx512")) want = Isa::avx512;
-    else fprintf(stderr, "berth: ignoring BERTH_ISA=%s (use scalar, avx2 or avx512)\n", env);
+    if (!strcmp(env, "scalar"))
+        want = Isa::scalar;
+    else if (!strcmp(env, "avx2"))
+        want = Isa::avx2;
+    else if (!strcmp(env, "avx512"))
+        want = Isa::avx512;
+    else
+        fprintf(stderr, "berth: ignoring BERTH_ISA=%s (use scalar, avx2 or avx512)\n", env);
     return int(want) <= int(best) ? want : best;
 }
 
@@ -89,8 +93,10 @@ int physical_core_count() {
         int phys = 0;
         while (fgets(line, sizeof line, f)) {
             int v;
-            if (sscanf(line, "physical id : %d", &v) == 1) phys = v;
-            else if (sscanf(line, "core id : %d", &v) == 1) cores.insert({phys, v});
+            if (sscanf(line, "physical id : %d", &v) == 1)
+                phys = v;
+            else if (sscanf(line, "core id : %d", &v) == 1)
+                cores.insert({phys, v});
         }
         fclose(f);
     }

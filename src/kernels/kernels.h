@@ -18,8 +18,8 @@ namespace berth {
 
 // ---- CPU features --------------------------------------------------------------------------------------
 enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
-Isa detected_isa();          // best ISA of this CPU
-Isa active_isa();            // the one in use (detected, or forced by BERTH_ISA=scalar|avx2|avx512)
+Isa detected_isa();            // best ISA of this CPU
+Isa active_isa();              // the one in use (detected, or forced by BERTH_ISA=scalar|avx2|avx512)
 void set_active_isa(Isa isa);  // tests; CHECKs that the CPU supports it
 const char* isa_name(Isa isa);
 int physical_core_count();
@@ -28,7 +28,7 @@ int physical_core_count();
 // Persistent workers; the caller is worker 0. parallel(f) runs f(ith, nth) on every worker and returns when
 // all are done. Workers spin briefly between jobs and then sleep; no thread is created per call.
 class ThreadPool {
-public:
+  public:
     explicit ThreadPool(int n_threads);  // 0 = physical_core_count()
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
@@ -40,10 +40,12 @@ public:
         run(&invoke<std::remove_reference_t<F>>, &f);
     }
 
-private:
+  private:
     using Fn = void (*)(void* ctx, int ith, int nth);
     template <typename F>
-    static void invoke(void* ctx, int ith, int nth) { (*static_cast<F*>(ctx))(ith, nth); }
+    static void invoke(void* ctx, int ith, int nth) {
+        (*static_cast<F*>(ctx))(ith, nth);
+    }
     void run(Fn fn, void* ctx);
     void worker_loop(int ith);
 

@@ -40,10 +40,19 @@ kern::RowsFn pick_rows(DType wtype) {
 
 bool is_matmul_type(DType t) {
     switch (t) {
-        case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_0: case DType::Q4_1: case DType::Q5_0:
-        case DType::Q5_1: case DType::Q8_0: case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K:
-        case DType::Q6_K:
-            return true;
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16:
+        case DType::Q4_0:
+        case DType::Q4_1:
+        case DType::Q5_0:
+        case DType::Q5_1:
+        case DType::Q8_0:
+        case DType::Q2_K:
+        case DType::Q3_K:
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K: return true;
         default: return false;
     }
 }
@@ -70,8 +79,9 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
     if (n_tokens <= 0 || n_rows <= 0) return;
 
     const DType act = kern::act_type(w.type);
-    kern::MatmulTask task{w.type, static_cast<const uint8_t*>(w.data), size_t(w.row_bytes()), n_cols, x,
-                          nullptr, 0, nullptr, n_tokens, y, ldy};
+    kern::MatmulTask task{
+        w.type, static_cast<const uint8_t*>(w.data), size_t(w.row_bytes()), n_cols, x, nullptr, 0, nullptr, n_tokens, y,
+        ldy};
     if (act != DType::F32) {
         CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
         task.xq = static_cast<const uint8_t*>(wdata);
@@ -104,8 +114,10 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
                 u += count;
             }
         };
-        if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096) pool.parallel(quantize_part);
-        else quantize_part(0, 1);
+        if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096)
+            pool.parallel(quantize_part);
+        else
+            quantize_part(0, 1);
     }
 
     const kern::RowsFn rows = pick_rows(w.type);
@@ -114,22 +126,30 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
     // shared cores does not hold up the others.
     const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * nth) + 15) / 16 * 16);
     const int64_t n_chunks = (n_rows + chunk - 1) / chunk;
-    const bool parallel = n_chunks > 1 && nth > 1;
-    std::atomic<int64_t> next{parallel ? nth : 1};  // chunks below `next` are taken; thread i starts at chunk i
-    auto compute = [&](int ith, int) {
-        for (int64_t c = ith; c < n_chunks; c = next.fetch_add(1, std::memory_order_relaxed)) {
+    // Small products (wk/wv of a GQA model at decode: ~0.3 MB) run on the caller alone: waking the pool costs
+    // more than it saves, and on a shared machine a descheduled worker would stall the step.
+    constexpr int64_t kMinParallelMacs = int64_t(1) << 19;
+    const bool parallel = n_chunks > 1 && nth > 1 && n_rows * n_cols * n_tokens >= kMinParallelMacs;
+    // Every thread takes chunks from one counter (no chunk is reserved for a worker that may start late).
+    std::atomic<int64_t> next{0};
+    auto compute = [&](int, int) {
+        for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+             c = next.fetch_add(1, std::memory_order_relaxed)) {
             const int64_t r0 = c * chunk, r1 = std::min(n_rows, r0 + chunk);
             rows(task, r0, r1);
         }
     };
-    if (parallel) pool.parallel(compute);
-    else compute(0, 1);
+    if (parallel)
+        pool.parallel(compute);
+    else
+        compute(0, 1);
 }
 
 void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
     const int64_t n_cols = w.ne[0], n_rows = w.n_rows();
     for (int64_t t = 0; t < n_tokens; t++)
-        for (int64_t r = 0; r < n_rows; r++) y[t * n_rows + r] = float(dot_row_ref(w.type, w.row(r), x + t * n_cols, n_cols));
+        for (int64_t r = 0; r < n_rows; r++)
+            y[t * n_rows + r] = float(dot_row_ref(w.type, w.row(r), x + t * n_cols, n_cols));
 }
 
 void get_row(const TensorView& w, int64_t r, float* out) {

@@ -31,26 +31,38 @@ static inline __m512i lane_index(int base, int group) {
     return _mm512_load_si512(idx);
 }
 
-template <int NT>
-void tile_q4_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64_t nb, float* out) {
-    const BlockQ4_K* w = reinterpret_cast<const BlockQ4_K*>(wrow);
+template <int NT, bool Q5>
+void tile_q45_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64_t nb, float* out) {
+    using Block = std::conditional_t<Q5, BlockQ5_K, BlockQ4_K>;
+    const Block* w = reinterpret_cast<const Block*>(wrow);
+    const __m512i one = _mm512_set1_epi8(1);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i shifts = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);  // lo | hi nibbles
+    const __m512i shifts = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);   // lo | hi nibbles
+    const __m512i shifts4 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(1), 1);  // 0 | 1
     const __m512i idx[4] = {lane_index(0, 16), lane_index(2, 16), lane_index(4, 16), lane_index(6, 16)};
     __m256 acc[NT];
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const BlockQ4_K& b = w[i];
+        const Block& b = w[i];
+        __m512i QH;
+        if constexpr (Q5) QH = _mm512_broadcast_i64x4(loadu(b.qh));
         uint64_t sc, mins8;
         unpack_k4_scales(b.scales, &sc, &mins8);
-        const __m128i mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(mins8)));
+        // min j twice in a row, to pair with the 16 bsums (two per 32-element sub-block)
+        const __m128i m8 = _mm_cvtsi64_si128(int64_t(mins8));
+        const __m256i mins_dup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
         const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc))));
-        const float d = h2f(b.d), dmin = h2f(b.dmin);
+        const __m256 dv = _mm256_set1_ps(h2f(b.d)), dminv = _mm256_set1_ps(h2f(b.dmin));
         __m512i sumi[NT];
         for (int k = 0; k < NT; k++) sumi[k] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
             const __m512i raw = _mm512_broadcast_i64x4(loadu(b.qs + 32 * c));
-            const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(raw, shifts), m4);
+            __m512i q = _mm512_and_si512(_mm512_srlv_epi16(raw, shifts), m4);
+            if constexpr (Q5) {  // 5th bit: bit 2c of qh[l] for the low half, bit 2c+1 for the high half
+                const __m512i cnt = _mm512_add_epi16(shifts4, _mm512_set1_epi16(int16_t(2 * c)));
+                const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(QH, cnt), one);
+                q = _mm512_or_si512(q, _mm512_slli_epi16(hb, 4));
+            }
             const __m512i scv = _mm512_permutexvar_epi16(idx[c], sc16);
             for (int k = 0; k < NT; k++) {
                 const BlockQ8_K* x = reinterpret_cast<const BlockQ8_K*>(xq + k * xstride) + i;
@@ -60,12 +72,9 @@ void tile_q4_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64
         }
         for (int k = 0; k < NT; k++) {
             const BlockQ8_K* x = reinterpret_cast<const BlockQ8_K*>(xq + k * xstride) + i;
-            const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->bsums));
-            const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->bsums + 8));
-            const __m128i pm = _mm_madd_epi16(mins, _mm_hadd_epi16(bs_lo, bs_hi));
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * x->d), _mm256_cvtepi32_ps(reduce_512(sumi[k])), acc[k]);
-            acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * x->d), _mm256_cvtepi32_ps(_mm256_zextsi128_si256(pm)),
-                                      acc[k]);
+            const __m256 pm = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins_dup, loadu(x->bsums)));
+            const __m256 v = _mm256_fmsub_ps(_mm256_cvtepi32_ps(reduce_512(sumi[k])), dv, _mm256_mul_ps(pm, dminv));
+            acc[k] = _mm256_fmadd_ps(v, _mm256_set1_ps(x->d), acc[k]);
         }
     }
     for (int k = 0; k < NT; k++) out[k] = hsum(acc[k]);
@@ -91,7 +100,8 @@ void tile_q6_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64
         for (int h = 0; h < 2; h++) {
             const __m512i L = _mm512_loadu_si512(b.ql + 64 * h);
             const __m512i QH = _mm512_broadcast_i64x4(loadu(b.qh + 32 * h));
-            const __m512i q01 = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, sh01), m30));
+            const __m512i q01 =
+                _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, sh01), m30));
             const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
                                                 _mm512_and_si512(_mm512_srlv_epi16(QH, sh23), m30));
             const __m512i s01 = _mm512_permutexvar_epi16(idx[2 * h], sc16z);
@@ -114,19 +124,34 @@ void tile_q6_K_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, int64
     for (int k = 0; k < NT; k++) out[k] = hsum(acc[k]);
 }
 
-// Q8_0 · Q8_0 with two 32-element blocks per zmm. vpsignb has no 512-bit form: the weight signs become a
-// mask and the activations are negated under it (masked subtract from zero).
-template <int NT>
-void tile_q8_0_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const float* xd, int64_t nb,
-                   float* out) {
-    const BlockQ8_0* w = reinterpret_cast<const BlockQ8_0*>(wrow);
-    const __m512 zero_ps = _mm512_setzero_ps();
+// Signed 8-bit values of one Q8_0 / Q4_0 / Q5_0 block (32 elements).
+template <DType W, typename B>
+static inline __m256i signed_values(const B& b) {
+    if constexpr (W == DType::Q8_0) {
+        return loadu(b.qs);
+    } else if constexpr (W == DType::Q4_0) {
+        return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8));
+    } else {  // Q5_0: the 5th bit clear makes the byte negative (value − 16)
+        const __m256i high = _mm256_andnot_si256(bytes_from_bits_32(b.qh), _mm256_set1_epi8(char(0xF0)));
+        return _mm256_or_si256(nibbles_32(b.qs), high);
+    }
+}
+
+// Symmetric 32-blocks (Q8_0, Q4_0, Q5_0) · Q8_0 with two blocks per zmm. vpsignb has no 512-bit form: the
+// weight signs become a mask and the activations are negated under it (masked subtract from zero).
+template <int NT, DType W>
+void tile_sym_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const float* xd, int64_t nb, float* out) {
+    using Block =
+        std::conditional_t<W == DType::Q8_0, BlockQ8_0, std::conditional_t<W == DType::Q4_0, BlockQ4_0, BlockQ5_0>>;
+    const Block* w = reinterpret_cast<const Block*>(wrow);
     const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    __m512 acc[NT];
-    for (int k = 0; k < NT; k++) acc[k] = zero_ps;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m512i w2 = _mm512_inserti64x4(_mm512_castsi256_si512(loadu(w[i].qs)), loadu(w[i + 1].qs), 1);
+    constexpr int U = NT == 1 ? 2 : 1;  // independent accumulators to hide the fma latency in matvecs
+    __m512 acc[U][NT];
+    for (int u = 0; u < U; u++)
+        for (int k = 0; k < NT; k++) acc[u][k] = _mm512_setzero_ps();
+    auto step = [&](int64_t i, __m512* a) {
+        const __m512i w2 =
+            _mm512_inserti64x4(_mm512_castsi256_si512(signed_values<W>(w[i])), signed_values<W>(w[i + 1]), 1);
         const __m512i wabs = _mm512_abs_epi8(w2);
         const __mmask64 neg = _mm512_movepi8_mask(w2);
         const __m512 dw2 = _mm512_insertf32x8(_mm512_set1_ps(h2f(w[i].d)), _mm256_set1_ps(h2f(w[i + 1].d)), 1);
@@ -137,29 +162,129 @@ void tile_q8_0_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const
             const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wabs, s);
             const __m128i da_pair = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(xd + k * nb + i));
             const __m512 da2 = _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(_mm_castsi128_ps(da_pair)));
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw2, da2), acc[k]);
+            a[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw2, da2), a[k]);
         }
-    }
+    };
+    int64_t i = 0;
+    for (; i + 2 * U <= nb; i += 2 * U)
+        for (int u = 0; u < U; u++) step(i + 2 * u, acc[u]);
+    for (; i + 2 <= nb; i += 2) step(i, acc[0]);
     float tail[NT] = {};
-    if (i < nb) tile_q8_0<NT>(reinterpret_cast<const uint8_t*>(w + i), xq + i * sizeof(BlockQ8_0), xstride, 1, tail);
-    for (int k = 0; k < NT; k++) out[k] = _mm512_reduce_add_ps(acc[k]) + tail[k];
+    if (i < nb) {
+        if constexpr (W == DType::Q8_0)
+            tile_q8_0<NT>(reinterpret_cast<const uint8_t*>(w + i), xq + i * sizeof(BlockQ8_0), xstride, 1, tail);
+        else
+            tile_q01<NT, W>(reinterpret_cast<const uint8_t*>(w + i), xq + i * sizeof(BlockQ8_0), xstride, 1, tail);
+    }
+    for (int k = 0; k < NT; k++) {
+        __m512 sum = acc[0][k];
+        for (int u = 1; u < U; u++) sum = _mm512_add_ps(sum, acc[u][k]);
+        out[k] = _mm512_reduce_add_ps(sum) + tail[k];
+    }
 }
 
-struct KernQ8_0_512 {
+template <DType W>
+struct KernSym512 {
     static constexpr int nt_max = BERTH_NT_MAX;
     template <int NT>
     static void run(const MatmulTask& t, int64_t r, int64_t k0, float* out) {
         const int64_t nb = t.n_cols / QK8_0;
-        tile_q8_0_512<NT>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.xd + k0 * nb, nb,
-                          out);
+        tile_sym_512<NT, W>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.xd + k0 * nb, nb,
+                            out);
     }
 };
 
-struct KernQ4_K_512 {
+// Float weights: 16 lanes per zmm; the last partial vector uses masked loads, so rows of any length work.
+template <DType T>
+static inline __m512 load16(const uint8_t* w, int64_t i, __mmask16 m) {
+    if constexpr (T == DType::F32) return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(w) + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(w) + i);
+    if constexpr (T == DType::F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));  // BF16
+}
+
+template <int NT, DType T>
+void tile_float_512(const uint8_t* w, const float* x, int64_t ldx, int64_t n, float* out) {
+    constexpr int U = NT == 1 ? 4 : 2;
+    __m512 acc[U][NT];
+    for (int u = 0; u < U; u++)
+        for (int k = 0; k < NT; k++) acc[u][k] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 * U <= n; i += 16 * U)
+        for (int u = 0; u < U; u++) {
+            const __m512 wv = load16<T>(w, i + 16 * u, 0xFFFF);
+            for (int k = 0; k < NT; k++)
+                acc[u][k] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + k * ldx + i + 16 * u), acc[u][k]);
+        }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __m512 wv = load16<T>(w, i, m);
+        for (int k = 0; k < NT; k++)
+            acc[0][k] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + k * ldx + i), acc[0][k]);
+    }
+    for (int k = 0; k < NT; k++) {
+        __m512 s = acc[0][k];
+        for (int u = 1; u < U; u++) s = _mm512_add_ps(s, acc[u][k]);
+        out[k] = _mm512_reduce_add_ps(s);
+    }
+}
+
+// 4 rows × 4 tokens register tile for prefill: each activation vector feeds 4 rows and each weight vector 4
+// tokens, so the loop needs half a load per fma instead of one (the one-row tile was L2-bound).
+template <DType T>
+void tile_float_4x4(const uint8_t* w, size_t w_stride, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy) {
+    __m512 acc[4][4];
+    for (int m = 0; m < 4; m++)
+        for (int k = 0; k < 4; k++) acc[m][k] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 mask = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        __m512 wv[4];
+        for (int m = 0; m < 4; m++) wv[m] = load16<T>(w + m * w_stride, i, mask);
+        for (int k = 0; k < 4; k++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k * ldx + i);
+            for (int m = 0; m < 4; m++) acc[m][k] = _mm512_fmadd_ps(wv[m], xv, acc[m][k]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        for (int m = 0; m < 4; m++) y[k * ldy + m] = _mm512_reduce_add_ps(acc[m][k]);
+}
+
+// Rows outer (a 4-row block of weights stays in L1/L2 while every token passes over it), tokens inner.
+template <DType T>
+void rows_float_512(const MatmulTask& t, int64_t r0, int64_t r1) {
+    float out[4];
+    const int64_t n_tok4 = t.n_tokens / 4 * 4;
+    auto one_row = [&](int64_t r, int64_t k0, int64_t nt) {
+        const float* x = t.x + k0 * t.n_cols;
+        const uint8_t* w = t.w + r * t.w_row_bytes;
+        switch (nt) {
+            case 1: tile_float_512<1, T>(w, x, t.n_cols, t.n_cols, out); break;
+            case 2: tile_float_512<2, T>(w, x, t.n_cols, t.n_cols, out); break;
+            case 3: tile_float_512<3, T>(w, x, t.n_cols, t.n_cols, out); break;
+            default: tile_float_512<4, T>(w, x, t.n_cols, t.n_cols, out); break;
+        }
+        for (int64_t k = 0; k < nt; k++) t.y[(k0 + k) * t.ldy + r] = out[k];
+    };
+    int64_t r = r0;
+    if (n_tok4 > 0) {
+        for (; r + 4 <= r1; r += 4) {
+            for (int64_t k0 = 0; k0 < n_tok4; k0 += 4)
+                tile_float_4x4<T>(t.w + r * t.w_row_bytes, t.w_row_bytes, t.x + k0 * t.n_cols, t.n_cols, t.n_cols,
+                                  t.y + k0 * t.ldy + r, t.ldy);
+            for (int64_t m = 0; m < 4 && n_tok4 < t.n_tokens; m++) one_row(r + m, n_tok4, t.n_tokens - n_tok4);
+        }
+    }
+    for (; r < r1; r++)
+        for (int64_t k0 = 0; k0 < t.n_tokens; k0 += 4) one_row(r, k0, std::min<int64_t>(4, t.n_tokens - k0));
+}
+
+template <bool Q5>
+struct KernQ45_K_512 {
     static constexpr int nt_max = BERTH_NT_MAX;
     template <int NT>
     static void run(const MatmulTask& t, int64_t r, int64_t k0, float* out) {
-        tile_q4_K_512<NT>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.n_cols / QK_K, out);
+        tile_q45_K_512<NT, Q5>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.n_cols / QK_K,
+                               out);
     }
 };
 
@@ -175,9 +300,15 @@ struct KernQ6_K_512 {
 
 RowsFn rows_kernel_avx512(DType wtype) {
     switch (wtype) {
-        case DType::Q4_K: return avx512::rows_driver<avx512::KernQ4_K_512>;
+        case DType::Q4_K: return avx512::rows_driver<avx512::KernQ45_K_512<false>>;
+        case DType::Q5_K: return avx512::rows_driver<avx512::KernQ45_K_512<true>>;
         case DType::Q6_K: return avx512::rows_driver<avx512::KernQ6_K_512>;
-        case DType::Q8_0: return avx512::rows_driver<avx512::KernQ8_0_512>;
+        case DType::Q8_0: return avx512::rows_driver<avx512::KernSym512<DType::Q8_0>>;
+        case DType::Q4_0: return avx512::rows_driver<avx512::KernSym512<DType::Q4_0>>;
+        case DType::Q5_0: return avx512::rows_driver<avx512::KernSym512<DType::Q5_0>>;
+        case DType::F32: return avx512::rows_float_512<DType::F32>;
+        case DType::F16: return avx512::rows_float_512<DType::F16>;
+        case DType::BF16: return avx512::rows_float_512<DType::BF16>;
         default: return avx512::simd_rows_kernel(wtype);
     }
 }

@@ -13,15 +13,15 @@ namespace berth::kern {
 // One matmul: y(n_tokens, n_rows) = x(n_tokens, n_cols) · W(n_rows, n_cols)ᵀ.
 struct MatmulTask {
     DType wtype;
-    const uint8_t* w;     // n_rows rows of w_row_bytes
+    const uint8_t* w;  // n_rows rows of w_row_bytes
     size_t w_row_bytes;
     int64_t n_cols;
-    const float* x;       // (n_tokens, n_cols) f32, for float weight types
-    const uint8_t* xq;    // (n_tokens) rows of xq_row_bytes, activations in act_type(wtype)
+    const float* x;     // (n_tokens, n_cols) f32, for float weight types
+    const uint8_t* xq;  // (n_tokens) rows of xq_row_bytes, activations in act_type(wtype)
     size_t xq_row_bytes;
-    const float* xd;      // Q8_0 activations only: their block scales as f32, (n_tokens, n_cols / 32)
+    const float* xd;  // Q8_0 activations only: their block scales as f32, (n_tokens, n_cols / 32)
     int64_t n_tokens;
-    float* y;             // (n_tokens, ldy)
+    float* y;  // (n_tokens, ldy)
     int64_t ldy;
 };
 

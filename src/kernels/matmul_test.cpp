@@ -30,9 +30,14 @@ std::vector<float> gaussian(int64_t n, uint32_t seed) {
 
 DType activation_type(DType w) {
     switch (w) {
-        case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: return DType::Q8_0;
-        case DType::Q4_1: case DType::Q5_1: return DType::Q8_1;
-        case DType::F32: case DType::F16: case DType::BF16: return DType::F32;
+        case DType::Q4_0:
+        case DType::Q5_0:
+        case DType::Q8_0: return DType::Q8_0;
+        case DType::Q4_1:
+        case DType::Q5_1: return DType::Q8_1;
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16: return DType::F32;
         default: return DType::Q8_K;
     }
 }
@@ -138,8 +143,8 @@ TEST_P(MatmulTypes, MatchesReferenceDecodeAndPrefillShapes) {
 
 INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatmulTypes,
                          ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                                           DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K,
-                                           DType::Q5_K, DType::Q6_K),
+                                           DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                           DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 // Float weights accept rows of any length (stories260K has n_ff = 172, n_embd = 64).
@@ -151,10 +156,14 @@ TEST(Matmul, FloatRowsOfAnyLength) {
 }
 
 TEST(Matmul, ThreadCountsGiveTheSameResult) {
-    for (int n : {1, 3}) {
+    for (int n : {1, 2, 3}) {
         ThreadPool pool(n);
         check_matmul(DType::Q4_K, 70, 256, 4, pool);
         check_matmul(DType::Q8_0, 70, 64, 1, pool);
+        // Above matmul's threshold for using the pool (2^19 multiply-adds), with a partial last chunk.
+        check_matmul(DType::Q4_K, 301, 2048, 1, pool);
+        check_matmul(DType::Q8_0, 150, 1024, 5, pool);
+        check_matmul(DType::F16, 150, 1000, 4, pool);
     }
 }
 
@@ -206,7 +215,8 @@ TEST(ActivationQuantizers, MatchReferenceWithinOneStep) {
                 float amax = 0;
                 for (int64_t i = b; i < b + blk; i++) amax = std::max(amax, std::fabs(x[i]));
                 for (int64_t i = b; i < b + blk; i++)
-                    ASSERT_NEAR(g[i], w[i], amax / 127 * 1.01 + 1e-7) << dtype_name(act) << " " << isa_name(isa) << " " << i;
+                    ASSERT_NEAR(g[i], w[i], amax / 127 * 1.01 + 1e-7)
+                        << dtype_name(act) << " " << isa_name(isa) << " " << i;
             }
             if (act == DType::Q8_K) {
                 const BlockQ8_K* blocks = reinterpret_cast<const BlockQ8_K*>(got.data());

@@ -47,8 +47,10 @@ void ThreadPool::run(Fn fn, void* ctx) {
     fn(ctx, 0, n_threads_);
     // Spin, then yield: on an oversubscribed machine the worker we wait for may need this core.
     for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; spin++) {
-        if (spin < kYieldAfter) _mm_pause();
-        else std::this_thread::yield();
+        if (spin < kYieldAfter)
+            _mm_pause();
+        else
+            std::this_thread::yield();
     }
 }
 
@@ -57,8 +59,10 @@ void ThreadPool::worker_loop(int ith) {
     for (;;) {
         uint64_t gen = generation_.load(std::memory_order_acquire);
         for (int spin = 0; gen == seen && spin < kSpinRounds; spin++) {
-            if (spin % kYieldAfter == kYieldAfter - 1) std::this_thread::yield();
-            else _mm_pause();
+            if (spin % kYieldAfter == kYieldAfter - 1)
+                std::this_thread::yield();
+            else
+                _mm_pause();
             gen = generation_.load(std::memory_order_acquire);
         }
         if (gen == seen) {

@@ -1,13 +1,14 @@
 #include "kv/kv.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace berth {
 
 Status validate_kv_shape(const KvShape& s) {
     if (s.n_layer <= 0 || s.n_head_kv <= 0 || s.head_dim <= 0 || s.page_positions <= 0)
-        return invalid_argument("KV shape must be positive (n_layer %d, n_head_kv %d, head_dim %d, page %d)",
-                                s.n_layer, s.n_head_kv, s.head_dim, s.page_positions);
+        return invalid_argument("KV shape must be positive (n_layer %d, n_head_kv %d, head_dim %d, page %d)", s.n_layer,
+                                s.n_head_kv, s.head_dim, s.page_positions);
     switch (s.type) {
         case DType::F32:
         case DType::F16: break;
@@ -41,7 +42,8 @@ int64_t kv_pool_bytes(const KvShape& s, int64_t n_pages) {
 
 Result<KvPool> KvPool::create(const KvShape& shape, int64_t n_pages) {
     RETURN_IF_ERROR(validate_kv_shape(shape));
-    if (n_pages <= 0 || n_pages > INT32_MAX) return invalid_argument("KV pool needs 1..2^31 pages, not %lld", (long long)n_pages);
+    if (n_pages <= 0 || n_pages > INT32_MAX)
+        return invalid_argument("KV pool needs 1..2^31 pages, not %lld", (long long)n_pages);
     KvPool p;
     p.shape_ = shape;
     p.page_bytes_ = kv_page_bytes(shape);
@@ -80,6 +82,11 @@ uint8_t* KvPool::v_data(int32_t page, int layer) const {
     return arena_.data() + page * page_bytes_ + (2 * int64_t(layer) + 1) * layer_bytes_;
 }
 
+void KvPool::copy_page(int32_t dst, int32_t src) {
+    CHECK(dst >= 0 && dst < n_pages() && src >= 0 && src < n_pages());
+    std::memcpy(arena_.data() + dst * page_bytes_, arena_.data() + src * page_bytes_, size_t(page_bytes_));
+}
+
 PageTable::PageTable(int64_t max_positions, int page_positions)
     : max_positions_(max_positions), page_positions_(page_positions) {
     pages_.reserve(size_t((max_positions + page_positions - 1) / page_positions));
@@ -96,6 +103,24 @@ Status PageTable::reserve(KvPool& pool, int64_t n) {
             return resource_exhausted("KV cache full: no free page among %lld (each %d positions)",
                                       (long long)pool.n_pages(), page_positions_);
         pages_.push_back(page);
+    }
+    return Status::ok();
+}
+
+Status PageTable::make_private(KvPool& pool, int64_t begin, int64_t end) {
+    if (end <= begin) return Status::ok();
+    size_t first = size_t(begin / page_positions_);
+    size_t last = std::min(pages_.size(), size_t((end + page_positions_ - 1) / page_positions_));
+    for (size_t i = first; i < last; ++i) {
+        int32_t old = pages_[i];
+        if (pool.refcount(old) <= 1) continue;
+        int32_t page = pool.alloc_page();
+        if (page < 0)
+            return resource_exhausted("KV cache full: no free page to copy a shared page among %lld",
+                                      (long long)pool.n_pages());
+        pool.copy_page(page, old);
+        pool.release(old);
+        pages_[i] = page;
     }
     return Status::ok();
 }

@@ -33,7 +33,7 @@ int64_t kv_pages_for(const KvShape& shape, int64_t n_ctx, int64_t n_parallel);
 int64_t kv_pool_bytes(const KvShape& shape, int64_t n_pages);
 
 class KvPool {
-public:
+  public:
     KvPool() = default;
     KvPool(KvPool&&) noexcept = default;
     KvPool& operator=(KvPool&&) noexcept = default;
@@ -44,7 +44,7 @@ public:
     const KvShape& shape() const { return shape_; }
     int64_t n_pages() const { return int64_t(refcount_.size()); }
     int64_t n_free() const { return int64_t(free_.size()); }
-    int64_t bytes() const { return int64_t(arena_.size()); }       // reserved bytes (the ledger's kv entry)
+    int64_t bytes() const { return int64_t(arena_.size()); }  // reserved bytes (the ledger's kv entry)
     int64_t used_bytes() const { return (n_pages() - n_free()) * page_bytes_; }
 
     // Takes a page from the free list with refcount 1; -1 when the pool is exhausted (never aborts).
@@ -54,6 +54,8 @@ public:
     // Drops a holder; the page returns to the free list at refcount 0.
     void release(int32_t page);
     int refcount(int32_t page) const { return refcount_[size_t(page)]; }
+    // Copies a whole page (K and V of every layer) into another.
+    void copy_page(int32_t dst, int32_t src);
     int64_t page_bytes() const { return page_bytes_; }
     const uint8_t* base() const { return arena_.data(); }
 
@@ -61,11 +63,11 @@ public:
     uint8_t* k_data(int32_t page, int layer) const;
     uint8_t* v_data(int32_t page, int layer) const;
 
-private:
+  private:
     KvShape shape_;
     Arena arena_;
     int64_t page_bytes_ = 0;
-    int64_t layer_bytes_ = 0;  // K of one layer in one page (V follows it)
+    int64_t layer_bytes_ = 0;        // K of one layer in one page (V follows it)
     std::vector<int32_t> free_;      // stack of free pages (capacity n_pages: push/pop never allocate)
     std::vector<int32_t> refcount_;  // per page
 };
@@ -73,7 +75,7 @@ private:
 // The pages of one sequence, in position order. Capacity is fixed at construction, so growing never
 // allocates on the heap.
 class PageTable {
-public:
+  public:
     PageTable() = default;
     explicit PageTable(int64_t max_positions, int page_positions);
 
@@ -86,6 +88,9 @@ public:
     // Makes room for positions [0, n): allocates missing pages. invalid_argument past the capacity,
     // resource_exhausted when the pool has no free page (pages already taken stay taken).
     Status reserve(KvPool& pool, int64_t n);
+    // Copy-on-write before writing positions [begin, end): pages in that range shared with another table are
+    // replaced by private copies. resource_exhausted when no free page is left (nothing changes then).
+    Status make_private(KvPool& pool, int64_t begin, int64_t end);
     // Sets the number of valid positions (≤ reserved); later positions are overwritten by the next writes.
     void set_positions(int64_t n);
     // Drops positions ≥ n and releases pages no longer needed.
@@ -96,7 +101,7 @@ public:
     // retained, not copied. Returns the number of positions shared (a multiple of page_positions, ≤ n).
     int64_t share_prefix(KvPool& pool, const PageTable& other, int64_t n);
 
-private:
+  private:
     int64_t max_positions_ = 0;
     int page_positions_ = 16;
     int64_t n_positions_ = 0;

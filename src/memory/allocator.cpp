@@ -14,10 +14,17 @@ void configure_process_allocator() {
         else LOG_WARN("ignoring BERTH_MALLOC_ARENAS=%s (expected 1..64)", v);
     }
     mallopt(M_ARENA_MAX, int(arenas));
-    // Blocks of 1 MiB and more come straight from mmap and go back at free; heap tops above 4 MiB are
-    // returned to the OS at free. Fixed values keep glibc from raising its thresholds dynamically.
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    mallopt(M_TRIM_THRESHOLD, 4 << 20);
+    // Blocks of 64 KiB and more (vocabulary tables, metadata indexes, large request bodies) come straight
+    // from mmap and go back whole at free, so they never leave holes in the heap; heap tops above 1 MiB are
+    // returned at free. Fixed values keep glibc from raising its thresholds dynamically.
+    long mmap_threshold = 64 << 10;
+    if (const char* v = getenv("BERTH_MALLOC_MMAP_THRESHOLD")) {
+        auto n = parse_byte_size(v);
+        if (n.is_ok() && *n >= 4096 && *n <= (32 << 20)) mmap_threshold = long(*n);
+        else LOG_WARN("ignoring BERTH_MALLOC_MMAP_THRESHOLD=%s (expected 4KiB..32MiB)", v);
+    }
+    mallopt(M_MMAP_THRESHOLD, int(mmap_threshold));
+    mallopt(M_TRIM_THRESHOLD, 1 << 20);
 }
 
 int64_t trim_heap() {

@@ -53,16 +53,20 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         if (bt.pos >= plan_.n_ctx)
             return invalid_argument("sequence %d: position %d is beyond the context (n_ctx %d)", bt.seq, bt.pos,
                                     plan_.n_ctx);
+        if (!im.touched[s]) im.first_pos[s] = bt.pos;
         im.touched[s] = 1;
         im.new_len[s] = int64_t(bt.pos) + 1;
         if (bt.logits) ++n_out;
     }
     if (n_out > plan_.n_logits)
-        return invalid_argument("%d rows ask for logits but the model was loaded for at most %d", n_out, plan_.n_logits);
+        return invalid_argument("%d rows ask for logits but the model was loaded for at most %d", n_out,
+                                plan_.n_logits);
     for (size_t s = 0; s < np; ++s) {
         if (!im.touched[s]) continue;
         im.old_len[s] = im.tables[s].n_positions();
         Status st = im.tables[s].reserve(kv_, im.new_len[s]);
+        // Positions written by this batch must not land in a page shared with another sequence.
+        if (st.is_ok()) st = im.tables[s].make_private(kv_, im.first_pos[s], im.new_len[s]);
         if (!st.is_ok()) {
             for (size_t r = 0; r <= s; ++r)
                 if (im.touched[r]) im.tables[r].truncate(kv_, im.old_len[r]);
@@ -120,6 +124,7 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         add_bias_rows(b.qkv + q_dim + kv_dim, L.bv, n, kv_dim, qkv_dim);
         const bool swa = hp.layer_is_swa(il);
         const float base = swa ? hp.rope_base_local : hp.rope_base;
+        const float freq_scale = swa ? hp.rope_freq_scale_local : hp.rope_freq_scale;
         const bool neox = hp.rope_style == RopeStyle::neox;
         for (int t = 0; t < n; ++t) {
             float* q = b.qkv + t * qkv_dim;
@@ -128,8 +133,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
                 for (int h = 0; h < hp.n_head; ++h) rmsnorm(q + h * H, q + h * H, L.q_norm, H, eps);
                 for (int h = 0; h < hp.n_head_kv; ++h) rmsnorm(k + h * H, k + h * H, L.k_norm, H, eps);
             }
-            rope(q, hp.n_head, int(H), hp.n_rot, tokens[t].pos, base, hp.rope_freq_scale, neox, im.w.rope_freqs);
-            rope(k, hp.n_head_kv, int(H), hp.n_rot, tokens[t].pos, base, hp.rope_freq_scale, neox, im.w.rope_freqs);
+            rope(q, hp.n_head, int(H), hp.n_rot, tokens[t].pos, base, freq_scale, neox, im.w.rope_freqs);
+            rope(k, hp.n_head_kv, int(H), hp.n_rot, tokens[t].pos, base, freq_scale, neox, im.w.rope_freqs);
             // K and V of this position into the sequence's page.
             const PageTable& pt = im.tables[size_t(tokens[t].seq)];
             int32_t page = pt.page_of(tokens[t].pos);
@@ -152,9 +157,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
                 kv.pages = im.tables[size_t(tokens[t].seq)].pages().data();
                 int64_t end = int64_t(tokens[t].pos) + 1;
                 int64_t begin = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-                attention_group(b.qkv + t * qkv_dim + int64_t(kh) * group * H, group, kv, kh, begin, end,
-                                hp.attn_scale, hp.attn_softcap, b.att + t * q_dim + int64_t(kh) * group * H, scores,
-                                tmp);
+                attention_group(b.qkv + t * qkv_dim + int64_t(kh) * group * H, group, kv, kh, begin, end, hp.attn_scale,
+                                hp.attn_softcap, b.att + t * q_dim + int64_t(kh) * group * H, scores, tmp);
             }
         });
         matmul(pool, L.wo, b.att, n, b.xb2, b.wdata);
@@ -166,8 +170,10 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         auto activate = [&](int rows) {
             for (int t = 0; t < rows; ++t) {
                 const float* g = b.hb + t * 2 * ff;
-                if (tr.act == Activation::gelu) gelu_mul(b.hb2 + t * ff, g, g + ff, ff);
-                else silu_mul(b.hb2 + t * ff, g, g + ff, ff);
+                if (tr.act == Activation::gelu)
+                    gelu_mul(b.hb2 + t * ff, g, g + ff, ff);
+                else
+                    silu_mul(b.hb2 + t * ff, g, g + ff, ff);
             }
         };
         if (hp.n_expert > 0) {

@@ -20,7 +20,8 @@ std::string join_archs() {
 Status need_int(const GgufFile& g, const std::string& key, int* out) {
     auto v = g.get_int(key);
     if (!v) return corrupt_data("missing metadata key %s", key.c_str());
-    if (*v <= 0 || *v > (int64_t(1) << 30)) return corrupt_data("metadata %s = %lld is out of range", key.c_str(), (long long)*v);
+    if (*v <= 0 || *v > (int64_t(1) << 30))
+        return corrupt_data("metadata %s = %lld is out of range", key.c_str(), (long long)*v);
     *out = int(*v);
     return Status::ok();
 }
@@ -64,7 +65,8 @@ Result<HParams> read_hparams(const GgufFile& g) {
     opt_int(g, p + "attention.value_length", &v_len);
     if (v_len != hp.head_dim)
         return unsupported("attention.value_length %d differs from key_length %d", v_len, hp.head_dim);
-    if (hp.head_dim <= 0 || hp.head_dim % 2 != 0) return corrupt_data("head_dim %d must be even and positive", hp.head_dim);
+    if (hp.head_dim <= 0 || hp.head_dim % 2 != 0)
+        return corrupt_data("head_dim %d must be even and positive", hp.head_dim);
     hp.n_rot = hp.head_dim;
     opt_int(g, p + "rope.dimension_count", &hp.n_rot);
     if (hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
@@ -74,7 +76,8 @@ Result<HParams> read_hparams(const GgufFile& g) {
     auto scaling = g.get_string(p + "rope.scaling.type");
     float factor = 0;
     opt_float(g, p + "rope.scaling.factor", &factor);
-    if (scaling && *scaling == "linear" && factor > 0) hp.rope_freq_scale = 1.0f / factor;
+    if (scaling && *scaling == "linear" && factor > 0)
+        hp.rope_freq_scale = 1.0f / factor;
     else if (scaling && *scaling != "none" && *scaling != "linear")
         return unsupported("rope scaling '%.*s' is not supported (only linear)", int(scaling->size()), scaling->data());
     opt_int(g, p + "expert_count", &hp.n_expert);
@@ -104,8 +107,13 @@ Result<HParams> read_hparams(const GgufFile& g) {
         hp.rope_base_local = 10000.0f;
         opt_float(g, p + "rope.freq_base_swa", &hp.rope_base_local);
         if (hp.arch == "gemma2") hp.rope_base_local = hp.rope_base;
+        hp.rope_freq_scale_local = hp.arch == "gemma2" ? hp.rope_freq_scale : 1.0f;
+        // The 27B models scale queries by 1/sqrt(n_embd / n_head), not 1/sqrt(head_dim) (as llama.cpp does).
+        if ((hp.arch == "gemma2" && hp.n_layer == 46) || (hp.arch == "gemma3" && hp.n_layer == 62))
+            hp.attn_scale = 1.0f / std::sqrt(float(hp.n_embd / hp.n_head));
     } else {
         hp.rope_base_local = hp.rope_base;
+        hp.rope_freq_scale_local = hp.rope_freq_scale;
     }
     return hp;
 }

@@ -112,7 +112,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     const char* env_mlock = getenv("BERTH_MLOCK");
     if ((o.mlock || (env_mlock && *env_mlock && *env_mlock != '0')) && m->gguf_->mapping()) {
         Status st = m->gguf_->mapping()->lock();
-        if (!st.is_ok()) LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
+        if (!st.is_ok())
+            LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
     }
 
     ASSIGN_OR_RETURN(m->kv_, KvPool::create(r->kv, m->plan_.kv_pages));
@@ -126,6 +127,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     im.active.assign(np, 0);
     im.new_len.assign(np, 0);
     im.old_len.assign(np, 0);
+    im.first_pos.assign(np, 0);
     im.touched.assign(np, 0);
     if (ledger) {
         m->ledger_ = ledger;
@@ -170,6 +172,13 @@ void Model::free_sequence(int seq) {
 int64_t Model::sequence_length(int seq) const {
     CHECK(seq >= 0 && size_t(seq) < impl_->active.size());
     return impl_->tables[size_t(seq)].n_positions();
+}
+
+int64_t Model::share_prefix(int dst, int src, int64_t n) {
+    CHECK(dst >= 0 && size_t(dst) < impl_->active.size() && src >= 0 && size_t(src) < impl_->active.size());
+    CHECK(dst != src && impl_->active[size_t(dst)] && impl_->active[size_t(src)]);
+    impl_->tables[size_t(dst)].clear(kv_);
+    return impl_->tables[size_t(dst)].share_prefix(kv_, impl_->tables[size_t(src)], n);
 }
 
 void Model::truncate_sequence(int seq, int64_t n) {

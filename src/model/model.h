@@ -29,23 +29,24 @@ struct HParams {
     int n_layer = 0;
     int n_head = 0;
     int n_head_kv = 0;
-    int head_dim = 0;     // attention.key_length, else n_embd / n_head
-    int n_ff = 0;         // feed_forward_length (per expert for MoE)
-    int n_expert = 0;     // 0 = dense
+    int head_dim = 0;  // attention.key_length, else n_embd / n_head
+    int n_ff = 0;      // feed_forward_length (per expert for MoE)
+    int n_expert = 0;  // 0 = dense
     int n_expert_used = 0;
     float rms_eps = 1e-5f;
-    int n_rot = 0;                // rope.dimension_count (≤ head_dim)
-    float rope_base = 10000.0f;   // rope.freq_base
-    float rope_base_local = 10000.0f;  // gemma3 sliding-window layers
-    float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
+    int n_rot = 0;                       // rope.dimension_count (≤ head_dim)
+    float rope_base = 10000.0f;          // rope.freq_base
+    float rope_base_local = 10000.0f;    // gemma3 sliding-window layers
+    float rope_freq_scale = 1.0f;        // 1 / rope.scaling.factor for linear scaling
+    float rope_freq_scale_local = 1.0f;  // sliding-window layers (gemma3 scales only its global layers)
     RopeStyle rope_style = RopeStyle::norm;
-    int sliding_window = 0;       // 0 = none
-    int swa_pattern = 0;          // layer il uses the window when il % swa_pattern < swa_pattern - 1
-    float attn_softcap = 0.0f;    // 0 = off
-    float final_softcap = 0.0f;   // 0 = off
-    float attn_scale = 0.0f;      // scale of q·k (1/sqrt(head_dim) unless the architecture says otherwise)
-    bool embd_scale = false;      // gemma: multiply embeddings by sqrt(n_embd)
-    bool tied_output = false;     // no output.weight: token_embd is the classifier
+    int sliding_window = 0;      // 0 = none
+    int swa_pattern = 0;         // layer il uses the window when il % swa_pattern < swa_pattern - 1
+    float attn_softcap = 0.0f;   // 0 = off
+    float final_softcap = 0.0f;  // 0 = off
+    float attn_scale = 0.0f;     // scale of q·k (1/sqrt(head_dim) unless the architecture says otherwise)
+    bool embd_scale = false;     // gemma: multiply embeddings by sqrt(n_embd)
+    bool tied_output = false;    // no output.weight: token_embd is the classifier
     // Whether layer il attends within the sliding window only.
     bool layer_is_swa(int il) const {
         return sliding_window > 0 && swa_pattern > 0 && (il % swa_pattern) < swa_pattern - 1;
@@ -57,14 +58,14 @@ struct HParams {
 Result<HParams> read_hparams(const GgufFile& gguf);
 
 struct ModelOptions {
-    int n_ctx = 0;            // positions per sequence; 0 = min(n_ctx_train, 4096)
-    int n_parallel = 1;       // sequences that can be live at once
-    int n_batch = 512;        // most tokens in one forward() (clamped to n_ctx * n_parallel)
-    int n_logits = 0;         // most rows that may ask for logits in one forward(); 0 = n_parallel
+    int n_ctx = 0;               // positions per sequence; 0 = min(n_ctx_train, 4096)
+    int n_parallel = 1;          // sequences that can be live at once
+    int n_batch = 512;           // most tokens in one forward() (clamped to n_ctx * n_parallel)
+    int n_logits = 0;            // most rows that may ask for logits in one forward(); 0 = n_parallel
     DType kv_type = DType::F16;  // F16, F32, Q8_0, Q4_0
-    int n_threads = 0;        // 0 = physical cores
-    bool prefetch = true;     // MADV_WILLNEED on the weights at load
-    bool mlock = false;       // lock the weights in memory (also when BERTH_MLOCK=1); failure only warns
+    int n_threads = 0;           // 0 = physical cores
+    bool prefetch = true;        // MADV_WILLNEED on the weights at load
+    bool mlock = false;          // lock the weights in memory (also when BERTH_MLOCK=1); failure only warns
 };
 
 // What loading will reserve, computed without loading. Loading reserves exactly these bytes.
@@ -92,7 +93,7 @@ struct BatchToken {
 };
 
 class Model {
-public:
+  public:
     ~Model();
     // Opens, plans and loads: maps the weights, reserves the KV pool and scratch, starts the thread pool.
     // When `ledger` is given, the plan's bytes are entered under `ledger_name` (weights_mapped, kv, scratch)
@@ -110,9 +111,13 @@ public:
 
     // Sequences: ids in [0, n_parallel). resource_exhausted when all slots are taken.
     Result<int> create_sequence();
-    void free_sequence(int seq);            // releases its KV pages; the id can be reused
-    int64_t sequence_length(int seq) const;  // positions held in the KV cache
+    void free_sequence(int seq);                 // releases its KV pages; the id can be reused
+    int64_t sequence_length(int seq) const;      // positions held in the KV cache
     void truncate_sequence(int seq, int64_t n);  // keeps positions [0, n)
+    // Prefix sharing: makes the empty sequence `dst` start with the first n positions of `src` without
+    // copying (whole KV pages are shared by refcount). Returns the positions shared, a multiple of the page
+    // size ≤ n; the caller feeds the rest. Both sequences may then append independently.
+    int64_t share_prefix(int dst, int src, int64_t n);
 
     // Runs the tokens through the model: writes their K/V into the sequences' caches and returns the logits
     // of the rows with `logits` set, in batch order: (n_rows_with_logits, n_vocab) floats, valid until the
@@ -133,7 +138,7 @@ public:
 
     struct Impl;  // architecture binding and buffers (model_internal.h)
 
-private:
+  private:
     Model() = default;
     HParams hp_;
     MemoryPlan plan_;
@@ -150,7 +155,7 @@ private:
 struct SyntheticSpec {
     std::string arch = "llama";  // llama, qwen2, qwen3, phi3, gemma2, gemma3, llama-moe
     int n_embd = 64, n_ff = 128, n_layer = 2, n_head = 4, n_head_kv = 2, n_vocab = 512;
-    std::string type = "f32";    // f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_m q4_k_m q5_k_m q6_k
+    std::string type = "f32";  // f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_m q4_k_m q5_k_m q6_k
     uint64_t seed = 1;
     int n_ctx = 2048;
     int n_expert = 4, n_expert_used = 2;  // llama-moe
@@ -171,7 +176,7 @@ namespace berth {
 // pooling. Weights stay in the file mapping; activations live in one scratch arena sized at load for n_ctx
 // tokens, so embedding allocates nothing per call.
 class EmbeddingModel {
-public:
+  public:
     ~EmbeddingModel();
     // Loads a `bert` GGUF. `n_threads` 0 = physical cores. Ledger entries as for Model::load.
     static Result<std::unique_ptr<EmbeddingModel>> load(const std::string& path, int n_threads = 0,
@@ -187,7 +192,7 @@ public:
 
     struct Weights;
 
-private:
+  private:
     EmbeddingModel() = default;
     int n_embd_ = 0, n_ctx_ = 0, n_head_ = 0, n_ff_ = 0, n_layer_ = 0, n_vocab_ = 0;
     float eps_ = 1e-12f;

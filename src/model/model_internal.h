@@ -27,14 +27,14 @@ struct LayerWeights {
     const float* bq = nullptr;         // biases (q_dim), (kv_dim), (kv_dim)
     const float* bk = nullptr;
     const float* bv = nullptr;
-    const float* q_norm = nullptr;     // (head_dim)
+    const float* q_norm = nullptr;  // (head_dim)
     const float* k_norm = nullptr;
     const float* post_attn_norm = nullptr;
     const float* ffn_norm = nullptr;
-    TensorView w_gate, w_up, w_down;   // w_up is (2 n_ff rows) when fused
+    TensorView w_gate, w_up, w_down;  // w_up is (2 n_ff rows) when fused
     const float* post_ffw_norm = nullptr;
     // Mixture of experts.
-    TensorView gate_inp;               // (n_embd) → (n_expert) router
+    TensorView gate_inp;                       // (n_embd) → (n_expert) router
     TensorView gate_exps, up_exps, down_exps;  // 3-D: (n_embd, n_ff, n_expert) and (n_ff, n_embd, n_expert)
 };
 
@@ -58,26 +58,26 @@ struct ScratchDims {
 
 // Per-step buffers, carved from the scratch arena in the same order every step.
 struct StepBuffers {
-    float* x;       // (n_batch, n_embd) residual stream
-    float* xb;      // (n_batch, n_embd) normed input of a block
-    float* xb2;     // (n_batch, n_embd) block output
-    float* qkv;     // (n_batch, q_dim + 2 kv_dim)
-    float* att;     // (n_batch, q_dim)
-    float* hb;      // (n_batch, 2 n_ff) gate | up
-    float* hb2;     // (n_batch, n_ff) activation
-    float* router;  // (n_batch, n_expert)
-    int32_t* sel_id;   // (n_batch, n_expert_used)
-    float* sel_w;      // (n_batch, n_expert_used)
-    int32_t* exp_rows; // (n_batch) tokens routed to the current expert
-    float* exp_w;      // (n_batch) their weights
-    float* xe;         // (n_batch, n_embd) gathered rows
-    float* ye;         // (n_batch, n_embd) expert output
-    float* out_x;      // (n_logits, n_embd) final-normed rows that want logits
-    int32_t* out_rows; // (n_logits) their batch indices
-    float* logits;     // (n_logits, n_vocab)
-    float* scores;     // (n_threads, n_head / n_head_kv, n_ctx)
-    float* tmp;        // (n_threads, 2 head_dim)
-    void* wdata;       // matmul activation scratch
+    float* x;           // (n_batch, n_embd) residual stream
+    float* xb;          // (n_batch, n_embd) normed input of a block
+    float* xb2;         // (n_batch, n_embd) block output
+    float* qkv;         // (n_batch, q_dim + 2 kv_dim)
+    float* att;         // (n_batch, q_dim)
+    float* hb;          // (n_batch, 2 n_ff) gate | up
+    float* hb2;         // (n_batch, n_ff) activation
+    float* router;      // (n_batch, n_expert)
+    int32_t* sel_id;    // (n_batch, n_expert_used)
+    float* sel_w;       // (n_batch, n_expert_used)
+    int32_t* exp_rows;  // (n_batch) tokens routed to the current expert
+    float* exp_w;       // (n_batch) their weights
+    float* xe;          // (n_batch, n_embd) gathered rows
+    float* ye;          // (n_batch, n_embd) expert output
+    float* out_x;       // (n_logits, n_embd) final-normed rows that want logits
+    int32_t* out_rows;  // (n_logits) their batch indices
+    float* logits;      // (n_logits, n_vocab)
+    float* scores;      // (n_threads, n_head / n_head_kv, n_ctx)
+    float* tmp;         // (n_threads, 2 head_dim)
+    void* wdata;        // matmul activation scratch
 };
 
 // Carves the buffers with `alloc(bytes)`; the same function sizes the plan (with a counting allocator).
@@ -127,11 +127,12 @@ struct Model::Impl {
     Weights w;
     ScratchDims dims;
     BumpAllocator scratch;
-    std::vector<PageTable> tables;    // (n_parallel)
-    std::vector<uint8_t> active;      // (n_parallel)
-    std::vector<int64_t> new_len;     // (n_parallel) per-step bookkeeping
-    std::vector<int64_t> old_len;     // (n_parallel)
-    std::vector<uint8_t> touched;     // (n_parallel)
+    std::vector<PageTable> tables;   // (n_parallel)
+    std::vector<uint8_t> active;     // (n_parallel)
+    std::vector<int64_t> new_len;    // (n_parallel) per-step bookkeeping
+    std::vector<int64_t> old_len;    // (n_parallel)
+    std::vector<int64_t> first_pos;  // (n_parallel) first position the step writes
+    std::vector<uint8_t> touched;    // (n_parallel)
 };
 
 }  // namespace berth

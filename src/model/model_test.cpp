@@ -164,6 +164,49 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, Archs,
                              return s;
                          });
 
+// A sequence that shares another's prefix pages computes the same logits as one that recomputed the prefix,
+// and writing its own tail does not disturb the source (the partly filled page is never shared).
+TEST(Model, SharedPrefixGivesTheSameLogits) {
+    std::string path = synth("llama", "f32");
+    ModelOptions opt;
+    opt.n_ctx = 64;
+    opt.n_parallel = 2;
+    opt.n_batch = 40;
+    opt.n_threads = 1;
+    auto loaded = Model::load(path, opt);
+    ASSERT_TRUE(loaded.is_ok());
+    Model& m = **loaded;
+    const int V = m.n_vocab();
+    auto run = [&](int seq, int from, int to) {
+        std::vector<BatchToken> b;
+        for (int i = from; i < to; ++i) b.push_back({1 + (i * 31) % (V - 1), seq, i, i == to - 1});
+        auto out = m.forward(b.data(), int(b.size()));
+        CHECK(out.is_ok());
+        return std::vector<float>(*out, *out + V);
+    };
+    int a = *m.create_sequence();
+    std::vector<float> full = run(a, 0, 37);
+    std::vector<float> a_next = run(a, 37, 38);  // a's next step before anything is shared
+    m.truncate_sequence(a, 37);
+    int b = *m.create_sequence();
+    int64_t shared = m.share_prefix(b, a, 37);
+    EXPECT_EQ(shared, 32);  // two whole pages of 16
+    EXPECT_EQ(m.sequence_length(b), 32);
+    std::vector<float> tail = run(b, int(shared), 37);
+    EXPECT_LE(rel_rms(tail.data(), full.data(), V), 1e-5);
+    // Rewinding b into the shared pages and rewriting them (other tokens) copies them first.
+    m.truncate_sequence(b, 20);
+    std::vector<BatchToken> other;
+    for (int i = 20; i < 37; ++i) other.push_back({7, b, i, i == 36});
+    ASSERT_TRUE(m.forward(other.data(), int(other.size())).is_ok());
+    m.free_sequence(b);
+    std::vector<float> again = run(a, 37, 38);  // a is undisturbed
+    EXPECT_LE(rel_rms(again.data(), a_next.data(), V), 1e-6);
+    m.free_sequence(a);
+    EXPECT_EQ(m.kv_pool().n_free(), m.kv_pool().n_pages());
+    std::remove(path.c_str());
+}
+
 TEST(Model, BadBatchesAreErrorsAndLeaveSequencesUnchanged) {
     std::string path = synth("llama", "f32");
     ModelOptions opt;

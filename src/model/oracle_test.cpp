@@ -114,9 +114,7 @@ TEST_P(Oracle, MatchesReference) {
         }
         const int allowed = std::max(1, int(toks.size() * (moe ? 0.05 : 0.02)));
         EXPECT_LE(outliers, allowed) << file << ": positions whose top-5 logits are off by more than 2x tol";
-        if (!moe) {
-            EXPECT_EQ(hard, 0) << file << ": positions whose top-5 logits are off by more than 4x tol";
-        }
+        if (!moe) { EXPECT_EQ(hard, 0) << file << ": positions whose top-5 logits are off by more than 4x tol"; }
 
         // Greedy decoding, compared up to the first near-tie of the reference: a margin below 3x the
         // tolerated logit error (tol * std) can flip legitimately. stories260K (F32) must match fully.
@@ -136,9 +134,7 @@ TEST_P(Oracle, MatchesReference) {
             ASSERT_TRUE(out.is_ok()) << out.status().to_string();
             next = argmax(*out, n_vocab);
         }
-        if (exact) {
-            EXPECT_EQ(compared, int(greedy.size()));
-        }
+        if (exact) { EXPECT_EQ(compared, int(greedy.size())); }
         RecordProperty("rel_rms_" + std::to_string(toks.size()), std::to_string(rel_rms));
         printf("  %-28s n=%3zu rel_rms %.5f (tol %.4f) top5 %.5f greedy %d/%zu\n", file.c_str(), toks.size(), rel_rms,
                tol, worst, compared, greedy.size());

@@ -17,11 +17,11 @@ struct FileType {
 };
 
 const FileType kFileTypes[] = {
-    {"f32", DType::F32, DType::F32, 0, false},    {"f16", DType::F16, DType::F16, 1, false},
-    {"bf16", DType::BF16, DType::BF16, 32, false}, {"q8_0", DType::Q8_0, DType::Q8_0, 7, false},
-    {"q4_0", DType::Q4_0, DType::Q6_K, 2, false}, {"q4_1", DType::Q4_1, DType::Q6_K, 3, false},
-    {"q5_0", DType::Q5_0, DType::Q6_K, 8, false}, {"q5_1", DType::Q5_1, DType::Q6_K, 9, false},
-    {"q2_k", DType::Q2_K, DType::Q6_K, 10, false}, {"q3_k_m", DType::Q3_K, DType::Q6_K, 12, true},
+    {"f32", DType::F32, DType::F32, 0, false},      {"f16", DType::F16, DType::F16, 1, false},
+    {"bf16", DType::BF16, DType::BF16, 32, false},  {"q8_0", DType::Q8_0, DType::Q8_0, 7, false},
+    {"q4_0", DType::Q4_0, DType::Q6_K, 2, false},   {"q4_1", DType::Q4_1, DType::Q6_K, 3, false},
+    {"q5_0", DType::Q5_0, DType::Q6_K, 8, false},   {"q5_1", DType::Q5_1, DType::Q6_K, 9, false},
+    {"q2_k", DType::Q2_K, DType::Q6_K, 10, false},  {"q3_k_m", DType::Q3_K, DType::Q6_K, 12, true},
     {"q4_k_m", DType::Q4_K, DType::Q6_K, 15, true}, {"q5_k_m", DType::Q5_K, DType::Q6_K, 17, true},
     {"q6_k", DType::Q6_K, DType::Q6_K, 18, false},
 };
@@ -87,7 +87,7 @@ void fill_row(float* x, int64_t n, uint64_t seed, float std, float mean) {
 }
 
 class Builder {
-public:
+  public:
     Builder(const SyntheticSpec& spec, const FileType& ft, ThreadPool& pool) : spec_(spec), ft_(ft), pool_(pool) {}
 
     // A weight matrix (ne0 = n_cols, then rows; a third dim for experts), random, in the mix's type.
@@ -117,7 +117,7 @@ public:
 
     GgufWriter& writer() { return w_; }
 
-private:
+  private:
     const SyntheticSpec& spec_;
     const FileType& ft_;
     ThreadPool& pool_;

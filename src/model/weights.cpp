@@ -5,7 +5,7 @@ namespace berth {
 namespace {
 
 class Binder {
-public:
+  public:
     Binder(const GgufFile& g) : g_(g) {}
 
     // A matrix of n_rows rows of n_cols elements (ne = [n_cols, n_rows]).
@@ -45,13 +45,22 @@ public:
         return Status::ok();
     }
 
-private:
+  private:
     Status check_type(const GgufTensorInfo& t) {
         switch (t.type) {
-            case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_0: case DType::Q4_1:
-            case DType::Q5_0: case DType::Q5_1: case DType::Q8_0: case DType::Q2_K: case DType::Q3_K:
-            case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
-                return Status::ok();
+            case DType::F32:
+            case DType::F16:
+            case DType::BF16:
+            case DType::Q4_0:
+            case DType::Q4_1:
+            case DType::Q5_0:
+            case DType::Q5_1:
+            case DType::Q8_0:
+            case DType::Q2_K:
+            case DType::Q3_K:
+            case DType::Q4_K:
+            case DType::Q5_K:
+            case DType::Q6_K: return Status::ok();
             default:
                 return unsupported("tensor %s has type %s, which berth cannot multiply", t.name.c_str(),
                                    dtype_name(t.type));
@@ -68,8 +77,10 @@ Result<Weights> bind_weights(const GgufFile& g, const HParams& hp) {
     Weights w;
     const int64_t E = hp.n_embd, q_dim = int64_t(hp.n_head) * hp.head_dim, kv_dim = int64_t(hp.n_head_kv) * hp.head_dim;
     RETURN_IF_ERROR(b.matrix("token_embd.weight", E, hp.n_vocab, true, &w.token_embd));
-    if (hp.tied_output) w.output = w.token_embd;
-    else RETURN_IF_ERROR(b.matrix("output.weight", E, hp.n_vocab, true, &w.output));
+    if (hp.tied_output)
+        w.output = w.token_embd;
+    else
+        RETURN_IF_ERROR(b.matrix("output.weight", E, hp.n_vocab, true, &w.output));
     RETURN_IF_ERROR(b.vector("output_norm.weight", E, true, &w.output_norm));
     RETURN_IF_ERROR(b.vector("rope_freqs.weight", hp.n_rot / 2, false, &w.rope_freqs));
     w.n_ff_exp = hp.n_ff;

@@ -36,8 +36,7 @@ uint64_t Rng::next() {
 
 double Rng::uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
 
-Sampler::Sampler(int n_vocab, const SamplingParams& params, int n_ctx)
-    : n_vocab_(n_vocab), n_ctx_(std::max(1, n_ctx)) {
+Sampler::Sampler(int n_vocab, const SamplingParams& params, int n_ctx) : n_vocab_(n_vocab), n_ctx_(std::max(1, n_ctx)) {
     CHECK(n_vocab > 0);
     cand_.resize(size_t(n_vocab));
     history_.resize(size_t(n_ctx_));
@@ -75,8 +74,8 @@ int32_t Sampler::sample(const float* logits) {
     // presence penalties, per occurrence for the frequency penalty), as llama.cpp applies them.
     int64_t window = p.repeat_last_n < 0 ? n_ctx_ : std::min<int64_t>(p.repeat_last_n, n_ctx_);
     window = std::min(window, n_history_);
-    const bool penalize = window > 0 && (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f ||
-                                         p.frequency_penalty != 0.0f);
+    const bool penalize =
+        window > 0 && (p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f);
     if (penalize) {
         for (int64_t i = n_history_ - window; i < n_history_; ++i) {
             int32_t t = history_[size_t(i % n_ctx_)];
@@ -86,7 +85,8 @@ int32_t Sampler::sample(const float* logits) {
             int32_t t = history_[size_t(i % n_ctx_)];
             if (t < 0 || t >= n || counts_[size_t(t)] == 0) continue;
             float& l = cand_[size_t(t)].logit;
-            if (p.repeat_penalty != 1.0f && p.repeat_penalty > 0) l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+            if (p.repeat_penalty != 1.0f && p.repeat_penalty > 0)
+                l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
             l -= float(counts_[size_t(t)]) * p.frequency_penalty + p.presence_penalty;
             counts_[size_t(t)] = 0;  // handled: later occurrences skip it
         }
@@ -100,7 +100,9 @@ int32_t Sampler::sample(const float* logits) {
     }
 
     // top-k: keep the k largest, sorted descending.
-    auto by_logit = [](const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
+    auto by_logit = [](const Cand& a, const Cand& b) {
+        return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+    };
     int k = (p.top_k > 0 && p.top_k < n) ? p.top_k : n;
     std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), by_logit);
 

@@ -13,31 +13,31 @@
 namespace berth {
 
 struct SamplingParams {
-    float temperature = 0.8f;    // ≤ 0: greedy (argmax after penalties)
-    int top_k = 40;              // ≤ 0: off
-    float top_p = 0.9f;          // ≥ 1: off
-    float min_p = 0.0f;          // ≤ 0: off; keeps tokens with p ≥ min_p · p_max
-    float repeat_penalty = 1.1f; // 1: off; logit > 0 → logit / penalty, else logit * penalty
+    float temperature = 0.8f;        // ≤ 0: greedy (argmax after penalties)
+    int top_k = 40;                  // ≤ 0: off
+    float top_p = 0.9f;              // ≥ 1: off
+    float min_p = 0.0f;              // ≤ 0: off; keeps tokens with p ≥ min_p · p_max
+    float repeat_penalty = 1.1f;     // 1: off; logit > 0 → logit / penalty, else logit * penalty
     float presence_penalty = 0.0f;   // subtracted once from every token seen in the window
     float frequency_penalty = 0.0f;  // subtracted per occurrence in the window
-    int repeat_last_n = 64;      // window of previous tokens the penalties look at; 0 = off, -1 = n_ctx
-    uint64_t seed = 0xFFFFFFFFu; // 0xFFFFFFFF ("-1" in Ollama) = random seed
+    int repeat_last_n = 64;          // window of previous tokens the penalties look at; 0 = off, -1 = n_ctx
+    uint64_t seed = 0xFFFFFFFFu;     // 0xFFFFFFFF ("-1" in Ollama) = random seed
 };
 
 // A small deterministic RNG (xoshiro256**) seeded with splitmix64.
 class Rng {
-public:
+  public:
     explicit Rng(uint64_t seed = 0) { reseed(seed); }
     void reseed(uint64_t seed);
     uint64_t next();
     double uniform();  // [0, 1)
 
-private:
+  private:
     uint64_t s_[4];
 };
 
 class Sampler {
-public:
+  public:
     // n_ctx bounds the history kept for penalties (repeat_last_n = -1 means n_ctx).
     Sampler(int n_vocab, const SamplingParams& params, int n_ctx = 4096);
 
@@ -54,7 +54,7 @@ public:
     // Index of the largest logit (first on ties).
     static int32_t argmax(const float* logits, int n_vocab);
 
-private:
+  private:
     struct Cand {
         float logit;
         int32_t id;
@@ -63,15 +63,15 @@ private:
     int n_ctx_;
     SamplingParams params_;
     Rng rng_;
-    std::vector<Cand> cand_;      // (n_vocab)
-    std::vector<int32_t> history_; // ring of the last n_ctx tokens
+    std::vector<Cand> cand_;        // (n_vocab)
+    std::vector<int32_t> history_;  // ring of the last n_ctx tokens
     int64_t n_history_ = 0;
     std::vector<int32_t> counts_;  // (n_vocab) occurrences within the window, rebuilt per sample
 };
 
 // Finds stop strings in streamed text, holding back a tail that might be the start of a stop string.
 class StopMatcher {
-public:
+  public:
     explicit StopMatcher(std::vector<std::string> stops = {});
     // Appends text; returns how many bytes of the pending text are safe to emit now. When a stop string
     // is found, stopped() becomes true and the returned count ends before the stop string.
@@ -81,9 +81,12 @@ public:
     const std::string& pending() const { return pending_; }
     // Removes n emitted bytes from the front of pending().
     void consume(size_t n) { pending_.erase(0, n); }
-    void reset() { pending_.clear(); stopped_ = false; }
+    void reset() {
+        pending_.clear();
+        stopped_ = false;
+    }
 
-private:
+  private:
     std::vector<std::string> stops_;
     std::string pending_;
     bool stopped_ = false;

@@ -1,9 +1,8 @@
 // Scheduler configuration from the environment and the operator's TOML policy file (BERTH_CONFIG):
 //
-//   [server]                       # optional; environment variables win over these
-//   keep_alive = "10m"             # default keep-alive (duration string or seconds)
-//   max_loaded_models = 3
-//   max_memory = "12GiB"
+//   max_memory = "12GiB"           # global settings at the top level (or in a [server] table);
+//   max_loaded_models = 3          # environment variables win over these
+//   keep_alive = "5m"              # default keep-alive (duration string or seconds)
 //   num_parallel = 1
 //   max_queue = 512
 //
@@ -41,8 +40,12 @@ Result<int64_t> toml_duration(const toml::node* n, const std::string& key) {
     if (auto v = n->value<double>()) return keep_alive_from_seconds(*v);
     if (auto v = n->value<std::string>()) {
         Result<int64_t> d = keep_alive_from_string(*v);
-        if (!d.is_ok()) return invalid_argument("%s: %s", key.c_str(), d.status().message().c_str());
-        return d;
+        if (d.is_ok()) return d;
+        // A plain number in quotes ("-1", "3600") is seconds, as in the environment variables.
+        char* end = nullptr;
+        double secs = std::strtod(v->c_str(), &end);
+        if (!v->empty() && end && *end == '\0') return keep_alive_from_seconds(secs);
+        return invalid_argument("%s: %s", key.c_str(), d.status().message().c_str());
     }
     return invalid_argument("%s must be a duration string or a number of seconds", key.c_str());
 }
@@ -104,33 +107,38 @@ Status load_policy_file(const std::string& path, SchedConfig& config) {
         return invalid_argument("%s: %s (line %d)", path.c_str(), std::string(e.description()).c_str(),
                                 int(e.source().begin.line));
     }
+    // Global settings stand at the top level (the documented format) or, equivalently, in a [server] table.
+    auto server_key = [&](const std::string& s, const toml::node& sn) -> Status {
+        if (s == "keep_alive") {
+            ASSIGN_OR_RETURN(config.default_keep_alive, toml_duration(&sn, "keep_alive"));
+        } else if (s == "max_memory") {
+            if (auto str = sn.value<std::string>()) {
+                Result<int64_t> b = parse_byte_size(*str);
+                if (!b.is_ok()) return invalid_argument("%s: max_memory: %s", path.c_str(), b.status().message().c_str());
+                config.max_memory = *b;
+            } else if (auto n = sn.value<int64_t>(); n && *n > 0) {
+                config.max_memory = *n;
+            } else {
+                return invalid_argument("%s: max_memory must be a number of bytes or a size such as \"12GiB\"",
+                                        path.c_str());
+            }
+        } else if (s == "max_loaded_models" || s == "num_parallel" || s == "max_queue") {
+            auto n = sn.value<int64_t>();
+            if (!n || *n <= 0) return invalid_argument("%s: %s must be a positive integer", path.c_str(), s.c_str());
+            (s == "max_loaded_models" ? config.max_loaded_models
+             : s == "num_parallel"    ? config.num_parallel
+                                      : config.max_queue) = int(*n);
+        } else {
+            return invalid_argument("%s: unknown setting %s", path.c_str(), s.c_str());
+        }
+        return Status::ok();
+    };
     for (auto&& [k, node] : root) {
         std::string key(k.str());
-        if (key == "server") {
-            const toml::table* t = node.as_table();
-            if (!t) return invalid_argument("%s: [server] must be a table", path.c_str());
-            for (auto&& [sk, sn] : *t) {
-                std::string s(sk.str());
-                if (s == "keep_alive") {
-                    ASSIGN_OR_RETURN(config.default_keep_alive, toml_duration(&sn, "server.keep_alive"));
-                } else if (s == "max_memory") {
-                    if (auto str = sn.value<std::string>()) {
-                        ASSIGN_OR_RETURN(config.max_memory, parse_byte_size(*str));
-                    } else if (auto n = sn.value<int64_t>()) {
-                        config.max_memory = *n;
-                    } else {
-                        return invalid_argument("server.max_memory must be bytes or a size string");
-                    }
-                } else if (s == "max_loaded_models" || s == "num_parallel" || s == "max_queue") {
-                    auto n = sn.value<int64_t>();
-                    if (!n || *n <= 0) return invalid_argument("server.%s must be a positive integer", s.c_str());
-                    (s == "max_loaded_models" ? config.max_loaded_models
-                     : s == "num_parallel"    ? config.num_parallel
-                                              : config.max_queue) = int(*n);
-                } else {
-                    return invalid_argument("%s: unknown key server.%s", path.c_str(), s.c_str());
-                }
-            }
+        if (!node.is_table()) {
+            RETURN_IF_ERROR(server_key(key, node));
+        } else if (key == "server") {
+            for (auto&& [sk, sn] : *node.as_table()) RETURN_IF_ERROR(server_key(std::string(sk.str()), sn));
         } else if (key == "default") {
             const toml::table* t = node.as_table();
             if (!t) return invalid_argument("%s: [default] must be a table", path.c_str());

@@ -343,5 +343,42 @@ TEST(Sched, PolicyFile) {
     std::remove(path.c_str());
 }
 
+// The format documented in the README and issue 5, verbatim: global settings at the top level.
+TEST(Sched, PolicyFileDocumentedFormat) {
+    std::string path = testing::TempDir() + "berth_policy_doc_test.toml";
+    {
+        std::ofstream o(path);
+        o << "max_memory = \"12GiB\"          # or a number of bytes\n"
+             "max_loaded_models = 3\n"
+             "keep_alive = \"5m\"\n"
+             "[models.\"llama3.2:3b\"]        # a model name as /api/tags lists it\n"
+             "pin = true\n"
+             "preload = true\n"
+             "client_keep_alive = \"ignore\"  # obey | clamp | ignore\n"
+             "keep_alive_min = \"10m\"\n"
+             "keep_alive_max = \"-1\"\n";
+    }
+    SchedConfig c;
+    Status st = load_policy_file(path, c);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    EXPECT_EQ(c.max_memory, int64_t(12) << 30);
+    EXPECT_EQ(c.max_loaded_models, 3);
+    EXPECT_EQ(c.default_keep_alive, 300 * kSec);
+    const ModelPolicy& p = c.policies["llama3.2:3b"];
+    EXPECT_TRUE(p.pin);
+    EXPECT_TRUE(p.preload);
+    EXPECT_EQ(p.client_keep_alive, ClientKeepAlive::ignore);
+    EXPECT_EQ(p.keep_alive_min, 600 * kSec);
+    EXPECT_EQ(p.keep_alive_max, kForever);
+    {
+        std::ofstream o(path);
+        o << "max_memry = \"12GiB\"\n";
+    }
+    SchedConfig bad;
+    st = load_policy_file(path, bad);
+    EXPECT_NE(st.message().find("unknown setting max_memry"), std::string::npos) << st.message();
+    std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace berth

@@ -23,6 +23,14 @@ struct SchedRunner {
     int64_t expires_at = kForever;  // monotonic ns; kForever while busy or forever
     int64_t last_used = 0;          // monotonic ns
     int64_t loaded_at_wall = 0;
+
+    // Unloading: the engine (and with it the model's mappings) goes first, then the heap memory the load
+    // freed (tokenizer tables, metadata) is returned to the OS, so RssAnon falls back at once.
+    ~SchedRunner() {
+        bool had_model = model.engine != nullptr;
+        model = LoadedModel();
+        if (had_model) trim_heap();
+    }
 };
 
 // ---- Lease ---------------------------------------------------------------------------------------------

@@ -71,6 +71,14 @@ Result<ServerOptions> server_options_from_env() {
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
+    std::string threads = env_or("BERTH_HTTP_THREADS", nullptr, "");
+    if (!threads.empty()) {
+        char* end = nullptr;
+        long n = strtol(threads.c_str(), &end, 10);
+        if (*end || n < 8 || n > 1024)
+            return invalid_argument("BERTH_HTTP_THREADS must be a number from 8 to 1024, got \"%s\"", threads.c_str());
+        o.http_threads = int(n);
+    }
     ASSIGN_OR_RETURN(o.sched, sched_config_from_env());
     return o;
 }

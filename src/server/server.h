@@ -22,7 +22,9 @@ struct ServerOptions {
     int64_t max_body_bytes = 32 << 20;     // BERTH_MAX_BODY: larger request bodies get 413 (blobs excepted)
     bool truncate_raw_prompts = false;     // BERTH_TRUNCATE: cut raw prompts from the front instead of 400
     std::vector<std::string> origins;      // BERTH_ORIGINS / OLLAMA_ORIGINS: extra CORS origins
-    int http_threads = 64;
+    // BERTH_HTTP_THREADS: connections served at once (each streaming or keep-alive connection holds one).
+    // Every worker's stack and heap cache warm up once, ~70 KiB each (measured), so the default stays small.
+    int http_threads = 16;
     SchedConfig sched;
 };
 

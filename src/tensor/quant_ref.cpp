@@ -178,8 +178,8 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
         float max_scale = 0, max_min = 0;
         for (int j = 0; j < QK_K / 16; ++j) {
             for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
-            scales[j] = quant::make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
-                                                0.1f, 15, true);
+            scales[j] =
+                quant::make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
             max_scale = std::max(max_scale, scales[j]);
             max_min = std::max(max_min, mins[j]);
         }
@@ -202,7 +202,8 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
             const float d = fp16_to_fp32(y[i].d) * (y[i].scales[j] & 0xF);
             if (!d) continue;
             const float dm = fp16_to_fp32(y[i].dmin) * (y[i].scales[j] >> 4);
-            for (int ii = 0; ii < 16; ++ii) L[16 * j + ii] = uint8_t(std::clamp(nearest_int((x[16 * j + ii] + dm) / d), 0, 3));
+            for (int ii = 0; ii < 16; ++ii)
+                L[16 * j + ii] = uint8_t(std::clamp(nearest_int((x[16 * j + ii] + dm) / d), 0, 3));
         }
         for (int j = 0; j < QK_K; j += 128)
             for (int l = 0; l < 32; ++l)
@@ -244,8 +245,10 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
             const float iscale = -32.f / max_scale;
             for (int j = 0; j < QK_K / 16; ++j) {
                 int l = std::clamp(nearest_int(iscale * scales[j]), -32, 31) + 32;
-                if (j < 8) y[i].scales[j] = l & 0xF;
-                else y[i].scales[j - 8] |= (l & 0xF) << 4;
+                if (j < 8)
+                    y[i].scales[j] = l & 0xF;
+                else
+                    y[i].scales[j - 8] |= (l & 0xF) << 4;
                 l >>= 4;
                 y[i].scales[j % 4 + 8] |= l << (2 * (j / 4));
             }
@@ -258,7 +261,8 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
             sc = (sc | (((y[i].scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
             const float d = fp16_to_fp32(y[i].d) * sc;
             if (!d) continue;
-            for (int ii = 0; ii < 16; ++ii) L[16 * j + ii] = int8_t(std::clamp(nearest_int(x[16 * j + ii] / d), -4, 3) + 4);
+            for (int ii = 0; ii < 16; ++ii)
+                L[16 * j + ii] = int8_t(std::clamp(nearest_int(x[16 * j + ii] / d), -4, 3) + 4);
         }
         memset(y[i].hmask, 0, QK_K / 8);
         int m = 0;
@@ -348,7 +352,8 @@ void quantize_k_scales(const float* x, int nmax, float rmin, int nstep, uint8_t*
         const float d = fp16_to_fp32(*d_out) * sc;
         if (!d) continue;
         const float dm = fp16_to_fp32(*dmin_out) * m;
-        for (int ii = 0; ii < 32; ++ii) L[32 * j + ii] = uint8_t(std::clamp(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax));
+        for (int ii = 0; ii < 32; ++ii)
+            L[32 * j + ii] = uint8_t(std::clamp(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax));
     }
 }
 
@@ -431,11 +436,13 @@ void quantize_q6_K(const float* x, BlockQ6_K* y, int64_t nb) {
         }
         const float iscale = -128.f / max_scale;
         y[i].d = fp32_to_fp16(1 / iscale);
-        for (int ib = 0; ib < QK_K / 16; ++ib) y[i].scales[ib] = int8_t(std::min(127, nearest_int(iscale * scales[ib])));
+        for (int ib = 0; ib < QK_K / 16; ++ib)
+            y[i].scales[ib] = int8_t(std::min(127, nearest_int(iscale * scales[ib])));
         for (int j = 0; j < QK_K / 16; ++j) {
             const float d = fp16_to_fp32(y[i].d) * y[i].scales[j];
             if (!d) continue;
-            for (int ii = 0; ii < 16; ++ii) L[16 * j + ii] = int8_t(std::clamp(nearest_int(x[16 * j + ii] / d), -32, 31) + 32);
+            for (int ii = 0; ii < 16; ++ii)
+                L[16 * j + ii] = int8_t(std::clamp(nearest_int(x[16 * j + ii] / d), -32, 31) + 32);
         }
         uint8_t* ql = y[i].ql;
         uint8_t* qh = y[i].qh;

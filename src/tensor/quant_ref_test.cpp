@@ -180,8 +180,10 @@ TEST(DequantLayout, Q3_KHmaskAndScales) {
     BlockQ3_K b;
     memset(&b, 0, sizeof b);
     for (int j = 0; j < 16; j++) {
-        if (j < 8) b.scales[j] |= uint8_t(sc6[j] & 15);
-        else b.scales[j - 8] |= uint8_t((sc6[j] & 15) << 4);
+        if (j < 8)
+            b.scales[j] |= uint8_t(sc6[j] & 15);
+        else
+            b.scales[j - 8] |= uint8_t((sc6[j] & 15) << 4);
         b.scales[8 + j % 4] |= uint8_t((sc6[j] >> 4) << (2 * (j / 4)));
     }
     for (int e = 0; e < 256; e++) {
@@ -234,10 +236,13 @@ double round_trip_bound(DType t) {
         case DType::F32: return 0.0;
         case DType::F16: return 5e-4;
         case DType::BF16: return 4e-3;
-        case DType::Q8_0: case DType::Q8_1: return 0.008;
+        case DType::Q8_0:
+        case DType::Q8_1: return 0.008;
         case DType::Q8_K: return 0.012;
-        case DType::Q4_0: case DType::Q4_1: return 0.12;
-        case DType::Q5_0: case DType::Q5_1: return 0.06;
+        case DType::Q4_0:
+        case DType::Q4_1: return 0.12;
+        case DType::Q5_0:
+        case DType::Q5_1: return 0.06;
         case DType::Q2_K: return 0.42;
         case DType::Q3_K: return 0.25;
         case DType::Q4_K: return 0.11;
@@ -282,9 +287,7 @@ TEST(QuantRoundTrip, ZerosAndOutlier) {
         auto y = dequant(t, q.data(), n);
         EXPECT_NEAR(y[77], 100.f, 100.f * 0.05) << dtype_name(t);  // the outlier sets the scale: ≤5 % off
         for (int64_t i = 0; i < n; i++) {
-            if (i != 77) {
-                EXPECT_NEAR(y[i], 0.f, 100.f * 0.1) << dtype_name(t) << " " << i;
-            }
+            if (i != 77) { EXPECT_NEAR(y[i], 0.f, 100.f * 0.1) << dtype_name(t) << " " << i; }
         }
     }
 }

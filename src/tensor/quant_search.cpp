@@ -9,7 +9,9 @@ namespace {
 constexpr float kGroupMaxEps = 1e-15f;
 
 template <typename T>
-T clamp(T v, T lo, T hi) { return v < lo ? lo : v > hi ? hi : v; }
+T clamp(T v, T lo, T hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
 }  // namespace
 
 int nearest_int(float fval) {
@@ -71,8 +73,8 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type) 
     return scale;
 }
 
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad) {
     float min = x[0], max = x[0];
     float sum_w = weights[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; ++i) {

@@ -13,8 +13,8 @@ int nearest_int(float x);
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type);
 
 // Asymmetric scale+min search (ggml make_qkx2_quants): value = scale * L[i] - the_min, L[i] in [0, nmax].
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad);
 
 // Symmetric 3-bit search with an RMSE refinement (ggml make_q3_quants): L[i] in [0, 2*nmax).
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L);

@@ -52,18 +52,65 @@ bool parse_dtype(std::string_view name, DType* out);
 // ---- block layouts (ggml-common.h) ---------------------------------------------------------------------
 constexpr int QK4_0 = 32, QK4_1 = 32, QK5_0 = 32, QK5_1 = 32, QK8_0 = 32, QK8_1 = 32, QK_K = 256, K_SCALE_SIZE = 12;
 
-struct BlockQ4_0 { fp16_t d; uint8_t qs[QK4_0 / 2]; };
-struct BlockQ4_1 { fp16_t d, m; uint8_t qs[QK4_1 / 2]; };
-struct BlockQ5_0 { fp16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; };
-struct BlockQ5_1 { fp16_t d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; };
-struct BlockQ8_0 { fp16_t d; int8_t qs[QK8_0]; };
-struct BlockQ8_1 { fp16_t d, s; int8_t qs[QK8_1]; };  // s = d * sum(qs)
-struct BlockQ2_K { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; fp16_t d, dmin; };
-struct BlockQ3_K { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; fp16_t d; };
-struct BlockQ4_K { fp16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; };
-struct BlockQ5_K { fp16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; };
-struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; fp16_t d; };
-struct BlockQ8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
+struct BlockQ4_0 {
+    fp16_t d;
+    uint8_t qs[QK4_0 / 2];
+};
+struct BlockQ4_1 {
+    fp16_t d, m;
+    uint8_t qs[QK4_1 / 2];
+};
+struct BlockQ5_0 {
+    fp16_t d;
+    uint8_t qh[4];
+    uint8_t qs[QK5_0 / 2];
+};
+struct BlockQ5_1 {
+    fp16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+};
+struct BlockQ8_0 {
+    fp16_t d;
+    int8_t qs[QK8_0];
+};
+struct BlockQ8_1 {
+    fp16_t d, s;
+    int8_t qs[QK8_1];
+};  // s = d * sum(qs)
+struct BlockQ2_K {
+    uint8_t scales[QK_K / 16];
+    uint8_t qs[QK_K / 4];
+    fp16_t d, dmin;
+};
+struct BlockQ3_K {
+    uint8_t hmask[QK_K / 8];
+    uint8_t qs[QK_K / 4];
+    uint8_t scales[12];
+    fp16_t d;
+};
+struct BlockQ4_K {
+    fp16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qs[QK_K / 2];
+};
+struct BlockQ5_K {
+    fp16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+};
+struct BlockQ6_K {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    fp16_t d;
+};
+struct BlockQ8_K {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+};
 
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);

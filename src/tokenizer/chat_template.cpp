@@ -69,13 +69,9 @@ Result<std::string> render_impl(const jinja::Template* t, const Json& context, c
         for (auto it = context.begin(); it != context.end(); ++it)
             globals.emplace_back(it.key(), from_json(it.value(), 0));
         return jinja::render(*t, std::move(globals), make_limits(options));
-    } catch (const jinja::Error& e) {
-        return template_error("template error", e);
-    } catch (const std::bad_alloc&) {
+    } catch (const jinja::Error& e) { return template_error("template error", e); } catch (const std::bad_alloc&) {
         return resource_exhausted("template error: out of memory");
-    } catch (const std::exception& e) {
-        return internal_error("template error: %s", e.what());
-    }
+    } catch (const std::exception& e) { return internal_error("template error: %s", e.what()); }
 }
 
 }  // namespace
@@ -88,9 +84,7 @@ Result<ChatTemplate> ChatTemplate::parse(std::string_view source, const Template
         return t;
     } catch (const jinja::Error& e) {
         return template_error("template syntax error", e);
-    } catch (const std::bad_alloc&) {
-        return resource_exhausted("template syntax error: out of memory");
-    }
+    } catch (const std::bad_alloc&) { return resource_exhausted("template syntax error: out of memory"); }
 }
 
 Result<std::string> ChatTemplate::render(const nlohmann::json& context) const {
@@ -123,8 +117,10 @@ Result<std::string> render_plain_chat(const nlohmann::json& messages, bool add_g
         std::string content;
         if (m.contains("content")) {
             const auto& c = m["content"];
-            if (c.is_string()) content = c.get<std::string>();
-            else if (!c.is_null()) content = c.dump();
+            if (c.is_string())
+                content = c.get<std::string>();
+            else if (!c.is_null())
+                content = c.dump();
         }
         out += role + ": " + content + "\n\n";
     }

@@ -2,6 +2,17 @@
 // (Llama 3.x, Qwen 2.5, Mistral, Gemma, Phi, DeepSeek, Command R, Hermes, Functionary ...), rendering
 // byte for byte what Python's Jinja2 renders with trim_blocks and lstrip_blocks on.
 // Self-contained: includes only base and the nlohmann forward declarations.
+//
+// Supported: {{ }}, {% if/elif/else %}, {% for ... in ... if ... %} with else, loop.* and break/continue,
+// {% set %} (also block set, tuple unpacking, namespace attributes), {% macro %} and {% call %}, {% filter %},
+// {% with %}, {% raw %}, {% do %}, {% generation %}; Python-semantics values and operators; the Jinja2
+// filters and tests chat templates use; str/list/dict methods; namespace(), range(), dict(),
+// raise_exception(msg), strftime_now(fmt). Known differences from Jinja2: map/select/reject/unique/items
+// return lists (Jinja2: generators, which print as "<generator ...>" and fail in tojson); an unknown filter
+// or test fails when reached (Jinja2: at compile time outside `if` blocks); lists may be mutated with
+// append/pop (transformers' sandbox forbids it); a caller() kept past its {% call %} fails; integers are
+// 64-bit (overflow fails); case mapping covers ASCII, Latin, Greek and Cyrillic; no include/extends/import,
+// recursive loops or format specs in str.format.
 #pragma once
 
 #include <cstdint>
@@ -31,14 +42,14 @@ struct TemplateOptions {
     // (sorted keys, ASCII-only, <>&' escaped as \u003c ...).
     bool jinja_htmlsafe_tojson = false;
     // Safety bounds: a template that exceeds them fails with a message instead of running away.
-    uint64_t max_steps = 10'000'000;      // statements + loop iterations + macro calls
+    uint64_t max_steps = 1'000'000;       // statements + loop iterations + macro calls
     size_t max_output_bytes = 64u << 20;  // rendered text and any intermediate string
     int max_call_depth = 256;             // nested macro calls
 };
 
 // A parsed template; parse once per model, render per request. Copies share the parsed tree (immutable).
 class ChatTemplate {
-public:
+  public:
     // Parses `source`; a syntax error returns invalid_argument "template syntax error: line N: ...".
     static Result<ChatTemplate> parse(std::string_view source, const TemplateOptions& options = {});
     // Renders with the top-level keys of `context` as variables: messages, add_generation_prompt,
@@ -49,7 +60,7 @@ public:
     // which matters for tojson and for loops over dicts. Prefer this for request bodies.
     Result<std::string> render(const nlohmann::ordered_json& context) const;
 
-private:
+  private:
     std::shared_ptr<const jinja::Template> tmpl_;
     TemplateOptions options_;
 };

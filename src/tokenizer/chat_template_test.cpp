@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -97,8 +99,7 @@ c)J",
      R"J(a
     b
 c)J"},
-    {R"J(a  {%- if true -%}  b  {%- endif -%}  c)J",
-     R"J(abc)J"},
+    {R"J(a  {%- if true -%}  b  {%- endif -%}  c)J", R"J(abc)J"},
     {R"J(x
     {%+ if true %}y{% endif %}
 )J",
@@ -123,34 +124,24 @@ z)J",
 
 {{ 'b' }})J",
      R"J( a b)J"},
-    {R"J({% raw %}{{ not evaluated }}{% endraw %})J",
-     R"J({{ not evaluated }})J"},
+    {R"J({% raw %}{{ not evaluated }}{% endraw %})J", R"J({{ not evaluated }})J"},
     {R"J({% for x in l %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }};{% endfor %})J",
      R"J(10TrueFalse33;21FalseFalse32;32FalseTrue31;)J"},
-    {R"J({% for x in l if x > 1 %}{{ x }}{{ loop.length }},{% endfor %})J",
-     R"J(32,22,)J"},
-    {R"J({% for x in [] %}a{% else %}empty{% endfor %})J",
-     R"J(empty)J"},
-    {R"J({% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %})J",
-     R"J(b=1;a=x;)J"},
-    {R"J({% for k in d %}{{ k }}{% endfor %})J",
-     R"J(ba)J"},
-    {R"J({% for x in l %}{% if x == 1 %}{% break %}{% endif %}{{ x }}{% endfor %})J",
-     R"J(3)J"},
-    {R"J({% for x in l %}{% if x == 1 %}{% continue %}{% endif %}{{ x }}{% endfor %})J",
-     R"J(32)J"},
-    {R"J({% set x = 0 %}{% for i in range(3) %}{% set x = x + 1 %}{{ x }}{% endfor %}{{ x }})J",
-     R"J(1110)J"},
+    {R"J({% for x in l if x > 1 %}{{ x }}{{ loop.length }},{% endfor %})J", R"J(32,22,)J"},
+    {R"J({% for x in [] %}a{% else %}empty{% endfor %})J", R"J(empty)J"},
+    {R"J({% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %})J", R"J(b=1;a=x;)J"},
+    {R"J({% for k in d %}{{ k }}{% endfor %})J", R"J(ba)J"},
+    {R"J({% for x in l %}{% if x == 1 %}{% break %}{% endif %}{{ x }}{% endfor %})J", R"J(3)J"},
+    {R"J({% for x in l %}{% if x == 1 %}{% continue %}{% endif %}{{ x }}{% endfor %})J", R"J(32)J"},
+    {R"J({% set x = 0 %}{% for i in range(3) %}{% set x = x + 1 %}{{ x }}{% endfor %}{{ x }})J", R"J(1110)J"},
     {R"J({% set ns = namespace(c=0) %}{% for i in range(3) %}{% set ns.c = ns.c + i %}{% endfor %}{{ ns.c }})J",
      R"J(3)J"},
     {R"J({{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 1 / 3 }})J",
      R"J(7 3 -4 1 2 1024 3.5 0.3333333333333333)J"},
-    {R"J({{ 'a' ~ 1 ~ none }} {{ 'a' + 'b' }} {{ [1] + [2] }} {{ 'ab' * 3 }})J",
-     R"J(a1None ab [1, 2] ababab)J"},
+    {R"J({{ 'a' ~ 1 ~ none }} {{ 'a' + 'b' }} {{ [1] + [2] }} {{ 'ab' * 3 }})J", R"J(a1None ab [1, 2] ababab)J"},
     {R"J({{ 1 < 2 < 3 }} {{ 'b' in 'abc' }} {{ 2 not in l }} {{ not no }} {{ no or 'dflt' }} {{ 0 and 1 }})J",
      R"J(True True False True dflt 0)J"},
-    {R"J({{ 'y' if n > 2 else 'n' }} {{ 'y' if n > 5 }}|)J",
-     R"J(y |)J"},
+    {R"J({{ 'y' if n > 2 else 'n' }} {{ 'y' if n > 5 }}|)J", R"J(y |)J"},
     {R"J({{ l[0] }} {{ l[-1] }} {{ l[1:] }} {{ l[::-1] }} {{ u[1:3] }} {{ u[-1] }} {{ d['a'] }} {{ d.b }})J",
      R"J(3 2 [1, 2] [2, 1, 3] rü e x 1)J"},
     {R"J({{ none }} {{ true }} {{ 1.0 }} {{ 1e16 }} {{ 1.5e-7 }} {{ 0.1 + 0.2 }} {{ [1, 'a', none, true, 2.5] }} {{ {'k': [1, {'j': 'v'}]} }} {{ (1,) }} {{ "it's" }})J",
@@ -193,12 +184,16 @@ z)J",
      R"J(Hi Bob! Hi Al?)J"},
     {R"J({% set block %}  Inner {{ n }}  {% endset %}[{{ block }}]{% filter upper %}shout {{ n }}{% endfilter %})J",
      R"J([  Inner 3  ]SHOUT 3)J"},
-    {R"J({% set a, b = [1, 2] %}{{ a }}{{ b }})J",
-     R"J(12)J"},
-    {R"J({{ strftime_now('%d %b %Y') }})J",
-     R"J(23 Nov 2026)J"},
-    {R"J({{ ('a' | safe) + '<b>' }})J",
-     R"J(a&lt;b&gt;)J"},
+    {R"J({% set a, b = [1, 2] %}{{ a }}{{ b }})J", R"J(12)J"},
+    {R"J({{ strftime_now('%d %b %Y') }})J", R"J(23 Nov 2026)J"},
+    {R"J({{ ('a' | safe) + '<b>' }})J", R"J(a&lt;b&gt;)J"},
+    {R"J({% macro box(t) %}[{{ t }}:{{ caller() }}]{% endmacro %}{% call box("x") %}in {{ n }}{% endcall %})J",
+     R"J([x:in 3])J"},
+    {R"J({% macro each(items) %}{% for i in items %}{{ caller(i) }},{% endfor %}{% endmacro %}{% call(v) each([1,2]) %}<{{ v * 10 }}>{% endcall %})J",
+     R"J(<10>,<20>,)J"},
+    {R"J({{ "tojson" is filter }}{{ "nosuch" is filter }}{{ "defined" is test }})J", R"J(TrueFalseTrue)J"},
+    {R"J({% set a = 5 %}{% with a = a + 1, b = 2 %}{{ a }}{{ b }}{% set a = 9 %}{{ a }}{% endwith %}{{ a }}{{ b }})J",
+     R"J(6295)J"},
 };
 
 ordered_json jinja_context() {
@@ -264,8 +259,13 @@ TEST(ChatTemplate, ErrorsNameTheProblemAndLine) {
     EXPECT_EQ(error_of("{% frobnicate %}"), "template syntax error: line 1: unknown or unsupported tag 'frobnicate'");
     EXPECT_EQ(error_of("{{ (1 + }}"), "template syntax error: line 1: unexpected '}', expected ')'");
     EXPECT_EQ(error_of("{{ 'abc }}"), "template syntax error: line 1: unexpected end of string");
-    EXPECT_EQ(error_of("{{ x"), "template syntax error: line 1: unexpected end of template, expected end of print statement");
+    EXPECT_EQ(error_of("{{ x"),
+              "template syntax error: line 1: unexpected end of template, expected end of print statement");
     EXPECT_EQ(error_of("{# open"), "template syntax error: line 1: Missing end of comment tag");
+    // A caller() kept beyond its {% call %} block fails instead of touching scopes that are gone.
+    EXPECT_EQ(error_of("{% set ns = namespace() %}{% macro m() %}{% set ns.c = caller %}{% endmacro %}"
+                       "{% call m() %}x{% endcall %}{{ ns.c() }}"),
+              "template error: line 1: caller() used after its call block ended");
     // Undefined values render empty and are falsy; using them in arithmetic is the error.
     EXPECT_EQ(error_of("[{{ nothing }}]{% if not nothing %}falsy{% endif %}{{ nothing | length }}"), "OK: []falsy0");
     EXPECT_EQ(error_of("{{ 1 + nothing }}"), "template error: line 1: 'nothing' is undefined");
@@ -273,8 +273,8 @@ TEST(ChatTemplate, ErrorsNameTheProblemAndLine) {
 
 TEST(ChatTemplate, BoundsStopRunawayTemplates) {
     TemplateOptions o;
-    o.max_steps = 100000;
-    EXPECT_EQ(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", o),
+    o.max_steps = 20000;
+    EXPECT_EQ(error_of("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", o),
               "template error: line 1: template exceeded the step limit (endless loop?)");
     EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
               "template error: line 1: macro calls nested too deeply (recursion?)");
@@ -284,6 +284,10 @@ TEST(ChatTemplate, BoundsStopRunawayTemplates) {
                        o),
               "template error: line 1: template output exceeds the size limit");
     EXPECT_EQ(error_of("{{ 'ab' * 100000000000 }}", o), "template error: line 1: repetition exceeds the size limit");
+    EXPECT_EQ(error_of("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}"
+                       "{% endfor %}",
+                       o),
+              "template error: line 1: list exceeds the size limit");
     EXPECT_EQ(error_of("{{ 9223372036854775807 + 1 }}"), "template error: line 1: integer overflow");
     std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
     EXPECT_EQ(error_of(deep), "template syntax error: line 1: expression nested too deeply");
@@ -309,10 +313,12 @@ TEST(ChatTemplate, TruncatedAndRandomTemplatesNeverCrash) {
             (out.is_ok() ? ok : failed)++;
         }
     }
-    static const char* pieces[] = {"{{", "}}", "{%", "%}", "{#", "#}", "-", "+", " if ", " for ", " in ", " endif ",
-                                   " endfor ", " set ", "=", "x", "messages", "[", "]", "(", ")", "{", "}", ".",
-                                   "'s'", "\"", "|", "trim", " is ", "defined", "not", "1", "0", ",", ":", "~",
-                                   "\n", " ", "loop", "macro", "endmacro", "else", "ns", "namespace(", "\\", "*"};
+    static const char* pieces[] = {"{{",       "}}",    "{%",   "%}",         "{#",       "#}",      "-",    "+",
+                                   " if ",     " for ", " in ", " endif ",    " endfor ", " set ",   "=",    "x",
+                                   "messages", "[",     "]",    "(",          ")",        "{",       "}",    ".",
+                                   "'s'",      "\"",    "|",    "trim",       " is ",     "defined", "not",  "1",
+                                   "0",        ",",     ":",    "~",          "\n",       " ",       "loop", "macro",
+                                   "endmacro", "else",  "ns",   "namespace(", "\\",       "*"};
     std::mt19937 rng(1234);
     for (int k = 0; k < 3000; ++k) {
         std::string t;
@@ -329,6 +335,30 @@ TEST(ChatTemplate, TruncatedAndRandomTemplatesNeverCrash) {
     }
     EXPECT_GT(ok, 0u);
     EXPECT_GT(failed, 0u);
+}
+
+// A parsed template is immutable: concurrent renders (one per request) share it safely.
+TEST(ChatTemplate, ConcurrentRendersShareOneParsedTemplate) {
+    auto t =
+        ChatTemplate::parse(read_file(kTemplates + "/jinja/meta-llama-Llama-3.1-8B-Instruct.jinja"), test_options());
+    ASSERT_TRUE(t.is_ok());
+    ordered_json ctx = {{"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                        {"add_generation_prompt", true},
+                        {"bos_token", "<s>"},
+                        {"eos_token", "</s>"}};
+    auto expected = t->render(ctx);
+    ASSERT_TRUE(expected.is_ok());
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 4; ++k)
+        threads.emplace_back([&] {
+            for (int j = 0; j < 50; ++j) {
+                auto out = t->render(ctx);
+                if (!out.is_ok() || *out != *expected) ++mismatches;
+            }
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(ChatTemplate, PlainFallback) {

@@ -126,12 +126,12 @@ struct FuncObj {
 bool truthy(const Value& v);
 bool equals(const Value& a, const Value& b);
 int compare(const Value& a, const Value& b, int line);  // <0, 0, >0; type mismatch fails like Python
-const char* type_name(const Value& v);                   // "str", "int", "dict", ...
-std::string to_str(const Value& v);                      // str(v); undefined renders ""
-std::string repr(const Value& v);                        // repr(v)
-std::string float_repr(double x);                        // repr(float)
-std::string str_repr(std::string_view s);                // repr(str) with Python's quote choice
-std::string html_escape(std::string_view s);             // markupsafe.escape: & < > " '
+const char* type_name(const Value& v);                  // "str", "int", "dict", ...
+std::string to_str(const Value& v);                     // str(v); undefined renders ""
+std::string repr(const Value& v);                       // repr(v)
+std::string float_repr(double x);                       // repr(float)
+std::string str_repr(std::string_view s);               // repr(str) with Python's quote choice
+std::string html_escape(std::string_view s);            // markupsafe.escape: & < > " '
 
 struct JsonStyle {
     int indent = -1;  // < 0: single line
@@ -152,8 +152,24 @@ std::string py_upper(std::string_view s);
 
 // ---- AST -----------------------------------------------------------------------------------------------
 enum class ExprKind : uint8_t {
-    literal, name, list, tuple, dict, getattr, getitem, slice, call, filter, test, unary, binary, compare,
-    and_, or_, not_, cond,
+    literal,
+    name,
+    list,
+    tuple,
+    dict,
+    getattr,
+    getitem,
+    slice,
+    call,
+    filter,
+    test,
+    unary,
+    binary,
+    compare,
+    and_,
+    or_,
+    not_,
+    cond,
 };
 
 struct Expr;
@@ -162,17 +178,28 @@ using ExprPtr = std::unique_ptr<Expr>;
 struct Expr {
     ExprKind kind;
     int line = 0;
-    Value value;                                     // literal
-    std::string name;                                // name, attribute, filter/test name, operator
-    ExprPtr a, b, c;                                 // operands (object, key, slice parts, condition)
-    std::vector<ExprPtr> args;                       // call/filter/test arguments, list items, dict keys+values
+    Value value;                // literal
+    std::string name;           // name, attribute, filter/test name, operator
+    ExprPtr a, b, c;            // operands (object, key, slice parts, condition)
+    std::vector<ExprPtr> args;  // call/filter/test arguments, list items, dict keys+values
     std::vector<std::pair<std::string, ExprPtr>> kwargs;
-    std::vector<std::string> ops;                    // compare chain operators
-    bool negated = false;                            // test: "is not"
+    std::vector<std::string> ops;  // compare chain operators
+    bool negated = false;          // test: "is not"
 };
 
 enum class StmtKind : uint8_t {
-    text, output, if_, for_, set, set_block, macro, filter_block, break_, continue_, call_block, scope,
+    text,
+    output,
+    if_,
+    for_,
+    set,
+    set_block,
+    macro,
+    filter_block,
+    break_,
+    continue_,
+    call_block,
+    scope,
 };
 
 struct Stmt;
@@ -182,16 +209,16 @@ using Body = std::vector<StmtPtr>;
 struct Stmt {
     StmtKind kind;
     int line = 0;
-    std::string text;                   // text; set: variable (or namespace) name; macro name
-    std::string attr;                   // set ns.attr: the attribute
-    std::vector<std::string> targets;   // for / set targets, macro parameter names
-    std::vector<ExprPtr> defaults;      // macro parameter defaults (nullptr = required)
-    ExprPtr expr;                       // output, for iterable, set value, if condition, call-block call
-    ExprPtr cond;                       // for ... if cond
-    std::vector<ExprPtr> conds;         // if/elif conditions
-    std::vector<Body> bodies;           // if: one per condition (+ else); for: body (+ else); blocks: body
-    ExprPtr filter;                     // set_block / filter_block: filter chain applied to the body text
-                                        // (a filter Expr whose innermost operand is a name "__body__")
+    std::string text;                  // text; set: variable (or namespace) name; macro name
+    std::string attr;                  // set ns.attr: the attribute
+    std::vector<std::string> targets;  // for / set targets, macro parameter names
+    std::vector<ExprPtr> defaults;     // macro parameter defaults (nullptr = required)
+    ExprPtr expr;                      // output, for iterable, set value, if condition, call-block call
+    ExprPtr cond;                      // for ... if cond
+    std::vector<ExprPtr> conds;        // if/elif conditions
+    std::vector<Body> bodies;          // if: one per condition (+ else); for: body (+ else); blocks: body
+    ExprPtr filter;                    // set_block / filter_block: filter chain applied to the body text
+                                       // (a filter Expr whose innermost operand is a name "__body__")
 };
 
 struct Template {
@@ -210,8 +237,7 @@ struct RenderLimits {
 };
 
 // Renders with `globals` (name → value) as the outermost scope.
-std::string render(const Template& t, std::vector<std::pair<std::string, Value>> globals,
-                   const RenderLimits& limits);
+std::string render(const Template& t, std::vector<std::pair<std::string, Value>> globals, const RenderLimits& limits);
 
 // The evaluator's state, as far as builtins need it (defined in jinja_eval.cpp).
 const RenderLimits& interp_limits(const Interp& in);
@@ -232,6 +258,14 @@ Value apply_filter(Interp& in, const std::string& name, Value v, CallArgs& args)
 bool apply_test(Interp& in, const std::string& name, const Value& v, CallArgs& args);
 bool has_filter(const std::string& name);
 bool has_test(const std::string& name);
+// String helpers shared by filters and methods (jinja_methods.cpp).
+int64_t arg_int(const Value& v, int line, const char* what);  // int argument (floats truncate) or a failure
+std::vector<std::string> splitlines(std::string_view s);      // str.splitlines()
+std::string py_replace(const std::string& s, const std::string& old, const std::string& with, int64_t count, Interp& in,
+                       int line);  // str.replace (count < 0: all)
+std::string py_capitalize(const std::string& s);
+std::string jinja_title(const std::string& s);              // Jinja's title filter (words start after - space ( { [ <)
+Value percent_format(const std::string& fmt, CallArgs& a);  // "%s %d %r %f %%" % args
 // obj.name for str/list/dict methods; undefined when there is no such method.
 Value get_method(const Value& obj, const std::string& name);
 

@@ -2,8 +2,8 @@
 // macros, loop controls, and the bounds that keep a hostile template from running away.
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <ctime>
+#include <optional>
 #include <unordered_map>
 
 #include "tokenizer/jinja.h"
@@ -13,7 +13,7 @@ namespace berth::jinja {
 using Scope = std::unordered_map<std::string, Value>;
 
 class Interp {
-public:
+  public:
     explicit Interp(const RenderLimits& limits) : limits_(limits) {}
 
     const RenderLimits& limits() const { return limits_; }
@@ -32,7 +32,7 @@ public:
 
     Value call_macro(const Stmt& m, CallArgs& a);
 
-private:
+  private:
     enum class Ctrl { none, brk, cont };
 
     struct ScopeGuard {
@@ -59,6 +59,7 @@ private:
     }
     void exec(const Stmt& s, std::string& out);
     void exec_for(const Stmt& s, std::string& out);
+    void exec_call_block(const Stmt& s, std::string& out);
     void bind_targets(const std::vector<std::string>& targets, const Value& v, int line);
     Value apply_block_filter(const Expr& filter, std::string text);
 
@@ -135,9 +136,64 @@ void Interp::exec(const Stmt& s, std::string& out) {
         }
         case StmtKind::break_: ctrl_ = Ctrl::brk; return;
         case StmtKind::continue_: ctrl_ = Ctrl::cont; return;
-        case StmtKind::scope:
-        case StmtKind::call_block: exec_body(s.bodies[0], out); return;
+        case StmtKind::call_block: exec_call_block(s, out); return;
+        case StmtKind::scope: {
+            if (s.targets.empty()) {
+                exec_body(s.bodies[0], out);
+                return;
+            }
+            std::vector<Value> values;  // evaluated in the outer scope, like Jinja2
+            for (const auto& d : s.defaults) values.push_back(eval(*d));
+            Scope scope;
+            ScopeGuard g(scopes_, &scope);
+            for (size_t k = 0; k < s.targets.size(); ++k) scope[s.targets[k]] = values[k];
+            exec_body(s.bodies[0], out);
+            return;
+        }
     }
+}
+
+// The body becomes `caller`, passed to the called macro; it renders in the scopes of the call site, and
+// fails (instead of dangling) if a template keeps it beyond the call.
+void Interp::exec_call_block(const Stmt& s, std::string& out) {
+    auto alive = std::make_shared<bool>(true);
+    std::vector<Scope*> site = scopes_;
+    const Stmt* body = &s;
+    Value caller = Value::function("caller", [alive, site, body](CallArgs& a) -> Value {
+        if (!*alive) fail(a.line, "caller() used after its call block ended");
+        Interp& in = *a.interp;
+        if (in.call_depth_ >= in.limits_.max_call_depth) fail(a.line, "macro calls nested too deeply (recursion?)");
+        Scope local;
+        for (size_t k = 0; k < body->targets.size(); ++k) {
+            Value v = a.get(k, body->targets[k]);
+            if (v.is_undefined() && body->defaults[k]) v = in.eval(*body->defaults[k]);
+            local[body->targets[k]] = v;
+        }
+        std::vector<Scope*> saved = std::move(in.scopes_);
+        in.scopes_ = site;
+        in.scopes_.push_back(&local);
+        ++in.call_depth_;
+        std::string text;
+        try {
+            in.exec_body(body->bodies[0], text);
+        } catch (...) {
+            in.scopes_ = std::move(saved);
+            --in.call_depth_;
+            throw;
+        }
+        in.scopes_ = std::move(saved);
+        --in.call_depth_;
+        in.ctrl_ = Ctrl::none;
+        return Value::string(std::move(text));
+    });
+    const Expr& call = *s.expr;
+    Value fn = eval(*call.a);
+    CallArgs a = eval_args(call);
+    a.kw.emplace_back("caller", caller);
+    Value v = call_value(*this, fn, a, call.line);
+    *alive = false;
+    out += to_str(v);
+    check_size(out.size(), s.line);
 }
 
 Value Interp::apply_block_filter(const Expr& filter, std::string text) {
@@ -216,11 +272,10 @@ Value Interp::call_macro(const Stmt& m, CallArgs& a) {
     if (call_depth_ >= limits_.max_call_depth) fail(a.line, "macro calls nested too deeply (recursion?)");
     step(a.line);
     if (a.pos.size() > m.targets.size())
-        fail(a.line, "macro '" + m.text + "' takes not more than " + std::to_string(m.targets.size()) +
-                         " argument(s)");
+        fail(a.line, "macro '" + m.text + "' takes not more than " + std::to_string(m.targets.size()) + " argument(s)");
     Scope local;
     for (const auto& [k, v] : a.kw) {
-        bool known = false;
+        bool known = k == "caller";  // from {% call %}
         for (const auto& t : m.targets) known = known || t == k;
         if (!known) fail(a.line, "macro '" + m.text + "' takes no keyword argument '" + k + "'");
     }
@@ -252,6 +307,8 @@ Value Interp::call_macro(const Stmt& m, CallArgs& a) {
         if (found) continue;
         local[p] = m.defaults[k] ? eval(*m.defaults[k]) : Value::undefined("parameter '" + p + "' was not provided");
     }
+    for (const auto& [k, v] : a.kw)
+        if (k == "caller") local["caller"] = v;
     std::string out;
     exec_body(m.bodies[0], out);
     ctrl_ = Ctrl::none;
@@ -318,8 +375,7 @@ Value Interp::eval(const Expr& e) {
         case ExprKind::unary: {
             Value v = eval(*e.a);
             if (v.is_undefined()) fail(e.line, v.s);
-            if (!v.is_number())
-                fail(e.line, "bad operand type for unary " + e.name + ": '" + type_name(v) + "'");
+            if (!v.is_number()) fail(e.line, "bad operand type for unary " + e.name + ": '" + type_name(v) + "'");
             if (e.name == "+") return v.kind == Kind::boolean ? Value::integer(v.as_int()) : v;
             if (v.kind == Kind::floating) return Value::floating(-v.f);
             if (v.as_int() == INT64_MIN) fail(e.line, "integer overflow");
@@ -361,7 +417,7 @@ Value Interp::eval(const Expr& e) {
 // Python ints are unbounded; ours are int64 and overflow is a template error (never UB).
 static int64_t checked_op(char op, int64_t x, int64_t y, int line) {
     int64_t r = 0;
-    bool overflow = op == '+' ? __builtin_add_overflow(x, y, &r)
+    bool overflow = op == '+'   ? __builtin_add_overflow(x, y, &r)
                     : op == '-' ? __builtin_sub_overflow(x, y, &r)
                                 : __builtin_mul_overflow(x, y, &r);
     if (overflow) fail(line, "integer overflow");
@@ -435,14 +491,16 @@ Value Interp::eval_binary(const std::string& op, const Value& a, const Value& b,
             return r;
         }
         if (a.is_list() && b.is_list() && a.list->is_tuple == b.list->is_tuple) {
+            if ((a.list->items.size() + b.list->items.size()) * sizeof(Value) > limits_.max_output_bytes)
+                fail(line, "list exceeds the size limit");
             std::vector<Value> items = a.list->items;
             items.insert(items.end(), b.list->items.begin(), b.list->items.end());
             return Value::new_list(std::move(items), a.list->is_tuple);
         }
         return unsupported();
     }
-    if (op == "*" && (a.is_int_like() || b.is_int_like()) && (a.is_string() || b.is_string() || a.is_list() ||
-                                                              b.is_list())) {
+    if (op == "*" && (a.is_int_like() || b.is_int_like()) &&
+        (a.is_string() || b.is_string() || a.is_list() || b.is_list())) {
         const Value& seq = a.is_int_like() ? b : a;
         int64_t n = std::max<int64_t>(0, (a.is_int_like() ? a : b).as_int());
         size_t unit = seq.is_string() ? seq.s.size() : seq.list->items.size() * sizeof(Value);
@@ -460,8 +518,10 @@ Value Interp::eval_binary(const std::string& op, const Value& a, const Value& b,
         CallArgs args;
         args.line = line;
         args.interp = this;
-        if (b.is_list() && b.list->is_tuple) args.pos = b.list->items;
-        else args.pos.push_back(b);
+        if (b.is_list() && b.list->is_tuple)
+            args.pos = b.list->items;
+        else
+            args.pos.push_back(b);
         return apply_filter(*this, "format", a, args);
     }
     return unsupported();
@@ -622,7 +682,8 @@ static Value global_namespace(CallArgs& a) {
 static Value global_range(CallArgs& a) {
     int64_t start = 0, stop = 0, step = 1;
     for (const auto& p : a.pos)
-        if (!p.is_int_like()) fail(a.line, std::string("'") + type_name(p) + "' object cannot be interpreted as an integer");
+        if (!p.is_int_like())
+            fail(a.line, std::string("'") + type_name(p) + "' object cannot be interpreted as an integer");
     if (a.pos.size() == 1) {
         stop = a.pos[0].as_int();
     } else if (a.pos.size() == 2 || a.pos.size() == 3) {
@@ -634,7 +695,7 @@ static Value global_range(CallArgs& a) {
     }
     if (step == 0) fail(a.line, "range() arg 3 must not be zero");
     std::vector<Value> items;
-    const int64_t kMaxRange = 1'000'000;
+    const int64_t kMaxRange = 100'000;
     for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) {
         if (int64_t(items.size()) >= kMaxRange) fail(a.line, "range too large");
         items.push_back(Value::integer(k));

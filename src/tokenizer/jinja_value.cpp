@@ -165,8 +165,7 @@ int compare(const Value& a, const Value& b, int line) {
         }
         return x.size() < y.size() ? -1 : x.size() > y.size();
     }
-    fail(line, std::string("'<' not supported between instances of '") + type_name(a) + "' and '" + type_name(b) +
-                   "'");
+    fail(line, std::string("'<' not supported between instances of '") + type_name(a) + "' and '" + type_name(b) + "'");
 }
 
 std::string float_repr(double x) {
@@ -379,9 +378,12 @@ static void json_into(const Value& v, const JsonStyle& st, int level, std::strin
         case Kind::boolean: out += v.b ? "true" : "false"; return;
         case Kind::integer: out += std::to_string(v.i); return;
         case Kind::floating:
-            if (std::isnan(v.f)) out += "NaN";
-            else if (std::isinf(v.f)) out += v.f < 0 ? "-Infinity" : "Infinity";
-            else out += float_repr(v.f);
+            if (std::isnan(v.f))
+                out += "NaN";
+            else if (std::isinf(v.f))
+                out += v.f < 0 ? "-Infinity" : "Infinity";
+            else
+                out += float_repr(v.f);
             return;
         case Kind::string: json_string(v.s, st, out); return;
         case Kind::list: {
@@ -404,11 +406,16 @@ static void json_into(const Value& v, const JsonStyle& st, int level, std::strin
             std::vector<std::pair<std::string, const Value*>> entries;
             for (const auto& [k, x] : v.dict->items) {
                 std::string key;
-                if (k.is_string()) key = k.s;
-                else if (k.kind == Kind::none) key = "null";
-                else if (k.kind == Kind::boolean) key = k.b ? "true" : "false";
-                else if (k.is_number()) key = to_str(k);
-                else fail(line, std::string("keys must be str, int, float, bool or None, not ") + type_name(k));
+                if (k.is_string())
+                    key = k.s;
+                else if (k.kind == Kind::none)
+                    key = "null";
+                else if (k.kind == Kind::boolean)
+                    key = k.b ? "true" : "false";
+                else if (k.is_number())
+                    key = to_str(k);
+                else
+                    fail(line, std::string("keys must be str, int, float, bool or None, not ") + type_name(k));
                 entries.emplace_back(std::move(key), &x);
             }
             if (st.sort_keys)
@@ -440,11 +447,16 @@ std::string to_json(const Value& v, const JsonStyle& style, int line) {
     if (!style.html_safe) return out;
     std::string safe;
     for (char c : out) {
-        if (c == '<') safe += "\\u003c";
-        else if (c == '>') safe += "\\u003e";
-        else if (c == '&') safe += "\\u0026";
-        else if (c == '\'') safe += "\\u0027";
-        else safe += c;
+        if (c == '<')
+            safe += "\\u003c";
+        else if (c == '>')
+            safe += "\\u003e";
+        else if (c == '&')
+            safe += "\\u0026";
+        else if (c == '\'')
+            safe += "\\u0027";
+        else
+            safe += c;
     }
     return safe;
 }
@@ -501,8 +513,7 @@ std::string py_strip(std::string_view s, bool left, bool right, const Value& cha
 // Case mapping for ASCII, Latin-1, Greek and Cyrillic (what chat templates meet in role names and keys).
 static uint32_t cp_lower(uint32_t c) {
     if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) ||
-        (c >= 0x410 && c <= 0x42F))
+    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) || (c >= 0x410 && c <= 0x42F))
         return c + 32;
     if (c >= 0x400 && c <= 0x40F) return c + 80;
     return c;
@@ -510,8 +521,7 @@ static uint32_t cp_lower(uint32_t c) {
 
 static uint32_t cp_upper(uint32_t c) {
     if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
-    if ((c >= 0xE0 && c <= 0xFE && c != 0xF7) || (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) ||
-        (c >= 0x430 && c <= 0x44F))
+    if ((c >= 0xE0 && c <= 0xFE && c != 0xF7) || (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) || (c >= 0x430 && c <= 0x44F))
         return c - 32;
     if (c >= 0x450 && c <= 0x45F) return c - 80;
     return c;
