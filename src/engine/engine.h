@@ -66,6 +66,7 @@ struct GenerateResult {
     int eval_count = 0;
     int64_t prompt_eval_ns = 0;   // from joining to the first sampled token
     int64_t eval_ns = 0;          // from the first sampled token to the end
+    int64_t queue_ns = 0;         // waiting for a free sequence slot before joining
     std::vector<int32_t> output;  // generated tokens (including a final end-of-generation token)
 };
 

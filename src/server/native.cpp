@@ -17,7 +17,7 @@ json final_fields(const Prepared& p, const GenerateResult& r) {
     json j = {{"done", true},
               {"done_reason", r.done_reason == "cancel" ? "stop" : r.done_reason},
               {"total_duration", total},
-              {"load_duration", p.lease.load_ns()},
+              {"load_duration", p.lease.load_ns() + r.queue_ns},  // as Ollama: waiting + loading
               {"prompt_eval_count", r.prompt_eval_count},
               {"prompt_eval_duration", r.prompt_eval_ns},
               {"eval_count", r.eval_count},
