@@ -28,6 +28,7 @@ size_t incomplete_utf8_tail(std::string_view s) {
 struct Engine::Job {
     const GenerateRequest* request = nullptr;
     const std::atomic<bool>* external_cancel = nullptr;
+    int64_t t_submit = 0;
     std::atomic<bool> cancel{false};
     std::mutex m;
     std::condition_variable cv;
@@ -97,6 +98,7 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     Job job;
     job.request = &request;
     job.external_cancel = cancel;
+    job.t_submit = now_ns();
     job.out.reserve(4096);
     job.ends.reserve(1024);
     {
@@ -196,6 +198,7 @@ void Engine::admit_waiting() {
         slot->utf8.clear();
         job->result.output.reserve(size_t(std::max(0, slot->limit)));
         job->result.prompt_eval_count = int(req.prompt.size());
+        job->result.queue_ns = slot->t_start - job->t_submit;
         ++stats_.requests;
         stats_.tokens_prompt += int64_t(req.prompt.size());
     }

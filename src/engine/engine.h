@@ -66,6 +66,7 @@ struct GenerateResult {
     int eval_count = 0;
     int64_t prompt_eval_ns = 0;   // from joining to the first sampled token
     int64_t eval_ns = 0;          // from the first sampled token to the end
+    int64_t queue_ns = 0;         // waiting for a free sequence slot before joining
     std::vector<int32_t> output;  // generated tokens (including a final end-of-generation token)
 };
 
@@ -151,5 +152,40 @@ Result<MemoryPlan> plan_engine(const std::string& path, const EngineLoadOptions&
 // Loads weights, KV pool, scratch and tokenizer; enters the bytes in `ledger` under `ledger_name`.
 Result<LoadedEngine> load_engine(const std::string& path, const EngineLoadOptions& options, Ledger* ledger,
                                  const std::string& ledger_name);
+
+}  // namespace berth
+
+namespace berth {
+
+class EmbeddingModel;
+
+// An encoder-only embedding model (bert) with its tokenizer: text → mean-pooled vector. Calls are
+// serialized (the model runs one input at a time and parallelizes inside).
+class EmbeddingEngine {
+  public:
+    EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer);
+    ~EmbeddingEngine();
+    int n_embd() const;
+    int n_ctx() const;
+    // Embeds `text` (special tokens added as the vocabulary asks). Inputs longer than the context are cut
+    // when `truncate`, otherwise invalid_argument. `n_tokens` receives the tokens used.
+    Result<std::vector<float>> embed(std::string_view text, bool truncate, int* n_tokens);
+    int64_t weights_resident_bytes() const;
+
+  private:
+    std::unique_ptr<EmbeddingModel> model_;
+    std::shared_ptr<const Tokenizer> tokenizer_;
+    std::mutex mu_;
+};
+
+// True when the GGUF file is an embedding model (general.architecture "bert").
+Result<bool> is_embedding_model(const std::string& path);
+// Bytes loading the embedding model reserves: the mapped file plus its scratch arena.
+Result<MemoryPlan> plan_embedding(const std::string& path);
+struct LoadedEmbedding {
+    std::unique_ptr<EmbeddingEngine> engine;
+    MemoryPlan plan;
+};
+Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name);
 
 }  // namespace berth

@@ -272,6 +272,23 @@ TEST(Engine, MoreRequestsThanSlotsWait) {
     EXPECT_EQ(f.engine->stats().requests, 6);
 }
 
+TEST(Engine, WaitingForASlotIsReportedAsQueueTime) {
+    Fixture f(/*n_ctx=*/64, /*n_parallel=*/1, /*n_batch=*/16);
+    f.st->delay_us = 2000;  // each step 2 ms: a request behind another waits at least 3 steps
+    std::atomic<int64_t> max_queue{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) {
+        threads.emplace_back([&] {
+            auto res = f.engine->generate(greedy({1}, 3), nullptr);
+            ASSERT_TRUE(res.is_ok());
+            int64_t q = res->queue_ns, cur = max_queue.load();
+            while (q > cur && !max_queue.compare_exchange_weak(cur, q)) {}
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_GE(max_queue.load(), 4000000) << "the last request waited for two others (>= 4 steps of 2 ms)";
+}
+
 // The decode loop allocates nothing per token: a request generating 200 tokens makes exactly as many heap
 // allocations as one generating 2 (the per-request ones: job buffers, stop matcher, output vector).
 TEST(Engine, DecodeStepsDoNotAllocate) {

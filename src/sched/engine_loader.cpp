@@ -9,10 +9,26 @@ class EngineLoader final : public ModelLoader {
   public:
     explicit EngineLoader(Ledger* ledger) : ledger_(ledger) {}
     Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& o) override {
+        ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
+        if (embedding) {
+            ASSIGN_OR_RETURN(MemoryPlan p, plan_embedding(ref.path));
+            return p.total();
+        }
         ASSIGN_OR_RETURN(MemoryPlan p, plan_engine(ref.path, options(o)));
         return p.total();
     }
     Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
+        ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
+        if (embedding) {
+            Result<LoadedEmbedding> le = load_embedding(ref.path, ledger_, ref.name);
+            if (!le.is_ok()) return le.status().with_context("loading " + ref.name);
+            LoadedModel m;
+            m.n_ctx = le->plan.n_ctx;
+            m.weights_bytes = le->plan.weights_mapped;
+            m.scratch_bytes = le->plan.scratch;
+            m.embedder = std::shared_ptr<EmbeddingEngine>(std::move(le->engine));
+            return m;
+        }
         Result<LoadedEngine> le = load_engine(ref.path, options(o), ledger_, ref.name);
         if (!le.is_ok()) return le.status().with_context("loading " + ref.name);
         LoadedModel m;

@@ -60,7 +60,8 @@ struct LoadOptions {
 
 // A loaded model as the server uses it.
 struct LoadedModel {
-    std::shared_ptr<Engine> engine;
+    std::shared_ptr<Engine> engine;             // generative models
+    std::shared_ptr<EmbeddingEngine> embedder;  // embedding models (engine is null then)
     int n_ctx = 0;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
     std::string chat_template;  // tokenizer.chat_template, may be empty

@@ -315,6 +315,38 @@ TEST(Sched, LoadFailureIsReportedAndRetried) {
     EXPECT_EQ(f.get("missing").status().code(), StatusCode::not_found);
 }
 
+TEST(Sched, ConfigFromEnvironment) {
+    const char* vars[] = {
+        "BERTH_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS", "BERTH_NUM_PARALLEL", "BERTH_MAX_QUEUE",
+        "BERTH_MAX_MEMORY",        "BERTH_KEEP_ALIVE",         "OLLAMA_KEEP_ALIVE",  "BERTH_CONFIG"};
+    for (const char* v : vars) unsetenv(v);
+    Result<SchedConfig> d = sched_config_from_env();
+    ASSERT_TRUE(d.is_ok());
+    EXPECT_EQ(d->max_loaded_models, 3);
+    EXPECT_EQ(d->num_parallel, 1);
+    EXPECT_EQ(d->max_queue, 512);
+    EXPECT_EQ(d->default_keep_alive, 300 * kSec);
+    EXPECT_EQ(d->max_memory, default_max_memory());
+    setenv("OLLAMA_MAX_LOADED_MODELS", "5", 1);
+    setenv("OLLAMA_KEEP_ALIVE", "-1", 1);
+    setenv("BERTH_NUM_PARALLEL", "4", 1);
+    setenv("BERTH_MAX_MEMORY", "12GiB", 1);
+    Result<SchedConfig> c = sched_config_from_env();
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    EXPECT_EQ(c->max_loaded_models, 5) << "OLLAMA_ names are the fallback";
+    EXPECT_EQ(c->default_keep_alive, kForever);
+    EXPECT_EQ(c->num_parallel, 4);
+    EXPECT_EQ(c->max_memory, int64_t(12) << 30);
+    setenv("BERTH_KEEP_ALIVE", "10m", 1);
+    EXPECT_EQ(sched_config_from_env()->default_keep_alive, 600 * kSec) << "BERTH_ wins over OLLAMA_";
+    setenv("BERTH_MAX_MEMORY", "lots", 1);
+    EXPECT_EQ(sched_config_from_env().status().code(), StatusCode::invalid_argument);
+    setenv("BERTH_MAX_MEMORY", "1GiB", 1);
+    setenv("BERTH_MAX_QUEUE", "-3", 1);
+    EXPECT_EQ(sched_config_from_env().status().code(), StatusCode::invalid_argument);
+    for (const char* v : vars) unsetenv(v);
+}
+
 TEST(Sched, PolicyFile) {
     std::string path = testing::TempDir() + "berth_policy_test.toml";
     {

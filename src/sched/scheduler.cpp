@@ -398,6 +398,8 @@ std::vector<ResidentInfo> Scheduler::list() const {
         i.scratch_bytes = r->model.scratch_bytes;
         if (r->state == RunnerState::ready && r->model.engine)
             i.weights_resident = r->model.engine->weights_resident_bytes();
+        if (r->state == RunnerState::ready && r->model.embedder)
+            i.weights_resident = r->model.embedder->weights_resident_bytes();
         i.keep_alive = r->keep_alive;
         i.expiry_reason = r->expiry_reason;
         i.loaded_at = r->loaded_at_wall;

@@ -179,7 +179,8 @@ void show(Server::State& st, const httplib::Request& req, httplib::Response& res
               {"system", e->system},
               {"details", model_details(st, *e)},
               {"model_info", info},
-              {"capabilities", json::array({"completion"})},
+              {"capabilities",
+               json::array({model_details(st, *e).value("family", "") == "bert" ? "embedding" : "completion"})},
               {"modified_at", format_rfc3339(e->modified_ns)}};
     if (!e->messages.empty()) j["messages"] = e->messages;
     reply_json(res, j);
@@ -262,15 +263,6 @@ void register_info_routes(Server::State& st) {
         if (!was) return reply_error(res, 404, "model '" + name + "' is not loaded");
         reply_json(res, {{"model", name}, {"status", "unloaded"}});
     });
-    auto embed = [&st](const httplib::Request& req, httplib::Response& res) {
-        json body;
-        if (!parse_body(req, res, body)) return;
-        Result<StoreEntry> e = resolve_model(st, body);
-        if (!e.is_ok()) return reply_error(res, http_status(e.status()), e.status().message());
-        reply_error(res, 501, "embeddings are not supported yet");
-    };
-    st.http.Post("/api/embed", embed);
-    st.http.Post("/api/embeddings", embed);
 }
 
 }  // namespace berth

@@ -17,7 +17,7 @@ json final_fields(const Prepared& p, const GenerateResult& r) {
     json j = {{"done", true},
               {"done_reason", r.done_reason == "cancel" ? "stop" : r.done_reason},
               {"total_duration", total},
-              {"load_duration", p.lease.load_ns()},
+              {"load_duration", p.lease.load_ns() + r.queue_ns},  // as Ollama: waiting + loading
               {"prompt_eval_count", r.prompt_eval_count},
               {"prompt_eval_duration", r.prompt_eval_ns},
               {"eval_count", r.eval_count},
@@ -161,6 +161,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
     sm.p.lease = std::move(lease).value();
     const LoadedModel& lm = sm.p.lease.model();
+    if (!lm.engine) return reply_error(res, 400, "\"" + name + "\" does not support " + (chat ? "chat" : "generate"));
     if (chat)
         s = chat_prompt(lm, messages, sm.p.greq.prompt, sm.p.truncated);
     else

@@ -130,6 +130,8 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!lease.is_ok()) return reply_openai_error(res, http_status(lease.status()), lease.status().message());
     s.p.lease = std::move(lease).value();
     const LoadedModel& lm = s.p.lease.model();
+    if (!lm.engine)
+        return reply_openai_error(res, 400, "\"" + s.p.name + "\" is an embedding model; use /v1/embeddings");
     // Completions run the prompt as given (no template), so a completion continues the text it was handed.
     stt = chat ? chat_prompt(lm, messages, s.p.greq.prompt, s.p.truncated)
                : completion_prompt(st, lm, prompt, "", true, json(), s.p.greq.prompt);
@@ -240,10 +242,6 @@ void register_openai_routes(Server::State& st) {
         if (!e.is_ok()) return reply_openai_error(res, 404, e.status().message());
         reply_json(res, model_object(*e));
     });
-    auto unsupported_embed = [](const httplib::Request&, httplib::Response& res) {
-        reply_openai_error(res, 501, "embeddings are not supported yet");
-    };
-    st.http.Post("/v1/embeddings", unsupported_embed);
 }
 
 }  // namespace berth

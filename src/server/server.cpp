@@ -277,6 +277,7 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     register_native_routes(st);
     register_openai_routes(st);
     register_manage_routes(st);
+    register_embed_routes(st);
 }
 
 Server::~Server() {

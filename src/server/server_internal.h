@@ -113,5 +113,6 @@ void register_native_routes(Server::State& st);
 void register_openai_routes(Server::State& st);
 void register_manage_routes(Server::State& st);
 void register_info_routes(Server::State& st);
+void register_embed_routes(Server::State& st);
 
 }  // namespace berth

@@ -1,0 +1,72 @@
+// Embedding models (bert) behind the engine: tokenizer + EmbeddingModel, one input at a time.
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace berth {
+
+EmbeddingEngine::EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {}
+
+EmbeddingEngine::~EmbeddingEngine() = default;
+
+int EmbeddingEngine::n_embd() const { return model_->n_embd(); }
+int EmbeddingEngine::n_ctx() const { return model_->n_ctx(); }
+
+int64_t EmbeddingEngine::weights_resident_bytes() const {
+    MappedFile* m = const_cast<GgufFile&>(model_->gguf()).mapping();  // mincore only reads state
+    return m ? int64_t(m->resident_bytes()) : 0;
+}
+
+Result<std::vector<float>> EmbeddingEngine::embed(std::string_view text, bool truncate, int* n_tokens) {
+    std::vector<int32_t> tokens = tokenizer_->encode(text, /*add_special=*/true, /*parse_special=*/false);
+    if (tokens.empty()) return invalid_argument("the input is empty");
+    int n_ctx = model_->n_ctx();
+    if (int(tokens.size()) > n_ctx) {
+        if (!truncate) {
+            return invalid_argument("the input length exceeds the context length (%zu tokens, context %d)",
+                                    tokens.size(), n_ctx);
+        }
+        // Keep the final special token (e.g. [SEP]) when the vocabulary adds one.
+        int32_t last = tokens.back();
+        tokens.resize(size_t(n_ctx));
+        if (tokenizer_->add_eos() || tokenizer_->add_sep()) tokens.back() = last;
+    }
+    std::vector<float> out(size_t(model_->n_embd()));
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        RETURN_IF_ERROR(model_->embed(tokens.data(), int(tokens.size()), out.data()));
+    }
+    if (n_tokens) *n_tokens = int(tokens.size());
+    return out;
+}
+
+Result<bool> is_embedding_model(const std::string& path) {
+    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> g, GgufFile::open(path));
+    return g->get_string("general.architecture").value_or("") == "bert";
+}
+
+Result<MemoryPlan> plan_embedding(const std::string& path) {
+    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> g, GgufFile::open(path));
+    ASSIGN_OR_RETURN(int64_t scratch, EmbeddingModel::plan_scratch_bytes(*g, 0));
+    MemoryPlan p;
+    std::error_code ec;
+    p.weights_mapped = int64_t(std::filesystem::file_size(path, ec));
+    p.scratch = scratch;
+    return p;
+}
+
+Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name) {
+    ASSIGN_OR_RETURN(MemoryPlan plan, plan_embedding(path));
+    ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model, EmbeddingModel::load(path, 0, ledger, ledger_name));
+    ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::from_gguf(model->gguf()));
+    LoadedEmbedding out;
+    out.plan = plan;
+    out.plan.n_ctx = model->n_ctx();
+    out.engine = std::make_unique<EmbeddingEngine>(std::move(model), std::shared_ptr<const Tokenizer>(std::move(tok)));
+    return out;
+}
+
+}  // namespace berth
