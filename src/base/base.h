@@ -24,24 +24,26 @@ void log_message(LogLevel level, const char* fmt, ...) __attribute__((format(pri
 
 // ---- invariants (always on, also in release builds) ----------------------------------------------------
 [[noreturn]] void check_failed(const char* file, int line, const char* expr, const char* msg);
-#define CHECK(cond) \
-    do { \
-        if (!(cond)) [[unlikely]] ::berth::check_failed(__FILE__, __LINE__, #cond, nullptr); \
+#define CHECK(cond)                                                    \
+    do {                                                               \
+        if (!(cond)) [[unlikely]]                                      \
+            ::berth::check_failed(__FILE__, __LINE__, #cond, nullptr); \
     } while (0)
-#define CHECK_MSG(cond, msg) \
-    do { \
-        if (!(cond)) [[unlikely]] ::berth::check_failed(__FILE__, __LINE__, #cond, (msg)); \
+#define CHECK_MSG(cond, msg)                                         \
+    do {                                                             \
+        if (!(cond)) [[unlikely]]                                    \
+            ::berth::check_failed(__FILE__, __LINE__, #cond, (msg)); \
     } while (0)
 
 // ---- Status / Result -----------------------------------------------------------------------------------
 // Environmental failures (bad file, bad request, out of memory) travel as a Status to the module boundary.
 enum class StatusCode {
     ok = 0,
-    invalid_argument,   // bad request / bad input: HTTP 400
-    not_found,          // HTTP 404
-    corrupt_data,       // malformed file
-    unsupported,        // valid but not supported (type, architecture)
-    resource_exhausted, // memory budget, queue full: HTTP 503
+    invalid_argument,    // bad request / bad input: HTTP 400
+    not_found,           // HTTP 404
+    corrupt_data,        // malformed file
+    unsupported,         // valid but not supported (type, architecture)
+    resource_exhausted,  // memory budget, queue full: HTTP 503
     io_error,
     cancelled,
     timeout,
@@ -50,7 +52,7 @@ enum class StatusCode {
 const char* status_code_name(StatusCode code);
 
 class [[nodiscard]] Status {
-public:
+  public:
     Status() = default;
     Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
     static Status ok() { return {}; }
@@ -63,7 +65,7 @@ public:
     // Prepends context: "loading x.gguf: <message>".
     Status with_context(std::string_view context) const;
 
-private:
+  private:
     StatusCode code_ = StatusCode::ok;
     std::string message_;
 };
@@ -80,7 +82,7 @@ std::string string_printf(const char* fmt, ...) __attribute__((format(printf, 1,
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}
     Result(Status status) : v_(std::move(status)) { CHECK_MSG(!std::get<Status>(v_).is_ok(), "Result from ok Status"); }
     bool is_ok() const { return v_.index() == 0; }
@@ -106,23 +108,23 @@ public:
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
 
-private:
+  private:
     std::variant<T, Status> v_;
 };
 
 #define BERTH_CONCAT_INNER(a, b) a##b
 #define BERTH_CONCAT(a, b) BERTH_CONCAT_INNER(a, b)
 // RETURN_IF_ERROR(status_expr): returns the Status from the enclosing function when it is not ok.
-#define RETURN_IF_ERROR(expr) \
-    do { \
+#define RETURN_IF_ERROR(expr)         \
+    do {                              \
         ::berth::Status _st = (expr); \
         if (!_st.is_ok()) return _st; \
     } while (0)
 // ASSIGN_OR_RETURN(decl, result_expr): `ASSIGN_OR_RETURN(auto x, f());`
 #define ASSIGN_OR_RETURN(decl, expr) ASSIGN_OR_RETURN_IMPL(BERTH_CONCAT(_res_, __LINE__), decl, expr)
 #define ASSIGN_OR_RETURN_IMPL(tmp, decl, expr) \
-    auto tmp = (expr); \
-    if (!tmp.is_ok()) return tmp.status(); \
+    auto tmp = (expr);                         \
+    if (!tmp.is_ok()) return tmp.status();     \
     decl = std::move(tmp).value()
 
 // ---- half precision ------------------------------------------------------------------------------------
@@ -151,8 +153,8 @@ inline bf16_t fp32_to_bf16(float f) {
 }
 
 // ---- clocks --------------------------------------------------------------------------------------------
-int64_t now_ns();       // monotonic clock
-int64_t wall_time_ns(); // realtime clock (Unix epoch)
+int64_t now_ns();                             // monotonic clock
+int64_t wall_time_ns();                       // realtime clock (Unix epoch)
 std::string format_rfc3339(int64_t unix_ns);  // local time with offset and nanoseconds, as Ollama prints
 
 // ---- sizes ---------------------------------------------------------------------------------------------

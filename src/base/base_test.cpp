@@ -18,7 +18,7 @@ TEST(Half, RoundTripsEveryHalfValue) {
 }
 
 TEST(Half, RoundsToNearestEven) {
-    EXPECT_EQ(fp16_to_fp32(fp32_to_fp16(1.0f + 1.0f / 2048)), 1.0f);                 // tie → even (down)
+    EXPECT_EQ(fp16_to_fp32(fp32_to_fp16(1.0f + 1.0f / 2048)), 1.0f);                // tie → even (down)
     EXPECT_EQ(fp16_to_fp32(fp32_to_fp16(1.0f + 3.0f / 2048)), 1.0f + 2.0f / 1024);  // tie → even (up)
     EXPECT_EQ(fp32_to_fp16(70000.0f), 0x7c00);
     EXPECT_EQ(fp16_to_fp32(fp32_to_fp16(5.96046448e-08f)), 5.96046448e-08f);  // smallest subnormal

@@ -37,13 +37,13 @@ fp16_t fp32_to_fp16(float f) {
     std::memcpy(&u, &f, 4);
     uint32_t sign = (u >> 16) & 0x8000;
     uint32_t absu = u & 0x7fffffff;
-    if (absu > 0x7f800000) return fp16_t(sign | 0x7e00);  // NaN
+    if (absu > 0x7f800000) return fp16_t(sign | 0x7e00);   // NaN
     if (absu >= 0x477ff000) return fp16_t(sign | 0x7c00);  // overflow (incl. rounding up) → inf
     if (absu < 0x38800000) {                               // subnormal half or zero
         // value = absu as float; half subnormal unit is 2^-24
         float a;
         std::memcpy(&a, &absu, 4);
-        float scaled = a * 16777216.0f;  // / 2^-24
+        float scaled = a * 16777216.0f;                 // / 2^-24
         uint32_t q = uint32_t(std::nearbyint(scaled));  // round to nearest even (default mode)
         return fp16_t(sign | q);
     }

@@ -49,12 +49,12 @@ std::string string_printf(const char* fmt, ...) {
     return s;
 }
 
-#define BERTH_STATUS_CTOR(fn, code) \
-    Status fn(const char* fmt, ...) { \
-        va_list ap; \
-        va_start(ap, fmt); \
-        std::string s = vformat(fmt, ap); \
-        va_end(ap); \
+#define BERTH_STATUS_CTOR(fn, code)        \
+    Status fn(const char* fmt, ...) {      \
+        va_list ap;                        \
+        va_start(ap, fmt);                 \
+        std::string s = vformat(fmt, ap);  \
+        va_end(ap);                        \
         return Status(code, std::move(s)); \
     }
 BERTH_STATUS_CTOR(invalid_argument, StatusCode::invalid_argument)

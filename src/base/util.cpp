@@ -31,7 +31,8 @@ std::string format_rfc3339(int64_t unix_ns) {
     if (off == 0) {
         snprintf(tz, sizeof tz, "Z");
     } else {
-        snprintf(tz, sizeof tz, "%c%02ld:%02ld", off < 0 ? '-' : '+', std::labs(off) / 3600, (std::labs(off) % 3600) / 60);
+        snprintf(tz, sizeof tz, "%c%02ld:%02ld", off < 0 ? '-' : '+', std::labs(off) / 3600,
+                 (std::labs(off) % 3600) / 60);
     }
     return string_printf("%s.%09ld%s", date, nanos, tz);
 }
@@ -50,16 +51,26 @@ Result<int64_t> parse_byte_size(std::string_view text) {
     while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
     for (auto& c : unit) c = char(tolower((unsigned char)c));
     double mult;
-    if (unit.empty() || unit == "b") mult = 1;
-    else if (unit == "k" || unit == "kb") mult = 1e3;
-    else if (unit == "m" || unit == "mb") mult = 1e6;
-    else if (unit == "g" || unit == "gb") mult = 1e9;
-    else if (unit == "t" || unit == "tb") mult = 1e12;
-    else if (unit == "kib") mult = 1024.0;
-    else if (unit == "mib") mult = 1024.0 * 1024;
-    else if (unit == "gib") mult = 1024.0 * 1024 * 1024;
-    else if (unit == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
-    else return invalid_argument("invalid size unit in \"%s\" (use B, KB, MB, GB, KiB, MiB, GiB)", s.c_str());
+    if (unit.empty() || unit == "b")
+        mult = 1;
+    else if (unit == "k" || unit == "kb")
+        mult = 1e3;
+    else if (unit == "m" || unit == "mb")
+        mult = 1e6;
+    else if (unit == "g" || unit == "gb")
+        mult = 1e9;
+    else if (unit == "t" || unit == "tb")
+        mult = 1e12;
+    else if (unit == "kib")
+        mult = 1024.0;
+    else if (unit == "mib")
+        mult = 1024.0 * 1024;
+    else if (unit == "gib")
+        mult = 1024.0 * 1024 * 1024;
+    else if (unit == "tib")
+        mult = 1024.0 * 1024 * 1024 * 1024;
+    else
+        return invalid_argument("invalid size unit in \"%s\" (use B, KB, MB, GB, KiB, MiB, GiB)", s.c_str());
     double bytes = v * mult;
     if (bytes > 9.0e18) return invalid_argument("size \"%s\" too large", s.c_str());
     return int64_t(bytes);

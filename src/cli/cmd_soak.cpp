@@ -32,9 +32,10 @@ double parse_duration_s(const std::string& s) {
 
 int soak_main(const std::vector<std::string>& argv) {
     Args a(argv, {"allow-remote", "no-unload", "no-warm-up"});
-    const std::vector<std::string> known = {"url", "models", "concurrency", "duration", "requests", "pid", "out",
-                                            "keep-alive", "prompt-words", "num-predict", "num-ctx", "idle-gap-ms", "seed",
-                                            "allow-remote", "no-unload", "no-warm-up", "sample-interval", "warmup"};
+    const std::vector<std::string> known = {
+        "url",  "models",       "concurrency",  "duration",    "requests",        "pid",
+        "out",  "keep-alive",   "prompt-words", "num-predict", "num-ctx",         "idle-gap-ms",
+        "seed", "allow-remote", "no-unload",    "no-warm-up",  "sample-interval", "warmup"};
     auto bad = a.unknown(known);
     if (!bad.empty()) return fail("soak: unknown option --%s", bad[0].c_str());
     soak::Config c;

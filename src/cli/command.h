@@ -12,7 +12,7 @@ namespace berth::cli {
 
 // Parsed "--key value", "--flag" and positional arguments. Options given as --key=value work too.
 class Args {
-public:
+  public:
     // `flags` lists option names that take no value (e.g. {"json", "raw"}).
     Args(const std::vector<std::string>& argv, const std::vector<std::string>& flags = {});
     const std::vector<std::string>& positional() const { return positional_; }
@@ -24,7 +24,7 @@ public:
     // Options that no get()/has() asked for; commands call this last to reject typos.
     std::vector<std::string> unknown(const std::vector<std::string>& known) const;
 
-private:
+  private:
     std::vector<std::string> positional_;
     std::map<std::string, std::string> opts_;
 };

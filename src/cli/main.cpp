@@ -42,8 +42,10 @@ Args::Args(const std::vector<std::string>& argv, const std::vector<std::string>&
             }
             bool is_flag = false;
             for (auto& f : flags) is_flag |= f == key;
-            if (!is_flag && i + 1 < argv.size()) opts_[key] = argv[++i];
-            else opts_[key] = "";
+            if (!is_flag && i + 1 < argv.size())
+                opts_[key] = argv[++i];
+            else
+                opts_[key] = "";
         } else {
             positional_.push_back(a);
         }
@@ -93,8 +95,7 @@ std::vector<std::string> Args::unknown(const std::vector<std::string>& known) co
 }
 
 static void print_usage() {
-    printf("berth %s — a local LLM server with flat memory (Ollama- and OpenAI-compatible)\n\nUsage:\n",
-           BERTH_VERSION);
+    printf("berth %s — a local LLM server with flat memory (Ollama- and OpenAI-compatible)\n\nUsage:\n", BERTH_VERSION);
     for (auto& [name, c] : commands())
         if (name.rfind("debug ", 0) != 0) printf("  %-60s %s\n", c.usage, c.help);
     printf("\nDeveloper commands:\n");

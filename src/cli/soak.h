@@ -10,41 +10,41 @@ namespace berth::soak {
 
 struct Config {
     std::string url = "http://127.0.0.1:11434";
-    std::vector<std::string> models;          // empty: the first three of /api/tags
+    std::vector<std::string> models;  // empty: the first three of /api/tags
     int concurrency = 2;
-    double duration_s = 60;                   // stop after this long...
-    int64_t max_requests = 0;                 // ...or after this many requests (0 = no count bound)
+    double duration_s = 60;                         // stop after this long...
+    int64_t max_requests = 0;                       // ...or after this many requests (0 = no count bound)
     std::vector<std::string> keep_alives = {"5m"};  // chosen at random per request (JSON numbers or strings)
     int prompt_words_min = 4, prompt_words_max = 64;
     int num_predict = 16;
-    int num_ctx = 0;                          // options.num_ctx per request (0 = server default)
-    double idle_gap_ms = 0;                   // pause between a worker's requests
-    double warmup_fraction = 0.1;             // share of requests before the steady state is measured
-    int pid = 0;                              // read /proc/<pid> when the server is not berth
+    int num_ctx = 0;               // options.num_ctx per request (0 = server default)
+    double idle_gap_ms = 0;        // pause between a worker's requests
+    double warmup_fraction = 0.1;  // share of requests before the steady state is measured
+    int pid = 0;                   // read /proc/<pid> when the server is not berth
     double sample_interval_s = 1.0;
-    bool unload_at_end = true;                // ask the server to unload the models afterwards (keep_alive 0)
-    bool warm_up = true;                      // one request per model, then unload, before the baseline
+    bool unload_at_end = true;  // ask the server to unload the models afterwards (keep_alive 0)
+    bool warm_up = true;        // one request per model, then unload, before the baseline
     bool allow_remote = false;
     uint64_t seed = 1;
     std::string out_dir;
 };
 
 struct Sample {
-    double t_s = 0;          // since start
-    int64_t requests = 0;    // completed so far (ok + failed)
+    double t_s = 0;        // since start
+    int64_t requests = 0;  // completed so far (ok + failed)
     int64_t errors = 0;
-    int64_t rss_anon = -1;   // bytes; -1 when unknown
+    int64_t rss_anon = -1;  // bytes; -1 when unknown
     int64_t rss = -1;
-    int64_t unaccounted = -1;  // berth only
-    int64_t ledger = -1;       // berth only
+    int64_t unaccounted = -1;                    // berth only
+    int64_t ledger = -1;                         // berth only
     double ttft_p50_ms = 0, latency_p50_ms = 0;  // of requests completed since the previous sample
 };
 
 struct RequestRecord {
     double t_s = 0;
     std::string model;
-    int status = 0;            // HTTP status, 0 = connection error
-    std::string error_kind;    // empty when ok
+    int status = 0;          // HTTP status, 0 = connection error
+    std::string error_kind;  // empty when ok
     double ttft_ms = 0, total_ms = 0;
     int64_t eval_count = 0;
     double tokens_per_s = 0;
@@ -56,12 +56,12 @@ struct Report {
     int64_t requests = 0, errors = 0;
     std::vector<std::pair<std::string, int64_t>> errors_by_kind;
     double duration_s = 0;
-    int64_t baseline = 0, peak = 0, final_ = 0;  // RssAnon, bytes
-    double growth_per_1k_requests = 0;           // bytes, steady-state least-squares slope
-    double growth_per_hour = 0;                  // bytes
-    int64_t steady_min = 0, steady_max = 0;      // RssAnon range after warm-up, while the load runs
+    int64_t baseline = 0, peak = 0, final_ = 0;     // RssAnon, bytes
+    double growth_per_1k_requests = 0;              // bytes, steady-state least-squares slope
+    double growth_per_hour = 0;                     // bytes
+    int64_t steady_min = 0, steady_max = 0;         // RssAnon range after warm-up, while the load runs
     double unaccounted_growth_per_1k_requests = 0;  // berth only: RssAnon minus the ledger, same slope
-    double retention = 0;                        // (final - baseline) / (peak - baseline)
+    double retention = 0;                           // (final - baseline) / (peak - baseline)
     int64_t unaccounted_max = -1;
     double ttft_p50_ms = 0, ttft_p95_ms = 0, ttft_p99_ms = 0;
     double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
@@ -76,8 +76,7 @@ int run(const Config& cfg);
 // Pure analysis, separated for tests.
 Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
                int64_t baseline, int64_t final_mem);
-std::string render_svg(const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
-                       const Report& r);
+std::string render_svg(const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs, const Report& r);
 std::string samples_csv(const std::vector<Sample>& samples);
 std::string report_json(const Report& r);
 double percentile(std::vector<double> v, double p);  // p in [0, 100]

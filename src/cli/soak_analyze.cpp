@@ -90,16 +90,18 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
     bool retention_ok = r.retention < 0.05;
     bool errors_ok = r.requests > 0 && r.errors * 100 <= r.requests;  // at most 1 % failed requests
     r.pass = growth_ok && retention_ok && errors_ok;
-    r.verdict = string_printf("%s: growth %.3f MiB per 1,000 requests (limit 1), retention %.1f %% (limit 5), "
-                              "%lld of %lld requests failed",
-                              r.pass ? "PASS" : "FAIL", r.growth_per_1k_requests / mib, r.retention * 100,
-                              (long long)r.errors, (long long)r.requests);
+    r.verdict = string_printf(
+        "%s: growth %.3f MiB per 1,000 requests (limit 1), retention %.1f %% (limit 5), "
+        "%lld of %lld requests failed",
+        r.pass ? "PASS" : "FAIL", r.growth_per_1k_requests / mib, r.retention * 100, (long long)r.errors,
+        (long long)r.requests);
     return r;
 }
 
 std::string samples_csv(const std::vector<Sample>& samples) {
-    std::string out = "t_s,requests,errors,rss_anon_bytes,rss_bytes,ledger_bytes,unaccounted_bytes,ttft_p50_ms,"
-                      "latency_p50_ms\n";
+    std::string out =
+        "t_s,requests,errors,rss_anon_bytes,rss_bytes,ledger_bytes,unaccounted_bytes,ttft_p50_ms,"
+        "latency_p50_ms\n";
     for (const auto& s : samples)
         out += string_printf("%.3f,%lld,%lld,%lld,%lld,%lld,%lld,%.2f,%.2f\n", s.t_s, (long long)s.requests,
                              (long long)s.errors, (long long)s.rss_anon, (long long)s.rss, (long long)s.ledger,
@@ -129,9 +131,9 @@ std::string report_json(const Report& r) {
                    {"unaccounted_growth_bytes_per_1k_requests", r.unaccounted_growth_per_1k_requests},
                    {"retention", r.retention},
                    {"unaccounted_max_bytes", r.unaccounted_max}};
-    j["latency_ms"] = {{"ttft_p50", r.ttft_p50_ms}, {"ttft_p95", r.ttft_p95_ms}, {"ttft_p99", r.ttft_p99_ms},
-                       {"total_p50", r.latency_p50_ms}, {"total_p95", r.latency_p95_ms},
-                       {"total_p99", r.latency_p99_ms}};
+    j["latency_ms"] = {{"ttft_p50", r.ttft_p50_ms},     {"ttft_p95", r.ttft_p95_ms},
+                       {"ttft_p99", r.ttft_p99_ms},     {"total_p50", r.latency_p50_ms},
+                       {"total_p95", r.latency_p95_ms}, {"total_p99", r.latency_p99_ms}};
     j["tokens_per_s_p50"] = r.tokens_per_s_p50;
     j["pass"] = r.pass;
     j["verdict"] = r.verdict;
@@ -139,8 +141,7 @@ std::string report_json(const Report& r) {
 }
 
 // Two stacked panels: RssAnon (MiB) over time, and request latency (ms) over time.
-std::string render_svg(const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
-                       const Report& r) {
+std::string render_svg(const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs, const Report& r) {
     const double W = 900, H = 560, left = 80, right = 20, top = 50, panel_h = 200, gap = 70;
     double t_max = 1;
     for (const auto& s : samples) t_max = std::max(t_max, s.t_s);
@@ -166,19 +167,20 @@ std::string render_svg(const std::vector<Sample>& samples, const std::vector<Req
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
         "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
         W, H);
-    s += string_printf("<text x=\"%.0f\" y=\"24\" font-size=\"15\">berth soak — %s</text>\n", left,
-                       r.verdict.c_str());
+    s += string_printf("<text x=\"%.0f\" y=\"24\" font-size=\"15\">berth soak — %s</text>\n", left, r.verdict.c_str());
     for (int panel = 0; panel < 2; panel++) {
         double y0 = panel == 0 ? top : top2;
-        s += string_printf("<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
-                           "stroke=\"#999\"/>\n",
-                           left, y0, W - left - right, panel_h);
+        s += string_printf(
+            "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
+            "stroke=\"#999\"/>\n",
+            left, y0, W - left - right, panel_h);
         for (int k = 0; k <= 4; k++) {
             double y = y0 + panel_h * k / 4.0;
             double v = panel == 0 ? m_hi - (m_hi - m_lo) * k / 4.0 : l_max * (1 - k / 4.0);
-            s += string_printf("<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                               "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
-                               left, W - right, y, y, left - 6, y + 4, v);
+            s += string_printf(
+                "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
+                left, W - right, y, y, left - 6, y + 4, v);
         }
         s += string_printf("<text x=\"%.0f\" y=\"%.0f\">%s</text>\n", left, y0 - 8,
                            panel == 0 ? "RssAnon (MiB)" : "request latency (ms; dots) and TTFT p50 (line)");

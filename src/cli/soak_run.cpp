@@ -27,7 +27,8 @@ struct Target {
 Result<Target> parse_url(const std::string& url) {
     std::string u = url;
     if (u.rfind("http://", 0) != 0) {
-        if (u.find("://") != std::string::npos) return invalid_argument("only http:// URLs are supported: %s", url.c_str());
+        if (u.find("://") != std::string::npos)
+            return invalid_argument("only http:// URLs are supported: %s", url.c_str());
         u = "http://" + u;
     }
     while (!u.empty() && u.back() == '/') u.pop_back();
@@ -62,9 +63,10 @@ bool read_berth_memory(httplib::Client& c, Sample* s) {
 }
 
 std::string random_prompt(std::mt19937_64& rng, int min_words, int max_words) {
-    static const char* words[] = {"the", "little", "dog", "ran", "over", "a", "hill", "and", "saw", "bright", "red",
-                                  "ball", "under", "tree", "where", "children", "played", "every", "summer", "day",
-                                  "story", "about", "river", "boat", "friend", "happy", "sun", "garden", "cat", "sky"};
+    static const char* words[] = {"the",    "little", "dog",    "ran",    "over",  "a",     "hill",  "and",
+                                  "saw",    "bright", "red",    "ball",   "under", "tree",  "where", "children",
+                                  "played", "every",  "summer", "day",    "story", "about", "river", "boat",
+                                  "friend", "happy",  "sun",    "garden", "cat",   "sky"};
     int n = min_words + int(rng() % uint64_t(std::max(1, max_words - min_words + 1)));
     std::string p = "Once upon a time";
     for (int i = 0; i < n; i++) {
@@ -127,8 +129,8 @@ int run(const Config& cfg_in) {
         // One request per model and an unload: one-time allocations (thread stacks, first-use caches) happen
         // here, so the baseline and the retention figure measure what the load itself leaves behind.
         for (const auto& m : cfg.models) {
-            json body = {{"model", m}, {"prompt", "Once upon a time"}, {"stream", false},
-                         {"options", {{"num_predict", 2}}}};
+            json body = {
+                {"model", m}, {"prompt", "Once upon a time"}, {"stream", false}, {"options", {{"num_predict", 2}}}};
             if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
             probe.Post("/api/generate", body.dump(), "application/json");
             probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
@@ -165,11 +167,12 @@ int run(const Config& cfg_in) {
             if (elapsed() >= cfg.duration_s) break;
             RequestRecord rec;
             rec.model = cfg.models[rng() % cfg.models.size()];
-            json body = {{"model", rec.model},
-                         {"prompt", random_prompt(rng, cfg.prompt_words_min, cfg.prompt_words_max)},
-                         {"stream", true},
-                         {"keep_alive", keep_alive_value(cfg.keep_alives[rng() % cfg.keep_alives.size()])},
-                         {"options", {{"num_predict", cfg.num_predict}, {"temperature", 0.8}, {"seed", int(rng() % 1000)}}}};
+            json body = {
+                {"model", rec.model},
+                {"prompt", random_prompt(rng, cfg.prompt_words_min, cfg.prompt_words_max)},
+                {"stream", true},
+                {"keep_alive", keep_alive_value(cfg.keep_alives[rng() % cfg.keep_alives.size()])},
+                {"options", {{"num_predict", cfg.num_predict}, {"temperature", 0.8}, {"seed", int(rng() % 1000)}}}};
             if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
             httplib::Request req;
             req.method = "POST";
@@ -216,7 +219,8 @@ int run(const Config& cfg_in) {
                 if (rec.error_kind.empty()) recent_ttft.push_back(rec.ttft_ms), recent_lat.push_back(rec.total_ms);
                 records.push_back(std::move(rec));
             }
-            if (cfg.idle_gap_ms > 0) std::this_thread::sleep_for(std::chrono::microseconds(int64_t(cfg.idle_gap_ms * 1000)));
+            if (cfg.idle_gap_ms > 0)
+                std::this_thread::sleep_for(std::chrono::microseconds(int64_t(cfg.idle_gap_ms * 1000)));
         }
     };
 
@@ -245,8 +249,8 @@ int run(const Config& cfg_in) {
                 next = t + cfg.sample_interval_s;
                 if (t - last_print >= 10) {
                     last_print = t;
-                    fprintf(stderr, "  %6.0f s  %7lld requests  %5lld errors  RssAnon %s\n", t,
-                            (long long)s.requests, (long long)s.errors, format_bytes(s.rss_anon).c_str());
+                    fprintf(stderr, "  %6.0f s  %7lld requests  %5lld errors  RssAnon %s\n", t, (long long)s.requests,
+                            (long long)s.errors, format_bytes(s.rss_anon).c_str());
                 }
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -257,7 +261,8 @@ int run(const Config& cfg_in) {
     sampler.join();
 
     if (cfg.unload_at_end) {
-        for (const auto& m : cfg.models) probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
+        for (const auto& m : cfg.models)
+            probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
         std::this_thread::sleep_for(std::chrono::seconds(2));
     }
     Sample last;

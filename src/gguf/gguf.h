@@ -17,8 +17,19 @@
 namespace berth {
 
 enum class GgufType : uint32_t {
-    UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
-    STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+    UINT8 = 0,
+    INT8 = 1,
+    UINT16 = 2,
+    INT16 = 3,
+    UINT32 = 4,
+    INT32 = 5,
+    FLOAT32 = 6,
+    BOOL = 7,
+    STRING = 8,
+    ARRAY = 9,
+    UINT64 = 10,
+    INT64 = 11,
+    FLOAT64 = 12,
 };
 const char* gguf_type_name(GgufType t);
 
@@ -33,8 +44,8 @@ struct GgufValue {
     // arrays
     GgufType elem_type = GgufType::UINT8;
     uint64_t count = 0;
-    const uint8_t* elems = nullptr;             // first element in the file
-    std::vector<std::string_view> strings;      // decoded for arrays of strings
+    const uint8_t* elems = nullptr;         // first element in the file
+    std::vector<std::string_view> strings;  // decoded for arrays of strings
 
     bool is_int() const;
     bool is_float() const { return type == GgufType::FLOAT32 || type == GgufType::FLOAT64; }
@@ -53,7 +64,7 @@ struct GgufTensorInfo {
 };
 
 class GgufFile {
-public:
+  public:
     // Maps and parses a file. Every structural problem is a corrupt_data/unsupported Status naming the file.
     static Result<std::unique_ptr<GgufFile>> open(const std::string& path);
     // Parses bytes that the caller keeps alive (tests, in-memory files).
@@ -69,11 +80,11 @@ public:
 
     const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kvs_; }
     const GgufValue* find(std::string_view key) const;
-    std::optional<int64_t> get_int(std::string_view key) const;     // any integer type or bool
-    std::optional<double> get_float(std::string_view key) const;    // any float or integer type
+    std::optional<int64_t> get_int(std::string_view key) const;   // any integer type or bool
+    std::optional<double> get_float(std::string_view key) const;  // any float or integer type
     std::optional<std::string_view> get_string(std::string_view key) const;
     std::optional<bool> get_bool(std::string_view key) const;
-    const GgufValue* get_array(std::string_view key) const;         // nullptr unless an array
+    const GgufValue* get_array(std::string_view key) const;  // nullptr unless an array
 
     const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
     const GgufTensorInfo* find_tensor(std::string_view name) const;
@@ -81,7 +92,7 @@ public:
     // Sum of all tensor data bytes.
     uint64_t tensor_bytes() const;
 
-private:
+  private:
     GgufFile() = default;
     Status parse_all();
 
@@ -100,7 +111,7 @@ private:
 
 // Builds GGUF v3 files. Metadata keeps insertion order; tensors are written aligned in insertion order.
 class GgufWriter {
-public:
+  public:
     void set_u32(const std::string& key, uint32_t v);
     void set_i32(const std::string& key, int32_t v);
     void set_u64(const std::string& key, uint64_t v);
@@ -119,7 +130,7 @@ public:
     std::string serialize() const;
     Status write(const std::string& path) const;
 
-private:
+  private:
     struct KV {
         std::string key;
         GgufType type;

@@ -9,24 +9,31 @@
 namespace berth {
 namespace {
 
-constexpr uint64_t kMaxStringLength = 1ull << 30;     // 1 GiB: any longer string is corrupt
+constexpr uint64_t kMaxStringLength = 1ull << 30;  // 1 GiB: any longer string is corrupt
 constexpr uint64_t kMaxTensors = 1ull << 20;
 constexpr uint64_t kMaxKv = 1ull << 20;
 constexpr uint64_t kMaxArrayNesting = 1;  // arrays of arrays are refused (no model uses them)
 
 size_t scalar_size(GgufType t) {
     switch (t) {
-        case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
-        case GgufType::UINT16: case GgufType::INT16: return 2;
-        case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
-        case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
+        case GgufType::UINT8:
+        case GgufType::INT8:
+        case GgufType::BOOL: return 1;
+        case GgufType::UINT16:
+        case GgufType::INT16: return 2;
+        case GgufType::UINT32:
+        case GgufType::INT32:
+        case GgufType::FLOAT32: return 4;
+        case GgufType::UINT64:
+        case GgufType::INT64:
+        case GgufType::FLOAT64: return 8;
         default: return 0;
     }
 }
 
 // A cursor over the file bytes; all reads check the remaining length.
 class Cursor {
-public:
+  public:
     Cursor(const uint8_t* data, size_t size) : data_(data), size_(size) {}
     size_t pos() const { return pos_; }
     size_t remaining() const { return size_ - pos_; }
@@ -60,7 +67,7 @@ public:
         return Status::ok();
     }
 
-private:
+  private:
     const uint8_t* data_;
     size_t size_;
     size_t pos_ = 0;
@@ -68,12 +75,45 @@ private:
 
 Status read_scalar(Cursor& c, GgufType t, GgufValue* v, const std::string& key) {
     switch (t) {
-        case GgufType::UINT8: { uint8_t x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->i = x; v->u = x; break; }
-        case GgufType::INT8: { int8_t x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->i = x; break; }
-        case GgufType::UINT16: { uint16_t x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->i = x; v->u = x; break; }
-        case GgufType::INT16: { int16_t x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->i = x; break; }
-        case GgufType::UINT32: { uint32_t x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->i = x; v->u = x; break; }
-        case GgufType::INT32: { int32_t x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->i = x; break; }
+        case GgufType::UINT8: {
+            uint8_t x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->i = x;
+            v->u = x;
+            break;
+        }
+        case GgufType::INT8: {
+            int8_t x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->i = x;
+            break;
+        }
+        case GgufType::UINT16: {
+            uint16_t x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->i = x;
+            v->u = x;
+            break;
+        }
+        case GgufType::INT16: {
+            int16_t x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->i = x;
+            break;
+        }
+        case GgufType::UINT32: {
+            uint32_t x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->i = x;
+            v->u = x;
+            break;
+        }
+        case GgufType::INT32: {
+            int32_t x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->i = x;
+            break;
+        }
         case GgufType::UINT64: {
             uint64_t x;
             RETURN_IF_ERROR(c.read(&x, key.c_str()));
@@ -81,9 +121,24 @@ Status read_scalar(Cursor& c, GgufType t, GgufValue* v, const std::string& key) 
             v->i = x > uint64_t(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max() : int64_t(x);
             break;
         }
-        case GgufType::INT64: { int64_t x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->i = x; break; }
-        case GgufType::FLOAT32: { float x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->f = x; break; }
-        case GgufType::FLOAT64: { double x; RETURN_IF_ERROR(c.read(&x, key.c_str())); v->f = x; break; }
+        case GgufType::INT64: {
+            int64_t x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->i = x;
+            break;
+        }
+        case GgufType::FLOAT32: {
+            float x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->f = x;
+            break;
+        }
+        case GgufType::FLOAT64: {
+            double x;
+            RETURN_IF_ERROR(c.read(&x, key.c_str()));
+            v->f = x;
+            break;
+        }
         case GgufType::BOOL: {
             uint8_t x;
             RETURN_IF_ERROR(c.read(&x, key.c_str()));
@@ -107,7 +162,8 @@ Status read_value(Cursor& c, GgufType t, GgufValue* v, const std::string& key) {
     v->elem_type = GgufType(et);
     v->count = n;
     v->elems = c.here();
-    if (v->elem_type == GgufType::ARRAY) return unsupported("metadata %s: arrays of arrays are not supported", key.c_str());
+    if (v->elem_type == GgufType::ARRAY)
+        return unsupported("metadata %s: arrays of arrays are not supported", key.c_str());
     if (v->elem_type == GgufType::STRING) {
         // Each string needs at least its 8-byte length: reject counts that cannot fit before reserving.
         if (n > c.remaining() / 8)
@@ -130,16 +186,22 @@ Status read_value(Cursor& c, GgufType t, GgufValue* v, const std::string& key) {
 }  // namespace
 
 const char* gguf_type_name(GgufType t) {
-    static const char* names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64",
-                                  "i64", "f64"};
+    static const char* names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                  "bool", "string", "array", "u64", "i64", "f64"};
     unsigned i = unsigned(t);
     return i < 13 ? names[i] : "unknown";
 }
 
 bool GgufValue::is_int() const {
     switch (type) {
-        case GgufType::UINT8: case GgufType::INT8: case GgufType::UINT16: case GgufType::INT16:
-        case GgufType::UINT32: case GgufType::INT32: case GgufType::UINT64: case GgufType::INT64:
+        case GgufType::UINT8:
+        case GgufType::INT8:
+        case GgufType::UINT16:
+        case GgufType::INT16:
+        case GgufType::UINT32:
+        case GgufType::INT32:
+        case GgufType::UINT64:
+        case GgufType::INT64:
         case GgufType::BOOL: return true;
         default: return false;
     }
@@ -149,16 +211,49 @@ int64_t GgufValue::int_at(uint64_t idx) const {
     CHECK(type == GgufType::ARRAY && idx < count);
     const uint8_t* p = elems + idx * scalar_size(elem_type);
     switch (elem_type) {
-        case GgufType::UINT8: case GgufType::BOOL: return *p;
+        case GgufType::UINT8:
+        case GgufType::BOOL: return *p;
         case GgufType::INT8: return int8_t(*p);
-        case GgufType::UINT16: { uint16_t x; memcpy(&x, p, 2); return x; }
-        case GgufType::INT16: { int16_t x; memcpy(&x, p, 2); return x; }
-        case GgufType::UINT32: { uint32_t x; memcpy(&x, p, 4); return x; }
-        case GgufType::INT32: { int32_t x; memcpy(&x, p, 4); return x; }
-        case GgufType::UINT64: { uint64_t x; memcpy(&x, p, 8); return int64_t(x); }
-        case GgufType::INT64: { int64_t x; memcpy(&x, p, 8); return x; }
-        case GgufType::FLOAT32: { float x; memcpy(&x, p, 4); return int64_t(x); }
-        case GgufType::FLOAT64: { double x; memcpy(&x, p, 8); return int64_t(x); }
+        case GgufType::UINT16: {
+            uint16_t x;
+            memcpy(&x, p, 2);
+            return x;
+        }
+        case GgufType::INT16: {
+            int16_t x;
+            memcpy(&x, p, 2);
+            return x;
+        }
+        case GgufType::UINT32: {
+            uint32_t x;
+            memcpy(&x, p, 4);
+            return x;
+        }
+        case GgufType::INT32: {
+            int32_t x;
+            memcpy(&x, p, 4);
+            return x;
+        }
+        case GgufType::UINT64: {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            return int64_t(x);
+        }
+        case GgufType::INT64: {
+            int64_t x;
+            memcpy(&x, p, 8);
+            return x;
+        }
+        case GgufType::FLOAT32: {
+            float x;
+            memcpy(&x, p, 4);
+            return int64_t(x);
+        }
+        case GgufType::FLOAT64: {
+            double x;
+            memcpy(&x, p, 8);
+            return int64_t(x);
+        }
         default: CHECK_MSG(false, "int_at on a non-numeric array");
     }
     return 0;
@@ -167,8 +262,16 @@ int64_t GgufValue::int_at(uint64_t idx) const {
 double GgufValue::float_at(uint64_t idx) const {
     CHECK(type == GgufType::ARRAY && idx < count);
     const uint8_t* p = elems + idx * scalar_size(elem_type);
-    if (elem_type == GgufType::FLOAT32) { float x; memcpy(&x, p, 4); return x; }
-    if (elem_type == GgufType::FLOAT64) { double x; memcpy(&x, p, 8); return x; }
+    if (elem_type == GgufType::FLOAT32) {
+        float x;
+        memcpy(&x, p, 4);
+        return x;
+    }
+    if (elem_type == GgufType::FLOAT64) {
+        double x;
+        memcpy(&x, p, 8);
+        return x;
+    }
     return double(int_at(idx));
 }
 
@@ -199,7 +302,8 @@ Status GgufFile::parse_all() {
     RETURN_IF_ERROR(c.read(&magic, "magic"));
     if (memcmp(&magic, "GGUF", 4) != 0) return corrupt_data("not a GGUF file (bad magic)");
     RETURN_IF_ERROR(c.read(&version_, "version"));
-    if (version_ == 1) return unsupported("GGUF version 1 is not supported (only versions 2 and 3); re-convert the model");
+    if (version_ == 1)
+        return unsupported("GGUF version 1 is not supported (only versions 2 and 3); re-convert the model");
     if (version_ < 2 || version_ > 3) return unsupported("unsupported GGUF version %u (supported: 2, 3)", version_);
     uint64_t n_tensors, n_kv;
     RETURN_IF_ERROR(c.read(&n_tensors, "tensor count"));

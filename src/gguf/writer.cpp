@@ -24,11 +24,31 @@ void GgufWriter::put(const std::string& key, GgufType type, std::string bytes) {
     kvs_.push_back({key, type, std::move(bytes)});
 }
 
-void GgufWriter::set_u32(const std::string& key, uint32_t v) { std::string b; append(b, v); put(key, GgufType::UINT32, b); }
-void GgufWriter::set_i32(const std::string& key, int32_t v) { std::string b; append(b, v); put(key, GgufType::INT32, b); }
-void GgufWriter::set_u64(const std::string& key, uint64_t v) { std::string b; append(b, v); put(key, GgufType::UINT64, b); }
-void GgufWriter::set_f32(const std::string& key, float v) { std::string b; append(b, v); put(key, GgufType::FLOAT32, b); }
-void GgufWriter::set_bool(const std::string& key, bool v) { std::string b; append<uint8_t>(b, v); put(key, GgufType::BOOL, b); }
+void GgufWriter::set_u32(const std::string& key, uint32_t v) {
+    std::string b;
+    append(b, v);
+    put(key, GgufType::UINT32, b);
+}
+void GgufWriter::set_i32(const std::string& key, int32_t v) {
+    std::string b;
+    append(b, v);
+    put(key, GgufType::INT32, b);
+}
+void GgufWriter::set_u64(const std::string& key, uint64_t v) {
+    std::string b;
+    append(b, v);
+    put(key, GgufType::UINT64, b);
+}
+void GgufWriter::set_f32(const std::string& key, float v) {
+    std::string b;
+    append(b, v);
+    put(key, GgufType::FLOAT32, b);
+}
+void GgufWriter::set_bool(const std::string& key, bool v) {
+    std::string b;
+    append<uint8_t>(b, v);
+    put(key, GgufType::BOOL, b);
+}
 void GgufWriter::set_string(const std::string& key, const std::string& v) {
     std::string b;
     append_string(b, v);

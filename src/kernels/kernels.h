@@ -76,8 +76,7 @@ struct MatmulJob {
     float* y = nullptr;
     int64_t ldy = 0;  // 0 = the job's n_rows
 };
-void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n_tokens,
-                  void* wdata);
+void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n_tokens, void* wdata);
 // Single-threaded reference of the same operation (dequantize + double accumulation): the test oracle.
 void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y);
 

@@ -73,8 +73,8 @@ namespace {
 
 // Quantizes x (n_tokens, n_cols) into wdata for activation type `act`, split across the pool when it is large
 // enough; fills the task's xq/xq_row_bytes/xd.
-void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n_cols, int64_t n_tokens,
-                          void* wdata, kern::MatmulTask& task) {
+void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n_cols, int64_t n_tokens, void* wdata,
+                          kern::MatmulTask& task) {
     CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
     task.xq = static_cast<const uint8_t*>(wdata);
     task.xq_row_bytes = size_t(row_bytes(act, n_cols));
@@ -163,8 +163,7 @@ void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
     matmul_multi(pool, &job, 1, x, n_tokens, wdata);
 }
 
-void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n_tokens,
-                  void* wdata) {
+void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n_tokens, void* wdata) {
     CHECK(n_jobs >= 1 && n_jobs <= 8);
     const int64_t n_cols = jobs[0].w.ne[0];
     const DType act = kern::act_type(jobs[0].w.type);

@@ -173,8 +173,8 @@ TEST(Matmul, MultiEqualsSeparateProducts) {
     ThreadPool pool(2);
     const int64_t n_cols = 1024;
     for (int64_t n_tokens : {1, 3}) {
-        for (auto types : {std::vector<DType>{DType::Q4_K, DType::Q6_K, DType::Q4_K},
-                           std::vector<DType>{DType::Q8_0, DType::F16}}) {
+        for (auto types :
+             {std::vector<DType>{DType::Q4_K, DType::Q6_K, DType::Q4_K}, std::vector<DType>{DType::Q8_0, DType::F16}}) {
             std::vector<std::vector<uint8_t>> data;
             std::vector<MatmulJob> jobs;
             const int64_t rows[3] = {300, 70, 130};
@@ -187,7 +187,8 @@ TEST(Matmul, MultiEqualsSeparateProducts) {
                 auto wf = gaussian(rows[j] * n_cols, 7 + uint32_t(j));
                 data.emplace_back(size_t(row_bytes(types[j], n_cols) * rows[j]));
                 for (int64_t r = 0; r < rows[j]; r++)
-                    quantize_row_ref(types[j], wf.data() + r * n_cols, data.back().data() + r * row_bytes(types[j], n_cols), n_cols);
+                    quantize_row_ref(types[j], wf.data() + r * n_cols,
+                                     data.back().data() + r * row_bytes(types[j], n_cols), n_cols);
                 TensorView w;
                 w.type = types[j];
                 w.n_dims = 2;

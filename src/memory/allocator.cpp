@@ -10,8 +10,10 @@ void configure_process_allocator() {
     long arenas = 2;
     if (const char* v = getenv("BERTH_MALLOC_ARENAS")) {
         long n = strtol(v, nullptr, 10);
-        if (n >= 1 && n <= 64) arenas = n;
-        else LOG_WARN("ignoring BERTH_MALLOC_ARENAS=%s (expected 1..64)", v);
+        if (n >= 1 && n <= 64)
+            arenas = n;
+        else
+            LOG_WARN("ignoring BERTH_MALLOC_ARENAS=%s (expected 1..64)", v);
     }
     mallopt(M_ARENA_MAX, int(arenas));
     // Blocks of 64 KiB and more (vocabulary tables, metadata indexes, large request bodies) come straight
@@ -20,8 +22,10 @@ void configure_process_allocator() {
     long mmap_threshold = 64 << 10;
     if (const char* v = getenv("BERTH_MALLOC_MMAP_THRESHOLD")) {
         auto n = parse_byte_size(v);
-        if (n.is_ok() && *n >= 4096 && *n <= (32 << 20)) mmap_threshold = long(*n);
-        else LOG_WARN("ignoring BERTH_MALLOC_MMAP_THRESHOLD=%s (expected 4KiB..32MiB)", v);
+        if (n.is_ok() && *n >= 4096 && *n <= (32 << 20))
+            mmap_threshold = long(*n);
+        else
+            LOG_WARN("ignoring BERTH_MALLOC_MMAP_THRESHOLD=%s (expected 4KiB..32MiB)", v);
     }
     mallopt(M_MMAP_THRESHOLD, int(mmap_threshold));
     mallopt(M_TRIM_THRESHOLD, 1 << 20);

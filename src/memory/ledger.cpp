@@ -85,20 +85,28 @@ std::vector<Ledger::Row> Ledger::snapshot() const {
 
 Result<ProcessMemory> read_process_memory(int pid) {
     char path[64];
-    if (pid == 0) snprintf(path, sizeof path, "/proc/self/status");
-    else snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (pid == 0)
+        snprintf(path, sizeof path, "/proc/self/status");
+    else
+        snprintf(path, sizeof path, "/proc/%d/status", pid);
     FILE* f = fopen(path, "re");
     if (!f) return io_error("cannot read %s", path);
     ProcessMemory m;
     char line[256];
     while (fgets(line, sizeof line, f)) {
         long long kb = 0;
-        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1) m.rss = kb * 1024;
-        else if (sscanf(line, "RssAnon: %lld kB", &kb) == 1) m.rss_anon = kb * 1024;
-        else if (sscanf(line, "RssFile: %lld kB", &kb) == 1) m.rss_file = kb * 1024;
-        else if (sscanf(line, "RssShmem: %lld kB", &kb) == 1) m.rss_shmem = kb * 1024;
-        else if (sscanf(line, "VmSwap: %lld kB", &kb) == 1) m.vm_swap = kb * 1024;
-        else if (sscanf(line, "VmSize: %lld kB", &kb) == 1) m.vm_size = kb * 1024;
+        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1)
+            m.rss = kb * 1024;
+        else if (sscanf(line, "RssAnon: %lld kB", &kb) == 1)
+            m.rss_anon = kb * 1024;
+        else if (sscanf(line, "RssFile: %lld kB", &kb) == 1)
+            m.rss_file = kb * 1024;
+        else if (sscanf(line, "RssShmem: %lld kB", &kb) == 1)
+            m.rss_shmem = kb * 1024;
+        else if (sscanf(line, "VmSwap: %lld kB", &kb) == 1)
+            m.vm_swap = kb * 1024;
+        else if (sscanf(line, "VmSize: %lld kB", &kb) == 1)
+            m.vm_size = kb * 1024;
     }
     fclose(f);
     return m;

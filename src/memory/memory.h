@@ -15,7 +15,7 @@ namespace berth {
 
 // A read-only private mapping of a whole file. Movable, unmaps on destruction.
 class MappedFile {
-public:
+  public:
     MappedFile() = default;
     ~MappedFile();
     MappedFile(MappedFile&& o) noexcept;
@@ -35,7 +35,7 @@ public:
     // Bytes of the mapping currently resident in the page cache and mapped (mincore).
     size_t resident_bytes() const;
 
-private:
+  private:
     uint8_t* data_ = nullptr;
     size_t size_ = 0;
     bool locked_ = false;
@@ -44,7 +44,7 @@ private:
 
 // Anonymous private memory, page-aligned, faulted in at reservation so that it is committed, not promised.
 class Arena {
-public:
+  public:
     Arena() = default;
     ~Arena();
     Arena(Arena&& o) noexcept;
@@ -57,9 +57,9 @@ public:
     static Result<Arena> reserve(size_t bytes, const char* what);
     uint8_t* data() const { return data_; }
     size_t size() const { return size_; }  // the rounded size actually mapped
-    void release();                         // munmap now
+    void release();                        // munmap now
 
-private:
+  private:
     uint8_t* data_ = nullptr;
     size_t size_ = 0;
 };
@@ -70,18 +70,20 @@ inline size_t round_up(size_t n, size_t align) { return (n + align - 1) / align 
 // A bump allocator over memory it does not own; reset after every step. Exceeding the capacity is a
 // planning bug and CHECK-fails.
 class BumpAllocator {
-public:
+  public:
     BumpAllocator() = default;
     BumpAllocator(uint8_t* base, size_t capacity) : base_(base), capacity_(capacity) {}
     void* alloc(size_t bytes, size_t align = 64);
     template <typename T>
-    T* alloc_array(size_t n) { return static_cast<T*>(alloc(n * sizeof(T), alignof(T) < 64 ? 64 : alignof(T))); }
+    T* alloc_array(size_t n) {
+        return static_cast<T*>(alloc(n * sizeof(T), alignof(T) < 64 ? 64 : alignof(T)));
+    }
     void reset() { used_ = 0; }
     size_t used() const { return used_; }
     size_t high_water() const { return high_water_; }
     size_t capacity() const { return capacity_; }
 
-private:
+  private:
     uint8_t* base_ = nullptr;
     size_t capacity_ = 0, used_ = 0, high_water_ = 0;
 };
@@ -101,7 +103,7 @@ bool memory_kind_is_anonymous(MemoryKind k);
 
 // Every byte berth holds for a model is an entry (model, kind). Thread-safe.
 class Ledger {
-public:
+  public:
     void set(const std::string& model, MemoryKind kind, int64_t bytes);
     void add(const std::string& model, MemoryKind kind, int64_t bytes);
     void erase_model(const std::string& model);
@@ -116,7 +118,7 @@ public:
     };
     std::vector<Row> snapshot() const;
 
-private:
+  private:
     mutable std::mutex mu_;
     std::map<std::string, Row> rows_;
 };
@@ -144,7 +146,7 @@ struct MemorySample {
 
 // A fixed ring of samples (capacity chosen at construction, never grows). Thread-safe.
 class MemoryHistory {
-public:
+  public:
     explicit MemoryHistory(size_t capacity = 3600);
     void push(const MemorySample& s);
     // Samples oldest first, at most `max` of the newest (0 = all).
@@ -152,7 +154,7 @@ public:
     size_t size() const;
     size_t capacity() const { return ring_.size(); }
 
-private:
+  private:
     mutable std::mutex mu_;
     std::vector<MemorySample> ring_;
     size_t next_ = 0, count_ = 0;

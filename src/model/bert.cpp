@@ -95,7 +95,8 @@ Result<int64_t> EmbeddingModel::plan_scratch_bytes(const GgufFile& g, int n_thre
     int64_t ctx = std::min<int64_t>(*n_ctx, pos->ne[1]);
     size_t wdata = 0;
     for (const auto& t : g.tensors())
-        if (t.name.rfind("blk.", 0) == 0 && t.n_dims == 2) wdata = std::max(wdata, matmul_scratch_bytes(t.type, t.ne[0], ctx));
+        if (t.name.rfind("blk.", 0) == 0 && t.n_dims == 2)
+            wdata = std::max(wdata, matmul_scratch_bytes(t.type, t.ne[0], ctx));
     int nth = n_threads > 0 ? n_threads : physical_core_count();
     return int64_t(round_up(scratch_bytes(ctx, *n_embd, *n_ff, nth, wdata), page_size()));
 }
@@ -119,7 +120,8 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::load(const std::string& 
     ASSIGN_OR_RETURN(m->n_ctx_, geti("bert.context_length"));
     if (m->n_embd_ % m->n_head_ != 0) return corrupt_data("%s: n_embd not divisible by n_head", path.c_str());
     if (auto pool = g.get_int("bert.pooling_type"); pool && *pool != 1)
-        return unsupported("%s: pooling type %lld (only mean pooling, 1, is supported)", path.c_str(), (long long)*pool);
+        return unsupported("%s: pooling type %lld (only mean pooling, 1, is supported)", path.c_str(),
+                           (long long)*pool);
     if (auto e = g.get_float("bert.attention.layer_norm_epsilon")) m->eps_ = float(*e);
     const GgufTensorInfo* tok = g.find_tensor("token_embd.weight");
     if (!tok) return corrupt_data("%s: bert model lacks token_embd.weight", path.c_str());
@@ -143,14 +145,20 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::load(const std::string& 
             DType kind;
             int64_t ne0, ne1;
         } specs[] = {
-            {"attn_q.weight", &l.q, DType::Q8_K, E, E},          {"attn_q.bias", &l.q_b, DType::F32, E, 0},
-            {"attn_k.weight", &l.k, DType::Q8_K, E, E},          {"attn_k.bias", &l.k_b, DType::F32, E, 0},
-            {"attn_v.weight", &l.v, DType::Q8_K, E, E},          {"attn_v.bias", &l.v_b, DType::F32, E, 0},
-            {"attn_output.weight", &l.o, DType::Q8_K, E, E},     {"attn_output.bias", &l.o_b, DType::F32, E, 0},
+            {"attn_q.weight", &l.q, DType::Q8_K, E, E},
+            {"attn_q.bias", &l.q_b, DType::F32, E, 0},
+            {"attn_k.weight", &l.k, DType::Q8_K, E, E},
+            {"attn_k.bias", &l.k_b, DType::F32, E, 0},
+            {"attn_v.weight", &l.v, DType::Q8_K, E, E},
+            {"attn_v.bias", &l.v_b, DType::F32, E, 0},
+            {"attn_output.weight", &l.o, DType::Q8_K, E, E},
+            {"attn_output.bias", &l.o_b, DType::F32, E, 0},
             {"attn_output_norm.weight", &l.attn_norm_w, DType::F32, E, 0},
             {"attn_output_norm.bias", &l.attn_norm_b, DType::F32, E, 0},
-            {"ffn_up.weight", &l.up, DType::Q8_K, E, F},         {"ffn_up.bias", &l.up_b, DType::F32, F, 0},
-            {"ffn_down.weight", &l.down, DType::Q8_K, F, E},     {"ffn_down.bias", &l.down_b, DType::F32, E, 0},
+            {"ffn_up.weight", &l.up, DType::Q8_K, E, F},
+            {"ffn_up.bias", &l.up_b, DType::F32, F, 0},
+            {"ffn_down.weight", &l.down, DType::Q8_K, F, E},
+            {"ffn_down.bias", &l.down_b, DType::F32, E, 0},
             {"layer_output_norm.weight", &l.out_norm_w, DType::F32, E, 0},
             {"layer_output_norm.bias", &l.out_norm_b, DType::F32, E, 0},
         };

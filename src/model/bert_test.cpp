@@ -12,7 +12,8 @@ namespace {
 
 double cosine(const std::vector<float>& a, const std::vector<float>& b) {
     double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < a.size(); i++) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+    for (size_t i = 0; i < a.size(); i++)
+        ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
     return ab / std::sqrt(aa * bb);
 }
 

@@ -115,9 +115,8 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         if (tr.fused_qkv) {
             matmul(pool, L.wqkv, b.xb, n, b.qkv, b.wdata);
         } else {
-            const MatmulJob qkv[3] = {{L.wq, b.qkv, qkv_dim},
-                                      {L.wk, b.qkv + q_dim, qkv_dim},
-                                      {L.wv, b.qkv + q_dim + kv_dim, qkv_dim}};
+            const MatmulJob qkv[3] = {
+                {L.wq, b.qkv, qkv_dim}, {L.wk, b.qkv + q_dim, qkv_dim}, {L.wv, b.qkv + q_dim + kv_dim, qkv_dim}};
             matmul_multi(pool, qkv, 3, b.xb, n, b.wdata);
         }
         add_bias_rows(b.qkv, L.bq, n, q_dim, qkv_dim);

@@ -48,12 +48,12 @@ void curl_global() {
 }
 
 struct Transfer {
-    FILE* file = nullptr;      // blob download target, or null to collect into `body`
+    FILE* file = nullptr;  // blob download target, or null to collect into `body`
     std::string body;
     Sha256* hash = nullptr;
-    int64_t received = 0;      // bytes written in this transfer
-    int64_t limit = -1;        // refuse bodies larger than this
-    int64_t base = 0;          // bytes already on disk before this transfer
+    int64_t received = 0;  // bytes written in this transfer
+    int64_t limit = -1;    // refuse bodies larger than this
+    int64_t base = 0;      // bytes already on disk before this transfer
     int64_t total = 0;
     const PullOptions* opts = nullptr;
     PullProgress* prog = nullptr;
@@ -107,7 +107,9 @@ Result<long> http_get(const std::string& url, Transfer* t, int64_t resume_from, 
     curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(c.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c.get(), CURLOPT_LOW_SPEED_TIME, opts.low_speed_time_s);
-    curl_easy_setopt(c.get(), CURLOPT_USERAGENT, "berth/" "0.1");
+    curl_easy_setopt(c.get(), CURLOPT_USERAGENT,
+                     "berth/"
+                     "0.1");
     curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
     if (!opts.insecure) curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "https");
     if (resume_from > 0) curl_easy_setopt(c.get(), CURLOPT_RESUME_FROM_LARGE, curl_off_t(resume_from));
@@ -172,8 +174,7 @@ Status download_blob(const ModelRef& ref, const std::string& digest, int64_t siz
                 return status.status();
             }
             last = status.status();
-            LOG_WARN("pull %s: attempt %d failed (%s); resuming", digest.c_str(), attempt + 1,
-                     last.message().c_str());
+            LOG_WARN("pull %s: attempt %d failed (%s); resuming", digest.c_str(), attempt + 1, last.message().c_str());
             continue;
         }
         if (*status == 200 && have > 0) {
@@ -184,7 +185,8 @@ Status download_blob(const ModelRef& ref, const std::string& digest, int64_t siz
         }
         if (*status != 200 && *status != 206) {
             last = io_error("%s: registry answered HTTP %ld", url.c_str(), *status);
-            if (*status == 404 || *status == 401 || *status == 403) return Status(StatusCode::not_found, last.message());
+            if (*status == 404 || *status == 401 || *status == 403)
+                return Status(StatusCode::not_found, last.message());
             continue;
         }
         int64_t now_have = have + t.received;
@@ -214,8 +216,10 @@ Status download_blob(const ModelRef& ref, const std::string& digest, int64_t siz
 
 std::string ModelRef::display() const {
     std::string s;
-    if (host != "registry.ollama.ai") s = host + "/" + ns + "/";
-    else if (ns != "library") s = ns + "/";
+    if (host != "registry.ollama.ai")
+        s = host + "/" + ns + "/";
+    else if (ns != "library")
+        s = ns + "/";
     return s + model + ":" + tag;
 }
 
@@ -250,8 +254,7 @@ Result<ModelRef> parse_model_ref(const std::string& name) {
     }
     if (!valid_component(r.host, true) || !valid_component(r.ns, false) || !valid_component(r.model, false) ||
         !valid_component(r.tag, false))
-        return invalid_argument("invalid model name \"%s\": names use letters, digits, '.', '_' and '-'",
-                                name.c_str());
+        return invalid_argument("invalid model name \"%s\": names use letters, digits, '.', '_' and '-'", name.c_str());
     return r;
 }
 

@@ -27,15 +27,16 @@ Result<ModelRef> parse_model_ref(const std::string& name);
 Result<std::string> blob_file_name(const std::string& digest);
 
 struct PullProgress {
-    std::string status;  // "pulling manifest", "pulling <hex12>", "verifying sha256 digest", "writing manifest", "success"
+    std::string
+        status;  // "pulling manifest", "pulling <hex12>", "verifying sha256 digest", "writing manifest", "success"
     std::string digest;
     int64_t total = 0, completed = 0;
 };
 
 struct PullOptions {
-    std::string models_dir;  // berth's store (never Ollama's)
-    bool insecure = false;   // plain http:// to the registry (tests, local registries)
-    int max_attempts = 5;    // per blob; each retry resumes from the partial file
+    std::string models_dir;      // berth's store (never Ollama's)
+    bool insecure = false;       // plain http:// to the registry (tests, local registries)
+    int max_attempts = 5;        // per blob; each retry resumes from the partial file
     long low_speed_time_s = 60;  // abort a transfer that moves less than 1 byte/s for this long, then retry
     // Called for each progress event; return false to cancel the pull (the partial files stay for resuming).
     std::function<bool(const PullProgress&)> progress;

@@ -40,7 +40,7 @@ TEST(ModelRef, BlobNamesAreValidated) {
 
 // A registry on loopback: one model whose weights blob is cut off mid-transfer the first time it is asked for.
 class LocalRegistry {
-public:
+  public:
     explicit LocalRegistry(bool corrupt) {
         weights_ = std::string(300000, '\0');
         for (size_t i = 0; i < weights_.size(); i++) weights_[i] = char(i * 7 + i / 251);
@@ -52,33 +52,35 @@ public:
         nlohmann::json m = {{"schemaVersion", 2},
                             {"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
                             {"config", {{"digest", config_digest_}, {"size", config_.size()}}},
-                            {"layers", {{{"mediaType", "application/vnd.ollama.image.model"},
-                                         {"digest", weights_digest_},
-                                         {"size", weights_.size()}}}}};
+                            {"layers",
+                             {{{"mediaType", "application/vnd.ollama.image.model"},
+                               {"digest", weights_digest_},
+                               {"size", weights_.size()}}}}};
         manifest_ = m.dump();
         srv_.Get("/v2/library/tiny/manifests/latest", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(manifest_, "application/vnd.docker.distribution.manifest.v2+json");
         });
-        srv_.Get("/v2/library/tiny/blobs/" + config_digest_,
-                 [this](const httplib::Request&, httplib::Response& res) { res.set_content(config_, "application/json"); });
-        srv_.Get("/v2/library/tiny/blobs/" + weights_digest_, [this, served](const httplib::Request& req,
-                                                                            httplib::Response& res) {
-            int n = ++weight_requests_;
-            if (req.has_header("Range")) ranged_requests_++;
-            if (n == 1) {
-                // First try: announce the whole blob, send a third, then drop the connection.
-                std::string body = served;
-                res.set_content_provider(body.size(), "application/octet-stream",
-                                         [body](size_t off, size_t len, httplib::DataSink& sink) {
-                                             if (off >= body.size() / 3) return false;
-                                             size_t n = std::min(len, body.size() / 3 - off);
-                                             sink.write(body.data() + off, n);
-                                             return true;
-                                         });
-                return;
-            }
-            res.set_content(served, "application/octet-stream");  // httplib answers Range requests with 206
+        srv_.Get("/v2/library/tiny/blobs/" + config_digest_, [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(config_, "application/json");
         });
+        srv_.Get("/v2/library/tiny/blobs/" + weights_digest_,
+                 [this, served](const httplib::Request& req, httplib::Response& res) {
+                     int n = ++weight_requests_;
+                     if (req.has_header("Range")) ranged_requests_++;
+                     if (n == 1) {
+                         // First try: announce the whole blob, send a third, then drop the connection.
+                         std::string body = served;
+                         res.set_content_provider(body.size(), "application/octet-stream",
+                                                  [body](size_t off, size_t len, httplib::DataSink& sink) {
+                                                      if (off >= body.size() / 3) return false;
+                                                      size_t n = std::min(len, body.size() / 3 - off);
+                                                      sink.write(body.data() + off, n);
+                                                      return true;
+                                                  });
+                         return;
+                     }
+                     res.set_content(served, "application/octet-stream");  // httplib answers Range requests with 206
+                 });
         port_ = srv_.bind_to_any_port("127.0.0.1");
         thread_ = std::thread([this] { srv_.listen_after_bind(); });
         for (int i = 0; i < 500 && !srv_.is_running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -128,7 +130,8 @@ TEST(Pull, InterruptedDownloadResumesAndIsVerified) {
     ASSERT_TRUE(fs::exists(blob));
     EXPECT_EQ(*sha256_file(blob.string()), hex);
     EXPECT_FALSE(fs::exists(blob.string() + "-partial"));
-    fs::path manifest = fs::path(dir) / "manifests" / ("127.0.0.1:" + std::to_string(reg.port_)) / "library" / "tiny" / "latest";
+    fs::path manifest =
+        fs::path(dir) / "manifests" / ("127.0.0.1:" + std::to_string(reg.port_)) / "library" / "tiny" / "latest";
     ASSERT_TRUE(fs::exists(manifest));
     ASSERT_FALSE(events.empty());
     EXPECT_EQ(events.front().status, "pulling manifest");
