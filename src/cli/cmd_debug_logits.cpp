@@ -10,10 +10,7 @@
 #include "cli/command.h"
 #include "model/model.h"
 
-#if __has_include("tokenizer/tokenizer.h")
 #include "tokenizer/tokenizer.h"
-#define BERTH_HAVE_TOKENIZER 1
-#endif
 
 namespace berth::cli {
 namespace {
@@ -53,16 +50,12 @@ int cmd_debug_logits(const std::vector<std::string>& argv) {
     if (auto t = a.get("tokens")) {
         if (!parse_tokens(*t, &tokens)) return fail("--tokens must be a comma-separated list of token ids");
     } else if (auto p = a.get("prompt")) {
-#ifdef BERTH_HAVE_TOKENIZER
         auto gguf = GgufFile::open(path);
         if (!gguf.is_ok()) return fail("%s", gguf.status().to_string().c_str());
         auto tok = Tokenizer::from_gguf(**gguf);
         if (!tok.is_ok()) return fail("%s", tok.status().to_string().c_str());
         for (auto id : (*tok)->encode(*p, /*add_special=*/true, /*parse_special=*/false)) tokens.push_back(int32_t(id));
         if (tokens.empty()) return fail("the prompt tokenizes to nothing");
-#else
-        return fail("--prompt needs the tokenizer module, which this build lacks; use --tokens");
-#endif
     } else {
         return fail("give --tokens 1,2,3 or --prompt TEXT");
     }

@@ -66,6 +66,7 @@ struct Report {
     double ttft_p50_ms = 0, ttft_p95_ms = 0, ttft_p99_ms = 0;
     double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
     double tokens_per_s_p50 = 0;
+    double aggregate_tokens_per_s = 0;  // all generated tokens / the run's duration (concurrency throughput)
     std::string verdict;
     bool pass = false;
 };

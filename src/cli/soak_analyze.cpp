@@ -55,6 +55,10 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
     r.latency_p99_ms = percentile(lat, 99);
     r.tokens_per_s_p50 = percentile(tps, 50);
     r.duration_s = samples.empty() ? 0 : samples.back().t_s;
+    int64_t generated = 0;
+    double last_t = 0;
+    for (const auto& q : reqs) generated += q.eval_count, last_t = std::max(last_t, q.t_s);
+    r.aggregate_tokens_per_s = last_t > 0 ? double(generated) / last_t : 0;
 
     r.baseline = baseline;
     r.final_ = final_mem;
@@ -135,6 +139,7 @@ std::string report_json(const Report& r) {
                        {"ttft_p99", r.ttft_p99_ms},     {"total_p50", r.latency_p50_ms},
                        {"total_p95", r.latency_p95_ms}, {"total_p99", r.latency_p99_ms}};
     j["tokens_per_s_p50"] = r.tokens_per_s_p50;
+    j["aggregate_tokens_per_s"] = r.aggregate_tokens_per_s;
     j["pass"] = r.pass;
     j["verdict"] = r.verdict;
     return j.dump(2) + "\n";

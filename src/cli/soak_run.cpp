@@ -301,6 +301,7 @@ int run(const Config& cfg_in) {
     printf("TTFT          p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", r.ttft_p50_ms, r.ttft_p95_ms, r.ttft_p99_ms);
     printf("latency       p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; decode p50 %.1f tokens/s\n", r.latency_p50_ms,
            r.latency_p95_ms, r.latency_p99_ms, r.tokens_per_s_p50);
+    printf("throughput    %.1f generated tokens/s over all streams\n", r.aggregate_tokens_per_s);
     printf("wrote         %s/{samples.csv,report.json,memory.svg}\n", cfg.out_dir.c_str());
     printf("verdict       %s\n", r.verdict.c_str());
     return 0;

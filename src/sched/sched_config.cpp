@@ -114,7 +114,8 @@ Status load_policy_file(const std::string& path, SchedConfig& config) {
         } else if (s == "max_memory") {
             if (auto str = sn.value<std::string>()) {
                 Result<int64_t> b = parse_byte_size(*str);
-                if (!b.is_ok()) return invalid_argument("%s: max_memory: %s", path.c_str(), b.status().message().c_str());
+                if (!b.is_ok())
+                    return invalid_argument("%s: max_memory: %s", path.c_str(), b.status().message().c_str());
                 config.max_memory = *b;
             } else if (auto n = sn.value<int64_t>(); n && *n > 0) {
                 config.max_memory = *n;
