@@ -75,23 +75,40 @@ Status apply_options(const json& options, RequestOptions& out) {
     if (options.is_null()) return Status::ok();
     if (!options.is_object()) return invalid_argument("options must be an object");
     for (auto& [key, v] : options.items()) {
+        // Integers: any JSON number that rounds to an integer within ±2^31 (Ollama's int options); floats:
+        // finite as a 32-bit float. Each option then has its own range, named in the message.
         auto need_int = [&]() -> Result<int64_t> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type integer", key.c_str());
-            return int64_t(std::llround(v.get<double>()));
+            double d = v.get<double>();
+            if (!std::isfinite(d) || std::fabs(d) > 2147483647.0)
+                return invalid_argument("option \"%s\" is out of range (%g)", key.c_str(), d);
+            return int64_t(std::llround(d));
         };
         auto need_float = [&]() -> Result<float> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type number", key.c_str());
-            return v.get<float>();
+            double d = v.get<double>();
+            if (!std::isfinite(d) || std::fabs(d) > 3.0e38)
+                return invalid_argument("option \"%s\" is out of range (%g)", key.c_str(), d);
+            return float(d);
+        };
+        auto in_range = [&](double x, double lo, double hi) -> Status {
+            if (x < lo || x > hi)
+                return invalid_argument("option \"%s\" must be between %g and %g, got %g", key.c_str(), lo, hi, x);
+            return Status::ok();
         };
         if (key == "temperature") {
             ASSIGN_OR_RETURN(out.sampling.temperature, need_float());
+            RETURN_IF_ERROR(in_range(out.sampling.temperature, 0, 1e6));
         } else if (key == "top_k") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
+            RETURN_IF_ERROR(in_range(double(x), 0, 2147483647.0));  // 0 disables top-k
             out.sampling.top_k = int(x);
         } else if (key == "top_p") {
             ASSIGN_OR_RETURN(out.sampling.top_p, need_float());
+            RETURN_IF_ERROR(in_range(out.sampling.top_p, 0, 1));
         } else if (key == "min_p") {
             ASSIGN_OR_RETURN(out.sampling.min_p, need_float());
+            RETURN_IF_ERROR(in_range(out.sampling.min_p, 0, 1));
         } else if (key == "repeat_penalty") {
             ASSIGN_OR_RETURN(out.sampling.repeat_penalty, need_float());
         } else if (key == "presence_penalty") {
@@ -100,12 +117,14 @@ Status apply_options(const json& options, RequestOptions& out) {
             ASSIGN_OR_RETURN(out.sampling.frequency_penalty, need_float());
         } else if (key == "repeat_last_n") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
+            RETURN_IF_ERROR(in_range(double(x), -1, 2147483647.0));  // -1: the whole context
             out.sampling.repeat_last_n = int(x);
         } else if (key == "seed") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
             out.sampling.seed = x < 0 ? 0xFFFFFFFFu : uint64_t(x);
         } else if (key == "num_predict") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
+            RETURN_IF_ERROR(in_range(double(x), -2, 2147483647.0));  // -1: unlimited, -2: fill the context
             out.num_predict = x < 0 ? -1 : int(std::min<int64_t>(x, 1 << 30));
         } else if (key == "num_ctx") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
