@@ -9,7 +9,19 @@
 
 #include "server/server_internal.h"
 
+#include <latch>
+
 namespace berth {
+
+namespace {
+// Touches 192 KiB of the calling thread's stack, more than a request handler uses (measured: about 70 KiB of
+// growth per worker over a soak without this).
+__attribute__((noinline)) void prefault_stack() {
+    volatile char buf[192 << 10];
+    for (size_t i = 0; i < sizeof buf; i += 4096) buf[i] = 0;
+    buf[sizeof buf - 1] = 0;
+}
+}  // namespace
 
 namespace fs = std::filesystem;
 
@@ -199,7 +211,20 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     st.store = std::make_unique<Store>(st.opt.store_dir, st.opt.ollama_dirs, st.opt.models_dirs);
 
     int threads = std::max(8, st.opt.http_threads);
-    st.http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+    st.http.new_task_queue = [threads] {
+        auto* pool = new httplib::ThreadPool(size_t(threads));
+        // Committed, not promised: every worker touches the stack depth a request needs once, now, so that
+        // RssAnon does not creep up over the first thousands of requests as the workers get their first turns.
+        // The latch makes each worker take exactly one of these jobs.
+        auto latch = std::make_shared<std::latch>(threads);
+        for (int i = 0; i < threads; ++i)
+            pool->enqueue([latch] {
+                prefault_stack();
+                latch->count_down();
+                latch->wait();
+            });
+        return pool;
+    };
     // Blobs can be large; JSON bodies are bounded in the pre-routing check below.
     st.http.set_payload_max_length(size_t(1) << 40);
     st.http.set_read_timeout(600, 0);
