@@ -44,7 +44,7 @@ Result<Target> parse_url(const std::string& url) {
 
 // Reads (rss_anon, rss, ledger, unaccounted) from berth's /api/memory; false when the server is not berth.
 bool read_berth_memory(httplib::Client& c, Sample* s) {
-    auto res = c.Get("/api/memory");
+    auto res = c.Get("/api/memory?history=0");
     if (!res || res->status != 200) return false;
     json j = json::parse(res->body, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("process")) return false;

@@ -41,7 +41,9 @@ json ps_json(Server::State& st) {
     return {{"models", models}};
 }
 
-json memory_json(Server::State& st) {
+// `max_history`: newest samples to include (0 = none); `since_ms`: only samples newer than this Unix time in
+// ms, so that a poller fetches each sample once instead of the whole hour every time.
+json memory_json(Server::State& st, size_t max_history, int64_t since_ms) {
     json rows = json::array();
     for (auto& row : st.ledger.snapshot()) {
         json k = json::object();
@@ -57,7 +59,8 @@ json memory_json(Server::State& st) {
         unaccounted = pm->rss_anon - st.ledger.anonymous_total();
     }
     json history = json::array();
-    for (const MemorySample& m : st.history.snapshot(600)) {
+    for (const MemorySample& m : max_history ? st.history.snapshot(max_history) : std::vector<MemorySample>()) {
+        if (m.t_ms <= since_ms) continue;
         history.push_back({{"t_ms", m.t_ms},
                            {"rss_anon", m.rss_anon},
                            {"rss_file", m.rss_file},
@@ -221,8 +224,28 @@ void register_info_routes(Server::State& st) {
     });
     st.http.Get("/api/ps", [&st](const httplib::Request&, httplib::Response& res) { reply_json(res, ps_json(st)); });
     st.http.Post("/api/show", [&st](const httplib::Request& req, httplib::Response& res) { show(st, req, res); });
-    st.http.Get("/api/memory",
-                [&st](const httplib::Request&, httplib::Response& res) { reply_json(res, memory_json(st)); });
+    // GET /api/memory[?history=N][&since=T_MS]: the last N one-second samples (default and most: one hour), or
+    // only those after T_MS. Bad values are 400.
+    st.http.Get("/api/memory", [&st](const httplib::Request& req, httplib::Response& res) {
+        size_t max_history = st.history.capacity();
+        int64_t since_ms = 0;
+        auto number = [&](const char* key, int64_t lo, int64_t hi, int64_t& out) {
+            if (!req.has_param(key)) return true;
+            std::string v = req.get_param_value(key);
+            char* end = nullptr;
+            long long x = std::strtoll(v.c_str(), &end, 10);
+            if (v.empty() || *end || x < lo || x > hi) {
+                reply_error(res, 400, string_printf("query parameter %s must be a number from %lld to %lld", key,
+                                                    (long long)lo, (long long)hi));
+                return false;
+            }
+            out = x;
+            return true;
+        };
+        int64_t h = int64_t(max_history);
+        if (!number("history", 0, int64_t(st.history.capacity()), h) || !number("since", 0, INT64_MAX, since_ms)) return;
+        reply_json(res, memory_json(st, size_t(h), since_ms));
+    });
     st.http.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
         res.set_content(metrics_text(st), "text/plain; version=0.0.4; charset=utf-8");
     });

@@ -281,6 +281,16 @@ test("health, metrics and memory", async () => {
   assert.ok(Number.isInteger(mem.json.unaccounted));
   const ps = (await get(srv.base, "/api/ps")).json.models[0];
   assert.equal(row.bytes.kv, ps.size_kv, "ps and the ledger agree");
+  // The one-second history: whole, none, or only what is newer than a time; bad values are 400.
+  await waitFor(async () => (await get(srv.base, "/api/memory")).json.history.length >= 2, "two history samples");
+  const full = (await get(srv.base, "/api/memory")).json.history;
+  assert.ok(full.every((x, i) => i === 0 || x.t_ms > full[i - 1].t_ms), "samples oldest first");
+  assert.equal((await get(srv.base, "/api/memory?history=0")).json.history.length, 0);
+  assert.equal((await get(srv.base, "/api/memory?history=1")).json.history.length, 1);
+  const newer = (await get(srv.base, `/api/memory?since=${full[full.length - 2].t_ms}`)).json.history;
+  assert.ok(newer.length >= 1 && newer.every((x) => x.t_ms > full[full.length - 2].t_ms));
+  assert.equal((await get(srv.base, "/api/memory?history=x")).status, 400);
+  assert.equal((await get(srv.base, "/api/memory?since=-5")).status, 400);
   const ui = await get(srv.base, "/ui");
   assert.match(ui.text, /<html/i);
 });
