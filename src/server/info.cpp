@@ -235,15 +235,17 @@ void register_info_routes(Server::State& st) {
             char* end = nullptr;
             long long x = std::strtoll(v.c_str(), &end, 10);
             if (v.empty() || *end || x < lo || x > hi) {
-                reply_error(res, 400, string_printf("query parameter %s must be a number from %lld to %lld", key,
-                                                    (long long)lo, (long long)hi));
+                reply_error(res, 400,
+                            string_printf("query parameter %s must be a number from %lld to %lld", key, (long long)lo,
+                                          (long long)hi));
                 return false;
             }
             out = x;
             return true;
         };
         int64_t h = int64_t(max_history);
-        if (!number("history", 0, int64_t(st.history.capacity()), h) || !number("since", 0, INT64_MAX, since_ms)) return;
+        if (!number("history", 0, int64_t(st.history.capacity()), h) || !number("since", 0, INT64_MAX, since_ms))
+            return;
         reply_json(res, memory_json(st, size_t(h), since_ms));
     });
     st.http.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
