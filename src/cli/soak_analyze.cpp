@@ -172,7 +172,8 @@ std::string render_svg(const std::vector<Sample>& samples, const std::vector<Req
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
         "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
         W, H);
-    s += string_printf("<text x=\"%.0f\" y=\"24\" font-size=\"15\">berth soak — %s</text>\n", left, r.verdict.c_str());
+    s += string_printf("<text x=\"%.0f\" y=\"18\" font-size=\"15\">berth soak</text>\n", left);
+    s += string_printf("<text x=\"%.0f\" y=\"34\" font-size=\"11\">%s</text>\n", left, r.verdict.c_str());
     for (int panel = 0; panel < 2; panel++) {
         double y0 = panel == 0 ? top : top2;
         s += string_printf(
