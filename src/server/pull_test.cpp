@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -90,7 +92,9 @@ class LocalRegistry {
         thread_.join();
     }
     static std::string sha256_of(const std::string& s) {
-        std::string p = testing::TempDir() + "/berth_sha_tmp";
+        // One file per process and call: CTest runs the Pull tests in parallel processes.
+        static int n = 0;
+        std::string p = testing::TempDir() + "/berth_sha_tmp." + std::to_string(getpid()) + "." + std::to_string(n++);
         std::ofstream(p, std::ios::binary) << s;
         auto h = sha256_file(p);
         fs::remove(p);
