@@ -8,6 +8,7 @@
 
 #include "tokenizer/jinja.h"
 #include "tokenizer/jinja_lexer.h"
+#include "tokenizer/utf8.h"
 
 namespace berth::jinja {
 namespace {
@@ -16,24 +17,6 @@ bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c
 bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
-
-void append_cp(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += char(cp);
-    } else if (cp < 0x800) {
-        out += char(0xC0 | (cp >> 6));
-        out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += char(0xE0 | (cp >> 12));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    } else {
-        out += char(0xF0 | (cp >> 18));
-        out += char(0x80 | ((cp >> 12) & 0x3F));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    }
-}
 
 int hex_val(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -286,7 +269,7 @@ class Lexer {
                     }
                     if (cp > 0x10FFFF) fail(t.line, "illegal Unicode character in string");
                     p += size_t(len);
-                    append_cp(out, cp);
+                    append_utf8(cp, out);
                     break;
                 }
                 default:
@@ -294,7 +277,7 @@ class Lexer {
                         uint32_t cp = uint32_t(e - '0');
                         for (int j = 0; j < 2 && p < n && src_[p] >= '0' && src_[p] <= '7'; ++j)
                             cp = cp * 8 + uint32_t(src_[p++] - '0');
-                        append_cp(out, cp);
+                        append_utf8(cp, out);
                     } else {
                         out += '\\';
                         out += e;

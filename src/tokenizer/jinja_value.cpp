@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "tokenizer/jinja.h"
+#include "tokenizer/utf8.h"
 
 namespace berth::jinja {
 
@@ -527,24 +528,6 @@ static uint32_t cp_upper(uint32_t c) {
     return c;
 }
 
-static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += char(cp);
-    } else if (cp < 0x800) {
-        out += char(0xC0 | (cp >> 6));
-        out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += char(0xE0 | (cp >> 12));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    } else {
-        out += char(0xF0 | (cp >> 18));
-        out += char(0x80 | ((cp >> 12) & 0x3F));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    }
-}
-
 static std::string map_case(std::string_view s, uint32_t (*f)(uint32_t)) {
     std::string out;
     out.reserve(s.size());
@@ -558,7 +541,7 @@ static std::string map_case(std::string_view s, uint32_t (*f)(uint32_t)) {
             out += "SS";
             continue;
         }
-        append_utf8(out, f(cp));
+        append_utf8(f(cp), out);
     }
     return out;
 }

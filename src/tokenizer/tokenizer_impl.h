@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
 
 namespace berth {
 
@@ -73,7 +74,6 @@ inline uint32_t utf8_decode(const uint8_t* p, int len) {
     }
 }
 
-void append_utf8(uint32_t cp, std::string& out);
 // GPT-2's bytes_to_unicode and its inverse (-1 for code points outside the mapping).
 uint32_t byte_to_unicode(uint8_t b);
 int unicode_to_byte(uint32_t cp);
