@@ -65,6 +65,8 @@ class ThreadPool {
 // y = x · Wᵀ:  W is (n_rows = w.ne[1], n_cols = w.ne[0]) of any weight dtype; x is (n_tokens, n_cols) f32,
 // row-major; y is (n_tokens, n_rows) f32 with row stride ldy (≥ n_rows; 0 = n_rows).
 // wdata: scratch for the quantized activations, matmul_scratch_bytes(w.type, n_cols, n_tokens) bytes.
+// Whether matmul() has kernels for weights of this dtype.
+bool matmul_supports(DType t);
 size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens);
 void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
             int64_t ldy = 0);

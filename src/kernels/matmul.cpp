@@ -38,7 +38,9 @@ kern::RowsFn pick_rows(DType wtype) {
     return f ? f : kern::rows_kernel_scalar(wtype);
 }
 
-bool is_matmul_type(DType t) {
+}  // namespace
+
+bool matmul_supports(DType t) {
     switch (t) {
         case DType::F32:
         case DType::F16:
@@ -56,8 +58,6 @@ bool is_matmul_type(DType t) {
         default: return false;
     }
 }
-
-}  // namespace
 
 size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens) {
     const DType act = kern::act_type(wtype);
@@ -182,7 +182,7 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
     int64_t first_chunk = 0;
     for (int j = 0; j < n_jobs; j++) {
         const TensorView& w = jobs[j].w;
-        CHECK_MSG(is_matmul_type(w.type), "matmul: unsupported weight dtype");
+        CHECK_MSG(matmul_supports(w.type), "matmul: unsupported weight dtype");
         CHECK(w.ne[2] == 1 && w.ne[3] == 1);
         const int64_t n_rows = w.ne[1];
         const int64_t ldy = jobs[j].ldy == 0 ? n_rows : jobs[j].ldy;

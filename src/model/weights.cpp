@@ -47,24 +47,8 @@ class Binder {
 
   private:
     Status check_type(const GgufTensorInfo& t) {
-        switch (t.type) {
-            case DType::F32:
-            case DType::F16:
-            case DType::BF16:
-            case DType::Q4_0:
-            case DType::Q4_1:
-            case DType::Q5_0:
-            case DType::Q5_1:
-            case DType::Q8_0:
-            case DType::Q2_K:
-            case DType::Q3_K:
-            case DType::Q4_K:
-            case DType::Q5_K:
-            case DType::Q6_K: return Status::ok();
-            default:
-                return unsupported("tensor %s has type %s, which berth cannot multiply", t.name.c_str(),
-                                   dtype_name(t.type));
-        }
+        if (matmul_supports(t.type)) return Status::ok();
+        return unsupported("tensor %s has type %s, which berth cannot multiply", t.name.c_str(), dtype_name(t.type));
     }
     const GgufFile& g_;
 };
