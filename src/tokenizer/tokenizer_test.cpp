@@ -1,6 +1,7 @@
 // Tokenizer tests against the reference engine's vectors: every .inp/.out pair in testdata/vocab, the prompt
 // tokens of every oracle case, and streaming decode of every oracle greedy continuation.
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -12,31 +13,7 @@
 namespace berth {
 namespace {
 
-const std::string kData = BERTH_TESTDATA;
-
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-struct Loaded {
-    std::unique_ptr<GgufFile> file;
-    std::unique_ptr<Tokenizer> tok;
-};
-
-Loaded load(const std::string& path) {
-    Loaded l;
-    auto f = GgufFile::open(path);
-    EXPECT_TRUE(f.is_ok()) << f.status().to_string();
-    if (!f.is_ok()) return l;
-    l.file = std::move(f).value();
-    auto t = Tokenizer::from_gguf(*l.file);
-    EXPECT_TRUE(t.is_ok()) << t.status().to_string();
-    if (t.is_ok()) l.tok = std::move(t).value();
-    return l;
-}
+using namespace tokenizer_test;
 
 std::string join(const std::vector<TokenId>& ids) {
     std::string s;
@@ -46,19 +23,10 @@ std::string join(const std::vector<TokenId>& ids) {
 
 // The reference's test format: inputs separated by "\n__ggml_vocab_test__\n", one output line per input.
 void check_vocab(const std::string& name) {
-    std::string base = kData + "/vocab/ggml-vocab-" + name + ".gguf";
-    Loaded l = load(base);
+    Loaded l = load(vocab_path(name));
     ASSERT_TRUE(l.tok);
-    std::string inp = read_file(base + ".inp");
-    std::string out = read_file(base + ".out");
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> inputs;
-    for (size_t pos = 0;;) {
-        size_t e = inp.find(sep, pos);
-        if (e == std::string::npos) break;
-        inputs.push_back(inp.substr(pos, e - pos));
-        pos = e + sep.size();
-    }
+    std::vector<std::string> inputs = vocab_inputs(name);
+    std::string out = read_file(vocab_path(name) + ".out");
     std::vector<std::string> expected;
     std::istringstream os(out);
     for (std::string line; std::getline(os, line);) expected.push_back(line);

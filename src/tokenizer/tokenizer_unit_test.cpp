@@ -9,50 +9,14 @@
 #include <sstream>
 
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_test_util.h"
 
 namespace berth {
 namespace {
 
-const std::string kData = BERTH_TESTDATA;
+using namespace tokenizer_test;
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-struct Loaded {
-    std::unique_ptr<GgufFile> file;
-    std::unique_ptr<Tokenizer> tok;
-    const Tokenizer* operator->() const { return tok.get(); }
-};
-
-Loaded load(const std::string& path) {
-    Loaded l;
-    auto f = GgufFile::open(path);
-    EXPECT_TRUE(f.is_ok()) << f.status().to_string();
-    if (!f.is_ok()) return l;
-    l.file = std::move(f).value();
-    auto t = Tokenizer::from_gguf(*l.file);
-    EXPECT_TRUE(t.is_ok()) << t.status().to_string();
-    if (t.is_ok()) l.tok = std::move(t).value();
-    return l;
-}
-Loaded vocab(const std::string& name) { return load(kData + "/vocab/ggml-vocab-" + name + ".gguf"); }
-
-std::vector<std::string> vocab_inputs(const std::string& name) {
-    std::string inp = read_file(kData + "/vocab/ggml-vocab-" + name + ".gguf.inp");
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> v;
-    for (size_t pos = 0;;) {
-        size_t e = inp.find(sep, pos);
-        if (e == std::string::npos) break;
-        v.push_back(inp.substr(pos, e - pos));
-        pos = e + sep.size();
-    }
-    return v;
-}
+Loaded vocab(const std::string& name) { return load(vocab_path(name)); }
 
 bool is_valid_utf8(const std::string& s) {
     std::string check;
