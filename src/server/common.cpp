@@ -283,6 +283,20 @@ Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
     return r;
 }
 
+void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res) {
+    p.greq.sampling = ro.sampling;
+    p.greq.num_predict = ro.num_predict;
+    p.greq.stop = ro.stop;
+    if (p.truncated) res.set_header("X-Berth-Truncated", "true");
+}
+
+Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text) {
+    return run_generation(st, p, [&](std::string_view t) {
+        text.append(t);
+        return true;
+    });
+}
+
 // ---- details -------------------------------------------------------------------------------------------
 namespace {
 

@@ -168,17 +168,11 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         s = completion_prompt(st, lm, prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()),
                               sm.p.greq.prompt);
     if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
-    sm.p.greq.sampling = ro.sampling;
-    sm.p.greq.num_predict = ro.num_predict;
-    sm.p.greq.stop = ro.stop;
-    if (sm.p.truncated) res.set_header("X-Berth-Truncated", "true");
+    apply_generation_options(sm.p, ro, res);
 
     if (!stream) {
         std::string text;
-        Result<GenerateResult> r = run_generation(st, sm.p, [&](std::string_view t) {
-            text.append(t);
-            return true;
-        });
+        Result<GenerateResult> r = run_generation_to_text(st, sm.p, text);
         if (!r.is_ok()) return reply_error(res, http_status(r.status()), r.status().message());
         return reply_json(res, final_chunk(sm, *r, text));
     }

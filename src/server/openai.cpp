@@ -136,17 +136,11 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     stt = chat ? chat_prompt(lm, messages, s.p.greq.prompt, s.p.truncated)
                : completion_prompt(st, lm, prompt, "", true, json(), s.p.greq.prompt);
     if (!stt.is_ok()) return reply_openai_error(res, http_status(stt), stt.message());
-    s.p.greq.sampling = ro.sampling;
-    s.p.greq.num_predict = ro.num_predict;
-    s.p.greq.stop = ro.stop;
-    if (s.p.truncated) res.set_header("X-Berth-Truncated", "true");
+    apply_generation_options(s.p, ro, res);
 
     if (!stream) {
         std::string text;
-        Result<GenerateResult> r = run_generation(st, s.p, [&](std::string_view t) {
-            text.append(t);
-            return true;
-        });
+        Result<GenerateResult> r = run_generation_to_text(st, s.p, text);
         if (!r.is_ok()) return reply_openai_error(res, http_status(r.status()), r.status().message());
         json j = base_object(s, chat ? "chat.completion" : "text_completion");
         if (chat) {

@@ -107,6 +107,11 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const std::str
 // Runs the generation; `emit` gets text pieces and returns false when the client went away.
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit);
+// Puts the request's sampling options, num_predict and stop strings into the generation, and marks a truncated
+// prompt with the X-Berth-Truncated header (shared by the native and OpenAI routes).
+void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res);
+// Runs a non-streamed generation, collecting its whole text into `text`.
+Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text);
 
 // ---- route registration --------------------------------------------------------------------------------
 void register_native_routes(Server::State& st);
