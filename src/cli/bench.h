@@ -1,0 +1,112 @@
+// berth bench: engine benchmarks of one model (prefill, decode at context depths, load cold/warm, memory,
+// parallel streams). Options and statistics (bench_stats.cpp, unit-tested), the measurements
+// (bench_engine.cpp) and the table / JSON output (bench_report.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace berth::cli::bench {
+
+// Median, min and max of repeated measurements (zeros when empty).
+struct Summary {
+    double median = 0, min = 0, max = 0;
+    int n = 0;
+    Summary scaled(double k) const { return {median * k, min * k, max * k, n}; }
+};
+Summary summarize(const std::vector<double>& v);
+
+// "32,128,512" → {32, 128, 512}. Empty items, non-numbers and values outside [min_value, 1e9] are errors
+// (`error` receives the reason and the result is empty).
+std::vector<int> parse_int_list(const std::string& s, int min_value, std::string* error);
+
+// Sorted, without duplicates.
+std::vector<int> sorted_unique(std::vector<int> v);
+
+enum Section : unsigned {
+    section_prefill = 1,
+    section_decode = 2,
+    section_load = 4,
+    section_memory = 8,
+    section_parallel = 16,
+    section_all = 31
+};
+// "prefill,decode" → the section bits; 0 with `error` set on an unknown name.
+unsigned parse_sections(const std::string& s, std::string* error);
+
+struct Options {
+    std::string path;           // the GGUF file measured
+    std::string label;          // what the report calls it (the path, or "synthetic SHAPE:TYPE")
+    std::vector<int> prompts;   // prefill lengths
+    std::vector<int> depths;    // decode context depths
+    std::vector<int> parallel;  // stream counts
+    int gen = 32;               // decode tokens timed per repetition (and per stream)
+    int parallel_prompt = 16;   // prompt tokens of every parallel stream
+    int reps = 3;               // counted repetitions (a warm-up run before each section is not counted)
+    int threads = 0;            // 0 = physical cores
+    unsigned sections = section_all;
+};
+
+struct PrefillRow {
+    int tokens = 0;
+    int batches = 0;  // forward() calls per repetition
+    Summary tokens_per_s, gb_per_s;
+};
+
+struct DecodeRow {
+    int depth = 0;
+    double bytes_per_token = 0;  // weights + KV read at the mean position of the run
+    Summary tokens_per_s, gb_per_s;
+};
+
+struct LoadRow {
+    Summary load_s;           // Model::load until it returns (maps, reserves KV and scratch, starts threads)
+    Summary first_token_s;    // load plus one forward() of one token: every weight page read once
+    Summary resident_before;  // fraction of the file in the page cache before loading (after eviction if cold)
+};
+
+struct MemoryReport {
+    int n_ctx = 0;
+    int64_t file_bytes = 0;
+    int64_t anon_after_load = 0, file_after_load = 0;      // RssAnon / RssFile deltas over the baseline
+    int64_t anon_after_warmup = 0, file_after_warmup = 0;  // after one prefill and decode
+    int64_t weights_resident = 0;                          // bytes of the mapping resident (mincore)
+    int64_t ledger_weights = 0, ledger_kv = 0, ledger_scratch = 0;
+    int64_t kv_per_1k_computed = 0;  // kv_bytes_per_position × 1000
+    int ctx_small = 0, ctx_large = 0;
+    double kv_per_1k_plan = 0;        // planned KV pool difference between the two contexts, per 1,000
+    double anon_per_1k_plan = 0;      // planned KV + scratch difference (scratch grows with n_ctx too)
+    double anon_per_1k_measured = 0;  // RssAnon difference between loads at the two contexts, per 1,000
+};
+
+struct ParallelRow {
+    int streams = 0;
+    Summary tokens_per_s;             // all streams' generated tokens over the wall time
+    Summary per_stream_tokens_per_s;  // each stream's decode rate (eval_count / eval_ns), over streams and reps
+    double speedup = 0;               // median over the median at one stream
+};
+
+struct Report {
+    std::string label, path, arch, isa;
+    int n_layer = 0, n_embd = 0, n_vocab = 0, n_ctx_train = 0, threads = 0, reps = 0, gen = 0;
+    int parallel_prompt = 0;
+    int64_t file_bytes = 0, weight_bytes_per_token = 0, kv_bytes_per_position = 0;
+    double bandwidth_gbs = 0;
+    std::vector<std::string> notes;  // clamped lengths and other caveats
+    std::vector<PrefillRow> prefill;
+    std::vector<DecodeRow> decode;
+    bool has_load = false, has_memory = false;
+    int load_n_ctx = 0;
+    LoadRow cold, warm;
+    MemoryReport memory;
+    std::vector<ParallelRow> parallel;
+};
+
+// Runs the sections `o` asks for; an environmental failure returns a message in `error` and false.
+bool run(const Options& o, Report& r, std::string* error);
+
+void print_table(const Report& r);
+std::string to_json(const Report& r);
+
+}  // namespace berth::cli::bench
