@@ -330,6 +330,12 @@ bool run(const Options& opt, Report& r, std::string* error) {
         if (o.sections & (section_prefill | section_decode))
             r.bandwidth_gbs = measure_read_bandwidth_gbs((*m)->thread_pool());
     }
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    const int64_t cache = l3 > 0 ? int64_t(l3) : int64_t(32) << 20;
+    if (r.weight_bytes_per_token <= cache && (o.sections & (section_prefill | section_decode)))
+        r.notes.push_back("the weights read per token (" + format_bytes(r.weight_bytes_per_token) +
+                          ") fit in the CPU caches (" + format_bytes(cache) +
+                          "), so shares of the memory bandwidth can pass 100 %");
     // Memory first (cleanest baseline), then load (needs nothing of the file mapped), then speed.
     struct Step {
         unsigned bit;
