@@ -7,8 +7,9 @@
 
 namespace berth {
 
-EmbeddingEngine::EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {}
+EmbeddingEngine::EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer,
+                                 EngineLimits limits)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), limits_(limits) {}
 
 EmbeddingEngine::~EmbeddingEngine() = default;
 
@@ -36,7 +37,17 @@ Result<std::vector<float>> EmbeddingEngine::embed(std::string_view text, bool tr
     }
     std::vector<float> out(size_t(model_->n_embd()));
     {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+        if (limits_.wait_timeout_ns > 0) {
+            if (!lock.try_lock_for(std::chrono::nanoseconds(limits_.wait_timeout_ns))) {
+                return Status(StatusCode::timeout,
+                              string_printf("timed out after %.3g s waiting for the embedding "
+                                            "model, busy with an earlier input (BERTH_QUEUE_TIMEOUT)",
+                                            double(limits_.wait_timeout_ns) / 1e9));
+            }
+        } else {
+            lock.lock();
+        }
         RETURN_IF_ERROR(model_->embed(tokens.data(), int(tokens.size()), out.data()));
     }
     if (n_tokens) *n_tokens = int(tokens.size());
@@ -58,14 +69,16 @@ Result<MemoryPlan> plan_embedding(const std::string& path) {
     return p;
 }
 
-Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name) {
+Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name,
+                                       EngineLimits limits) {
     ASSIGN_OR_RETURN(MemoryPlan plan, plan_embedding(path));
     ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model, EmbeddingModel::load(path, 0, ledger, ledger_name));
     ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::from_gguf(model->gguf()));
     LoadedEmbedding out;
     out.plan = plan;
     out.plan.n_ctx = model->n_ctx();
-    out.engine = std::make_unique<EmbeddingEngine>(std::move(model), std::shared_ptr<const Tokenizer>(std::move(tok)));
+    out.engine =
+        std::make_unique<EmbeddingEngine>(std::move(model), std::shared_ptr<const Tokenizer>(std::move(tok)), limits);
     return out;
 }
 

@@ -29,6 +29,7 @@ struct Engine::Job {
     const GenerateRequest* request = nullptr;
     const std::atomic<bool>* external_cancel = nullptr;
     int64_t t_submit = 0;
+    bool admitted = false;  // has a slot (under m)
     std::atomic<bool> cancel{false};
     std::mutex m;
     std::condition_variable cv;
@@ -54,8 +55,8 @@ struct Engine::Slot {
     std::string utf8;  // piece bytes not yet forming whole characters
 };
 
-Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec)
-    : backend_(std::move(backend)), codec_(std::move(codec)) {
+Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec, EngineLimits limits)
+    : backend_(std::move(backend)), codec_(std::move(codec)), limits_(limits) {
     n_ctx_ = backend_->n_ctx();
     n_parallel_ = std::max(1, backend_->n_parallel());
     n_batch_ = std::max(1, backend_->n_batch());
@@ -104,10 +105,20 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) return Status(StatusCode::cancelled, "the model is unloading");
+        if (limits_.max_waiting > 0 && int(waiting_.size()) >= limits_.max_waiting) {
+            return resource_exhausted(
+                "server busy, please try again: all %d sequences of the model are in use and %zu requests already "
+                "wait for one (BERTH_MAX_QUEUE=%d)",
+                n_parallel_, waiting_.size(), limits_.max_waiting);
+        }
         waiting_.push_back(&job);
         stats_.waiting = int(waiting_.size());
     }
     cv_.notify_all();
+    if (limits_.wait_timeout_ns > 0) {
+        Status st = wait_for_slot(job);
+        if (!st.is_ok()) return st;
+    }
 
     std::string local;
     std::vector<uint32_t> local_ends;
@@ -138,6 +149,24 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     }
     if (!job.status.is_ok()) return job.status;
     return std::move(job.result);
+}
+
+Status Engine::wait_for_slot(Job& job) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(limits_.wait_timeout_ns);
+    {
+        std::unique_lock<std::mutex> lock(job.m);
+        if (job.cv.wait_until(lock, deadline, [&] { return job.admitted || job.done; })) return Status::ok();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = std::find(waiting_.begin(), waiting_.end(), &job);
+    if (it == waiting_.end()) return Status::ok();  // admitted (or ended) just now: go on as usual
+    waiting_.erase(it);
+    stats_.waiting = int(waiting_.size());
+    return Status(StatusCode::timeout,
+                  string_printf("timed out after %.3g s waiting for a free sequence: all %d sequences of the model are "
+                                "in use and %zu more requests wait (BERTH_QUEUE_TIMEOUT; BERTH_NUM_PARALLEL sets the "
+                                "number of sequences)",
+                                double(limits_.wait_timeout_ns) / 1e9, n_parallel_, waiting_.size()));
 }
 
 void Engine::worker_loop() {
@@ -199,6 +228,11 @@ void Engine::admit_waiting() {
         job->result.output.reserve(size_t(std::max(0, slot->limit)));
         job->result.prompt_eval_count = int(req.prompt.size());
         job->result.queue_ns = slot->t_start - job->t_submit;
+        {
+            std::lock_guard<std::mutex> jl(job->m);
+            job->admitted = true;
+        }
+        job->cv.notify_all();
         ++stats_.requests;
         stats_.tokens_prompt += int64_t(req.prompt.size());
     }

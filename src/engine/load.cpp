@@ -53,7 +53,7 @@ Result<LoadedEngine> load_engine(const std::string& path, const EngineLoadOption
     if (shared->eos() != kNoToken) out.eos_token = std::string(shared->token_text(shared->eos()));
     out.plan = model->memory_plan();
     out.tokenizer = shared;
-    out.engine = std::make_unique<Engine>(model_backend(std::move(model)), tokenizer_codec(shared));
+    out.engine = std::make_unique<Engine>(model_backend(std::move(model)), tokenizer_codec(shared), options.limits);
     return out;
 }
 

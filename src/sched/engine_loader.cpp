@@ -20,7 +20,7 @@ class EngineLoader final : public ModelLoader {
     Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
         ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
         if (embedding) {
-            Result<LoadedEmbedding> le = load_embedding(ref.path, ledger_, ref.name);
+            Result<LoadedEmbedding> le = load_embedding(ref.path, ledger_, ref.name, o.limits);
             if (!le.is_ok()) return le.status().with_context("loading " + ref.name);
             LoadedModel m;
             m.n_ctx = le->plan.n_ctx;
@@ -49,6 +49,7 @@ class EngineLoader final : public ModelLoader {
         EngineLoadOptions e;
         e.n_ctx = o.n_ctx;
         e.n_parallel = o.n_parallel;
+        e.limits = o.limits;
         return e;
     }
     Ledger* ledger_;

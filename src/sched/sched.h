@@ -34,6 +34,9 @@ int64_t keep_alive_from_seconds(double seconds);
 Result<int64_t> keep_alive_from_string(std::string_view text);
 // BERTH_KEEP_ALIVE / OLLAMA_KEEP_ALIVE: a duration or integer seconds; negative → kForever; invalid → 5m.
 int64_t keep_alive_from_env(std::string_view text);
+// BERTH_LOAD_TIMEOUT / BERTH_QUEUE_TIMEOUT and their config keys: a duration or integer seconds; 0 or
+// negative → 0, which means no limit (as OLLAMA_LOAD_TIMEOUT ≤ 0). Anything else is invalid_argument.
+Result<int64_t> parse_timeout(std::string_view text);
 // "5m0s"-style rendering for logs; kForever → "forever".
 std::string format_duration(int64_t ns);
 
@@ -54,8 +57,9 @@ struct ModelFile {
 };
 
 struct LoadOptions {
-    int n_ctx = 0;       // 0: the model's default
-    int n_parallel = 1;  // sequences
+    int n_ctx = 0;        // 0: the model's default
+    int n_parallel = 1;   // sequences
+    EngineLimits limits;  // waiting for a free sequence: BERTH_MAX_QUEUE and BERTH_QUEUE_TIMEOUT
 };
 
 // A loaded model as the server uses it.
@@ -99,15 +103,17 @@ struct SchedConfig {
     int max_queue = 512;
     int64_t max_memory = 0;  // bytes; 0: 75 % of physical memory
     int64_t default_keep_alive = 300 * kNsPerSecond;
-    int64_t wait_timeout = 300 * kNsPerSecond;    // how long a request waits for room or a load
+    int64_t wait_timeout = 300 * kNsPerSecond;    // waiting for room or a free sequence; ≤ 0: no limit
+    int64_t load_timeout = 300 * kNsPerSecond;    // waiting for another request's load; ≤ 0: no limit
     int default_num_ctx = 0;                      // 0: the model's default
     std::map<std::string, ModelPolicy> policies;  // by canonical model name
     ModelPolicy default_policy;
     bool reaper_thread = true;  // false in tests: call reap() by hand
 };
 
-// Reads BERTH_MAX_LOADED_MODELS, BERTH_NUM_PARALLEL, BERTH_MAX_QUEUE, BERTH_MAX_MEMORY, BERTH_KEEP_ALIVE
-// (falling back to the OLLAMA_ names) and BERTH_CONFIG (TOML policy). Bad values are invalid_argument.
+// Reads BERTH_MAX_LOADED_MODELS, BERTH_NUM_PARALLEL, BERTH_MAX_QUEUE, BERTH_MAX_MEMORY, BERTH_KEEP_ALIVE,
+// BERTH_LOAD_TIMEOUT (falling back to the OLLAMA_ names), BERTH_QUEUE_TIMEOUT and BERTH_CONFIG (TOML policy).
+// Bad values are invalid_argument.
 Result<SchedConfig> sched_config_from_env();
 // Parses the TOML policy file into `config` (see docs in sched_config.cpp).
 Status load_policy_file(const std::string& path, SchedConfig& config);
@@ -175,8 +181,9 @@ class Scheduler {
 
     const SchedConfig& config() const { return config_; }
     // Returns a lease on the model, loading it (single-flight) after making room if needed. Errors:
-    // resource_exhausted (queue full, or it does not fit: the message has the numbers), timeout,
-    // and the loader's errors.
+    // resource_exhausted (queue full, or it does not fit: the message has the numbers, also after waiting
+    // wait_timeout for room), timeout (another request's load took longer than load_timeout), and the
+    // loader's errors. The request that loads runs its load to the end (a load cannot be interrupted).
     Result<Lease> acquire(const ModelFile& ref, const AcquireOptions& options);
     // Unloads now if idle, otherwise as soon as its last request ends. false if not resident. `admin`
     // unloads pinned models too; otherwise a pinned model stays.

@@ -5,6 +5,8 @@
 //   keep_alive = "5m"              # default keep-alive (duration string or seconds)
 //   num_parallel = 1
 //   max_queue = 512
+//   queue_timeout = "5m"           # waiting for room or a free sequence (0: no limit)
+//   load_timeout = "5m"            # waiting for another request's load (0: no limit)
 //
 //   [default]                      # policy for models without a section of their own
 //   client_keep_alive = "obey"     # obey | clamp | ignore
@@ -21,6 +23,7 @@
 
 #include <toml++/toml.h>
 #include <cstdlib>
+#include <tuple>
 
 #include "sched/sched.h"
 
@@ -123,6 +126,15 @@ Status load_policy_file(const std::string& path, SchedConfig& config) {
                 return invalid_argument("%s: max_memory must be a number of bytes or a size such as \"12GiB\"",
                                         path.c_str());
             }
+        } else if (s == "queue_timeout" || s == "load_timeout") {
+            Result<int64_t> t = invalid_argument("must be a duration string or a number of seconds");
+            if (auto str = sn.value<std::string>())
+                t = parse_timeout(*str);
+            else if (auto n = sn.value<int64_t>())
+                t = parse_timeout(std::to_string(*n));
+            if (!t.is_ok())
+                return invalid_argument("%s: %s: %s", path.c_str(), s.c_str(), t.status().message().c_str());
+            (s == "queue_timeout" ? config.wait_timeout : config.load_timeout) = *t;
         } else if (s == "max_loaded_models" || s == "num_parallel" || s == "max_queue") {
             auto n = sn.value<int64_t>();
             if (!n || *n <= 0) return invalid_argument("%s: %s must be a positive integer", path.c_str(), s.c_str());
@@ -176,6 +188,14 @@ Result<SchedConfig> sched_config_from_env() {
     if (c.max_loaded_models == 0) c.max_loaded_models = 3;
     if (c.num_parallel == 0) c.num_parallel = 1;
     if (c.max_queue == 0) c.max_queue = 512;
+    for (auto [name, fallback, field] : {std::tuple{"BERTH_QUEUE_TIMEOUT", (const char*)nullptr, &c.wait_timeout},
+                                         std::tuple{"BERTH_LOAD_TIMEOUT", "OLLAMA_LOAD_TIMEOUT", &c.load_timeout}}) {
+        std::string v = env_or(name, fallback, "");
+        if (v.empty()) continue;
+        Result<int64_t> t = parse_timeout(v);
+        if (!t.is_ok()) return invalid_argument("%s=%s: %s", name, v.c_str(), t.status().message().c_str());
+        *field = *t;
+    }
     std::string mem = env_or("BERTH_MAX_MEMORY", nullptr, "");
     if (!mem.empty()) {
         Result<int64_t> b = parse_byte_size(mem);
