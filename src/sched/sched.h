@@ -68,6 +68,7 @@ struct LoadedModel {
     std::shared_ptr<EmbeddingEngine> embedder;  // embedding models (engine is null then)
     int n_ctx = 0;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
+    int64_t cache_bytes = 0;    // heap: tokenizer tables, chat template (the ledger's `cache`)
     std::string chat_template;  // tokenizer.chat_template, may be empty
     std::string bos_token, eos_token;
     std::shared_ptr<void> extra;  // loader-specific (e.g. the tokenizer); kept alive with the model
@@ -77,7 +78,7 @@ struct LoadedModel {
 class ModelLoader {
   public:
     virtual ~ModelLoader() = default;
-    // Bytes loading would reserve (weights + kv + scratch), without loading.
+    // Bytes loading would reserve (weights + kv + scratch + cache), without loading.
     virtual Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& options) = 0;
     virtual Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& options) = 0;
 };
@@ -132,7 +133,7 @@ struct ResidentInfo {
     int n_ctx = 0;
     int in_flight = 0;
     bool pinned = false;
-    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
+    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, cache_bytes = 0;
     int64_t weights_resident = 0;  // bytes of the weight mapping resident now (mincore)
     int64_t keep_alive = 0;        // ns, kForever
     int64_t expires_at = 0;        // wall ns; kForever when it never expires

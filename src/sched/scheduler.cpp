@@ -306,7 +306,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         ++stats_.loads;
         r->model = std::move(loaded).value();
         r->n_ctx = r->model.n_ctx;
-        int64_t actual = r->model.weights_bytes + r->model.kv_bytes + r->model.scratch_bytes;
+        int64_t actual = r->model.weights_bytes + r->model.kv_bytes + r->model.scratch_bytes + r->model.cache_bytes;
         if (actual > 0) r->planned_bytes = actual;
         r->state = RunnerState::ready;
         r->loaded_at_wall = clock_->wall_ns();
@@ -417,6 +417,7 @@ std::vector<ResidentInfo> Scheduler::list() const {
         i.weights_bytes = r->model.weights_bytes;
         i.kv_bytes = r->model.kv_bytes;
         i.scratch_bytes = r->model.scratch_bytes;
+        i.cache_bytes = r->model.cache_bytes;
         if (r->state == RunnerState::ready && r->model.engine)
             i.weights_resident = r->model.engine->weights_resident_bytes();
         if (r->state == RunnerState::ready && r->model.embedder)

@@ -18,7 +18,7 @@ json ps_json(Server::State& st) {
             e = *found;
         else
             e.name = r.name, e.model_path = r.path;
-        int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes;
+        int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes + r.cache_bytes;
         models.push_back({{"name", r.name},
                           {"model", r.name},
                           {"size", size},
@@ -30,7 +30,8 @@ json ps_json(Server::State& st) {
                           {"size_weights", r.weights_bytes},
                           {"size_kv", r.kv_bytes},
                           {"size_scratch", r.scratch_bytes},
-                          {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes},
+                          {"size_cache", r.cache_bytes},
+                          {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
                           {"weights_resident", r.weights_resident},
                           {"pinned", r.pinned},
                           {"state", r.state},

@@ -124,8 +124,8 @@ test("tags, ps (with berth's fields), show, /v1/models", async () => {
   const ps = await get(srv.base, "/api/ps");
   const p = ps.json.models.find((x) => x.name === "stories260K");
   assert.ok(p, "loaded");
-  for (const k of ["size", "size_vram", "size_weights", "size_kv", "size_scratch", "context_length"]) assert.ok(Number.isInteger(p[k]), k);
-  assert.equal(p.size, p.size_weights + p.size_kv + p.size_scratch);
+  for (const k of ["size", "size_vram", "size_weights", "size_kv", "size_scratch", "size_cache", "context_length"]) assert.ok(Number.isInteger(p[k]), k);
+  assert.equal(p.size, p.size_weights + p.size_kv + p.size_scratch + p.size_cache);
   assert.equal(p.pinned, false);
   assert.equal(p.expiry_reason, "client");
   const left = Date.parse(p.expires_at) - Date.now();
@@ -273,6 +273,7 @@ test("health, metrics and memory", async () => {
   assert.match(m.headers.get("content-type"), /text\/plain/);
   assert.match(m.text, /^berth_models_loaded 1$/m);
   assert.match(m.text, /^berth_model_bytes\{model="stories260K",kind="kv"\} \d+$/m);
+  assert.match(m.text, /^berth_model_bytes\{model="stories260K",kind="cache"\} [1-9]\d*$/m);
   assert.match(m.text, /^berth_http_requests_total\{path="\/api\/generate",status="200"\} \d+$/m);
   const mem = await get(srv.base, "/api/memory");
   const row = mem.json.ledger.find((x) => x.model === "stories260K");
@@ -281,6 +282,8 @@ test("health, metrics and memory", async () => {
   assert.ok(Number.isInteger(mem.json.unaccounted));
   const ps = (await get(srv.base, "/api/ps")).json.models[0];
   assert.equal(row.bytes.kv, ps.size_kv, "ps and the ledger agree");
+  assert.ok(row.bytes.cache > 0 && row.bytes.cache === ps.size_cache, "the tokenizer and template are a cache entry");
+  assert.equal(row.total, ps.size, "ps size is the ledger's total");
   // The one-second history: whole, none, or only what is newer than a time; bad values are 400.
   await waitFor(async () => (await get(srv.base, "/api/memory")).json.history.length >= 2, "two history samples");
   const full = (await get(srv.base, "/api/memory")).json.history;
