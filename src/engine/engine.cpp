@@ -41,6 +41,9 @@ struct Engine::Job {
     bool cancelled() const { return cancel.load() || (external_cancel && external_cancel->load()); }
 };
 
+// Bytes reserved for each slot's pending UTF-8 piece bytes (a piece longer than that grows it).
+constexpr size_t kUtf8Reserve = 64;
+
 struct Engine::Slot {
     Job* job = nullptr;  // nullptr: free
     int seq = -1;
@@ -61,10 +64,11 @@ Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec
     n_parallel_ = std::max(1, backend_->n_parallel());
     n_batch_ = std::max(1, backend_->n_batch());
     n_vocab_ = backend_->n_vocab();
+    slots_.reserve(size_t(n_parallel_));
     for (int i = 0; i < n_parallel_; ++i) {
         auto slot = std::make_unique<Slot>();
         slot->sampler = std::make_unique<Sampler>(n_vocab_, SamplingParams{}, n_ctx_);
-        slot->utf8.reserve(64);
+        slot->utf8.reserve(kUtf8Reserve);
         slots_.push_back(std::move(slot));
     }
     batch_.resize(size_t(n_batch_));
@@ -79,6 +83,23 @@ Engine::~Engine() {
     }
     cv_.notify_all();
     worker_.join();
+}
+
+int64_t Engine::heap_bytes() const {
+    int64_t n = int64_t(slots_.capacity() * sizeof(slots_[0]) + batch_.capacity() * sizeof(BatchToken) +
+                        batch_owner_.capacity() * sizeof(Slot*));
+    for (auto& slot : slots_) {
+        n += int64_t(sizeof(Slot) + sizeof(Sampler) + slot->utf8.capacity() + 1) + slot->sampler->heap_bytes();
+    }
+    return n;
+}
+
+int64_t Engine::heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch) {
+    n_parallel = std::max(1, n_parallel);
+    n_batch = std::max(1, n_batch);
+    int64_t per_slot = int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) + Sampler::heap_bytes(n_vocab, n_ctx);
+    return int64_t(n_parallel) * int64_t(sizeof(std::unique_ptr<Slot>) + sizeof(Slot*)) +
+           int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot;
 }
 
 EngineStats Engine::stats() const {

@@ -103,6 +103,11 @@ class Engine {
                                     const std::atomic<bool>* cancel = nullptr);
 
     EngineStats stats() const;
+    // Bytes the engine holds on the heap for its model: per-sequence samplers and text buffers, the batch
+    // (part of the model's `cache` ledger entry). Read it before the first request: the worker owns the slots.
+    int64_t heap_bytes() const;
+    // The same figure for an engine over a backend of these sizes, computed without one (for memory plans).
+    static int64_t heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch);
     // Bytes of the weights resident in memory now: a model the OS paged out is warm in name only.
     int64_t weights_resident_bytes() const { return backend_->weights_resident_bytes(); }
 

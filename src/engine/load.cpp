@@ -49,10 +49,11 @@ std::shared_ptr<const TextCodec> tokenizer_codec(std::shared_ptr<const Tokenizer
 Result<MemoryPlan> plan_engine(const std::string& path, const EngineLoadOptions& options) {
     ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> gguf, GgufFile::open(path));
     ASSIGN_OR_RETURN(MemoryPlan p, plan(*gguf, model_options(options)));
-    // The cache figure is measured on the real tokenizer built from the metadata (milliseconds even for a
-    // 150k vocabulary), so that it equals the ledger's entry at load exactly.
+    // The cache figure: the text assets measured on the real tokenizer built from the metadata (milliseconds
+    // even for a 150k vocabulary) plus the engine's heap, so that it equals the ledger's entry at load exactly.
     ASSIGN_OR_RETURN(TextAssets assets, load_text_assets(*gguf));
-    p.cache = assets.bytes;
+    ASSIGN_OR_RETURN(HParams hp, read_hparams(*gguf));
+    p.cache = assets.bytes + Engine::heap_bytes_for(hp.n_vocab, p.n_ctx, p.n_parallel, p.n_batch);
     return p;
 }
 
@@ -70,11 +71,11 @@ Result<LoadedEngine> load_engine(const std::string& path, const EngineLoadOption
     out.bos_token = std::move(assets.bos_token);
     out.eos_token = std::move(assets.eos_token);
     out.plan = model->memory_plan();
-    out.plan.cache = assets.bytes;
-    // Erased with the model's other entries when the Model goes (Model::~Model erases the whole row).
-    if (ledger) ledger->set(ledger_name, MemoryKind::cache, assets.bytes);
     out.tokenizer = shared;
     out.engine = std::make_unique<Engine>(model_backend(std::move(model)), tokenizer_codec(shared), options.limits);
+    out.plan.cache = assets.bytes + out.engine->heap_bytes();
+    // Erased with the model's other entries when the Model goes (Model::~Model erases the whole row).
+    if (ledger) ledger->set(ledger_name, MemoryKind::cache, out.plan.cache);
     return out;
 }
 

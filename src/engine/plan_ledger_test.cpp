@@ -1,6 +1,6 @@
 // The plan equals the ledger, kind by kind and byte for byte, for every model in the test data at two context
-// sizes, the new `cache` kind (tokenizer tables, chat template) included; and the cache figure is the heap
-// the tokenizer really holds.
+// sizes, the `cache` kind (tokenizer tables, chat template, samplers) included; and the cache figure is the
+// heap those really hold.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -96,6 +96,45 @@ TEST(PlanAndLedger, CacheFigureIsTheHeapTheAssetsHold) {
         std::printf("%s: n_vocab %d, cache %lld bytes, heap grew %lld, built in %.1f ms\n", file,
                     assets->tokenizer->n_vocab(), (long long)assets->bytes, (long long)grown, double(took) / 1e6);
     }
+}
+
+// A backend with a model's sizes and nothing behind them: the engine's own heap is all that is measured.
+class SizesOnly final : public Backend {
+  public:
+    int n_vocab() const override { return 32000; }
+    int n_ctx() const override { return 4096; }
+    int n_parallel() const override { return 4; }
+    int n_batch() const override { return 512; }
+    Result<int> create_sequence() override { return 0; }
+    void free_sequence(int) override {}
+    Result<const float*> forward(const BatchToken*, int) override { return internal_error("not used"); }
+};
+
+class NoText final : public TextCodec {
+  public:
+    Result<std::vector<int32_t>> encode(std::string_view, bool, bool) const override { return std::vector<int32_t>{}; }
+    void append_piece(int32_t, std::string&) const override {}
+    bool is_eog(int32_t) const override { return true; }
+};
+
+// The engine's part of the cache entry (samplers, text buffers, batch): the planned figure equals the
+// engine's own count, and the heap grows by that much when the engine is built (same tolerance as above;
+// the worker thread's small state and the empty queue's first block are not counted).
+TEST(PlanAndLedger, EngineHeapFigureIsPlannedAndReal) {
+#ifdef BERTH_SANITIZE
+    GTEST_SKIP() << "AddressSanitizer replaces malloc, so glibc's heap statistics do not see these allocations";
+#endif
+    auto backend = std::make_unique<SizesOnly>();
+    auto codec = std::make_shared<NoText>();
+    trim_heap();
+    HeapStats before = heap_stats();
+    Engine engine(std::move(backend), codec);
+    HeapStats after = heap_stats();
+    int64_t grown = (after.in_use + after.mmapped) - (before.in_use + before.mmapped);
+    EXPECT_EQ(engine.heap_bytes(), Engine::heap_bytes_for(32000, 4096, 4, 512));
+    EXPECT_GT(engine.heap_bytes(), 4 * 32000 * 12) << "four samplers of 32000 candidates and counts";
+    EXPECT_NEAR(double(grown), double(engine.heap_bytes()), 0.03 * double(engine.heap_bytes()) + 65536)
+        << "heap grew " << grown << " bytes, the engine counts " << engine.heap_bytes();
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Internal to the engine module: a model's text assets (tokenizer, chat template, BOS/EOS texts) and the heap
-// bytes they hold, the model's `cache` ledger entry. Planning and loading both call load_text_assets, so the
-// plan's figure and the ledger's are the same function of the same metadata.
+// bytes they hold, which with the engine's own heap (Engine::heap_bytes) make the model's `cache` ledger entry.
+// Planning and loading both call load_text_assets, so the plan's figure and the ledger's are the same function of the
+// same metadata.
 #pragma once
 
 #include <cstdint>

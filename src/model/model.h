@@ -73,7 +73,7 @@ struct MemoryPlan {
     int64_t weights_mapped = 0;  // the file mapping (file-backed)
     int64_t kv = 0;              // the KV page pool (anonymous)
     int64_t scratch = 0;         // activations, logits, attention temporaries, matmul wdata (anonymous)
-    int64_t cache = 0;           // heap: tokenizer tables, chat template (anonymous; the engine fills it in)
+    int64_t cache = 0;           // heap: tokenizer tables, chat template, samplers (anonymous; the engine fills it in)
     int64_t kv_pages = 0;
     int n_ctx = 0, n_parallel = 0, n_batch = 0, n_logits = 0;
     DType kv_type = DType::F16;

@@ -68,7 +68,7 @@ struct LoadedModel {
     std::shared_ptr<EmbeddingEngine> embedder;  // embedding models (engine is null then)
     int n_ctx = 0;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
-    int64_t cache_bytes = 0;    // heap: tokenizer tables, chat template (the ledger's `cache`)
+    int64_t cache_bytes = 0;    // heap: tokenizer tables, chat template, samplers (the ledger's `cache`)
     std::string chat_template;  // tokenizer.chat_template, may be empty
     std::string bos_token, eos_token;
     std::shared_ptr<void> extra;  // loader-specific (e.g. the tokenizer); kept alive with the model
