@@ -212,7 +212,8 @@ class Scheduler {
     ModelLoader* loader_;
     const Clock* clock_;
     mutable std::mutex mu_;
-    std::condition_variable cv_;
+    std::condition_variable cv_;         // waiting requests: a load ended, a request ended, room was made
+    std::condition_variable reaper_cv_;  // the reaper's 250 ms tick; woken only to stop
     std::map<std::string, std::shared_ptr<Runner>> runners_;
     std::map<std::string, bool> runtime_pins_;
     SchedStats stats_;

@@ -82,6 +82,7 @@ Scheduler::~Scheduler() {
         runners_.clear();
     }
     cv_.notify_all();
+    reaper_cv_.notify_all();
     if (reaper_.joinable()) reaper_.join();
     dead.clear();
 }
@@ -394,7 +395,7 @@ void Scheduler::reap() {
 void Scheduler::reaper_loop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
-        cv_.wait_for(lock, std::chrono::milliseconds(250));
+        reaper_cv_.wait_for(lock, std::chrono::milliseconds(250));  // not cv_: releases need not wake it
         if (stopping_) break;
         lock.unlock();
         reap();
