@@ -265,9 +265,9 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const std::str
 
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit) {
-    std::atomic<bool> cancel{false};
+    // Polled every decode step: set when the shutdown grace period is over.
     Result<GenerateResult> r = p.lease.engine().generate(
-        p.greq, [&](std::string_view t) { return emit(t); }, &cancel);
+        p.greq, [&](std::string_view t) { return emit(t); }, &st.cancel_all);
     if (r.is_ok()) {
         ++st.generations;
         st.tokens_prompt += r->prompt_eval_count;

@@ -43,6 +43,10 @@ struct Server::State {
     std::thread sampler;
     std::thread preloader;
     std::atomic<bool> stopping{false};
+    std::atomic<bool> finished{false};          // run() has returned from the HTTP loop
+    std::atomic<int64_t> stop_requested_ns{0};  // monotonic; 0 until stop()
+    // Set when the shutdown grace period is over: every generation polls it and stops.
+    std::atomic<bool> cancel_all{false};
 
     // GGUF details per file (path → details/model_info), read once.
     std::mutex details_mu;

@@ -103,3 +103,31 @@ test("BERTH_API_KEY: requests without the bearer token get 401; / and /health st
     await srv.stop();
   }
 });
+
+test("SIGTERM: in-flight streams are cancelled after the grace period, then berth exits 0", async () => {
+  const srv = await startServer({ BERTH_SHUTDOWN_GRACE: "0s" });
+  const body = { model: "llama-spm-f16", prompt: "Once upon a time", raw: true,
+                 options: { temperature: 0, num_predict: 2000, num_ctx: 2048 } };
+  const r = await fetch(srv.base + "/api/generate", { method: "POST", body: JSON.stringify(body),
+                                                       signal: AbortSignal.timeout(30000) });
+  assert.equal(r.status, 200);
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  const first = await reader.read();
+  text += dec.decode(first.value);
+  const t0 = Date.now();
+  const stopped = srv.stop();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += dec.decode(value);
+  }
+  assert.equal(await stopped, 0, "berth exits 0 on SIGTERM");
+  assert.ok(Date.now() - t0 < 5000, `shutdown took ${Date.now() - t0} ms`);
+  const lines = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const fin = lines[lines.length - 1];
+  assert.equal(fin.done, true, "the stream still ends with a final chunk");
+  assert.ok(fin.eval_count < 2000, `generation was cut short (eval_count ${fin.eval_count})`);
+  assert.match(srv.log(), /grace period over/);
+});
