@@ -131,3 +131,29 @@ test("SIGTERM: in-flight streams are cancelled after the grace period, then bert
   assert.ok(fin.eval_count < 2000, `generation was cut short (eval_count ${fin.eval_count})`);
   assert.match(srv.log(), /grace period over/);
 });
+
+test("metrics: time-to-first-token and per-token histograms count each generation", async () => {
+  const srv = await startServer();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once upon a time", stream: i % 2 === 0,
+                                                        options: { num_predict: 4 } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const m = (await get(srv.base, "/metrics")).text;
+    for (const name of ["berth_time_to_first_token_seconds", "berth_time_per_token_seconds"]) {
+      assert.match(m, new RegExp(`^# TYPE ${name} histogram$`, "m"));
+      const buckets = [...m.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, "gm"))];
+      assert.ok(buckets.length >= 5, name);
+      const counts = buckets.map((b) => Number(b[2]));
+      assert.ok(counts.every((c, i) => i === 0 || c >= counts[i - 1]), `${name} buckets are cumulative`);
+      assert.equal(buckets[buckets.length - 1][1], "+Inf");
+      assert.equal(counts[counts.length - 1], 3, `${name}: three generations`);
+      assert.match(m, new RegExp(`^${name}_count 3$`, "m"));
+      assert.ok(Number(m.match(new RegExp(`^${name}_sum (\\S+)$`, "m"))[1]) > 0);
+    }
+    assert.match(m, /^berth_process_swap_bytes \d+$/m);
+  } finally {
+    assert.equal(await srv.stop(), 0);
+  }
+});
