@@ -1,8 +1,8 @@
 // berth soak's workload files and request mix: parsing only, so the tests can cover it without a server.
+#include <toml++/toml.h>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "cli/soak.h"
 
@@ -39,8 +39,9 @@ Result<std::vector<std::string>> workload_file_args(const std::string& path) {
         if (const toml::array* arr = node.as_array()) {
             for (const auto& item : *arr) {
                 auto v = scalar(item);
-                if (!v) return invalid_argument("workload %s: %s: array items must be strings or numbers", path.c_str(),
-                                                name.c_str());
+                if (!v)
+                    return invalid_argument("workload %s: %s: array items must be strings or numbers", path.c_str(),
+                                            name.c_str());
                 value += (value.empty() ? "" : ",") + *v;
             }
         } else if (auto v = scalar(node)) {

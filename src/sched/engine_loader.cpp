@@ -52,6 +52,7 @@ class EngineLoader final : public ModelLoader {
         e.n_ctx = o.n_ctx;
         e.n_parallel = o.n_parallel;
         e.limits = o.limits;
+        e.kv_type = o.kv_type;
         return e;
     }
     Ledger* ledger_;

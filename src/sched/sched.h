@@ -57,9 +57,10 @@ struct ModelFile {
 };
 
 struct LoadOptions {
-    int n_ctx = 0;        // 0: the model's default
-    int n_parallel = 1;   // sequences
-    EngineLimits limits;  // waiting for a free sequence: BERTH_MAX_QUEUE and BERTH_QUEUE_TIMEOUT
+    int n_ctx = 0;               // 0: the model's default
+    int n_parallel = 1;          // sequences
+    DType kv_type = DType::F16;  // KV cache element type
+    EngineLimits limits;         // waiting for a free sequence: BERTH_MAX_QUEUE and BERTH_QUEUE_TIMEOUT
 };
 
 // A loaded model as the server uses it.
@@ -107,6 +108,7 @@ struct SchedConfig {
     int64_t wait_timeout = 300 * kNsPerSecond;    // waiting for room or a free sequence; ≤ 0: no limit
     int64_t load_timeout = 300 * kNsPerSecond;    // waiting for another request's load; ≤ 0: no limit
     int default_num_ctx = 0;                      // 0: the model's default
+    DType kv_type = DType::F16;                   // BERTH_KV_CACHE_TYPE: f16, q8_0 or q4_0
     std::map<std::string, ModelPolicy> policies;  // by canonical model name
     ModelPolicy default_policy;
     bool reaper_thread = true;  // false in tests: call reap() by hand

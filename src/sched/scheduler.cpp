@@ -234,6 +234,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         lo.n_parallel = config_.num_parallel;
         lo.limits.max_waiting = config_.max_queue;
         lo.limits.wait_timeout_ns = config_.wait_timeout;
+        lo.kv_type = config_.kv_type;
         lock.unlock();
         dead.clear();
         Result<int64_t> need = loader_->plan_bytes(ref, lo);

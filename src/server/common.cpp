@@ -265,9 +265,10 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const std::str
 
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit) {
-    std::atomic<bool> cancel{false};
+    const int64_t t_call = now_ns();
+    // Polled every decode step: set when the shutdown grace period is over.
     Result<GenerateResult> r = p.lease.engine().generate(
-        p.greq, [&](std::string_view t) { return emit(t); }, &cancel);
+        p.greq, [&](std::string_view t) { return emit(t); }, &st.cancel_all);
     if (r.is_ok()) {
         ++st.generations;
         st.tokens_prompt += r->prompt_eval_count;
@@ -275,6 +276,10 @@ Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
         st.eval_ns += r->eval_ns;
         st.prompt_ns += r->prompt_eval_ns;
         if (r->done_reason == "cancel") ++st.cancelled;
+        if (r->eval_count > 0) {
+            st.ttft_hist.observe(double(t_call - p.t_start + r->queue_ns + r->prompt_eval_ns) * 1e-9);
+            st.token_hist.observe(double(r->eval_ns) * 1e-9 / r->eval_count);
+        }
         std::lock_guard<std::mutex> lock(st.latency_mu);
         size_t i = st.latency_n++ % 64;
         st.ttft_ms[i] = double(r->prompt_eval_ns) / 1e6;
@@ -295,6 +300,35 @@ Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, st
         text.append(t);
         return true;
     });
+}
+
+// ---- latency histograms -------------------------------------------------------------------------------
+LatencyHistogram::LatencyHistogram(std::initializer_list<double> upper_bounds) {
+    for (double b : upper_bounds) {
+        CHECK(n_ < kMaxBuckets);
+        bounds_[n_++] = b;
+    }
+}
+
+void LatencyHistogram::observe(double seconds) {
+    int i = 0;
+    while (i < n_ && seconds > bounds_[i]) ++i;
+    counts_[i].fetch_add(1, std::memory_order_relaxed);
+    sum_us_.fetch_add(int64_t(seconds * 1e6), std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string LatencyHistogram::render(const char* name, const char* help) const {
+    std::string o = string_printf("# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    int64_t cumulative = 0;
+    for (int i = 0; i <= n_; ++i) {
+        cumulative += counts_[i].load(std::memory_order_relaxed);
+        std::string le = i < n_ ? string_printf("%g", bounds_[i]) : "+Inf";
+        o += string_printf("%s_bucket{le=\"%s\"} %lld\n", name, le.c_str(), (long long)cumulative);
+    }
+    o += string_printf("%s_sum %.6f\n%s_count %lld\n", name, double(sum_us_.load()) * 1e-6, name,
+                       (long long)count_.load());
+    return o;
 }
 
 // ---- details -------------------------------------------------------------------------------------------

@@ -112,6 +112,8 @@ std::string metrics_text(Server::State& st) {
         line("berth_process_rss_anon_bytes " + std::to_string(pm->rss_anon));
         line("# TYPE berth_process_rss_file_bytes gauge");
         line("berth_process_rss_file_bytes " + std::to_string(pm->rss_file));
+        line("# HELP berth_process_swap_bytes VmSwap of the server process.\n# TYPE berth_process_swap_bytes gauge");
+        line("berth_process_swap_bytes " + std::to_string(pm->vm_swap));
         line(
             "# HELP berth_unaccounted_bytes RssAnon minus the ledger's anonymous bytes.\n# TYPE "
             "berth_unaccounted_bytes gauge");
@@ -133,6 +135,9 @@ std::string metrics_text(Server::State& st) {
     counter("berth_generated_tokens_total", "Tokens generated.", st.tokens_generated.load());
     counter("berth_prompt_seconds_total", "Time in prompt evaluation.", st.prompt_ns.load() / kNsPerSecond);
     counter("berth_eval_seconds_total", "Time generating.", st.eval_ns.load() / kNsPerSecond);
+    o += st.ttft_hist.render("berth_time_to_first_token_seconds",
+                             "Request start to the first generated token (queueing and loading included).");
+    o += st.token_hist.render("berth_time_per_token_seconds", "Mean time per generated token of a generation.");
     line(
         "# HELP berth_queue_outstanding Requests holding or waiting for a model.\n# TYPE berth_queue_outstanding "
         "gauge");

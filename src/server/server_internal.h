@@ -17,6 +17,22 @@ namespace berth {
 
 using json = nlohmann::json;
 
+// A Prometheus histogram over fixed bucket bounds (seconds); lock-free, allocation-free.
+class LatencyHistogram {
+  public:
+    static constexpr int kMaxBuckets = 16;
+    explicit LatencyHistogram(std::initializer_list<double> upper_bounds);
+    void observe(double seconds);
+    // "# HELP/# TYPE" lines, the cumulative _bucket lines (with +Inf), _sum and _count.
+    std::string render(const char* name, const char* help) const;
+
+  private:
+    double bounds_[kMaxBuckets] = {};
+    int n_ = 0;
+    std::atomic<int64_t> counts_[kMaxBuckets + 1] = {};  // last: above every bound
+    std::atomic<int64_t> sum_us_{0}, count_{0};
+};
+
 struct Server::State {
     ServerOptions opt;
     Ledger ledger;
@@ -36,6 +52,10 @@ struct Server::State {
     std::mutex latency_mu;
     double ttft_ms[64] = {}, token_ms[64] = {};
     size_t latency_n = 0;
+    // Time to first token: handler entry to the first generated token (queueing and loading included).
+    LatencyHistogram ttft_hist{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    // Mean time per generated token of each generation.
+    LatencyHistogram token_hist{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
     int64_t last_sample_requests = 0;
 
     // Memory history: one sample per second, the last hour.
@@ -43,6 +63,10 @@ struct Server::State {
     std::thread sampler;
     std::thread preloader;
     std::atomic<bool> stopping{false};
+    std::atomic<bool> finished{false};          // run() has returned from the HTTP loop
+    std::atomic<int64_t> stop_requested_ns{0};  // monotonic; 0 until stop()
+    // Set when the shutdown grace period is over: every generation polls it and stops.
+    std::atomic<bool> cancel_all{false};
 
     // GGUF details per file (path → details/model_info), read once.
     std::mutex details_mu;

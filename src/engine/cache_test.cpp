@@ -1,10 +1,6 @@
-// The plan equals the ledger, kind by kind and byte for byte, for every model in the test data at two context
-// sizes, the `cache` kind (tokenizer tables, chat template, samplers) included; and the cache figure is the
-// heap those really hold.
+// The `cache` ledger entry (tokenizer tables, chat template, the engine's samplers) is the heap those really
+// hold; plan_test.cpp checks that the plan's figure equals the ledger's for every test model.
 #include <gtest/gtest.h>
-
-#include <algorithm>
-#include <filesystem>
 
 #include "engine/engine.h"
 #include "engine/text_assets.h"
@@ -12,68 +8,10 @@
 namespace berth {
 namespace {
 
-std::vector<std::string> test_models() {
-    std::vector<std::string> out;
-    for (auto& e : std::filesystem::directory_iterator(std::string(BERTH_TESTDATA) + "/models"))
-        if (e.path().extension() == ".gguf") out.push_back(e.path().string());
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-void expect_ledger_equals_plan(const Ledger& ledger, const std::string& name, const MemoryPlan& p) {
-    EXPECT_EQ(ledger.get(name, MemoryKind::weights_mapped), p.weights_mapped);
-    EXPECT_EQ(ledger.get(name, MemoryKind::kv), p.kv);
-    EXPECT_EQ(ledger.get(name, MemoryKind::scratch), p.scratch);
-    EXPECT_EQ(ledger.get(name, MemoryKind::cache), p.cache);
-    EXPECT_EQ(ledger.model_total(name), p.total());
-    EXPECT_GT(p.cache, 0) << "every model has a tokenizer";
-}
-
-TEST(PlanAndLedger, EveryTestModelAtTwoContextSizes) {
-    std::vector<std::string> models = test_models();
-    ASSERT_GE(models.size(), 20u) << BERTH_TESTDATA "/models";
-    Ledger ledger;
-    for (const std::string& path : models) {
-        SCOPED_TRACE(path);
-        Result<bool> embedding = is_embedding_model(path);
-        ASSERT_TRUE(embedding.is_ok()) << embedding.status().to_string();
-        if (*embedding) {  // one context: the model's own
-            Result<MemoryPlan> p = plan_embedding(path);
-            ASSERT_TRUE(p.is_ok()) << p.status().to_string();
-            {
-                Result<LoadedEmbedding> le = load_embedding(path, &ledger, "m");
-                ASSERT_TRUE(le.is_ok()) << le.status().to_string();
-                expect_ledger_equals_plan(ledger, "m", *p);
-            }
-            EXPECT_EQ(ledger.model_total("m"), 0) << "unloading erases every entry";
-            EXPECT_EQ(ledger.get("m", MemoryKind::cache), 0);
-            continue;
-        }
-        for (int n_ctx : {64, 256}) {
-            SCOPED_TRACE(n_ctx);
-            EngineLoadOptions o;
-            o.n_ctx = n_ctx;
-            o.n_parallel = 2;
-            o.n_batch = 32;
-            o.n_threads = 1;
-            Result<MemoryPlan> p = plan_engine(path, o);
-            ASSERT_TRUE(p.is_ok()) << p.status().to_string();
-            {
-                Result<LoadedEngine> le = load_engine(path, o, &ledger, "m");
-                ASSERT_TRUE(le.is_ok()) << le.status().to_string();
-                expect_ledger_equals_plan(ledger, "m", *p);
-                EXPECT_EQ(le->plan.total(), p->total());
-            }
-            EXPECT_EQ(ledger.model_total("m"), 0) << "unloading erases every entry";
-            EXPECT_EQ(ledger.get("m", MemoryKind::cache), 0);
-        }
-    }
-}
-
 // The figure entered as `cache` is what building the text assets adds to the heap (malloc's arena and its
 // mmapped chunks). Tolerance: 3 % plus 64 KiB, for malloc's per-chunk headers and the compiled pre-tokenizer
 // regexes, which Tokenizer::memory_bytes leaves out.
-TEST(PlanAndLedger, CacheFigureIsTheHeapTheAssetsHold) {
+TEST(CacheEntry, TextAssetsFigureIsTheHeapTheyHold) {
 #ifdef BERTH_SANITIZE
     GTEST_SKIP() << "AddressSanitizer replaces malloc, so glibc's heap statistics do not see these allocations";
 #endif
@@ -120,7 +58,7 @@ class NoText final : public TextCodec {
 // The engine's part of the cache entry (samplers, text buffers, batch): the planned figure equals the
 // engine's own count, and the heap grows by that much when the engine is built (same tolerance as above;
 // the worker thread's small state and the empty queue's first block are not counted).
-TEST(PlanAndLedger, EngineHeapFigureIsPlannedAndReal) {
+TEST(CacheEntry, EngineHeapFigureIsPlannedAndReal) {
 #ifdef BERTH_SANITIZE
     GTEST_SKIP() << "AddressSanitizer replaces malloc, so glibc's heap statistics do not see these allocations";
 #endif
