@@ -290,10 +290,12 @@ void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Re
     if (p.truncated) res.set_header("X-Berth-Truncated", "true");
 }
 
-Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text) {
+Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, const httplib::Request& req,
+                                              std::string& text) {
+    PeerWatch peer(req);
     return run_generation(st, p, [&](std::string_view t) {
         text.append(t);
-        return true;
+        return !peer.gone();  // false cancels: the engine frees the sequence's pages
     });
 }
 

@@ -172,7 +172,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
 
     if (!stream) {
         std::string text;
-        Result<GenerateResult> r = run_generation_to_text(st, sm.p, text);
+        Result<GenerateResult> r = run_generation_to_text(st, sm.p, req, text);
         if (!r.is_ok()) return reply_error(res, http_status(r.status()), r.status().message());
         return reply_json(res, final_chunk(sm, *r, text));
     }

@@ -140,7 +140,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
 
     if (!stream) {
         std::string text;
-        Result<GenerateResult> r = run_generation_to_text(st, s.p, text);
+        Result<GenerateResult> r = run_generation_to_text(st, s.p, req, text);
         if (!r.is_ok()) return reply_openai_error(res, http_status(r.status()), r.status().message());
         json j = base_object(s, chat ? "chat.completion" : "text_completion");
         if (chat) {

@@ -110,8 +110,26 @@ Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
 // Puts the request's sampling options, num_predict and stop strings into the generation, and marks a truncated
 // prompt with the X-Berth-Truncated header (shared by the native and OpenAI routes).
 void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res);
-// Runs a non-streamed generation, collecting its whole text into `text`.
-Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text);
+// Runs a non-streamed generation, collecting its whole text into `text`; cancelled when the client of `req`
+// disconnects (done_reason "cancel").
+Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, const httplib::Request& req,
+                                              std::string& text);
+
+// Tells whether the client of a request closed its connection (a non-streamed handler writes nothing until the
+// end, so it cannot learn it from a failed write). Costs a clock read per call; the first 20 ms never look,
+// then one non-blocking peek at the socket per 5 ms. Use on the handler's thread, while the handler runs.
+class PeerWatch {
+  public:
+    explicit PeerWatch(const httplib::Request& req);
+    bool gone();
+
+  private:
+    static constexpr int kUnknown = -2;
+    const httplib::Request& req_;
+    int fd_ = kUnknown;  // the connection's socket once looked up; -1 when not found
+    int64_t next_check_ns_ = 0;
+    bool gone_ = false;
+};
 
 // ---- route registration --------------------------------------------------------------------------------
 void register_native_routes(Server::State& st);

@@ -265,6 +265,34 @@ test("a client that disconnects cancels its generation", async () => {
   await servesNormally();
 });
 
+test("a client that disconnects from a non-streamed request cancels its generation", async () => {
+  const cancelled = async () => Number((await get(srv.base, "/metrics")).text.match(/^berth_generations_cancelled_total (\d+)/m)[1]);
+  // A large context and a high temperature: 100000 tokens would take minutes, so only a cancellation ends these.
+  // The first request loads the model with the large context; the OpenAI one (no num_ctx) reuses it.
+  const cases = [
+    ["/api/generate", { model: "stories260K", prompt: "Once", raw: true, stream: false,
+                        options: { temperature: 5, seed: 1, num_predict: 100000, num_ctx: 32768 } }],
+    ["/v1/chat/completions", { model: "stories260K", messages: [{ role: "user", content: "Once" }],
+                               max_tokens: 100000, temperature: 5, seed: 1 }],
+  ];
+  for (const [route, body] of cases) {
+    const before = await cancelled();
+    const ac = new AbortController();
+    const pending = fetch(srv.base + route, {
+      method: "POST", signal: ac.signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    }).then(() => "answered", (e) => e.name);
+    await sleep(300);
+    ac.abort();
+    assert.equal(await pending, "AbortError", `${route}: still generating when the client left`);
+    await waitFor(async () => (await cancelled()) === before + 1, `${route}: the generation to be cancelled`, 5000);
+    await waitFor(async () => {
+      const m = (await get(srv.base, "/api/ps")).json.models.find((x) => x.name === "stories260K");
+      return m && m.state === "ready" && m.in_flight === 0;
+    }, `${route}: the model to be idle again`, 5000);
+    await servesNormally();
+  }
+});
+
 test("health, metrics and memory", async () => {
   await post(srv.base, "/api/generate", { model: "stories260K", prompt: "" });
   const h = await get(srv.base, "/health");
