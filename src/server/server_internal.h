@@ -9,9 +9,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unordered_map>
 
 #include "server/server.h"
 #include "server/store.h"
+#include "tokenizer/tokenizer.h"  // ChatTemplate
 
 namespace berth {
 
@@ -47,6 +49,15 @@ struct Server::State {
     // GGUF details per file (path → details/model_info), read once.
     std::mutex details_mu;
     std::map<std::string, json> details_cache;
+
+    // Parsed chat templates by source text (GGUF templates, Modelfile TEMPLATEs, request templates), so a request
+    // does not parse its template again. An entry with a null template records the parse error. Bounded.
+    struct ParsedTemplate {
+        std::shared_ptr<const ChatTemplate> tmpl;  // null: not valid Jinja
+        Status error;
+    };
+    std::mutex templates_mu;
+    std::unordered_map<std::string, ParsedTemplate> templates;
 };
 
 // ---- responses -----------------------------------------------------------------------------------------
@@ -98,12 +109,20 @@ Result<StoreEntry> resolve_model(Server::State& st, const json& body, const char
 // Acquires a lease (load if needed) for the entry.
 Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const RequestOptions& ro,
                             const std::optional<int64_t>& keep_alive);
-// Renders chat messages with the model's template (or the plain fallback) and tokenizes them, dropping the
-// oldest non-system messages until the prompt fits the context.
-Status chat_prompt(const LoadedModel& m, json messages, std::vector<int32_t>& tokens, bool& truncated);
-// Tokenizes a completion prompt (template applied unless raw); 400 when it does not fit (unless truncation).
-Status completion_prompt(Server::State& st, const LoadedModel& m, const std::string& prompt, const std::string& system,
-                         bool raw, const json& context, std::vector<int32_t>& tokens);
+// Parses a Jinja template once (cached by its text); the parser's invalid_argument when it does not parse.
+Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, const std::string& source);
+// The chat template of a model: its Modelfile TEMPLATE when that is valid Jinja (a Go template from an Ollama store
+// is ignored: logged once at debug level), else the GGUF's tokenizer.chat_template (its parse error if it does not
+// parse); null when it has neither: the plain fallback then renders the messages.
+Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,
+                                                           const LoadedModel& m);
+// Renders chat messages with `tmpl` (or the plain fallback when null) and tokenizes them, dropping the oldest
+// non-system messages until the prompt fits the context.
+Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages, std::vector<int32_t>& tokens,
+                   bool& truncated);
+// Tokenizes a completion prompt (`tmpl` applied unless raw or null); 400 when it does not fit (unless truncation).
+Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
+                         const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens);
 // Runs the generation; `emit` gets text pieces and returns false when the client went away.
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "server/pull.h"
+#include "tokenizer/tokenizer.h"  // ChatTemplate
 
 namespace berth {
 
@@ -82,6 +83,20 @@ std::string sha256_hex(const std::string& bytes) {
         out.push_back(hex[d[i] & 15]);
     }
     return out;
+}
+
+Status invalid_template_error(const Status& parse_error) {
+    return invalid_argument(
+        "the template is not valid Jinja (%s): berth's TEMPLATE is a Jinja chat template like a GGUF's "
+        "tokenizer.chat_template (variables: messages, add_generation_prompt, bos_token, eos_token); Ollama's Go "
+        "templates such as {{ .Prompt }} are not supported",
+        parse_error.message().c_str());
+}
+
+Status check_template(const std::string& text) {
+    Result<ChatTemplate> t = ChatTemplate::parse(text);
+    if (!t.is_ok()) return invalid_template_error(t.status());
+    return Status::ok();
 }
 
 Result<std::string> canonical_model_name(const std::string& name) {
@@ -264,6 +279,7 @@ Result<std::string> Store::import_file_blob(const std::string& path, int64_t* si
 
 Status Store::create(const CreateSpec& spec) {
     ASSIGN_OR_RETURN(std::string name, canonical_model_name(spec.name));
+    if (spec.has_template && !spec.template_text.empty()) RETURN_IF_ERROR(check_template(spec.template_text));
     std::lock_guard<std::mutex> lock(mu_);
     StoreEntry base;
     std::string model_digest;

@@ -75,6 +75,11 @@ class Store {
 std::string manifest_path_for(const std::string& root, const std::string& name);
 // Canonical display name ("llama3.2" → "llama3.2:latest"); invalid_argument for bad names (path traversal...).
 Result<std::string> canonical_model_name(const std::string& name);
+// Checks that a TEMPLATE (Modelfile, /api/create, /api/generate's `template`) is a Jinja template berth can parse;
+// invalid_argument saying that berth's templates are Jinja and Go templates are not supported otherwise.
+Status check_template(const std::string& text);
+// That message for a template's parse error.
+Status invalid_template_error(const Status& parse_error);
 // sha256 of bytes as 64 hex digits.
 std::string sha256_hex(const std::string& bytes);
 

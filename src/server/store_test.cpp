@@ -175,5 +175,54 @@ TEST(Store, BlobUploadIsVerified) {
     EXPECT_TRUE(store.has_blob(digest));
 }
 
+TEST(Store, TemplateMustBeJinja) {
+    TempStore t;
+    Store store(t.root + "/berth", {}, {std::string(BERTH_TESTDATA) + "/models"});
+    CreateSpec spec;
+    spec.name = "templated";
+    spec.from = "stories260K";
+    spec.template_text = "PREFIX {% for m in messages %}{{ m.content }}{% endfor %}";
+    spec.has_template = true;
+    ASSERT_TRUE(store.create(spec).is_ok());
+    EXPECT_EQ(store.find("templated")->template_text, spec.template_text);
+    // Ollama's Go templates do not parse as Jinja: refused with a message that says what berth expects.
+    for (const char* go : {"{{ .Prompt }}", "{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}"}) {
+        spec.name = "go-template";
+        spec.template_text = go;
+        Status s = store.create(spec);
+        EXPECT_EQ(s.code(), StatusCode::invalid_argument) << go;
+        EXPECT_NE(s.message().find("Jinja"), std::string::npos) << s.message();
+        EXPECT_NE(s.message().find("Go templates"), std::string::npos) << s.message();
+        EXPECT_FALSE(store.find("go-template").is_ok()) << "nothing was written";
+    }
+}
+
+TEST(Templates, ModelfileTemplateWinsAndGoTemplatesFallBackToTheGguf) {
+    Server::State st;
+    LoadedModel m;
+    m.chat_template = "GGUF:{{ messages[0].content }}";
+    StoreEntry e;
+    e.name = "x";
+    const json ctx = {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+    auto rendered = [&]() -> std::string {
+        Result<std::shared_ptr<const ChatTemplate>> t = model_template(st, e, m);
+        if (!t.is_ok()) return "error: " + t.status().message();
+        if (!*t) return "plain";
+        Result<std::string> r = (*t)->render(ctx);
+        return r.is_ok() ? *r : "render error: " + r.status().message();
+    };
+    EXPECT_EQ(rendered(), "GGUF:hi") << "no TEMPLATE: the GGUF's";
+    e.template_text = "MODELFILE:{{ messages[0].content }}";
+    EXPECT_EQ(rendered(), "MODELFILE:hi");
+    e.template_text = "{{ .Prompt }}";  // from an Ollama store
+    EXPECT_EQ(rendered(), "GGUF:hi");
+    EXPECT_EQ(rendered(), "GGUF:hi") << "again, from the cache";
+    m.chat_template.clear();
+    EXPECT_EQ(rendered(), "plain");
+    // The cache holds each text once, parse errors too.
+    EXPECT_EQ(st.templates.size(), 3u);
+    EXPECT_EQ(parse_template(st, "{{ .Prompt }}").status().code(), StatusCode::invalid_argument);
+}
+
 }  // namespace
 }  // namespace berth
