@@ -175,6 +175,40 @@ TEST(Store, BlobUploadIsVerified) {
     EXPECT_TRUE(store.has_blob(digest));
 }
 
+TEST(Store, ManifestCacheFollowsChanges) {
+    TempStore t;
+    std::string models = t.root + "/models";
+    fs::create_directories(models);
+    Store store(t.root + "/berth", {}, {models});
+    EXPECT_EQ(store.find("loose").status().code(), StatusCode::not_found);
+    // A GGUF file added to a models-dir is found on the next lookup (the directory's mtime changed).
+    fs::copy_file(std::string(BERTH_TESTDATA) + "/models/stories260K.gguf", models + "/loose.gguf");
+    ASSERT_TRUE(store.find("loose").is_ok());
+    EXPECT_EQ(store.find("LOOSE:latest")->name, "loose");
+
+    CreateSpec spec;
+    spec.name = "cached";
+    spec.from = "loose";
+    spec.system = "one";
+    spec.has_system = true;
+    ASSERT_TRUE(store.create(spec).is_ok());
+    EXPECT_EQ(store.find("cached")->system, "one");
+    EXPECT_EQ(store.cached_manifests(), 1u) << "parsed once, then served from the cache";
+    EXPECT_EQ(store.find("cached:latest")->system, "one");
+    EXPECT_EQ(store.find("CACHED")->system, "one") << "a name in another case still walks the store";
+    spec.system = "two";  // rewriting the manifest replaces the cached entry
+    ASSERT_TRUE(store.create(spec).is_ok());
+    EXPECT_EQ(store.find("cached")->system, "two");
+    ASSERT_TRUE(store.copy("cached", "cached2").is_ok());
+    EXPECT_EQ(store.find("cached2")->system, "two");
+    ASSERT_TRUE(store.remove("cached").is_ok());
+    EXPECT_EQ(store.find("cached").status().code(), StatusCode::not_found);
+    // The file removed from the models-dir is gone too.
+    ASSERT_TRUE(store.remove("cached2").is_ok());
+    fs::remove(models + "/loose.gguf");
+    EXPECT_EQ(store.find("loose").status().code(), StatusCode::not_found);
+}
+
 TEST(Store, TemplateMustBeJinja) {
     TempStore t;
     Store store(t.root + "/berth", {}, {std::string(BERTH_TESTDATA) + "/models"});
