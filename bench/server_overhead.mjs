@@ -3,7 +3,7 @@
 // Per request (non-streamed, num_predict 1), overhead = the client's wall time minus the engine's own time
 // (load_duration + prompt_eval_duration + eval_duration): HTTP parsing, the store lookup, the scheduler, the
 // template and tokenizer, the hand-offs to and from the engine's thread, and writing the response. Measured twice:
-//   - with a minimal HTTP/1.1 client over one keep-alive socket (what the server adds: the headline figure);
+//   - with a minimal HTTP/1.1 client over a keep-alive socket (what the server adds: the headline figure);
 //   - with node's fetch, which itself costs about 0.4 ms per request (see "fetch floor": GET /api/version).
 // "handler" is the part inside the handler (total_duration minus the engine's time).
 // Per streamed token: the client's time from the first to the last chunk minus eval_duration, per token.
@@ -20,17 +20,22 @@ const fmt = (v, unit, digits) => `median ${median(v).toFixed(digits)} ${unit}, p
 const engineNs = (j) => j.load_duration + j.prompt_eval_duration + j.eval_duration;
 const oneToken = body({ stream: false, options: { num_predict: 1 } });
 
-// A minimal HTTP/1.1 client: one socket, Content-Length responses only.
-async function rawClient(url) {
+// A minimal HTTP/1.1 client: one keep-alive socket (a new one when the server closes it), Content-Length
+// responses only.
+function rawClient(url) {
   const u = new URL(url);
-  const sock = net.connect(Number(u.port || 80), u.hostname);
-  sock.setNoDelay(true);
-  await new Promise((resolve, reject) => { sock.once("connect", resolve); sock.once("error", reject); });
-  let buf = Buffer.alloc(0), wake = null;
-  sock.on("data", (d) => { buf = Buffer.concat([buf, d]); if (wake) wake(); });
-  sock.on("close", () => { if (wake) wake(); });
+  let sock = null, buf = Buffer.alloc(0), wake = null;
+  const connect = async () => {
+    sock = net.connect(Number(u.port || 80), u.hostname);
+    sock.setNoDelay(true);
+    buf = Buffer.alloc(0);
+    sock.on("data", (d) => { buf = Buffer.concat([buf, d]); if (wake) wake(); });
+    sock.on("close", () => { if (wake) wake(); });
+    await new Promise((resolve, reject) => { sock.once("connect", resolve); sock.once("error", reject); });
+  };
   return {
     async request(method, path, payload = "") {
+      if (!sock || sock.destroyed || sock.readyState !== "open") await connect();
       const b = Buffer.from(payload);
       sock.write(`${method} ${path} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\n` +
                  `Content-Length: ${b.length}\r\n\r\n`);
@@ -38,10 +43,12 @@ async function rawClient(url) {
       for (;;) {
         const end = buf.indexOf("\r\n\r\n");
         if (end >= 0) {
-          const len = Number((buf.subarray(0, end).toString().match(/content-length: *(\d+)/i) || [0, 0])[1]);
+          const head = buf.subarray(0, end).toString();
+          const len = Number((head.match(/content-length: *(\d+)/i) || [0, 0])[1]);
           if (buf.length >= end + 4 + len) {
             const text = buf.subarray(end + 4, end + 4 + len).toString();
             buf = buf.subarray(end + 4 + len);
+            if (/^connection: *close/im.test(head)) sock.end();
             return text;
           }
         }
@@ -50,14 +57,14 @@ async function rawClient(url) {
         wake = null;
       }
     },
-    close() { sock.end(); },
+    close() { if (sock) sock.end(); },
   };
 }
 
 // Warm-up: loads the model.
 await (await fetch(base + "/api/generate", { method: "POST", body: oneToken })).json();
 
-const raw = await rawClient(base);
+const raw = rawClient(base);
 const rawReq = [], rawHandler = [];
 for (let i = 0; i < n; i++) {
   const t0 = process.hrtime.bigint();
