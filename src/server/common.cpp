@@ -199,11 +199,18 @@ Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, co
         pt.tmpl = std::make_shared<const ChatTemplate>(std::move(t).value());
     else
         pt.error = t.status();
-    std::lock_guard<std::mutex> lock(st.templates_mu);
-    if (st.templates.size() >= 64) st.templates.clear();  // a handful of models in practice
-    auto [it, added] = st.templates.emplace(source, std::move(pt));
-    if (it->second.tmpl) return it->second.tmpl;
-    return it->second.error;
+    // Bounded in count and bytes (request templates come from clients): a handful of models in practice.
+    constexpr size_t kMaxTemplates = 64, kMaxTemplateBytes = 8 << 20;
+    if (source.size() <= kMaxTemplateBytes / 8) {
+        std::lock_guard<std::mutex> lock(st.templates_mu);
+        if (st.templates.size() >= kMaxTemplates || st.templates_bytes + source.size() > kMaxTemplateBytes) {
+            st.templates.clear();
+            st.templates_bytes = 0;
+        }
+        if (st.templates.emplace(source, pt).second) st.templates_bytes += source.size();
+    }
+    if (pt.tmpl) return pt.tmpl;
+    return pt.error;
 }
 
 Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,

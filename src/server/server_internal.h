@@ -58,6 +58,7 @@ struct Server::State {
     };
     std::mutex templates_mu;
     std::unordered_map<std::string, ParsedTemplate> templates;
+    size_t templates_bytes = 0;  // of the keys
 };
 
 // ---- responses -----------------------------------------------------------------------------------------
