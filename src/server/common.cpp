@@ -315,6 +315,7 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemp
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit) {
     std::atomic<bool> cancel{false};
+    DisconnectWatcher::Registration watch(st.watcher, p.peer, &cancel);
     Result<GenerateResult> r = p.lease.engine().generate(
         p.greq, [&](std::string_view t) { return emit(t); }, &cancel);
     if (r.is_ok()) {
@@ -339,12 +340,10 @@ void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Re
     if (p.truncated) res.set_header("X-Berth-Truncated", "true");
 }
 
-Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, const httplib::Request& req,
-                                              std::string& text) {
-    PeerWatch peer(req);
+Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text) {
     return run_generation(st, p, [&](std::string_view t) {
         text.append(t);
-        return !peer.gone();  // false cancels: the engine frees the sequence's pages
+        return true;
     });
 }
 

@@ -106,6 +106,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     sm.st = &st;
     sm.chat = chat;
     sm.p.name = name;
+    sm.p.peer = PeerAddress::of(req);
     sm.p.entry = *entry;
     sm.p.t_start = t_start;
 
@@ -184,7 +185,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
 
     if (!stream) {
         std::string text;
-        Result<GenerateResult> r = run_generation_to_text(st, sm.p, req, text);
+        Result<GenerateResult> r = run_generation_to_text(st, sm.p, text);
         if (!r.is_ok()) return reply_error(res, http_status(r.status()), r.status().message());
         return reply_json(res, final_chunk(sm, *r, text));
     }

@@ -67,6 +67,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     s.st = &st;
     s.chat = chat;
     s.p.name = body["model"].get<std::string>();
+    s.p.peer = PeerAddress::of(req);
     s.p.entry = *entry;
     s.p.t_start = t_start;
     s.id = random_id(chat ? "chatcmpl-" : "cmpl-");
@@ -145,7 +146,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
 
     if (!stream) {
         std::string text;
-        Result<GenerateResult> r = run_generation_to_text(st, s.p, req, text);
+        Result<GenerateResult> r = run_generation_to_text(st, s.p, text);
         if (!r.is_ok()) return reply_openai_error(res, http_status(r.status()), r.status().message());
         json j = base_object(s, chat ? "chat.completion" : "text_completion");
         if (chat) {

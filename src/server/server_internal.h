@@ -9,6 +9,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "server/server.h"
@@ -18,6 +19,61 @@
 namespace berth {
 
 using json = nlohmann::json;
+
+// The connection a request came on, by its address pair.
+struct PeerAddress {
+    std::string remote_addr;
+    int remote_port = -1;
+    int local_port = -1;
+    static PeerAddress of(const httplib::Request& req);
+};
+
+// Cancels generations whose client closed its connection, streamed or not, also while they wait for a slot or
+// evaluate their prompt. One thread, asleep in epoll_wait: a request registers its connection, whose socket is
+// looked up among the process's descriptors only once the request has run 20 ms (short requests never pay for it),
+// and the peer's FIN or reset sets the request's cancel flag, which the engine polls every step.
+class DisconnectWatcher {
+  public:
+    DisconnectWatcher();
+    ~DisconnectWatcher();
+    DisconnectWatcher(const DisconnectWatcher&) = delete;
+    DisconnectWatcher& operator=(const DisconnectWatcher&) = delete;
+
+    // Watches `peer` for as long as the registration lives; `cancel` must outlive it, and it must end while the
+    // connection is still open (before the handler or its content provider returns).
+    class Registration {
+      public:
+        Registration(DisconnectWatcher& w, const PeerAddress& peer, std::atomic<bool>* cancel)
+            : w_(w), id_(w.add(peer, cancel)) {}
+        ~Registration() { w_.remove(id_); }
+        Registration(const Registration&) = delete;
+        Registration& operator=(const Registration&) = delete;
+
+      private:
+        DisconnectWatcher& w_;
+        uint64_t id_;
+    };
+
+  private:
+    struct Entry {
+        PeerAddress peer;
+        std::atomic<bool>* cancel;
+        int64_t resolve_at;  // monotonic ns: when to look the socket up
+        int fd;              // -2 not looked up yet, -1 not found, else the socket (registered with epoll)
+    };
+    uint64_t add(const PeerAddress& peer, std::atomic<bool>* cancel);  // 0: not watched
+    void remove(uint64_t id);
+    void wake();
+    void loop();
+
+    std::mutex mu_;
+    std::map<uint64_t, Entry> entries_;
+    uint64_t next_id_ = 1;
+    int64_t next_wake_ns_ = INT64_MAX;  // when the watcher wakes next (INT64_MAX: only when woken)
+    bool stopping_ = false;
+    int epoll_fd_ = -1, wake_fd_ = -1;
+    std::thread thread_;
+};
 
 struct Server::State {
     ServerOptions opt;
@@ -45,6 +101,7 @@ struct Server::State {
     std::thread sampler;
     std::thread preloader;
     std::atomic<bool> stopping{false};
+    DisconnectWatcher watcher;
 
     // GGUF details per file (path → details/model_info), read once.
     std::mutex details_mu;
@@ -98,6 +155,7 @@ Result<std::optional<int64_t>> parse_keep_alive(const json& body);
 // A model resolved from the store and held through the scheduler, with the prompt tokens to run.
 struct Prepared {
     std::string name;  // as the client named it (echoed back)
+    PeerAddress peer;  // the client's connection
     StoreEntry entry;
     Lease lease;
     GenerateRequest greq;
@@ -124,32 +182,15 @@ Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages
 // Tokenizes a completion prompt (`tmpl` applied unless raw or null); 400 when it does not fit (unless truncation).
 Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
                          const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens);
-// Runs the generation; `emit` gets text pieces and returns false when the client went away.
+// Runs the generation; `emit` gets text pieces and returns false when the client went away. The generation is also
+// cancelled (done_reason "cancel") when the watcher sees p.peer's connection closed.
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit);
 // Puts the request's sampling options, num_predict and stop strings into the generation, and marks a truncated
 // prompt with the X-Berth-Truncated header (shared by the native and OpenAI routes).
 void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res);
-// Runs a non-streamed generation, collecting its whole text into `text`; cancelled when the client of `req`
-// disconnects (done_reason "cancel").
-Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, const httplib::Request& req,
-                                              std::string& text);
-
-// Tells whether the client of a request closed its connection (a non-streamed handler writes nothing until the
-// end, so it cannot learn it from a failed write). Costs a clock read per call; the first 20 ms never look,
-// then one non-blocking peek at the socket per 5 ms. Use on the handler's thread, while the handler runs.
-class PeerWatch {
-  public:
-    explicit PeerWatch(const httplib::Request& req);
-    bool gone();
-
-  private:
-    static constexpr int kUnknown = -2;
-    const httplib::Request& req_;
-    int fd_ = kUnknown;  // the connection's socket once looked up; -1 when not found
-    int64_t next_check_ns_ = 0;
-    bool gone_ = false;
-};
+// Runs a non-streamed generation, collecting its whole text into `text`.
+Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text);
 
 // ---- route registration --------------------------------------------------------------------------------
 void register_native_routes(Server::State& st);
