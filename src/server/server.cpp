@@ -266,6 +266,16 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
             if (req.get_header_value("Authorization") != "Bearer " + st.opt.api_key)
                 return deny(401, "missing or wrong bearer token (BERTH_API_KEY)");
         }
+        // `curl -d` labels its body application/x-www-form-urlencoded: cpp-httplib would then parse it as a form
+        // and refuse bodies over 8 KiB with 413. Every berth route takes JSON (or raw blob bytes), and Ollama ignores
+        // the label, so it is relabelled before the body is read. (The pre-routing handler gets the request as
+        // const; the object itself is httplib's mutable per-request Request.)
+        if (auto ct = req.headers.find("Content-Type");
+            ct != req.headers.end() && ct->second.rfind("application/x-www-form-urlencoded", 0) == 0) {
+            auto& headers = const_cast<httplib::Headers&>(req.headers);
+            auto range = headers.equal_range("Content-Type");
+            for (auto it = range.first; it != range.second; ++it) it->second = "application/json";
+        }
         if (req.path.rfind("/api/blobs/", 0) != 0 && req.has_header("Content-Length")) {
             long long n = std::atoll(req.get_header_value("Content-Length").c_str());
             if (n > st.opt.max_body_bytes) {
