@@ -16,6 +16,7 @@ void on_signal(int) {
 }
 
 int cmd_serve(const std::vector<std::string>& argv) {
+    exec_with_malloc_tunables();
     Args args(argv);
     auto unknown = args.unknown({"host", "models-dir", "models", "config"});
     if (!unknown.empty())

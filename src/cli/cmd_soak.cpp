@@ -30,15 +30,30 @@ double parse_duration_s(const std::string& s) {
     return -1;
 }
 
-int soak_main(const std::vector<std::string>& argv) {
-    Args a(argv, {"allow-remote", "no-unload", "no-warm-up"});
+int soak_main(const std::vector<std::string>& argv_in) {
+    const std::vector<std::string> flags = {"allow-remote", "no-unload", "no-warm-up"};
+    std::vector<std::string> argv = argv_in;
+    if (auto w = Args(argv_in, flags).get("workload")) {
+        auto file_args = soak::workload_file_args(*w);
+        if (!file_args.is_ok()) return fail("soak: %s", file_args.status().message().c_str());
+        argv = *file_args;  // the file first, so that the command line overrides it
+        argv.insert(argv.end(), argv_in.begin(), argv_in.end());
+    }
+    Args a(argv, flags);
     const std::vector<std::string> known = {
-        "url",  "models",       "concurrency",  "duration",    "requests",        "pid",
-        "out",  "keep-alive",   "prompt-words", "num-predict", "num-ctx",         "idle-gap-ms",
-        "seed", "allow-remote", "no-unload",    "no-warm-up",  "sample-interval", "warmup"};
+        "url",      "models",       "concurrency",  "duration",    "requests",        "pid",         "out",
+        "mix",      "keep-alive",   "prompt-words", "num-predict", "num-ctx",         "idle-gap-ms", "seed",
+        "workload", "allow-remote", "no-unload",    "no-warm-up",  "sample-interval", "warmup",      "stream-share"};
     auto bad = a.unknown(known);
     if (!bad.empty()) return fail("soak: unknown option --%s", bad[0].c_str());
     soak::Config c;
+    if (auto mix = a.get("mix")) {
+        auto share = soak::parse_request_mix(*mix);
+        if (!share.is_ok()) return fail("soak: %s", share.status().message().c_str());
+        c.chat_share = *share;
+    }
+    c.stream_share = a.get_double("stream-share", 1.0);
+    if (!(c.stream_share >= 0 && c.stream_share <= 1)) return fail("soak: --stream-share must be between 0 and 1");
     c.url = a.get_or("url", env_or("BERTH_HOST", "OLLAMA_HOST", "127.0.0.1:11434"));
     c.models = split_list(a.get_or("models", ""));
     c.concurrency = int(a.get_int("concurrency", 2));
@@ -71,7 +86,8 @@ int soak_main(const std::vector<std::string>& argv) {
 
 BERTH_COMMAND(soak, "soak",
               "berth soak [--url URL] [--models a,b,c] [--concurrency N] [--duration 5m | --requests N] [--pid PID] "
-              "[--keep-alive 0,5s,-1] --out DIR",
+              "[--keep-alive 0,5s,-1] [--mix generate=3,chat=1] [--stream-share 0.5] [--prompt-words 4,64] "
+              "[--idle-gap-ms MS] [--workload FILE.toml] --out DIR",
               "load-test a running Ollama-compatible server and report memory growth and latency", soak_main);
 
 }  // namespace berth::cli

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/base.h"
+
 namespace berth::soak {
 
 struct Config {
@@ -18,6 +20,8 @@ struct Config {
     int prompt_words_min = 4, prompt_words_max = 64;
     int num_predict = 16;
     int num_ctx = 0;               // options.num_ctx per request (0 = server default)
+    double chat_share = 0;         // share of requests sent to /api/chat (the rest: /api/generate)
+    double stream_share = 1;       // share of requests streamed (TTFT of a non-streamed one is its total)
     double idle_gap_ms = 0;        // pause between a worker's requests
     double warmup_fraction = 0.1;  // share of requests before the steady state is measured
     int pid = 0;                   // read /proc/<pid> when the server is not berth
@@ -70,6 +74,13 @@ struct Report {
     std::string verdict;
     bool pass = false;
 };
+
+// A workload file (TOML) as command-line options: each top-level key is an option name ("concurrency = 4",
+// "models = [\"a\", \"b\"]", "duration = \"5m\"", "no-unload = true"); arrays become comma-separated
+// lists. Options given on the command line afterwards override the file.
+Result<std::vector<std::string>> workload_file_args(const std::string& path);
+// "generate=3,chat=1" → the share of chat requests (0.25); invalid_argument for other kinds or weights.
+Result<double> parse_request_mix(const std::string& text);
 
 // Runs the workload; returns 0 on a completed run (whatever the verdict), non-zero on setup errors.
 int run(const Config& cfg);

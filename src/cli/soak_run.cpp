@@ -76,6 +76,8 @@ std::string random_prompt(std::mt19937_64& rng, int min_words, int max_words) {
     return p;
 }
 
+double uniform(std::mt19937_64& rng) { return double(rng() >> 11) * 0x1.0p-53; }
+
 json keep_alive_value(const std::string& k) {
     char* end = nullptr;
     double v = strtod(k.c_str(), &end);
@@ -160,6 +162,7 @@ int run(const Config& cfg_in) {
         std::mt19937_64 rng(cfg.seed * 7919 + uint64_t(id));
         httplib::Client c(target->scheme_host_port);
         c.set_keep_alive(true);
+        c.set_tcp_nodelay(true);  // requests go out in one segment: no Nagle / delayed-ACK stalls
         c.set_connection_timeout(10);
         c.set_read_timeout(300);
         while (!stop.load()) {
@@ -167,16 +170,21 @@ int run(const Config& cfg_in) {
             if (elapsed() >= cfg.duration_s) break;
             RequestRecord rec;
             rec.model = cfg.models[rng() % cfg.models.size()];
+            const bool chat = uniform(rng) < cfg.chat_share, stream = uniform(rng) < cfg.stream_share;
+            std::string prompt = random_prompt(rng, cfg.prompt_words_min, cfg.prompt_words_max);
             json body = {
                 {"model", rec.model},
-                {"prompt", random_prompt(rng, cfg.prompt_words_min, cfg.prompt_words_max)},
-                {"stream", true},
+                {"stream", stream},
                 {"keep_alive", keep_alive_value(cfg.keep_alives[rng() % cfg.keep_alives.size()])},
                 {"options", {{"num_predict", cfg.num_predict}, {"temperature", 0.8}, {"seed", int(rng() % 1000)}}}};
+            if (chat)
+                body["messages"] = json::array({{{"role", "user"}, {"content", std::move(prompt)}}});
+            else
+                body["prompt"] = std::move(prompt);
             if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
             httplib::Request req;
             req.method = "POST";
-            req.path = "/api/generate";
+            req.path = chat ? "/api/chat" : "/api/generate";
             req.body = body.dump();
             req.set_header("Content-Type", "application/json");
             std::string buf, last_line;

@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+
 #include "cli/soak.h"
 
 namespace berth::soak {
@@ -72,6 +77,56 @@ TEST(Soak, OutputsAreWellFormed) {
     std::string csv = samples_csv(s);
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
     EXPECT_NE(report_json(r).find("\"growth_bytes_per_1k_requests\""), std::string::npos);
+}
+
+TEST(Soak, RequestMixIsTheChatShare) {
+    EXPECT_DOUBLE_EQ(*parse_request_mix("generate=3,chat=1"), 0.25);
+    EXPECT_DOUBLE_EQ(*parse_request_mix("chat"), 1.0);
+    EXPECT_DOUBLE_EQ(*parse_request_mix("generate=2,generate=2,chat=0"), 0.0);
+    EXPECT_FALSE(parse_request_mix("embed=1").is_ok());
+    EXPECT_FALSE(parse_request_mix("chat=-1,generate=1").is_ok());
+    EXPECT_FALSE(parse_request_mix("chat=x").is_ok());
+    EXPECT_FALSE(parse_request_mix("generate=0").is_ok());
+}
+
+TEST(Soak, WorkloadFileBecomesOptions) {
+    const std::string path = testing::TempDir() + "/workload-" + std::to_string(getpid()) + ".toml";
+    {
+        std::ofstream f(path);
+        f << "models = [\"a\", \"b\"]\nconcurrency = 4\nduration = \"5m\"\nkeep-alive = [0, \"5s\", -1]\n"
+             "stream-share = 0.5\nno-unload = true\nno-warm-up = false\n";
+    }
+    auto args = workload_file_args(path);
+    ASSERT_TRUE(args.is_ok()) << args.status().to_string();
+    std::vector<std::string> want = {"--models",     "a,b",     "--concurrency",  "4",   "--duration", "5m",
+                                     "--keep-alive", "0,5s,-1", "--stream-share", "0.5", "--no-unload"};
+    // toml++ keeps keys in a sorted map: compare as sets of option/value pairs.
+    auto pairs = [](const std::vector<std::string>& v) {
+        std::multiset<std::string> out;
+        for (size_t i = 0; i < v.size(); i++) {
+            if (i + 1 < v.size() && v[i + 1].rfind("--", 0) != 0) {
+                out.insert(v[i] + " " + v[i + 1]);
+                i++;
+            } else {
+                out.insert(v[i]);
+            }
+        }
+        return out;
+    };
+    EXPECT_EQ(pairs(*args), pairs(want));
+    {
+        std::ofstream f(path);
+        f << "concurrency = [\n";
+    }
+    auto bad = workload_file_args(path);
+    ASSERT_FALSE(bad.is_ok());
+    EXPECT_NE(bad.status().message().find(path), std::string::npos);
+    {
+        std::ofstream f(path);
+        f << "[table]\nx = 1\n";
+    }
+    EXPECT_FALSE(workload_file_args(path).is_ok());
+    unlink(path.c_str());
 }
 
 }  // namespace berth::soak

@@ -135,7 +135,8 @@ struct EngineLoadOptions {
     int n_ctx = 0;  // 0: min(n_ctx_train, 4096)
     int n_parallel = 1;
     int n_batch = 512;
-    int n_threads = 0;  // 0: physical cores
+    int n_threads = 0;           // 0: physical cores
+    DType kv_type = DType::F16;  // BERTH_KV_CACHE_TYPE: F16, Q8_0 or Q4_0
 };
 
 // An Engine over a GGUF file, with what the server needs to know about the model.

@@ -25,6 +25,7 @@ ModelOptions model_options(const EngineLoadOptions& o) {
     m.n_parallel = o.n_parallel;
     m.n_batch = o.n_batch;
     m.n_threads = o.n_threads;
+    m.kv_type = o.kv_type;
     return m;
 }
 

@@ -1,6 +1,13 @@
 #include <malloc.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "memory/memory.h"
 
@@ -29,6 +36,35 @@ void configure_process_allocator() {
     }
     mallopt(M_MMAP_THRESHOLD, int(mmap_threshold));
     mallopt(M_TRIM_THRESHOLD, 1 << 20);
+}
+
+void exec_with_malloc_tunables() {
+    const char* current = getenv("GLIBC_TUNABLES");
+    std::string tunables = current ? current : "";
+    if (tunables.find("glibc.malloc.tcache_count") != std::string::npos) return;  // set already (or by us)
+    std::string count = "0";
+    if (const char* v = getenv("BERTH_MALLOC_TCACHE")) {
+        if (std::string(v) == "default") return;
+        char* end = nullptr;
+        long n = strtol(v, &end, 10);
+        if (end != v && *end == 0 && n >= 0 && n <= 65535)
+            count = std::to_string(n);
+        else
+            LOG_WARN("ignoring BERTH_MALLOC_TCACHE=%s (expected 0..65535 or \"default\")", v);
+    }
+    // The arguments exactly as this process got them: NUL-separated in /proc/self/cmdline.
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<char*> args;
+    for (size_t i = 0; i < raw.size(); i += strlen(raw.c_str() + i) + 1) args.push_back(raw.data() + i);
+    if (args.empty()) return;
+    args.push_back(nullptr);
+    tunables = (tunables.empty() ? "" : tunables + ":") + "glibc.malloc.tcache_count=" + count;
+    setenv("GLIBC_TUNABLES", tunables.c_str(), 1);
+    execv("/proc/self/exe", args.data());
+    // Still here: exec failed. Run on with glibc's defaults (correct, only less tidy).
+    LOG_WARN("could not re-execute with GLIBC_TUNABLES=%s (%s); per-thread malloc caches stay on", tunables.c_str(),
+             strerror(errno));
 }
 
 int64_t trim_heap() {

@@ -128,6 +128,13 @@ class Ledger {
 // so that freed memory is not stranded in per-thread arenas, and a trim threshold that returns freed heap
 // tops to the OS. Called once at server start.
 void configure_process_allocator();
+// glibc reads its malloc tunables only at process start. A server wants the per-thread caches (tcache) off:
+// each long-lived HTTP thread otherwise keeps up to ~230 KiB of freed chunks for good, which shows up as
+// unaccounted memory that creeps for hours and stays after every model is unloaded. Unless GLIBC_TUNABLES
+// sets tcache_count already, this sets it (BERTH_MALLOC_TCACHE, default 0; "default" keeps glibc's) and
+// re-executes the program with the same arguments. Call first thing, before any thread starts; returns
+// when nothing needed doing or the exec failed (logged).
+void exec_with_malloc_tunables();
 // Returns free heap memory to the OS (malloc_trim); returns the heap's free bytes before trimming.
 int64_t trim_heap();
 struct HeapStats {

@@ -49,6 +49,7 @@ class EngineLoader final : public ModelLoader {
         EngineLoadOptions e;
         e.n_ctx = o.n_ctx;
         e.n_parallel = o.n_parallel;
+        e.kv_type = o.kv_type;
         return e;
     }
     Ledger* ledger_;

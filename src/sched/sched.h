@@ -54,8 +54,9 @@ struct ModelFile {
 };
 
 struct LoadOptions {
-    int n_ctx = 0;       // 0: the model's default
-    int n_parallel = 1;  // sequences
+    int n_ctx = 0;               // 0: the model's default
+    int n_parallel = 1;          // sequences
+    DType kv_type = DType::F16;  // KV cache element type
 };
 
 // A loaded model as the server uses it.
@@ -101,6 +102,7 @@ struct SchedConfig {
     int64_t default_keep_alive = 300 * kNsPerSecond;
     int64_t wait_timeout = 300 * kNsPerSecond;    // how long a request waits for room or a load
     int default_num_ctx = 0;                      // 0: the model's default
+    DType kv_type = DType::F16;                   // BERTH_KV_CACHE_TYPE: f16, q8_0 or q4_0
     std::map<std::string, ModelPolicy> policies;  // by canonical model name
     ModelPolicy default_policy;
     bool reaper_thread = true;  // false in tests: call reap() by hand

@@ -412,5 +412,37 @@ TEST(Sched, PolicyFileDocumentedFormat) {
     std::remove(path.c_str());
 }
 
+TEST(Sched, KvCacheTypeFromEnvironmentAndFile) {
+    unsetenv("BERTH_CONFIG");
+    unsetenv("OLLAMA_KV_CACHE_TYPE");
+    unsetenv("BERTH_KV_CACHE_TYPE");
+    EXPECT_EQ(sched_config_from_env()->kv_type, DType::F16);
+    setenv("OLLAMA_KV_CACHE_TYPE", "q8_0", 1);
+    EXPECT_EQ(sched_config_from_env()->kv_type, DType::Q8_0) << "OLLAMA_ name is the fallback";
+    setenv("BERTH_KV_CACHE_TYPE", "Q4_0", 1);
+    EXPECT_EQ(sched_config_from_env()->kv_type, DType::Q4_0);
+    setenv("BERTH_KV_CACHE_TYPE", "q5_1", 1);
+    Result<SchedConfig> bad = sched_config_from_env();
+    ASSERT_FALSE(bad.is_ok());
+    EXPECT_NE(bad.status().message().find("f16, q8_0 or q4_0"), std::string::npos) << bad.status().message();
+    unsetenv("OLLAMA_KV_CACHE_TYPE");
+    unsetenv("BERTH_KV_CACHE_TYPE");
+
+    std::string path = testing::TempDir() + "berth_kv_type_test.toml";
+    {
+        std::ofstream o(path);
+        o << "kv_cache_type = \"q8_0\"\n";
+    }
+    SchedConfig c;
+    ASSERT_TRUE(load_policy_file(path, c).is_ok());
+    EXPECT_EQ(c.kv_type, DType::Q8_0);
+    {
+        std::ofstream o(path);
+        o << "kv_cache_type = \"int3\"\n";
+    }
+    EXPECT_EQ(load_policy_file(path, c).code(), StatusCode::invalid_argument);
+    std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace berth

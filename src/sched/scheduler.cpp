@@ -214,6 +214,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         LoadOptions lo;
         lo.n_ctx = want_ctx;
         lo.n_parallel = config_.num_parallel;
+        lo.kv_type = config_.kv_type;
         lock.unlock();
         dead.clear();
         Result<int64_t> need = loader_->plan_bytes(ref, lo);

@@ -94,6 +94,8 @@ void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<TokenId
         else if (unk_id != kNoToken)
             out.push_back(unk_id);
     }
+    release_if_large(syms);
+    release_if_large(heap);
 }
 
 }  // namespace berth

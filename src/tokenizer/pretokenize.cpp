@@ -224,6 +224,8 @@ void PreTokenizer::split(std::string_view text, std::vector<std::pair<uint32_t, 
         std::swap(cur, next);
     }
     out.insert(out.end(), cur.begin(), cur.end());
+    release_if_large(cur);
+    release_if_large(next);
 }
 
 }  // namespace berth

@@ -140,6 +140,8 @@ void Tokenizer::Impl::encode_spm_segment(std::string_view text, std::vector<Toke
         const Symbol& s = symbols[i];
         emit_spm_piece(text.substr(s.off, s.n), out);
     }
+    release_if_large(symbols);
+    release_if_large(heap);
 }
 
 void Tokenizer::Impl::emit_spm_piece(std::string_view piece, std::vector<TokenId>& out) const {

@@ -13,6 +13,15 @@
 
 namespace berth {
 
+// Per-thread scratch (the merge heaps, the pre-tokenizer's piece lists) keeps its capacity between calls so
+// that encoding allocates nothing per word, but never more than this: after one huge prompt the buffers go
+// back at once instead of staying with each HTTP thread for the life of the server.
+constexpr size_t kScratchKeepBytes = 64 << 10;
+template <class Vec>
+void release_if_large(Vec& v) {
+    if (v.capacity() * sizeof(typename Vec::value_type) > kScratchKeepBytes) Vec().swap(v);
+}
+
 // 64-bit hash of a byte string (multiply-xorshift over 8-byte words).
 inline uint64_t hash_bytes(const char* p, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/tokenizer_test_util.h"
 
 namespace berth {
@@ -333,6 +334,17 @@ TEST(TokenizerCreate, MalformedVocabularyIsHandled) {
     VocabSpec empty;
     empty.model = "llama";
     EXPECT_FALSE(Tokenizer::create(empty).is_ok());
+}
+
+// Scratch buffers keep small capacities between calls and give large ones back.
+TEST(TokenizerScratch, ReleasesOnlyLargeBuffers) {
+    std::vector<uint32_t> small(1000), large(kScratchKeepBytes / sizeof(uint32_t) + 1);
+    small.clear();
+    large.clear();
+    release_if_large(small);
+    release_if_large(large);
+    EXPECT_GE(small.capacity(), 1000u);
+    EXPECT_EQ(large.capacity(), 0u);
 }
 
 }  // namespace
