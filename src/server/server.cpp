@@ -236,10 +236,6 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     // cpp-httplib closes a connection after 5 requests by default: a client sending many requests would pay a
     // new TCP connection every fifth one. An idle connection still gives its worker back after 2 s.
     st.http.set_keep_alive_max_count(10000);
-    // cpp-httplib writes a response's headers and body with two send() calls: with Nagle's algorithm the body
-    // waits for the client's (delayed, up to 40 ms) ACK of the headers. Accepted sockets inherit TCP_NODELAY
-    // from the listening socket on Linux.
-    st.http.set_tcp_nodelay(true);
     const bool loopback = is_loopback_bind(st.opt.host);
     st.http.set_pre_routing_handler([&st, loopback](const httplib::Request& req, httplib::Response& res) {
         bool openai = req.path.rfind("/v1/", 0) == 0;
