@@ -4,7 +4,8 @@
 // (load_duration + prompt_eval_duration + eval_duration): HTTP parsing, the store lookup, the scheduler, the
 // template and tokenizer, the hand-offs to and from the engine's thread, and writing the response. Measured twice:
 //   - with a minimal HTTP/1.1 client over a keep-alive socket (what the server adds: the headline figure);
-//   - with node's fetch, which itself costs about 0.4 ms per request (see "fetch floor": GET /api/version).
+//   - with node's fetch, which itself costs several tenths of a millisecond per request ("fetch floor": the wall
+//     time of GET /api/version, a route that does nothing).
 // "handler" is the part inside the handler (total_duration minus the engine's time).
 // Per streamed token: the client's time from the first to the last chunk minus eval_duration, per token.
 // Usage: node bench/server_overhead.mjs BASE_URL MODEL [REQUESTS]
