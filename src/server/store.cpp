@@ -419,8 +419,9 @@ Status Store::create(const CreateSpec& spec) {
                        {"size", config.size()}}},
                      {"layers", layers}};
     std::string path = manifest_path_for(berth_dir_, name);
-    forget_manifest(path);
-    return write_text_atomic(path, manifest.dump());
+    Status written = write_text_atomic(path, manifest.dump());
+    forget_manifest(path);  // after the write: a lookup meanwhile may have cached the old one
+    return written;
 }
 
 Status Store::copy(const std::string& source, const std::string& destination) {
@@ -430,8 +431,9 @@ Status Store::copy(const std::string& source, const std::string& destination) {
         std::lock_guard<std::mutex> lock(mu_);
         std::string bytes = read_text(manifest_path_for(berth_dir_, src.name));
         if (bytes.empty()) return not_found("model '%s' not found", source.c_str());
+        Status written = write_text_atomic(manifest_path_for(berth_dir_, dst), bytes);
         forget_manifest(manifest_path_for(berth_dir_, dst));
-        return write_text_atomic(manifest_path_for(berth_dir_, dst), bytes);
+        return written;
     }
     // From a models-dir file or Ollama's store: import into berth's store.
     CreateSpec spec;
@@ -449,8 +451,9 @@ Status Store::remove(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     std::string manifest = manifest_path_for(berth_dir_, e.name);
     std::error_code ec;
+    bool removed = fs::remove(manifest, ec);
     forget_manifest(manifest);
-    if (!fs::remove(manifest, ec)) return not_found("model '%s' not found", name.c_str());
+    if (!removed) return not_found("model '%s' not found", name.c_str());
     // Drop blobs no other manifest references.
     std::vector<StoreEntry> rest;
     list_store(berth_dir_, "berth", rest);
