@@ -240,6 +240,9 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     // waits for the client's delayed ACK (40 ms on Linux), which doubled a short request's latency.
     st.http.set_tcp_nodelay(true);
     st.http.set_keep_alive_timeout(2);  // idle keep-alive connections do not hold up shutdown for long
+    // cpp-httplib closes a connection after 5 requests by default: a client sending many requests would pay a
+    // new TCP connection every fifth one. An idle connection still gives its worker back after 2 s.
+    st.http.set_keep_alive_max_count(10000);
     const bool loopback = is_loopback_bind(st.opt.host);
     st.http.set_pre_routing_handler([&st, loopback](const httplib::Request& req, httplib::Response& res) {
         bool openai = req.path.rfind("/v1/", 0) == 0;
@@ -268,6 +271,16 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
         if (!st.opt.api_key.empty() && req.path != "/" && req.path != "/health" && req.path != "/ui") {
             if (req.get_header_value("Authorization") != "Bearer " + st.opt.api_key)
                 return deny(401, "missing or wrong bearer token (BERTH_API_KEY)");
+        }
+        // `curl -d` labels its body application/x-www-form-urlencoded: cpp-httplib would then parse it as a form
+        // and refuse bodies over 8 KiB with 413. Every berth route takes JSON (or raw blob bytes), and Ollama ignores
+        // the label, so it is relabelled before the body is read. (The pre-routing handler gets the request as
+        // const; the object itself is httplib's mutable per-request Request.)
+        if (auto ct = req.headers.find("Content-Type");
+            ct != req.headers.end() && ct->second.rfind("application/x-www-form-urlencoded", 0) == 0) {
+            auto& headers = const_cast<httplib::Headers&>(req.headers);
+            auto range = headers.equal_range("Content-Type");
+            for (auto it = range.first; it != range.second; ++it) it->second = "application/json";
         }
         if (req.path.rfind("/api/blobs/", 0) != 0 && req.has_header("Content-Length")) {
             long long n = std::atoll(req.get_header_value("Content-Length").c_str());
@@ -348,6 +361,7 @@ Status Server::run() {
             if (stop_ns && !st.cancel_all && now_ns() - stop_ns >= st.opt.shutdown_grace_ns) {
                 LOG_INFO("shutdown grace period over: cancelling the generations still running");
                 st.cancel_all = true;
+                st.watcher.cancel_all();
             }
         };
         while (!st.finished) {

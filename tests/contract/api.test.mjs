@@ -265,6 +265,42 @@ test("a client that disconnects cancels its generation", async () => {
   await servesNormally();
 });
 
+test("a client that disconnects cancels its generation while nothing is written: non-streamed, or during the prompt", async () => {
+  const cancelled = async () => Number((await get(srv.base, "/metrics")).text.match(/^berth_generations_cancelled_total (\d+)/m)[1]);
+  // Decoding: a large context and a high temperature, so 100000 tokens would take minutes and only a cancellation
+  // ends these. The first request loads the model with the large context; the OpenAI one (no num_ctx) reuses it.
+  // Prompt evaluation: an 11000-token prompt (tens of seconds here; attention is quadratic in its length, so even a
+  // much faster machine needs well over the 300 ms before the abort), streamed or not: nothing is written before
+  // the first token, so only the connection watcher can notice the client leaving.
+  const long = "Once upon a time there was a girl. ".repeat(1000);
+  const cases = [
+    ["/api/generate", { model: "stories260K", prompt: "Once", raw: true, stream: false,
+                        options: { temperature: 5, seed: 1, num_predict: 100000, num_ctx: 32768 } }],
+    ["/v1/chat/completions", { model: "stories260K", messages: [{ role: "user", content: "Once" }],
+                               max_tokens: 100000, temperature: 5, seed: 1 }],
+    ["/api/generate", { model: "stories260K", prompt: long, raw: true, stream: false, options: { num_predict: 1 } }],
+    ["/api/generate", { model: "stories260K", prompt: long, raw: true, stream: true, options: { num_predict: 1 } }],
+  ];
+  for (const [route, body] of cases) {
+    const what = `${route} ${body.prompt === long ? "long prompt" : "decoding"} stream ${!!body.stream}`;
+    const before = await cancelled();
+    const ac = new AbortController();
+    // Streamed: the response headers arrive at once; what matters is that no chunk did before the abort.
+    const pending = fetch(srv.base + route, {
+      method: "POST", signal: ac.signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    }).then((r) => (body.stream ? r.text() : r)).then(() => "answered", (e) => e.name);
+    await sleep(300);
+    ac.abort();
+    assert.equal(await pending, "AbortError", `${what}: still running when the client left`);
+    await waitFor(async () => (await cancelled()) === before + 1, `${what}: the generation to be cancelled`, 10000);
+    await waitFor(async () => {
+      const m = (await get(srv.base, "/api/ps")).json.models.find((x) => x.name === "stories260K");
+      return m && m.state === "ready" && m.in_flight === 0;
+    }, `${what}: the model to be idle again`, 5000);
+    await servesNormally();
+  }
+});
+
 test("health, metrics and memory", async () => {
   await post(srv.base, "/api/generate", { model: "stories260K", prompt: "" });
   const h = await get(srv.base, "/health");
