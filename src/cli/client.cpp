@@ -165,6 +165,24 @@ int reply_error(const ApiReply& r) {
     return 1;
 }
 
+std::optional<time_t> parse_rfc3339(const std::string& text) {
+    struct tm t = {};
+    if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &t)) return std::nullopt;
+    time_t when = timegm(&t);
+    size_t tz = text.find_first_of("+-Z", 19);
+    if (tz != std::string::npos && text[tz] != 'Z') {
+        int hh = 0, mm = 0;
+        sscanf(text.c_str() + tz + 1, "%d:%d", &hh, &mm);
+        when -= (text[tz] == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+    }
+    return when;
+}
+
+int print_json(const ApiReply& r) {
+    printf("%s\n", r.body.dump(2).c_str());
+    return 0;
+}
+
 std::string human_size(int64_t b) {
     if (b >= 1000000000) return string_printf("%.1f GB", double(b) / 1e9);
     if (b >= 1000000) return string_printf("%.1f MB", double(b) / 1e6);

@@ -2,8 +2,10 @@
 // cp, rm): the address comes from BERTH_HOST (fallback OLLAMA_HOST), default 127.0.0.1:11434.
 #pragma once
 
+#include <ctime>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "base/base.h"
@@ -40,6 +42,10 @@ class ApiClient {
 
 // "Error: <message>" from a reply's {"error": ...} (or its status line) to stderr; returns 1.
 int reply_error(const ApiReply& r);
+// "2026-11-23T11:04:34.62Z" or with a "+01:00" offset → Unix time; nullopt when it does not parse.
+std::optional<time_t> parse_rfc3339(const std::string& text);
+// The reply's JSON body, indented, to stdout (for --json); returns 0.
+int print_json(const ApiReply& r);
 // 1536 → "1.5 KB" (decimal units, as ollama prints sizes).
 std::string human_size(int64_t bytes);
 

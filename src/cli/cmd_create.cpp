@@ -134,10 +134,9 @@ int cmd_create(const std::vector<std::string>& argv) {
     fs::path from = mf->from;
     if (from.is_relative()) from = fs::path(file).parent_path() / from;
     std::error_code ec;
-    if (mf->from.find('/') != std::string::npos ||
-                mf->from.size() > 5 && mf->from.substr(mf->from.size() - 5) == ".gguf"
-            ? fs::is_regular_file(from, ec)
-            : false) {
+    const bool names_a_file = mf->from.find('/') != std::string::npos ||
+                              (mf->from.size() > 5 && mf->from.substr(mf->from.size() - 5) == ".gguf");
+    if (names_a_file && fs::is_regular_file(from, ec)) {
         Result<std::string> hex = sha256_file(from);
         if (!hex.is_ok()) return fail("%s", hex.status().message().c_str());
         std::string digest = "sha256:" + *hex;

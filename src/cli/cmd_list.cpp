@@ -8,17 +8,9 @@ namespace berth::cli {
 namespace {
 
 std::string ago(const std::string& rfc3339) {
-    // "2026-11-23T11:04:34.62Z" → a short relative time; on any parse problem the date itself.
-    struct tm t = {};
-    if (!strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &t)) return rfc3339;
-    time_t then = timegm(&t);
-    size_t tz = rfc3339.find_first_of("+-Z", 19);
-    if (tz != std::string::npos && rfc3339[tz] != 'Z') {
-        int hh = 0, mm = 0;
-        sscanf(rfc3339.c_str() + tz + 1, "%d:%d", &hh, &mm);
-        then -= (rfc3339[tz] == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
-    }
-    long s = long(time(nullptr) - then);
+    std::optional<time_t> then = parse_rfc3339(rfc3339);
+    if (!then) return rfc3339;
+    long s = long(time(nullptr) - *then);
     if (s < 0) s = 0;
     if (s < 60) return "Less than a minute ago";
     if (s < 3600) return std::to_string(s / 60) + " minutes ago";
@@ -27,10 +19,14 @@ std::string ago(const std::string& rfc3339) {
 }
 
 int cmd_list(const std::vector<std::string>& argv) {
+    Args args(argv, {"json"});
+    auto unknown = args.unknown({"json"});
+    if (!unknown.empty()) return fail("unknown option --%s (usage: berth list [--json])", unknown[0].c_str());
     ApiClient api;
     Result<ApiReply> r = api.get("/api/tags");
     if (!r.is_ok()) return fail("%s", r.status().message().c_str());
     if (r->status != 200) return reply_error(*r);
+    if (args.has("json")) return print_json(*r);
     printf("%-40s %-14s %-10s %s\n", "NAME", "ID", "SIZE", "MODIFIED");
     for (auto& m : r->body.value("models", json::array())) {
         std::string digest = m.value("digest", "");
@@ -42,7 +38,7 @@ int cmd_list(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-BERTH_COMMAND(list, "list", "berth list", "List the models the server can run.", cmd_list);
-BERTH_COMMAND(ls, "ls", "berth ls", "Same as list.", cmd_list);
+BERTH_COMMAND(list, "list", "berth list [--json]", "List the models the server can run.", cmd_list);
+BERTH_COMMAND(ls, "ls", "berth ls [--json]", "Same as list.", cmd_list);
 
 }  // namespace berth::cli

@@ -8,8 +8,8 @@ namespace berth::cli {
 namespace {
 
 int cmd_show(const std::vector<std::string>& argv) {
-    Args args(argv, {"modelfile", "parameters", "template", "system", "license", "verbose"});
-    auto unknown = args.unknown({"modelfile", "parameters", "template", "system", "license", "verbose"});
+    Args args(argv, {"modelfile", "parameters", "template", "system", "license", "verbose", "json"});
+    auto unknown = args.unknown({"modelfile", "parameters", "template", "system", "license", "verbose", "json"});
     if (!unknown.empty()) return fail("unknown option --%s", unknown[0].c_str());
     if (args.positional().size() != 1)
         return fail("usage: berth show MODEL [--modelfile|--parameters|--template|--system|--license]");
@@ -17,6 +17,7 @@ int cmd_show(const std::vector<std::string>& argv) {
     Result<ApiReply> r = api.post("/api/show", json{{"model", args.positional()[0]}, {"verbose", args.has("verbose")}});
     if (!r.is_ok()) return fail("%s", r.status().message().c_str());
     if (r->status != 200) return reply_error(*r);
+    if (args.has("json")) return print_json(*r);
     const json& j = r->body;
     for (const char* k : {"modelfile", "parameters", "template", "system", "license"}) {
         if (args.has(k)) {
@@ -47,7 +48,7 @@ int cmd_show(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-BERTH_COMMAND(show, "show", "berth show MODEL [--modelfile|--parameters|--template|--system|--license]",
+BERTH_COMMAND(show, "show", "berth show MODEL [--modelfile|--parameters|--template|--system|--license|--json]",
               "Show information about a model.", cmd_show);
 
 }  // namespace berth::cli

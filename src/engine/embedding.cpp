@@ -1,14 +1,15 @@
 // Embedding models (bert) behind the engine: tokenizer + EmbeddingModel, one input at a time.
 #include <algorithm>
-#include <filesystem>
 
 #include "engine/engine.h"
+#include "engine/text_assets.h"
 #include "tokenizer/tokenizer.h"
 
 namespace berth {
 
-EmbeddingEngine::EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {}
+EmbeddingEngine::EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer,
+                                 EngineLimits limits)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), limits_(limits) {}
 
 EmbeddingEngine::~EmbeddingEngine() = default;
 
@@ -36,7 +37,17 @@ Result<std::vector<float>> EmbeddingEngine::embed(std::string_view text, bool tr
     }
     std::vector<float> out(size_t(model_->n_embd()));
     {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+        if (limits_.wait_timeout_ns > 0) {
+            if (!lock.try_lock_for(std::chrono::nanoseconds(limits_.wait_timeout_ns))) {
+                return Status(StatusCode::timeout,
+                              string_printf("timed out after %.3g s waiting for the embedding "
+                                            "model, busy with an earlier input (BERTH_QUEUE_TIMEOUT)",
+                                            double(limits_.wait_timeout_ns) / 1e9));
+            }
+        } else {
+            lock.lock();
+        }
         RETURN_IF_ERROR(model_->embed(tokens.data(), int(tokens.size()), out.data()));
     }
     if (n_tokens) *n_tokens = int(tokens.size());
@@ -48,24 +59,36 @@ Result<bool> is_embedding_model(const std::string& path) {
     return g->get_string("general.architecture").value_or("") == "bert";
 }
 
-Result<MemoryPlan> plan_embedding(const std::string& path) {
-    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> g, GgufFile::open(path));
-    ASSIGN_OR_RETURN(int64_t scratch, EmbeddingModel::plan_scratch_bytes(*g, 0));
+namespace {
+
+// The plan of an opened embedding model file; `assets` are its text assets (built from the same metadata).
+Result<MemoryPlan> embedding_plan(const GgufFile& g, const TextAssets& assets) {
+    ASSIGN_OR_RETURN(int64_t scratch, EmbeddingModel::plan_scratch_bytes(g, 0));
     MemoryPlan p;
-    std::error_code ec;
-    p.weights_mapped = int64_t(std::filesystem::file_size(path, ec));
+    p.weights_mapped = int64_t(g.size());
     p.scratch = scratch;
+    p.cache = assets.bytes;
     return p;
 }
 
-Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name) {
-    ASSIGN_OR_RETURN(MemoryPlan plan, plan_embedding(path));
+}  // namespace
+
+Result<MemoryPlan> plan_embedding(const std::string& path) {
+    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> g, GgufFile::open(path));
+    ASSIGN_OR_RETURN(TextAssets assets, load_text_assets(*g));
+    return embedding_plan(*g, assets);
+}
+
+Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name,
+                                       EngineLimits limits) {
     ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model, EmbeddingModel::load(path, 0, ledger, ledger_name));
-    ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::from_gguf(model->gguf()));
+    ASSIGN_OR_RETURN(TextAssets assets, load_text_assets(model->gguf()));
     LoadedEmbedding out;
-    out.plan = plan;
+    ASSIGN_OR_RETURN(out.plan, embedding_plan(model->gguf(), assets));
     out.plan.n_ctx = model->n_ctx();
-    out.engine = std::make_unique<EmbeddingEngine>(std::move(model), std::shared_ptr<const Tokenizer>(std::move(tok)));
+    if (ledger) ledger->set(ledger_name, MemoryKind::cache, assets.bytes);  // erased with the model's row
+    out.engine = std::make_unique<EmbeddingEngine>(
+        std::move(model), std::shared_ptr<const Tokenizer>(std::move(assets.tokenizer)), limits);
     return out;
 }
 

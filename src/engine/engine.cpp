@@ -29,6 +29,7 @@ struct Engine::Job {
     const GenerateRequest* request = nullptr;
     const std::atomic<bool>* external_cancel = nullptr;
     int64_t t_submit = 0;
+    bool admitted = false;  // has a slot (under m)
     std::atomic<bool> cancel{false};
     std::mutex m;
     std::condition_variable cv;
@@ -39,6 +40,9 @@ struct Engine::Job {
     GenerateResult result;
     bool cancelled() const { return cancel.load() || (external_cancel && external_cancel->load()); }
 };
+
+// Bytes reserved for each slot's pending UTF-8 piece bytes (a piece longer than that grows it).
+constexpr size_t kUtf8Reserve = 64;
 
 struct Engine::Slot {
     Job* job = nullptr;  // nullptr: free
@@ -54,16 +58,17 @@ struct Engine::Slot {
     std::string utf8;  // piece bytes not yet forming whole characters
 };
 
-Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec)
-    : backend_(std::move(backend)), codec_(std::move(codec)) {
+Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec, EngineLimits limits)
+    : backend_(std::move(backend)), codec_(std::move(codec)), limits_(limits) {
     n_ctx_ = backend_->n_ctx();
     n_parallel_ = std::max(1, backend_->n_parallel());
     n_batch_ = std::max(1, backend_->n_batch());
     n_vocab_ = backend_->n_vocab();
+    slots_.reserve(size_t(n_parallel_));
     for (int i = 0; i < n_parallel_; ++i) {
         auto slot = std::make_unique<Slot>();
         slot->sampler = std::make_unique<Sampler>(n_vocab_, SamplingParams{}, n_ctx_);
-        slot->utf8.reserve(64);
+        slot->utf8.reserve(kUtf8Reserve);
         slots_.push_back(std::move(slot));
     }
     batch_.resize(size_t(n_batch_));
@@ -78,6 +83,23 @@ Engine::~Engine() {
     }
     cv_.notify_all();
     worker_.join();
+}
+
+int64_t Engine::heap_bytes() const {
+    int64_t n = int64_t(slots_.capacity() * sizeof(slots_[0]) + batch_.capacity() * sizeof(BatchToken) +
+                        batch_owner_.capacity() * sizeof(Slot*));
+    for (auto& slot : slots_) {
+        n += int64_t(sizeof(Slot) + sizeof(Sampler) + slot->utf8.capacity() + 1) + slot->sampler->heap_bytes();
+    }
+    return n;
+}
+
+int64_t Engine::heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch) {
+    n_parallel = std::max(1, n_parallel);
+    n_batch = std::max(1, n_batch);
+    int64_t per_slot = int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) + Sampler::heap_bytes(n_vocab, n_ctx);
+    return int64_t(n_parallel) * int64_t(sizeof(std::unique_ptr<Slot>) + sizeof(Slot*)) +
+           int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot;
 }
 
 EngineStats Engine::stats() const {
@@ -104,10 +126,20 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) return Status(StatusCode::cancelled, "the model is unloading");
+        if (limits_.max_waiting > 0 && int(waiting_.size()) >= limits_.max_waiting) {
+            return resource_exhausted(
+                "server busy, please try again: all %d sequences of the model are in use and %zu requests already "
+                "wait for one (BERTH_MAX_QUEUE=%d)",
+                n_parallel_, waiting_.size(), limits_.max_waiting);
+        }
         waiting_.push_back(&job);
         stats_.waiting = int(waiting_.size());
     }
     cv_.notify_all();
+    if (limits_.wait_timeout_ns > 0) {
+        Status st = wait_for_slot(job);
+        if (!st.is_ok()) return st;
+    }
 
     std::string local;
     std::vector<uint32_t> local_ends;
@@ -138,6 +170,24 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     }
     if (!job.status.is_ok()) return job.status;
     return std::move(job.result);
+}
+
+Status Engine::wait_for_slot(Job& job) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(limits_.wait_timeout_ns);
+    {
+        std::unique_lock<std::mutex> lock(job.m);
+        if (job.cv.wait_until(lock, deadline, [&] { return job.admitted || job.done; })) return Status::ok();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = std::find(waiting_.begin(), waiting_.end(), &job);
+    if (it == waiting_.end()) return Status::ok();  // admitted (or ended) just now: go on as usual
+    waiting_.erase(it);
+    stats_.waiting = int(waiting_.size());
+    return Status(StatusCode::timeout,
+                  string_printf("timed out after %.3g s waiting for a free sequence: all %d sequences of the model are "
+                                "in use and %zu more requests wait (BERTH_QUEUE_TIMEOUT; BERTH_NUM_PARALLEL sets the "
+                                "number of sequences)",
+                                double(limits_.wait_timeout_ns) / 1e9, n_parallel_, waiting_.size()));
 }
 
 void Engine::worker_loop() {
@@ -199,6 +249,11 @@ void Engine::admit_waiting() {
         job->result.output.reserve(size_t(std::max(0, slot->limit)));
         job->result.prompt_eval_count = int(req.prompt.size());
         job->result.queue_ns = slot->t_start - job->t_submit;
+        {
+            std::lock_guard<std::mutex> jl(job->m);
+            job->admitted = true;
+        }
+        job->cv.notify_all();
         ++stats_.requests;
         stats_.tokens_prompt += int64_t(req.prompt.size());
     }

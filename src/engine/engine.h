@@ -78,9 +78,15 @@ struct EngineStats {
     int active = 0, waiting = 0;
 };
 
+// Bounds on requests waiting for a free sequence when all n_parallel sequences are in use.
+struct EngineLimits {
+    int max_waiting = 512;                         // more waiting → resource_exhausted (503); BERTH_MAX_QUEUE
+    int64_t wait_timeout_ns = 300 * 1000000000LL;  // waiting longer → timeout (503); ≤ 0: no limit
+};
+
 class Engine {
   public:
-    Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec);
+    Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec, EngineLimits limits = {});
     ~Engine();  // cancels everything in flight and joins the worker
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -91,11 +97,17 @@ class Engine {
 
     // Runs one request to completion; blocks the caller, calling on_text with each safe-to-emit piece
     // (stop strings removed, UTF-8 sequences kept whole). `cancel` (optional) is polled every step.
-    // invalid_argument for an empty prompt or one that does not fit the context.
+    // invalid_argument for an empty prompt or one that does not fit the context; resource_exhausted when
+    // max_waiting requests already wait for a sequence; timeout when none frees up within wait_timeout_ns.
     Result<GenerateResult> generate(const GenerateRequest& request, const TextCallback& on_text,
                                     const std::atomic<bool>* cancel = nullptr);
 
     EngineStats stats() const;
+    // Bytes the engine holds on the heap for its model: per-sequence samplers and text buffers, the batch
+    // (part of the model's `cache` ledger entry). Read it before the first request: the worker owns the slots.
+    int64_t heap_bytes() const;
+    // The same figure for an engine over a backend of these sizes, computed without one (for memory plans).
+    static int64_t heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch);
     // Bytes of the weights resident in memory now: a model the OS paged out is warm in name only.
     int64_t weights_resident_bytes() const { return backend_->weights_resident_bytes(); }
 
@@ -103,12 +115,14 @@ class Engine {
     struct Job;
     struct Slot;
     void worker_loop();
-    bool step();  // one forward over the active slots; false when idle
+    Status wait_for_slot(Job& job);  // until admitted; timeout (and out of the queue) after wait_timeout_ns
+    bool step();                     // one forward over the active slots; false when idle
     void admit_waiting();
     void finish(Slot& slot, const char* reason);
 
     std::unique_ptr<Backend> backend_;
     std::shared_ptr<const TextCodec> codec_;
+    EngineLimits limits_;
     int n_ctx_ = 0, n_parallel_ = 0, n_batch_ = 0, n_vocab_ = 0;
 
     mutable std::mutex mu_;
@@ -135,7 +149,9 @@ struct EngineLoadOptions {
     int n_ctx = 0;  // 0: min(n_ctx_train, 4096)
     int n_parallel = 1;
     int n_batch = 512;
-    int n_threads = 0;  // 0: physical cores
+    int n_threads = 0;           // 0: physical cores
+    DType kv_type = DType::F16;  // BERTH_KV_CACHE_TYPE: F16, Q8_0 or Q4_0
+    EngineLimits limits;
 };
 
 // An Engine over a GGUF file, with what the server needs to know about the model.
@@ -163,7 +179,9 @@ class EmbeddingModel;
 // serialized (the model runs one input at a time and parallelizes inside).
 class EmbeddingEngine {
   public:
-    EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer);
+    // Calls wait for the one running before them at most limits.wait_timeout_ns (then timeout, 503).
+    EmbeddingEngine(std::unique_ptr<EmbeddingModel> model, std::shared_ptr<const Tokenizer> tokenizer,
+                    EngineLimits limits = {});
     ~EmbeddingEngine();
     int n_embd() const;
     int n_ctx() const;
@@ -175,7 +193,8 @@ class EmbeddingEngine {
   private:
     std::unique_ptr<EmbeddingModel> model_;
     std::shared_ptr<const Tokenizer> tokenizer_;
-    std::mutex mu_;
+    EngineLimits limits_;
+    std::timed_mutex mu_;
 };
 
 // True when the GGUF file is an embedding model (general.architecture "bert").
@@ -186,6 +205,7 @@ struct LoadedEmbedding {
     std::unique_ptr<EmbeddingEngine> engine;
     MemoryPlan plan;
 };
-Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name);
+Result<LoadedEmbedding> load_embedding(const std::string& path, Ledger* ledger, const std::string& ledger_name,
+                                       EngineLimits limits = {});
 
 }  // namespace berth

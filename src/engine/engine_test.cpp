@@ -105,9 +105,9 @@ class LetterCodec final : public TextCodec {
 struct Fixture {
     std::shared_ptr<FakeState> st = std::make_shared<FakeState>();
     std::unique_ptr<Engine> engine;
-    Fixture(int n_ctx = 64, int n_parallel = 1, int n_batch = 32) {
+    Fixture(int n_ctx = 64, int n_parallel = 1, int n_batch = 32, EngineLimits limits = {}) {
         engine = std::make_unique<Engine>(std::make_unique<FakeBackend>(st, n_ctx, n_parallel, n_batch),
-                                          std::make_shared<LetterCodec>());
+                                          std::make_shared<LetterCodec>(), limits);
     }
 };
 
@@ -287,6 +287,59 @@ TEST(Engine, WaitingForASlotIsReportedAsQueueTime) {
     }
     for (auto& t : threads) t.join();
     EXPECT_GE(max_queue.load(), 4000000) << "the last request waited for two others (>= 4 steps of 2 ms)";
+}
+
+// With every sequence busy, a request waits for one at most wait_timeout_ns, then gets a timeout (503) whose
+// message has the numbers; the request that held the sequence is not disturbed.
+TEST(Engine, WaitingForASequenceIsBoundedByTheTimeout) {
+    EngineLimits limits;
+    limits.wait_timeout_ns = 50 * 1000000;  // 50 ms
+    Fixture f(/*n_ctx=*/256, /*n_parallel=*/1, /*n_batch=*/16, limits);
+    f.st->delay_us = 2000;  // 2 ms a step: the first request (200 tokens) holds the only sequence ≥ 400 ms
+    f.st->never_eog = true;
+    std::atomic<bool> first_ok{false}, first_done{false};
+    std::thread first([&] {
+        auto r = f.engine->generate(greedy({1}, 200), nullptr);
+        first_ok = r.is_ok() && r->eval_count == 200;
+        first_done = true;
+    });
+    while (f.engine->stats().active == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    int64_t t0 = berth::now_ns();
+    auto second = f.engine->generate(greedy({2}, 3), nullptr);
+    int64_t waited = berth::now_ns() - t0;
+    ASSERT_FALSE(second.is_ok());
+    EXPECT_EQ(second.status().code(), StatusCode::timeout);
+    EXPECT_NE(second.status().message().find("timed out after 0.05 s waiting for a free sequence: all 1 sequences"),
+              std::string::npos)
+        << second.status().message();
+    EXPECT_GE(waited, 50 * 1000000);
+    EXPECT_FALSE(first_done.load()) << "gave up while the first request still held the sequence";
+    EXPECT_EQ(f.engine->stats().waiting, 0) << "the timed-out request left the queue";
+    first.join();
+    EXPECT_TRUE(first_ok.load());
+    EXPECT_TRUE(f.engine->generate(greedy({2}, 3), nullptr).is_ok()) << "a free sequence serves the next request";
+}
+
+// At most max_waiting requests wait for a sequence; one more is refused at once (503).
+TEST(Engine, WaitingQueueIsBounded) {
+    EngineLimits limits;
+    limits.max_waiting = 1;
+    Fixture f(/*n_ctx=*/256, /*n_parallel=*/1, /*n_batch=*/16, limits);
+    f.st->delay_us = 2000;
+    f.st->never_eog = true;
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    threads.emplace_back([&] { ok += f.engine->generate(greedy({1}, 60), nullptr).is_ok(); });
+    while (f.engine->stats().active == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    threads.emplace_back([&] { ok += f.engine->generate(greedy({1}, 3), nullptr).is_ok(); });
+    while (f.engine->stats().waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    auto third = f.engine->generate(greedy({1}, 3), nullptr);
+    ASSERT_FALSE(third.is_ok());
+    EXPECT_EQ(third.status().code(), StatusCode::resource_exhausted);
+    EXPECT_NE(third.status().message().find("1 requests already wait for one (BERTH_MAX_QUEUE=1)"), std::string::npos)
+        << third.status().message();
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok.load(), 2) << "the running and the waiting request both complete";
 }
 
 // The decode loop allocates nothing per token: a request generating 200 tokens makes exactly as many heap

@@ -1,5 +1,6 @@
 // Loading an Engine from a GGUF file: the model (weights, KV pool, scratch) and its tokenizer.
 #include "engine/engine.h"
+#include "engine/text_assets.h"
 #include "tokenizer/tokenizer.h"
 
 namespace berth {
@@ -25,35 +26,57 @@ ModelOptions model_options(const EngineLoadOptions& o) {
     m.n_parallel = o.n_parallel;
     m.n_batch = o.n_batch;
     m.n_threads = o.n_threads;
+    m.kv_type = o.kv_type;
     return m;
 }
 
 }  // namespace
+
+Result<TextAssets> load_text_assets(const GgufFile& gguf) {
+    TextAssets a;
+    ASSIGN_OR_RETURN(a.tokenizer, Tokenizer::from_gguf(gguf));
+    const Tokenizer& tok = *a.tokenizer;
+    if (auto t = gguf.get_string("tokenizer.chat_template")) a.chat_template = std::string(*t);
+    if (tok.bos() != kNoToken) a.bos_token = std::string(tok.token_text(tok.bos()));
+    if (tok.eos() != kNoToken) a.eos_token = std::string(tok.token_text(tok.eos()));
+    a.bytes = int64_t(tok.memory_bytes() + a.chat_template.size() + a.bos_token.size() + a.eos_token.size());
+    return a;
+}
 
 std::shared_ptr<const TextCodec> tokenizer_codec(std::shared_ptr<const Tokenizer> tokenizer) {
     return std::make_shared<TokenizerCodec>(std::move(tokenizer));
 }
 
 Result<MemoryPlan> plan_engine(const std::string& path, const EngineLoadOptions& options) {
-    return plan(path, model_options(options));
+    ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> gguf, GgufFile::open(path));
+    ASSIGN_OR_RETURN(MemoryPlan p, plan(*gguf, model_options(options)));
+    // The cache figure: the text assets measured on the real tokenizer built from the metadata (milliseconds
+    // even for a 150k vocabulary) plus the engine's heap, so that it equals the ledger's entry at load exactly.
+    ASSIGN_OR_RETURN(TextAssets assets, load_text_assets(*gguf));
+    ASSIGN_OR_RETURN(HParams hp, read_hparams(*gguf));
+    p.cache = assets.bytes + Engine::heap_bytes_for(hp.n_vocab, p.n_ctx, p.n_parallel, p.n_batch);
+    return p;
 }
 
 Result<LoadedEngine> load_engine(const std::string& path, const EngineLoadOptions& options, Ledger* ledger,
                                  const std::string& ledger_name) {
     ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::load(path, model_options(options), ledger, ledger_name));
-    LoadedEngine out;
-    ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::from_gguf(model->gguf()));
-    if (tok->n_vocab() > model->n_vocab()) {
-        return corrupt_data("%s: the tokenizer has %d tokens but the model only %d", path.c_str(), tok->n_vocab(),
-                            model->n_vocab());
+    ASSIGN_OR_RETURN(TextAssets assets, load_text_assets(model->gguf()));
+    if (assets.tokenizer->n_vocab() > model->n_vocab()) {
+        return corrupt_data("%s: the tokenizer has %d tokens but the model only %d", path.c_str(),
+                            assets.tokenizer->n_vocab(), model->n_vocab());
     }
-    std::shared_ptr<const Tokenizer> shared(std::move(tok));
-    if (auto t = model->gguf().get_string("tokenizer.chat_template")) out.chat_template = std::string(*t);
-    if (shared->bos() != kNoToken) out.bos_token = std::string(shared->token_text(shared->bos()));
-    if (shared->eos() != kNoToken) out.eos_token = std::string(shared->token_text(shared->eos()));
+    std::shared_ptr<const Tokenizer> shared(std::move(assets.tokenizer));
+    LoadedEngine out;
+    out.chat_template = std::move(assets.chat_template);
+    out.bos_token = std::move(assets.bos_token);
+    out.eos_token = std::move(assets.eos_token);
     out.plan = model->memory_plan();
     out.tokenizer = shared;
-    out.engine = std::make_unique<Engine>(model_backend(std::move(model)), tokenizer_codec(shared));
+    out.engine = std::make_unique<Engine>(model_backend(std::move(model)), tokenizer_codec(shared), options.limits);
+    out.plan.cache = assets.bytes + out.engine->heap_bytes();
+    // Erased with the model's other entries when the Model goes (Model::~Model erases the whole row).
+    if (ledger) ledger->set(ledger_name, MemoryKind::cache, out.plan.cache);
     return out;
 }
 

@@ -47,6 +47,13 @@ Result<Resolved> resolve(const GgufFile& g, const ModelOptions& o, Weights* weig
     r.kv.n_head_kv = r.hp.n_head_kv;
     r.kv.head_dim = r.hp.head_dim;
     r.kv.type = r.opt.kv_type;
+    // Quantized KV rows are 32-element blocks: a model whose head_dim is not a multiple of 32 keeps F16 (as
+    // Ollama does), which the plan reflects, so plan and ledger still agree.
+    if ((r.kv.type == DType::Q8_0 || r.kv.type == DType::Q4_0) && r.hp.head_dim % 32 != 0) {
+        LOG_WARN("KV cache type %s needs head_dim divisible by 32 (this model: %d); using f16", dtype_name(r.kv.type),
+                 r.hp.head_dim);
+        r.kv.type = DType::F16;
+    }
     r.kv.page_positions = 16;
     RETURN_IF_ERROR(validate_kv_shape(r.kv));
     r.dims.n_batch = r.opt.n_batch;
@@ -75,7 +82,7 @@ MemoryPlan make_plan(const GgufFile& g, const Resolved& r, int n_ff_exp) {
     p.n_parallel = r.opt.n_parallel;
     p.n_batch = r.opt.n_batch;
     p.n_logits = r.opt.n_logits;
-    p.kv_type = r.opt.kv_type;
+    p.kv_type = r.kv.type;  // after the f16 fallback for head_dim not divisible by 32
     return p;
 }
 

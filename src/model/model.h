@@ -73,11 +73,12 @@ struct MemoryPlan {
     int64_t weights_mapped = 0;  // the file mapping (file-backed)
     int64_t kv = 0;              // the KV page pool (anonymous)
     int64_t scratch = 0;         // activations, logits, attention temporaries, matmul wdata (anonymous)
+    int64_t cache = 0;           // heap: tokenizer tables, chat template, samplers (anonymous; the engine fills it in)
     int64_t kv_pages = 0;
     int n_ctx = 0, n_parallel = 0, n_batch = 0, n_logits = 0;
     DType kv_type = DType::F16;
-    int64_t anonymous() const { return kv + scratch; }
-    int64_t total() const { return weights_mapped + kv + scratch; }
+    int64_t anonymous() const { return kv + scratch + cache; }
+    int64_t total() const { return weights_mapped + kv + scratch + cache; }
 };
 
 // Computes the plan for an opened (not loaded) file; errors as read_hparams plus bad options.

@@ -44,6 +44,15 @@ Sampler::Sampler(int n_vocab, const SamplingParams& params, int n_ctx) : n_vocab
     set_params(params);
 }
 
+int64_t Sampler::heap_bytes() const {
+    return int64_t(cand_.capacity() * sizeof(Cand) + history_.capacity() * sizeof(int32_t) +
+                   counts_.capacity() * sizeof(int32_t));
+}
+
+int64_t Sampler::heap_bytes(int n_vocab, int n_ctx) {
+    return int64_t(n_vocab) * int64_t(sizeof(Cand) + sizeof(int32_t)) + int64_t(std::max(1, n_ctx)) * 4;
+}
+
 void Sampler::set_params(const SamplingParams& params) {
     params_ = params;
     uint64_t seed = params.seed;

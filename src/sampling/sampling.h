@@ -54,6 +54,11 @@ class Sampler {
     // Index of the largest logit (first on ties).
     static int32_t argmax(const float* logits, int n_vocab);
 
+    // Heap bytes of this sampler's buffers (candidates, counts, history), and what a Sampler(n_vocab, ...,
+    // n_ctx) allocates: the same figure, computed without one (for memory plans).
+    int64_t heap_bytes() const;
+    static int64_t heap_bytes(int n_vocab, int n_ctx);
+
   private:
     struct Cand {
         float logit;

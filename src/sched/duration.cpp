@@ -97,6 +97,20 @@ int64_t keep_alive_from_env(std::string_view text) {
     return 300 * kNsPerSecond;
 }
 
+Result<int64_t> parse_timeout(std::string_view text) {
+    Result<int64_t> d = parse_duration(text);
+    if (!d.is_ok()) {
+        std::string s(text);
+        char* end = nullptr;
+        long long v = std::strtoll(s.c_str(), &end, 10);
+        if (s.empty() || !end || *end != '\0') {
+            return invalid_argument("\"%s\" is not a duration (\"5m\", \"30s\") or a number of seconds", s.c_str());
+        }
+        d = v <= 0 ? 0 : v >= kForever / kNsPerSecond ? kForever : int64_t(v) * kNsPerSecond;
+    }
+    return *d <= 0 ? 0 : *d;
+}
+
 std::string format_duration(int64_t ns) {
     if (ns >= kForever) return "forever";
     if (ns < kNsPerSecond) return string_printf("%lldms", (long long)(ns / 1000000));

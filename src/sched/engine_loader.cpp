@@ -20,12 +20,13 @@ class EngineLoader final : public ModelLoader {
     Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
         ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
         if (embedding) {
-            Result<LoadedEmbedding> le = load_embedding(ref.path, ledger_, ref.name);
+            Result<LoadedEmbedding> le = load_embedding(ref.path, ledger_, ref.name, o.limits);
             if (!le.is_ok()) return le.status().with_context("loading " + ref.name);
             LoadedModel m;
             m.n_ctx = le->plan.n_ctx;
             m.weights_bytes = le->plan.weights_mapped;
             m.scratch_bytes = le->plan.scratch;
+            m.cache_bytes = le->plan.cache;
             m.embedder = std::shared_ptr<EmbeddingEngine>(std::move(le->engine));
             return m;
         }
@@ -36,9 +37,10 @@ class EngineLoader final : public ModelLoader {
         m.weights_bytes = le->plan.weights_mapped;
         m.kv_bytes = le->plan.kv;
         m.scratch_bytes = le->plan.scratch;
-        m.chat_template = le->chat_template;
-        m.bos_token = le->bos_token;
-        m.eos_token = le->eos_token;
+        m.cache_bytes = le->plan.cache;
+        m.chat_template = std::move(le->chat_template);  // moved: the bytes the ledger counted, not a copy
+        m.bos_token = std::move(le->bos_token);
+        m.eos_token = std::move(le->eos_token);
         m.extra = std::const_pointer_cast<Tokenizer>(le->tokenizer);
         m.engine = std::shared_ptr<Engine>(std::move(le->engine));
         return m;
@@ -49,6 +51,8 @@ class EngineLoader final : public ModelLoader {
         EngineLoadOptions e;
         e.n_ctx = o.n_ctx;
         e.n_parallel = o.n_parallel;
+        e.limits = o.limits;
+        e.kv_type = o.kv_type;
         return e;
     }
     Ledger* ledger_;

@@ -34,6 +34,9 @@ int64_t keep_alive_from_seconds(double seconds);
 Result<int64_t> keep_alive_from_string(std::string_view text);
 // BERTH_KEEP_ALIVE / OLLAMA_KEEP_ALIVE: a duration or integer seconds; negative → kForever; invalid → 5m.
 int64_t keep_alive_from_env(std::string_view text);
+// BERTH_LOAD_TIMEOUT / BERTH_QUEUE_TIMEOUT and their config keys: a duration or integer seconds; 0 or
+// negative → 0, which means no limit (as OLLAMA_LOAD_TIMEOUT ≤ 0). Anything else is invalid_argument.
+Result<int64_t> parse_timeout(std::string_view text);
 // "5m0s"-style rendering for logs; kForever → "forever".
 std::string format_duration(int64_t ns);
 
@@ -54,8 +57,10 @@ struct ModelFile {
 };
 
 struct LoadOptions {
-    int n_ctx = 0;       // 0: the model's default
-    int n_parallel = 1;  // sequences
+    int n_ctx = 0;               // 0: the model's default
+    int n_parallel = 1;          // sequences
+    DType kv_type = DType::F16;  // KV cache element type
+    EngineLimits limits;         // waiting for a free sequence: BERTH_MAX_QUEUE and BERTH_QUEUE_TIMEOUT
 };
 
 // A loaded model as the server uses it.
@@ -64,6 +69,7 @@ struct LoadedModel {
     std::shared_ptr<EmbeddingEngine> embedder;  // embedding models (engine is null then)
     int n_ctx = 0;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
+    int64_t cache_bytes = 0;    // heap: tokenizer tables, chat template, samplers (the ledger's `cache`)
     std::string chat_template;  // tokenizer.chat_template, may be empty
     std::string bos_token, eos_token;
     std::shared_ptr<void> extra;  // loader-specific (e.g. the tokenizer); kept alive with the model
@@ -73,7 +79,7 @@ struct LoadedModel {
 class ModelLoader {
   public:
     virtual ~ModelLoader() = default;
-    // Bytes loading would reserve (weights + kv + scratch), without loading.
+    // Bytes loading would reserve (weights + kv + scratch + cache), without loading.
     virtual Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& options) = 0;
     virtual Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& options) = 0;
 };
@@ -99,15 +105,18 @@ struct SchedConfig {
     int max_queue = 512;
     int64_t max_memory = 0;  // bytes; 0: 75 % of physical memory
     int64_t default_keep_alive = 300 * kNsPerSecond;
-    int64_t wait_timeout = 300 * kNsPerSecond;    // how long a request waits for room or a load
+    int64_t wait_timeout = 300 * kNsPerSecond;    // waiting for room or a free sequence; ≤ 0: no limit
+    int64_t load_timeout = 300 * kNsPerSecond;    // waiting for another request's load; ≤ 0: no limit
     int default_num_ctx = 0;                      // 0: the model's default
+    DType kv_type = DType::F16;                   // BERTH_KV_CACHE_TYPE: f16, q8_0 or q4_0
     std::map<std::string, ModelPolicy> policies;  // by canonical model name
     ModelPolicy default_policy;
     bool reaper_thread = true;  // false in tests: call reap() by hand
 };
 
-// Reads BERTH_MAX_LOADED_MODELS, BERTH_NUM_PARALLEL, BERTH_MAX_QUEUE, BERTH_MAX_MEMORY, BERTH_KEEP_ALIVE
-// (falling back to the OLLAMA_ names) and BERTH_CONFIG (TOML policy). Bad values are invalid_argument.
+// Reads BERTH_MAX_LOADED_MODELS, BERTH_NUM_PARALLEL, BERTH_MAX_QUEUE, BERTH_MAX_MEMORY, BERTH_KEEP_ALIVE,
+// BERTH_LOAD_TIMEOUT (falling back to the OLLAMA_ names), BERTH_QUEUE_TIMEOUT and BERTH_CONFIG (TOML policy).
+// Bad values are invalid_argument.
 Result<SchedConfig> sched_config_from_env();
 // Parses the TOML policy file into `config` (see docs in sched_config.cpp).
 Status load_policy_file(const std::string& path, SchedConfig& config);
@@ -126,7 +135,7 @@ struct ResidentInfo {
     int n_ctx = 0;
     int in_flight = 0;
     bool pinned = false;
-    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
+    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, cache_bytes = 0;
     int64_t weights_resident = 0;  // bytes of the weight mapping resident now (mincore)
     int64_t keep_alive = 0;        // ns, kForever
     int64_t expires_at = 0;        // wall ns; kForever when it never expires
@@ -175,8 +184,9 @@ class Scheduler {
 
     const SchedConfig& config() const { return config_; }
     // Returns a lease on the model, loading it (single-flight) after making room if needed. Errors:
-    // resource_exhausted (queue full, or it does not fit: the message has the numbers), timeout,
-    // and the loader's errors.
+    // resource_exhausted (queue full, or it does not fit: the message has the numbers, also after waiting
+    // wait_timeout for room), timeout (another request's load took longer than load_timeout), and the
+    // loader's errors. The request that loads runs its load to the end (a load cannot be interrupted).
     Result<Lease> acquire(const ModelFile& ref, const AcquireOptions& options);
     // Unloads now if idle, otherwise as soon as its last request ends. false if not resident. `admin`
     // unloads pinned models too; otherwise a pinned model stays.
@@ -204,7 +214,8 @@ class Scheduler {
     ModelLoader* loader_;
     const Clock* clock_;
     mutable std::mutex mu_;
-    std::condition_variable cv_;
+    std::condition_variable cv_;         // waiting requests: a load ended, a request ended, room was made
+    std::condition_variable reaper_cv_;  // the reaper's 250 ms tick; woken only to stop
     std::map<std::string, std::shared_ptr<Runner>> runners_;
     std::map<std::string, bool> runtime_pins_;
     SchedStats stats_;

@@ -5,6 +5,9 @@
 //   keep_alive = "5m"              # default keep-alive (duration string or seconds)
 //   num_parallel = 1
 //   max_queue = 512
+//   queue_timeout = "5m"           # waiting for room or a free sequence (0: no limit)
+//   load_timeout = "5m"            # waiting for another request's load (0: no limit)
+//   kv_cache_type = "f16"          # f16 | q8_0 | q4_0
 //
 //   [default]                      # policy for models without a section of their own
 //   client_keep_alive = "obey"     # obey | clamp | ignore
@@ -20,7 +23,9 @@
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <cctype>
 #include <cstdlib>
+#include <tuple>
 
 #include "sched/sched.h"
 
@@ -48,6 +53,16 @@ Result<int64_t> toml_duration(const toml::node* n, const std::string& key) {
         return invalid_argument("%s: %s", key.c_str(), d.status().message().c_str());
     }
     return invalid_argument("%s must be a duration string or a number of seconds", key.c_str());
+}
+
+// "f16" | "q8_0" | "q4_0" (any case) → the KV element type.
+Result<DType> parse_kv_cache_type(const std::string& text) {
+    std::string t;
+    for (char c : text) t += char(std::tolower(static_cast<unsigned char>(c)));
+    if (t == "f16") return DType::F16;
+    if (t == "q8_0") return DType::Q8_0;
+    if (t == "q4_0") return DType::Q4_0;
+    return invalid_argument("KV cache type must be f16, q8_0 or q4_0, got \"%s\"", text.c_str());
 }
 
 Status read_policy(const toml::table& t, const std::string& where, ModelPolicy& p) {
@@ -123,6 +138,21 @@ Status load_policy_file(const std::string& path, SchedConfig& config) {
                 return invalid_argument("%s: max_memory must be a number of bytes or a size such as \"12GiB\"",
                                         path.c_str());
             }
+        } else if (s == "queue_timeout" || s == "load_timeout") {
+            Result<int64_t> t = invalid_argument("must be a duration string or a number of seconds");
+            if (auto str = sn.value<std::string>())
+                t = parse_timeout(*str);
+            else if (auto n = sn.value<int64_t>())
+                t = parse_timeout(std::to_string(*n));
+            if (!t.is_ok())
+                return invalid_argument("%s: %s: %s", path.c_str(), s.c_str(), t.status().message().c_str());
+            (s == "queue_timeout" ? config.wait_timeout : config.load_timeout) = *t;
+        } else if (s == "kv_cache_type") {
+            auto str = sn.value<std::string>();
+            if (!str) return invalid_argument("%s: kv_cache_type must be a string", path.c_str());
+            Result<DType> t = parse_kv_cache_type(*str);
+            if (!t.is_ok()) return invalid_argument("%s: %s", path.c_str(), t.status().message().c_str());
+            config.kv_type = *t;
         } else if (s == "max_loaded_models" || s == "num_parallel" || s == "max_queue") {
             auto n = sn.value<int64_t>();
             if (!n || *n <= 0) return invalid_argument("%s: %s must be a positive integer", path.c_str(), s.c_str());
@@ -176,6 +206,20 @@ Result<SchedConfig> sched_config_from_env() {
     if (c.max_loaded_models == 0) c.max_loaded_models = 3;
     if (c.num_parallel == 0) c.num_parallel = 1;
     if (c.max_queue == 0) c.max_queue = 512;
+    for (auto [name, fallback, field] : {std::tuple{"BERTH_QUEUE_TIMEOUT", (const char*)nullptr, &c.wait_timeout},
+                                         std::tuple{"BERTH_LOAD_TIMEOUT", "OLLAMA_LOAD_TIMEOUT", &c.load_timeout}}) {
+        std::string v = env_or(name, fallback, "");
+        if (v.empty()) continue;
+        Result<int64_t> t = parse_timeout(v);
+        if (!t.is_ok()) return invalid_argument("%s=%s: %s", name, v.c_str(), t.status().message().c_str());
+        *field = *t;
+    }
+    std::string kv = env_or("BERTH_KV_CACHE_TYPE", "OLLAMA_KV_CACHE_TYPE", "");
+    if (!kv.empty()) {
+        Result<DType> t = parse_kv_cache_type(kv);
+        if (!t.is_ok()) return invalid_argument("BERTH_KV_CACHE_TYPE: %s", t.status().message().c_str());
+        c.kv_type = *t;
+    }
     std::string mem = env_or("BERTH_MAX_MEMORY", nullptr, "");
     if (!mem.empty()) {
         Result<int64_t> b = parse_byte_size(mem);

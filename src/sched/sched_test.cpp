@@ -29,6 +29,7 @@ class FakeLoader final : public ModelLoader {
     std::atomic<int> load_delay_ms{0};
     std::atomic<bool> fail{false};
     int max_ctx = 1 << 20;  // a loader may settle on less context than asked for
+    LoadOptions last;       // the options of the latest load
     Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions&) override {
         auto it = sizes.find(ref.path);
         if (it == sizes.end()) return not_found("no such file %s", ref.path.c_str());
@@ -38,6 +39,7 @@ class FakeLoader final : public ModelLoader {
         if (load_delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(load_delay_ms.load()));
         if (fail) return corrupt_data("broken file %s", ref.path.c_str());
         ++loads;
+        last = o;
         LoadedModel m;
         m.n_ctx = std::min(o.n_ctx > 0 ? o.n_ctx : 2048, max_ctx);
         m.weights_bytes = sizes[ref.path];
@@ -194,9 +196,15 @@ TEST(Sched, BusyModelsAreNotEvictedAndNoRoomIs503WithNumbers) {
     ASSERT_FALSE(lc.is_ok());
     EXPECT_EQ(lc.status().code(), StatusCode::resource_exhausted);
     EXPECT_NE(lc.status().message().find("budget 100.0 MiB"), std::string::npos) << lc.status().message();
-    // Larger than the whole budget: refused at once.
+    EXPECT_NE(lc.status().message().find("timed out after 50ms waiting for room (BERTH_QUEUE_TIMEOUT)"),
+              std::string::npos)
+        << lc.status().message();
+    // Larger than the whole budget: refused at once, without waiting.
+    int64_t t0 = now_ns();
     auto lbig = f.get("big");
     EXPECT_EQ(lbig.status().code(), StatusCode::resource_exhausted);
+    EXPECT_EQ(lbig.status().message().find("timed out"), std::string::npos) << lbig.status().message();
+    EXPECT_LT(now_ns() - t0, 40 * 1000000) << "a hopeless request does not wait for the timeout";
     la->release();
     EXPECT_TRUE(f.get("c").is_ok()) << "room after a finished";
 }
@@ -304,6 +312,54 @@ TEST(Sched, LoaderGivingLessContextDoesNotReloadForever) {
     EXPECT_EQ(f.loader.loads, 1);
 }
 
+// A request that finds its model loading waits at most load_timeout (real time), then 503 with the setting's
+// name; the loading request itself completes.
+TEST(Sched, WaitingForAnotherRequestsLoadIsBoundedByLoadTimeout) {
+    SchedConfig c;
+    c.load_timeout = 50 * 1000000;  // 50 ms
+    c.wait_timeout = 10 * kSec;     // not the one that applies here
+    Fixture f(c);
+    f.loader.load_delay_ms = 400;
+    std::thread loader_thread([&] { EXPECT_TRUE(f.get("a").is_ok()); });
+    while (f.resident().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    int64_t t0 = now_ns();
+    auto waiter = f.get("a");
+    int64_t waited = now_ns() - t0;
+    ASSERT_FALSE(waiter.is_ok());
+    EXPECT_EQ(waiter.status().code(), StatusCode::timeout);
+    EXPECT_NE(waiter.status().message().find("timed out after 50ms waiting for a to load (BERTH_LOAD_TIMEOUT)"),
+              std::string::npos)
+        << waiter.status().message();
+    EXPECT_GE(waited, 50 * 1000000);
+    EXPECT_EQ(f.loader.loads.load(), 0) << "gave up while the load (400 ms) was still running";
+    loader_thread.join();
+    EXPECT_EQ(f.loader.loads.load(), 1);
+    EXPECT_TRUE(f.get("a").is_ok()) << "the model loaded meanwhile serves later requests";
+}
+
+// The engine's bound on waiting for a sequence comes from the scheduler's settings (BERTH_MAX_QUEUE,
+// BERTH_QUEUE_TIMEOUT).
+TEST(Sched, EngineWaitLimitsFollowTheConfig) {
+    SchedConfig c;
+    c.max_queue = 7;
+    c.wait_timeout = 3 * kSec;
+    Fixture f(c);
+    ASSERT_TRUE(f.get("a").is_ok());
+    EXPECT_EQ(f.loader.last.limits.max_waiting, 7);
+    EXPECT_EQ(f.loader.last.limits.wait_timeout_ns, 3 * kSec);
+}
+
+TEST(Duration, Timeouts) {
+    EXPECT_EQ(*parse_timeout("5m"), 300 * kSec);
+    EXPECT_EQ(*parse_timeout("250ms"), 250 * 1000000);
+    EXPECT_EQ(*parse_timeout("30"), 30 * kSec) << "integer seconds";
+    EXPECT_EQ(*parse_timeout("0"), 0) << "0: no limit";
+    EXPECT_EQ(*parse_timeout("-1"), 0) << "negative: no limit, as OLLAMA_LOAD_TIMEOUT";
+    EXPECT_EQ(*parse_timeout("-5m"), 0);
+    EXPECT_EQ(parse_timeout("soon").status().code(), StatusCode::invalid_argument);
+    EXPECT_EQ(parse_timeout("").status().code(), StatusCode::invalid_argument);
+}
+
 TEST(Sched, LoadFailureIsReportedAndRetried) {
     Fixture f;
     f.loader.fail = true;
@@ -318,7 +374,8 @@ TEST(Sched, LoadFailureIsReportedAndRetried) {
 TEST(Sched, ConfigFromEnvironment) {
     const char* vars[] = {
         "BERTH_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS", "BERTH_NUM_PARALLEL", "BERTH_MAX_QUEUE",
-        "BERTH_MAX_MEMORY",        "BERTH_KEEP_ALIVE",         "OLLAMA_KEEP_ALIVE",  "BERTH_CONFIG"};
+        "BERTH_MAX_MEMORY",        "BERTH_KEEP_ALIVE",         "OLLAMA_KEEP_ALIVE",  "BERTH_CONFIG",
+        "BERTH_QUEUE_TIMEOUT",     "BERTH_LOAD_TIMEOUT",       "OLLAMA_LOAD_TIMEOUT"};
     for (const char* v : vars) unsetenv(v);
     Result<SchedConfig> d = sched_config_from_env();
     ASSERT_TRUE(d.is_ok());
@@ -327,7 +384,11 @@ TEST(Sched, ConfigFromEnvironment) {
     EXPECT_EQ(d->max_queue, 512);
     EXPECT_EQ(d->default_keep_alive, 300 * kSec);
     EXPECT_EQ(d->max_memory, default_max_memory());
+    EXPECT_EQ(d->wait_timeout, 300 * kSec);
+    EXPECT_EQ(d->load_timeout, 300 * kSec);
     setenv("OLLAMA_MAX_LOADED_MODELS", "5", 1);
+    setenv("OLLAMA_LOAD_TIMEOUT", "0", 1);
+    setenv("BERTH_QUEUE_TIMEOUT", "45s", 1);
     setenv("OLLAMA_KEEP_ALIVE", "-1", 1);
     setenv("BERTH_NUM_PARALLEL", "4", 1);
     setenv("BERTH_MAX_MEMORY", "12GiB", 1);
@@ -337,6 +398,13 @@ TEST(Sched, ConfigFromEnvironment) {
     EXPECT_EQ(c->default_keep_alive, kForever);
     EXPECT_EQ(c->num_parallel, 4);
     EXPECT_EQ(c->max_memory, int64_t(12) << 30);
+    EXPECT_EQ(c->load_timeout, 0) << "OLLAMA_LOAD_TIMEOUT=0: no limit";
+    EXPECT_EQ(c->wait_timeout, 45 * kSec);
+    setenv("BERTH_LOAD_TIMEOUT", "2m", 1);
+    EXPECT_EQ(sched_config_from_env()->load_timeout, 120 * kSec) << "BERTH_ wins over OLLAMA_";
+    setenv("BERTH_QUEUE_TIMEOUT", "a while", 1);
+    EXPECT_EQ(sched_config_from_env().status().code(), StatusCode::invalid_argument);
+    setenv("BERTH_QUEUE_TIMEOUT", "45s", 1);
     setenv("BERTH_KEEP_ALIVE", "10m", 1);
     EXPECT_EQ(sched_config_from_env()->default_keep_alive, 600 * kSec) << "BERTH_ wins over OLLAMA_";
     setenv("BERTH_MAX_MEMORY", "lots", 1);
@@ -351,7 +419,7 @@ TEST(Sched, PolicyFile) {
     std::string path = testing::TempDir() + "berth_policy_test.toml";
     {
         std::ofstream o(path);
-        o << "[server]\nkeep_alive = \"10m\"\nmax_memory = \"2GiB\"\n"
+        o << "[server]\nkeep_alive = \"10m\"\nmax_memory = \"2GiB\"\nqueue_timeout = \"90s\"\nload_timeout = 600\n"
              "[models.\"llama3.2\"]\npin = true\npreload = true\n"
              "[models.qwen]\nclient_keep_alive = \"clamp\"\nkeep_alive_max = \"1h\"\nnum_ctx = 8192\n";
     }
@@ -359,6 +427,8 @@ TEST(Sched, PolicyFile) {
     ASSERT_TRUE(load_policy_file(path, c).is_ok());
     EXPECT_EQ(c.default_keep_alive, 600 * kSec);
     EXPECT_EQ(c.max_memory, int64_t(2) << 30);
+    EXPECT_EQ(c.wait_timeout, 90 * kSec);
+    EXPECT_EQ(c.load_timeout, 600 * kSec);
     EXPECT_TRUE(c.policies["llama3.2"].pin);
     EXPECT_TRUE(c.policies["llama3.2"].preload);
     EXPECT_EQ(c.policies["qwen"].client_keep_alive, ClientKeepAlive::clamp);
@@ -409,6 +479,38 @@ TEST(Sched, PolicyFileDocumentedFormat) {
     SchedConfig bad;
     st = load_policy_file(path, bad);
     EXPECT_NE(st.message().find("unknown setting max_memry"), std::string::npos) << st.message();
+    std::remove(path.c_str());
+}
+
+TEST(Sched, KvCacheTypeFromEnvironmentAndFile) {
+    unsetenv("BERTH_CONFIG");
+    unsetenv("OLLAMA_KV_CACHE_TYPE");
+    unsetenv("BERTH_KV_CACHE_TYPE");
+    EXPECT_EQ(sched_config_from_env()->kv_type, DType::F16);
+    setenv("OLLAMA_KV_CACHE_TYPE", "q8_0", 1);
+    EXPECT_EQ(sched_config_from_env()->kv_type, DType::Q8_0) << "OLLAMA_ name is the fallback";
+    setenv("BERTH_KV_CACHE_TYPE", "Q4_0", 1);
+    EXPECT_EQ(sched_config_from_env()->kv_type, DType::Q4_0);
+    setenv("BERTH_KV_CACHE_TYPE", "q5_1", 1);
+    Result<SchedConfig> bad = sched_config_from_env();
+    ASSERT_FALSE(bad.is_ok());
+    EXPECT_NE(bad.status().message().find("f16, q8_0 or q4_0"), std::string::npos) << bad.status().message();
+    unsetenv("OLLAMA_KV_CACHE_TYPE");
+    unsetenv("BERTH_KV_CACHE_TYPE");
+
+    std::string path = testing::TempDir() + "berth_kv_type_test.toml";
+    {
+        std::ofstream o(path);
+        o << "kv_cache_type = \"q8_0\"\n";
+    }
+    SchedConfig c;
+    ASSERT_TRUE(load_policy_file(path, c).is_ok());
+    EXPECT_EQ(c.kv_type, DType::Q8_0);
+    {
+        std::ofstream o(path);
+        o << "kv_cache_type = \"int3\"\n";
+    }
+    EXPECT_EQ(load_policy_file(path, c).code(), StatusCode::invalid_argument);
     std::remove(path.c_str());
 }
 

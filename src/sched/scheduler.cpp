@@ -82,6 +82,7 @@ Scheduler::~Scheduler() {
         runners_.clear();
     }
     cv_.notify_all();
+    reaper_cv_.notify_all();
     if (reaper_.joinable()) reaper_.join();
     dead.clear();
 }
@@ -171,14 +172,24 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
     };
     const ModelPolicy& pol = policy_for(ref.name);
     int want_ctx = options.num_ctx > 0 ? options.num_ctx : pol.num_ctx > 0 ? pol.num_ctx : config_.default_num_ctx;
-    const int64_t deadline = berth::now_ns() + config_.wait_timeout;  // real time: waiting is real
-    // Waits for a change (a load finishing, a request ending); false when the deadline passed.
-    auto wait = [&]() -> bool {
+    // Deadlines are real time (waiting is real): room and busy models within wait_timeout, another request's
+    // load within load_timeout from when this request first found it loading. ≤ 0: no limit.
+    auto deadline_after = [](int64_t from, int64_t timeout) {
+        return timeout > 0 && timeout < kForever - from ? from + timeout : kForever;
+    };
+    const int64_t room_deadline = deadline_after(berth::now_ns(), config_.wait_timeout);
+    int64_t load_deadline = 0;  // set when first waiting for a load
+    // Waits for a change (a load finishing, a request ending); false when `deadline` passed or stopping.
+    auto wait = [&](int64_t deadline) -> bool {
         if (stopping_) return false;
         int64_t left = deadline - berth::now_ns();
         if (left <= 0) return false;
         cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100 * 1000000)));
         return !stopping_;
+    };
+    auto timed_out = [&](const char* waiting_for, int64_t timeout, const char* knob) {
+        return Status(StatusCode::timeout, "timed out after " + format_duration(timeout) + " waiting for " + ref.name +
+                                               " " + waiting_for + " (" + knob + ")");
     };
 
     for (int iter = 0;; ++iter) {
@@ -186,8 +197,11 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         if (it != runners_.end()) {
             std::shared_ptr<Runner> r = it->second;
             if (r->state == RunnerState::loading) {
-                if (!wait())
-                    return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name + " to load"));
+                if (load_deadline == 0) load_deadline = deadline_after(berth::now_ns(), config_.load_timeout);
+                if (!wait(load_deadline)) {
+                    if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                    return give_up(timed_out("to load", config_.load_timeout, "BERTH_LOAD_TIMEOUT"));
+                }
                 continue;
             }
             if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
@@ -206,7 +220,11 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 remove_locked(r, dead);
                 continue;
             }
-            if (!wait()) return give_up(Status(StatusCode::timeout, "timed out waiting for " + ref.name));
+            if (!wait(room_deadline)) {
+                if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                return give_up(timed_out("(loaded with a smaller context) to finish its requests before reloading",
+                                         config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
+            }
             continue;
         }
 
@@ -214,6 +232,9 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         LoadOptions lo;
         lo.n_ctx = want_ctx;
         lo.n_parallel = config_.num_parallel;
+        lo.limits.max_waiting = config_.max_queue;
+        lo.limits.wait_timeout_ns = config_.wait_timeout;
+        lo.kv_type = config_.kv_type;
         lock.unlock();
         dead.clear();
         Result<int64_t> need = loader_->plan_bytes(ref, lo);
@@ -254,16 +275,18 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             }
             bool hopeless = *need > config_.max_memory - pinned_bytes ||
                             (unpinned == 0 && int(runners_.size()) >= config_.max_loaded_models);
-            if (hopeless || !wait()) {
-                ++stats_.rejected_memory;
-                return give_up(resource_exhausted(
-                    "model %s needs %s but does not fit: budget %s, in use %s (pinned %s, busy %s), %zu of %d "
-                    "models loaded",
-                    ref.name.c_str(), format_bytes(*need).c_str(), format_bytes(config_.max_memory).c_str(),
-                    format_bytes(in_use_locked()).c_str(), format_bytes(pinned_bytes).c_str(),
-                    format_bytes(busy_bytes).c_str(), runners_.size(), config_.max_loaded_models));
-            }
-            continue;
+            if (!hopeless && wait(room_deadline)) continue;
+            if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+            ++stats_.rejected_memory;
+            std::string waited = hopeless ? ""
+                                          : "timed out after " + format_duration(config_.wait_timeout) +
+                                                " waiting for room (BERTH_QUEUE_TIMEOUT): ";
+            return give_up(resource_exhausted(
+                "%smodel %s needs %s but does not fit: budget %s, in use %s (pinned %s, busy %s), %zu of %d "
+                "models loaded",
+                waited.c_str(), ref.name.c_str(), format_bytes(*need).c_str(), format_bytes(config_.max_memory).c_str(),
+                format_bytes(in_use_locked()).c_str(), format_bytes(pinned_bytes).c_str(),
+                format_bytes(busy_bytes).c_str(), runners_.size(), config_.max_loaded_models));
         }
 
         auto r = std::make_shared<Runner>();
@@ -285,7 +308,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         ++stats_.loads;
         r->model = std::move(loaded).value();
         r->n_ctx = r->model.n_ctx;
-        int64_t actual = r->model.weights_bytes + r->model.kv_bytes + r->model.scratch_bytes;
+        int64_t actual = r->model.weights_bytes + r->model.kv_bytes + r->model.scratch_bytes + r->model.cache_bytes;
         if (actual > 0) r->planned_bytes = actual;
         r->state = RunnerState::ready;
         r->loaded_at_wall = clock_->wall_ns();
@@ -373,7 +396,7 @@ void Scheduler::reap() {
 void Scheduler::reaper_loop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
-        cv_.wait_for(lock, std::chrono::milliseconds(250));
+        reaper_cv_.wait_for(lock, std::chrono::milliseconds(250));  // not cv_: releases need not wake it
         if (stopping_) break;
         lock.unlock();
         reap();
@@ -396,6 +419,7 @@ std::vector<ResidentInfo> Scheduler::list() const {
         i.weights_bytes = r->model.weights_bytes;
         i.kv_bytes = r->model.kv_bytes;
         i.scratch_bytes = r->model.scratch_bytes;
+        i.cache_bytes = r->model.cache_bytes;
         if (r->state == RunnerState::ready && r->model.engine)
             i.weights_resident = r->model.engine->weights_resident_bytes();
         if (r->state == RunnerState::ready && r->model.embedder)

@@ -184,27 +184,76 @@ Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const Reques
     return st.sched->acquire(ModelFile{e.name, e.model_path}, ao);
 }
 
+Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, const std::string& source) {
+    {
+        std::lock_guard<std::mutex> lock(st.templates_mu);
+        auto it = st.templates.find(source);
+        if (it != st.templates.end()) {
+            if (it->second.tmpl) return it->second.tmpl;
+            return it->second.error;
+        }
+    }
+    Server::State::ParsedTemplate pt;
+    Result<ChatTemplate> t = ChatTemplate::parse(source);
+    if (t.is_ok())
+        pt.tmpl = std::make_shared<const ChatTemplate>(std::move(t).value());
+    else
+        pt.error = t.status();
+    // Bounded in count and bytes (request templates come from clients): a handful of models in practice.
+    constexpr size_t kMaxTemplates = 64, kMaxTemplateBytes = 8 << 20;
+    if (source.size() <= kMaxTemplateBytes / 8) {
+        std::lock_guard<std::mutex> lock(st.templates_mu);
+        if (st.templates.size() >= kMaxTemplates || st.templates_bytes + source.size() > kMaxTemplateBytes) {
+            st.templates.clear();
+            st.templates_bytes = 0;
+        }
+        if (st.templates.emplace(source, pt).second) st.templates_bytes += source.size();
+    }
+    if (pt.tmpl) return pt.tmpl;
+    return pt.error;
+}
+
+Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,
+                                                           const LoadedModel& m) {
+    if (!e.template_text.empty()) {
+        bool seen;
+        {
+            std::lock_guard<std::mutex> lock(st.templates_mu);
+            seen = st.templates.count(e.template_text) > 0;
+        }
+        Result<std::shared_ptr<const ChatTemplate>> t = parse_template(st, e.template_text);
+        if (t.is_ok()) return *t;
+        if (!seen) {
+            LOG_DEBUG("%s: its TEMPLATE is not Jinja (an Ollama Go template?); using the GGUF chat template",
+                      e.name.c_str());
+        }
+    }
+    if (m.chat_template.empty()) return std::shared_ptr<const ChatTemplate>();
+    return parse_template(st, m.chat_template);
+}
+
 namespace {
 
-Result<std::string> render_messages(const LoadedModel& m, const json& messages) {
-    if (!m.chat_template.empty()) {
+Result<std::string> render_messages(const LoadedModel& m, const ChatTemplate* tmpl, const json& messages) {
+    if (tmpl) {
         json ctx = {{"messages", messages},
                     {"add_generation_prompt", true},
                     {"bos_token", m.bos_token},
                     {"eos_token", m.eos_token}};
-        return render_chat_template(m.chat_template, ctx);
+        return tmpl->render(ctx);
     }
     return render_plain_chat(messages, true);
 }
 
 }  // namespace
 
-Status chat_prompt(const LoadedModel& m, json messages, std::vector<int32_t>& tokens, bool& truncated) {
+Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages, std::vector<int32_t>& tokens,
+                   bool& truncated) {
     const TextCodec& codec = m.engine->codec();
     const int n_ctx = m.n_ctx;
     truncated = false;
     for (int guard = 0; guard < 100000; ++guard) {
-        ASSIGN_OR_RETURN(std::string text, render_messages(m, messages));
+        ASSIGN_OR_RETURN(std::string text, render_messages(m, tmpl, messages));
         bool has_bos = !m.bos_token.empty() && text.rfind(m.bos_token, 0) == 0;
         ASSIGN_OR_RETURN(tokens, codec.encode(text, !has_bos, true));
         if (int64_t(tokens.size()) < n_ctx) return Status::ok();
@@ -226,8 +275,8 @@ Status chat_prompt(const LoadedModel& m, json messages, std::vector<int32_t>& to
     return internal_error("truncation did not converge");
 }
 
-Status completion_prompt(Server::State& st, const LoadedModel& m, const std::string& prompt, const std::string& system,
-                         bool raw, const json& context, std::vector<int32_t>& tokens) {
+Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
+                         const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens) {
     const TextCodec& codec = m.engine->codec();
     tokens.clear();
     if (context.is_array()) {
@@ -240,11 +289,11 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const std::str
     bool add_special = tokens.empty();
     if (raw) {
         text = prompt;
-    } else if (!m.chat_template.empty()) {
+    } else if (tmpl) {
         json messages = json::array();
         if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
         messages.push_back({{"role", "user"}, {"content", prompt}});
-        ASSIGN_OR_RETURN(text, render_messages(m, messages));
+        ASSIGN_OR_RETURN(text, render_messages(m, tmpl, messages));
         if (!m.bos_token.empty() && text.rfind(m.bos_token, 0) == 0) add_special = false;
     } else {
         text = system.empty() ? prompt : system + "\n\n" + prompt;
@@ -265,9 +314,13 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const std::str
 
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit) {
-    std::atomic<bool> cancel{false};
+    const int64_t t_call = now_ns();
+    // Polled every decode step: set by the disconnect watcher when the client goes away, and for every request
+    // when the shutdown grace period is over (a request that starts after that stops at its first token).
+    std::atomic<bool> cancel{st.cancel_all.load()};
+    DisconnectWatcher::Registration watch(st.watcher, p.peer, &cancel);
     Result<GenerateResult> r = p.lease.engine().generate(
-        p.greq, [&](std::string_view t) { return emit(t); }, &cancel);
+        p.greq, [&](std::string_view t) { return !st.cancel_all && emit(t); }, &cancel);
     if (r.is_ok()) {
         ++st.generations;
         st.tokens_prompt += r->prompt_eval_count;
@@ -275,6 +328,10 @@ Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
         st.eval_ns += r->eval_ns;
         st.prompt_ns += r->prompt_eval_ns;
         if (r->done_reason == "cancel") ++st.cancelled;
+        if (r->eval_count > 0) {
+            st.ttft_hist.observe(double(t_call - p.t_start + r->queue_ns + r->prompt_eval_ns) * 1e-9);
+            st.token_hist.observe(double(r->eval_ns) * 1e-9 / r->eval_count);
+        }
         std::lock_guard<std::mutex> lock(st.latency_mu);
         size_t i = st.latency_n++ % 64;
         st.ttft_ms[i] = double(r->prompt_eval_ns) / 1e6;
@@ -295,6 +352,35 @@ Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, st
         text.append(t);
         return true;
     });
+}
+
+// ---- latency histograms -------------------------------------------------------------------------------
+LatencyHistogram::LatencyHistogram(std::initializer_list<double> upper_bounds) {
+    for (double b : upper_bounds) {
+        CHECK(n_ < kMaxBuckets);
+        bounds_[n_++] = b;
+    }
+}
+
+void LatencyHistogram::observe(double seconds) {
+    int i = 0;
+    while (i < n_ && seconds > bounds_[i]) ++i;
+    counts_[i].fetch_add(1, std::memory_order_relaxed);
+    sum_us_.fetch_add(int64_t(seconds * 1e6), std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string LatencyHistogram::render(const char* name, const char* help) const {
+    std::string o = string_printf("# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    int64_t cumulative = 0;
+    for (int i = 0; i <= n_; ++i) {
+        cumulative += counts_[i].load(std::memory_order_relaxed);
+        std::string le = i < n_ ? string_printf("%g", bounds_[i]) : "+Inf";
+        o += string_printf("%s_bucket{le=\"%s\"} %lld\n", name, le.c_str(), (long long)cumulative);
+    }
+    o += string_printf("%s_sum %.6f\n%s_count %lld\n", name, double(sum_us_.load()) * 1e-6, name,
+                       (long long)count_.load());
+    return o;
 }
 
 // ---- details -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ json ps_json(Server::State& st) {
             e = *found;
         else
             e.name = r.name, e.model_path = r.path;
-        int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes;
+        int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes + r.cache_bytes;
         models.push_back({{"name", r.name},
                           {"model", r.name},
                           {"size", size},
@@ -30,7 +30,8 @@ json ps_json(Server::State& st) {
                           {"size_weights", r.weights_bytes},
                           {"size_kv", r.kv_bytes},
                           {"size_scratch", r.scratch_bytes},
-                          {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes},
+                          {"size_cache", r.cache_bytes},
+                          {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
                           {"weights_resident", r.weights_resident},
                           {"pinned", r.pinned},
                           {"state", r.state},
@@ -111,6 +112,8 @@ std::string metrics_text(Server::State& st) {
         line("berth_process_rss_anon_bytes " + std::to_string(pm->rss_anon));
         line("# TYPE berth_process_rss_file_bytes gauge");
         line("berth_process_rss_file_bytes " + std::to_string(pm->rss_file));
+        line("# HELP berth_process_swap_bytes VmSwap of the server process.\n# TYPE berth_process_swap_bytes gauge");
+        line("berth_process_swap_bytes " + std::to_string(pm->vm_swap));
         line(
             "# HELP berth_unaccounted_bytes RssAnon minus the ledger's anonymous bytes.\n# TYPE "
             "berth_unaccounted_bytes gauge");
@@ -132,6 +135,9 @@ std::string metrics_text(Server::State& st) {
     counter("berth_generated_tokens_total", "Tokens generated.", st.tokens_generated.load());
     counter("berth_prompt_seconds_total", "Time in prompt evaluation.", st.prompt_ns.load() / kNsPerSecond);
     counter("berth_eval_seconds_total", "Time generating.", st.eval_ns.load() / kNsPerSecond);
+    o += st.ttft_hist.render("berth_time_to_first_token_seconds",
+                             "Request start to the first generated token (queueing and loading included).");
+    o += st.token_hist.render("berth_time_per_token_seconds", "Mean time per generated token of a generation.");
     line(
         "# HELP berth_queue_outstanding Requests holding or waiting for a model.\n# TYPE berth_queue_outstanding "
         "gauge");

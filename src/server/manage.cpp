@@ -86,29 +86,31 @@ void pull(Server::State& st, const httplib::Request& req, httplib::Response& res
         PullOptions po;
         po.models_dir = dir;
         po.insecure = insecure;
+        po.progress = [&st](const PullProgress&) { return !st.cancel_all; };  // shutdown; the partial file stays
         Status s = pull_model(model, po);
         if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
         return reply_json(res, {{"status", "success"}});
     }
-    res.set_chunked_content_provider("application/x-ndjson", [model, dir, insecure](size_t, httplib::DataSink& sink) {
-        PullOptions po;
-        po.models_dir = dir;
-        po.insecure = insecure;
-        po.progress = [&](const PullProgress& p) {
-            json j = {{"status", p.status}};
-            if (!p.digest.empty()) j["digest"] = p.digest;
-            if (p.total) j["total"] = p.total, j["completed"] = p.completed;
-            std::string line = dump(j) + "\n";
-            return sink.write(line.data(), line.size());
-        };
-        Status s = pull_model(model, po);
-        if (!s.is_ok()) {
-            std::string line = dump(json{{"error", s.message()}}) + "\n";
-            sink.write(line.data(), line.size());
-        }
-        sink.done();
-        return true;
-    });
+    res.set_chunked_content_provider("application/x-ndjson",
+                                     [&st, model, dir, insecure](size_t, httplib::DataSink& sink) {
+                                         PullOptions po;
+                                         po.models_dir = dir;
+                                         po.insecure = insecure;
+                                         po.progress = [&](const PullProgress& p) {
+                                             json j = {{"status", p.status}};
+                                             if (!p.digest.empty()) j["digest"] = p.digest;
+                                             if (p.total) j["total"] = p.total, j["completed"] = p.completed;
+                                             std::string line = dump(j) + "\n";
+                                             return sink.write(line.data(), line.size()) && !st.cancel_all;
+                                         };
+                                         Status s = pull_model(model, po);
+                                         if (!s.is_ok()) {
+                                             std::string line = dump(json{{"error", s.message()}}) + "\n";
+                                             sink.write(line.data(), line.size());
+                                         }
+                                         sink.done();
+                                         return true;
+                                     });
 }
 
 }  // namespace

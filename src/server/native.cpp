@@ -106,11 +106,13 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     sm.st = &st;
     sm.chat = chat;
     sm.p.name = name;
+    sm.p.peer = PeerAddress::of(req);
     sm.p.entry = *entry;
     sm.p.t_start = t_start;
 
     json messages = json::array();
     std::string prompt, system;
+    std::shared_ptr<const ChatTemplate> request_template;  // /api/generate's `template`
     if (chat) {
         if (body.contains("messages") && !body["messages"].is_null()) {
             if (!body["messages"].is_array()) return reply_error(res, 400, "messages must be a list");
@@ -153,6 +155,14 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
                        (body.contains("system") && body["system"].is_string() && body["system"] != "") ||
                        (body.contains("context") && body["context"].is_array() && !body["context"].empty())))
             return reply_error(res, 400, "raw mode does not support template, system, or context");
+        if (body.contains("template") && !body["template"].is_null()) {
+            if (!body["template"].is_string()) return reply_error(res, 400, "template must be a string");
+            if (const std::string& t = body["template"].get_ref<const std::string&>(); !t.empty()) {
+                Result<std::shared_ptr<const ChatTemplate>> parsed = parse_template(st, t);
+                if (!parsed.is_ok()) return reply_error(res, 400, invalid_template_error(parsed.status()).message());
+                request_template = *parsed;
+            }
+        }
         if (prompt.empty() && !(body.contains("context") && body["context"].is_array() && !body["context"].empty()))
             return load_or_unload(st, *entry, name, ro, *ka, false, res);
     }
@@ -162,10 +172,13 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     sm.p.lease = std::move(lease).value();
     const LoadedModel& lm = sm.p.lease.model();
     if (!lm.engine) return reply_error(res, 400, "\"" + name + "\" does not support " + (chat ? "chat" : "generate"));
+    Result<std::shared_ptr<const ChatTemplate>> tmpl = request_template;
+    if (!request_template && !sm.raw) tmpl = model_template(st, *entry, lm);
+    if (!tmpl.is_ok()) return reply_error(res, http_status(tmpl.status()), tmpl.status().message());
     if (chat)
-        s = chat_prompt(lm, messages, sm.p.greq.prompt, sm.p.truncated);
+        s = chat_prompt(lm, tmpl->get(), messages, sm.p.greq.prompt, sm.p.truncated);
     else
-        s = completion_prompt(st, lm, prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()),
+        s = completion_prompt(st, lm, tmpl->get(), prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()),
                               sm.p.greq.prompt);
     if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
     apply_generation_options(sm.p, ro, res);

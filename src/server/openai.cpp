@@ -67,6 +67,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     s.st = &st;
     s.chat = chat;
     s.p.name = body["model"].get<std::string>();
+    s.p.peer = PeerAddress::of(req);
     s.p.entry = *entry;
     s.p.t_start = t_start;
     s.id = random_id(chat ? "chatcmpl-" : "cmpl-");
@@ -133,8 +134,13 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!lm.engine)
         return reply_openai_error(res, 400, "\"" + s.p.name + "\" is an embedding model; use /v1/embeddings");
     // Completions run the prompt as given (no template), so a completion continues the text it was handed.
-    stt = chat ? chat_prompt(lm, messages, s.p.greq.prompt, s.p.truncated)
-               : completion_prompt(st, lm, prompt, "", true, json(), s.p.greq.prompt);
+    if (chat) {
+        Result<std::shared_ptr<const ChatTemplate>> tmpl = model_template(st, *entry, lm);
+        if (!tmpl.is_ok()) return reply_openai_error(res, http_status(tmpl.status()), tmpl.status().message());
+        stt = chat_prompt(lm, tmpl->get(), messages, s.p.greq.prompt, s.p.truncated);
+    } else {
+        stt = completion_prompt(st, lm, nullptr, prompt, "", true, json(), s.p.greq.prompt);
+    }
     if (!stt.is_ok()) return reply_openai_error(res, http_status(stt), stt.message());
     apply_generation_options(s.p, ro, res);
 

@@ -71,6 +71,13 @@ Result<ServerOptions> server_options_from_env() {
             o.ollama_dirs.push_back(d);
     }
     o.api_key = env_or("BERTH_API_KEY", nullptr, "");
+    std::string grace = env_or("BERTH_SHUTDOWN_GRACE", nullptr, "");
+    if (!grace.empty()) {
+        Result<int64_t> g = parse_duration(grace);
+        if (!g.is_ok() || *g < 0)
+            return invalid_argument("BERTH_SHUTDOWN_GRACE=%s: expected a duration such as \"10s\"", grace.c_str());
+        o.shutdown_grace_ns = *g;
+    }
     std::string body = env_or("BERTH_MAX_BODY", nullptr, "");
     if (!body.empty()) { ASSIGN_OR_RETURN(o.max_body_bytes, parse_byte_size(body)); }
     std::string trunc = env_or("BERTH_TRUNCATE", nullptr, "");
@@ -233,6 +240,9 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     // waits for the client's delayed ACK (40 ms on Linux), which doubled a short request's latency.
     st.http.set_tcp_nodelay(true);
     st.http.set_keep_alive_timeout(2);  // idle keep-alive connections do not hold up shutdown for long
+    // cpp-httplib closes a connection after 5 requests by default: a client sending many requests would pay a
+    // new TCP connection every fifth one. An idle connection still gives its worker back after 2 s.
+    st.http.set_keep_alive_max_count(10000);
     const bool loopback = is_loopback_bind(st.opt.host);
     st.http.set_pre_routing_handler([&st, loopback](const httplib::Request& req, httplib::Response& res) {
         bool openai = req.path.rfind("/v1/", 0) == 0;
@@ -261,6 +271,16 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
         if (!st.opt.api_key.empty() && req.path != "/" && req.path != "/health" && req.path != "/ui") {
             if (req.get_header_value("Authorization") != "Bearer " + st.opt.api_key)
                 return deny(401, "missing or wrong bearer token (BERTH_API_KEY)");
+        }
+        // `curl -d` labels its body application/x-www-form-urlencoded: cpp-httplib would then parse it as a form
+        // and refuse bodies over 8 KiB with 413. Every berth route takes JSON (or raw blob bytes), and Ollama ignores
+        // the label, so it is relabelled before the body is read. (The pre-routing handler gets the request as
+        // const; the object itself is httplib's mutable per-request Request.)
+        if (auto ct = req.headers.find("Content-Type");
+            ct != req.headers.end() && ct->second.rfind("application/x-www-form-urlencoded", 0) == 0) {
+            auto& headers = const_cast<httplib::Headers&>(req.headers);
+            auto range = headers.equal_range("Content-Type");
+            for (auto it = range.first; it != range.second; ++it) it->second = "application/json";
         }
         if (req.path.rfind("/api/blobs/", 0) != 0 && req.has_header("Content-Length")) {
             long long n = std::atoll(req.get_header_value("Content-Length").c_str());
@@ -310,6 +330,7 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
 
 Server::~Server() {
     stop();
+    state_->finished = true;
     if (state_->sampler.joinable()) state_->sampler.join();
     if (state_->preloader.joinable()) state_->preloader.join();
 }
@@ -329,13 +350,29 @@ Status Server::bind() {
 
 int Server::port() const { return state_->port; }
 
+constexpr int64_t kTrimFreeBytes = 256 << 10;
+
 Status Server::run() {
     State& st = *state_;
     if (st.port == 0) RETURN_IF_ERROR(bind());
     st.sampler = std::thread([&st] {
-        while (!st.stopping) {
+        auto check_grace = [&st] {
+            int64_t stop_ns = st.stop_requested_ns.load();
+            if (stop_ns && !st.cancel_all && now_ns() - stop_ns >= st.opt.shutdown_grace_ns) {
+                LOG_INFO("shutdown grace period over: cancelling the generations still running");
+                st.cancel_all = true;
+                st.watcher.cancel_all();
+            }
+        };
+        while (!st.finished) {
+            // Freed heap blocks (request bodies, JSON, the last unload's leftovers) stay resident until trimmed;
+            // returning them once a second keeps RssAnon at what is in use. Cheap on a heap of a few MiB.
+            if (heap_stats().free > kTrimFreeBytes) trim_heap();
             sample_memory(st);
-            for (int i = 0; i < 10 && !st.stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            for (int i = 0; i < 10 && !st.finished; ++i) {
+                check_grace();
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
         }
     });
     // Preload the models the policy asks for (in the background: the server answers meanwhile).
@@ -356,14 +393,17 @@ Status Server::run() {
         }
     });
     LOG_INFO("berth listening on %s:%d (store %s)", st.opt.host.c_str(), st.port, st.opt.store_dir.c_str());
-    bool ok = st.http.listen_after_bind();
+    bool ok = st.http.listen_after_bind();  // returns when stop() was called and every handler has finished
     st.stopping = true;
+    st.finished = true;
     return ok ? Status::ok() : io_error("the HTTP server stopped with an error");
 }
 
 void Server::stop() {
+    int64_t zero = 0;
+    state_->stop_requested_ns.compare_exchange_strong(zero, now_ns());
     state_->stopping = true;
-    state_->http.stop();
+    state_->http.stop();  // stops accepting; requests in flight go on (see shutdown_grace_ns)
 }
 
 }  // namespace berth

@@ -25,6 +25,9 @@ struct ServerOptions {
     // BERTH_HTTP_THREADS: connections served at once (each streaming or keep-alive connection holds one).
     // Every worker's stack and heap cache warm up once, ~70 KiB each (measured), so the default stays small.
     int http_threads = 16;
+    // BERTH_SHUTDOWN_GRACE: on SIGTERM/SIGINT, in-flight generations may finish for this long; then they are
+    // cancelled (their clients get what was generated so far) and the server unloads and exits.
+    int64_t shutdown_grace_ns = 10 * kNsPerSecond;
     SchedConfig sched;
 };
 

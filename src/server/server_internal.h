@@ -9,13 +9,90 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <unordered_map>
 
 #include "server/server.h"
 #include "server/store.h"
+#include "tokenizer/tokenizer.h"  // ChatTemplate
 
 namespace berth {
 
 using json = nlohmann::json;
+
+// A Prometheus histogram over fixed bucket bounds (seconds); lock-free, allocation-free.
+class LatencyHistogram {
+  public:
+    static constexpr int kMaxBuckets = 16;
+    explicit LatencyHistogram(std::initializer_list<double> upper_bounds);
+    void observe(double seconds);
+    // "# HELP/# TYPE" lines, the cumulative _bucket lines (with +Inf), _sum and _count.
+    std::string render(const char* name, const char* help) const;
+
+  private:
+    double bounds_[kMaxBuckets] = {};
+    int n_ = 0;
+    std::atomic<int64_t> counts_[kMaxBuckets + 1] = {};  // last: above every bound
+    std::atomic<int64_t> sum_us_{0}, count_{0};
+};
+
+// The connection a request came on, by its address pair.
+struct PeerAddress {
+    std::string remote_addr;
+    int remote_port = -1;
+    int local_port = -1;
+    static PeerAddress of(const httplib::Request& req);
+};
+
+// Cancels generations whose client closed its connection, streamed or not, also while they wait for a slot or
+// evaluate their prompt. One thread, asleep in epoll_wait: a request registers its connection, whose socket is
+// looked up among the process's descriptors only once the request has run 20 ms (short requests never pay for it),
+// and the peer's FIN or reset sets the request's cancel flag, which the engine polls every step.
+class DisconnectWatcher {
+  public:
+    DisconnectWatcher();
+    ~DisconnectWatcher();
+    DisconnectWatcher(const DisconnectWatcher&) = delete;
+    DisconnectWatcher& operator=(const DisconnectWatcher&) = delete;
+
+    // Sets the cancel flag of every registered request (the shutdown grace period is over).
+    void cancel_all();
+
+    // Watches `peer` for as long as the registration lives; `cancel` must outlive it, and it must end while the
+    // connection is still open (before the handler or its content provider returns).
+    class Registration {
+      public:
+        Registration(DisconnectWatcher& w, const PeerAddress& peer, std::atomic<bool>* cancel)
+            : w_(w), id_(w.add(peer, cancel)) {}
+        ~Registration() { w_.remove(id_); }
+        Registration(const Registration&) = delete;
+        Registration& operator=(const Registration&) = delete;
+
+      private:
+        DisconnectWatcher& w_;
+        uint64_t id_;
+    };
+
+  private:
+    struct Entry {
+        PeerAddress peer;
+        std::atomic<bool>* cancel;
+        int64_t resolve_at;  // monotonic ns: when to look the socket up
+        int fd;              // -2 not looked up yet, -1 not found, else the socket (registered with epoll)
+    };
+    uint64_t add(const PeerAddress& peer, std::atomic<bool>* cancel);  // 0: not watched
+    void remove(uint64_t id);
+    void wake();
+    void loop();
+
+    std::mutex mu_;
+    std::map<uint64_t, Entry> entries_;
+    uint64_t next_id_ = 1;
+    int64_t next_wake_ns_ = INT64_MAX;  // when the watcher wakes next (INT64_MAX: only when woken)
+    bool stopping_ = false;
+    int epoll_fd_ = -1, wake_fd_ = -1;
+    std::thread thread_;
+};
 
 struct Server::State {
     ServerOptions opt;
@@ -36,6 +113,10 @@ struct Server::State {
     std::mutex latency_mu;
     double ttft_ms[64] = {}, token_ms[64] = {};
     size_t latency_n = 0;
+    // Time to first token: handler entry to the first generated token (queueing and loading included).
+    LatencyHistogram ttft_hist{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    // Mean time per generated token of each generation.
+    LatencyHistogram token_hist{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
     int64_t last_sample_requests = 0;
 
     // Memory history: one sample per second, the last hour.
@@ -43,10 +124,25 @@ struct Server::State {
     std::thread sampler;
     std::thread preloader;
     std::atomic<bool> stopping{false};
+    std::atomic<bool> finished{false};          // run() has returned from the HTTP loop
+    std::atomic<int64_t> stop_requested_ns{0};  // monotonic; 0 until stop()
+    // Set when the shutdown grace period is over: every generation polls it and stops.
+    std::atomic<bool> cancel_all{false};
+    DisconnectWatcher watcher;
 
     // GGUF details per file (path → details/model_info), read once.
     std::mutex details_mu;
     std::map<std::string, json> details_cache;
+
+    // Parsed chat templates by source text (GGUF templates, Modelfile TEMPLATEs, request templates), so a request
+    // does not parse its template again. An entry with a null template records the parse error. Bounded.
+    struct ParsedTemplate {
+        std::shared_ptr<const ChatTemplate> tmpl;  // null: not valid Jinja
+        Status error;
+    };
+    std::mutex templates_mu;
+    std::unordered_map<std::string, ParsedTemplate> templates;
+    size_t templates_bytes = 0;  // of the keys
 };
 
 // ---- responses -----------------------------------------------------------------------------------------
@@ -86,6 +182,7 @@ Result<std::optional<int64_t>> parse_keep_alive(const json& body);
 // A model resolved from the store and held through the scheduler, with the prompt tokens to run.
 struct Prepared {
     std::string name;  // as the client named it (echoed back)
+    PeerAddress peer;  // the client's connection
     StoreEntry entry;
     Lease lease;
     GenerateRequest greq;
@@ -98,13 +195,22 @@ Result<StoreEntry> resolve_model(Server::State& st, const json& body, const char
 // Acquires a lease (load if needed) for the entry.
 Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const RequestOptions& ro,
                             const std::optional<int64_t>& keep_alive);
-// Renders chat messages with the model's template (or the plain fallback) and tokenizes them, dropping the
-// oldest non-system messages until the prompt fits the context.
-Status chat_prompt(const LoadedModel& m, json messages, std::vector<int32_t>& tokens, bool& truncated);
-// Tokenizes a completion prompt (template applied unless raw); 400 when it does not fit (unless truncation).
-Status completion_prompt(Server::State& st, const LoadedModel& m, const std::string& prompt, const std::string& system,
-                         bool raw, const json& context, std::vector<int32_t>& tokens);
-// Runs the generation; `emit` gets text pieces and returns false when the client went away.
+// Parses a Jinja template once (cached by its text); the parser's invalid_argument when it does not parse.
+Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, const std::string& source);
+// The chat template of a model: its Modelfile TEMPLATE when that is valid Jinja (a Go template from an Ollama store
+// is ignored: logged once at debug level), else the GGUF's tokenizer.chat_template (its parse error if it does not
+// parse); null when it has neither: the plain fallback then renders the messages.
+Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,
+                                                           const LoadedModel& m);
+// Renders chat messages with `tmpl` (or the plain fallback when null) and tokenizes them, dropping the oldest
+// non-system messages until the prompt fits the context.
+Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages, std::vector<int32_t>& tokens,
+                   bool& truncated);
+// Tokenizes a completion prompt (`tmpl` applied unless raw or null); 400 when it does not fit (unless truncation).
+Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
+                         const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens);
+// Runs the generation; `emit` gets text pieces and returns false when the client went away. The generation is also
+// cancelled (done_reason "cancel") when the watcher sees p.peer's connection closed.
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit);
 // Puts the request's sampling options, num_predict and stop strings into the generation, and marks a truncated

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "server/pull.h"
+#include "tokenizer/tokenizer.h"  // ChatTemplate
 
 namespace berth {
 
@@ -84,6 +85,20 @@ std::string sha256_hex(const std::string& bytes) {
     return out;
 }
 
+Status invalid_template_error(const Status& parse_error) {
+    return invalid_argument(
+        "the template is not valid Jinja (%s): berth's TEMPLATE is a Jinja chat template like a GGUF's "
+        "tokenizer.chat_template (variables: messages, add_generation_prompt, bos_token, eos_token); Ollama's Go "
+        "templates such as {{ .Prompt }} are not supported",
+        parse_error.message().c_str());
+}
+
+Status check_template(const std::string& text) {
+    Result<ChatTemplate> t = ChatTemplate::parse(text);
+    if (!t.is_ok()) return invalid_template_error(t.status());
+    return Status::ok();
+}
+
 Result<std::string> canonical_model_name(const std::string& name) {
     Result<ModelRef> r = parse_model_ref(name);
     if (!r.is_ok()) return invalid_argument("invalid model name");
@@ -99,8 +114,50 @@ std::string manifest_path_for(const std::string& root, const std::string& name) 
 Store::Store(std::string berth_dir, std::vector<std::string> ollama_dirs, std::vector<std::string> models_dirs)
     : berth_dir_(std::move(berth_dir)), ollama_dirs_(std::move(ollama_dirs)), models_dirs_(std::move(models_dirs)) {}
 
+namespace {
+
+constexpr size_t kMaxCachedManifests = 1024;
+
+bool stat_file(const std::string& path, int64_t& mtime, int64_t& size) {
+    struct stat sb;
+    if (::stat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+    mtime = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+    size = int64_t(sb.st_size);
+    return true;
+}
+
+}  // namespace
+
 Result<StoreEntry> Store::read_manifest(const std::string& root, const std::string& manifest_path,
                                         const std::string& name, const std::string& source) const {
+    int64_t mtime = 0, size = 0;
+    if (!stat_file(manifest_path, mtime, size)) return not_found("model '%s' not found", name.c_str());
+    {
+        std::lock_guard<std::mutex> lock(cache_mu_);
+        auto it = manifests_.find(manifest_path);
+        if (it != manifests_.end() && it->second.mtime_ns == mtime && it->second.size == size &&
+            it->second.entry.name == name && it->second.entry.source == source)
+            return it->second.entry;
+    }
+    ASSIGN_OR_RETURN(StoreEntry e, parse_manifest(root, manifest_path, name, source));
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    if (manifests_.size() >= kMaxCachedManifests) manifests_.clear();
+    manifests_[manifest_path] = CachedManifest{mtime, size, e};
+    return e;
+}
+
+void Store::forget_manifest(const std::string& manifest_path) const {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    manifests_.erase(manifest_path);
+}
+
+size_t Store::cached_manifests() const {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    return manifests_.size();
+}
+
+Result<StoreEntry> Store::parse_manifest(const std::string& root, const std::string& manifest_path,
+                                         const std::string& name, const std::string& source) const {
     std::string bytes = read_text(manifest_path);
     json m = json::parse(bytes, nullptr, false);
     if (m.is_discarded() || !m.is_object() || !m.contains("layers") || !m["layers"].is_array())
@@ -201,10 +258,61 @@ std::vector<StoreEntry> Store::list() const {
     return unique;
 }
 
+std::optional<StoreEntry> Store::find_in_models_dir(const std::string& dir, const std::string& key) const {
+    struct stat sb;
+    if (::stat(dir.c_str(), &sb) != 0) return std::nullopt;
+    const int64_t dir_mtime = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+    std::string file;
+    {
+        std::lock_guard<std::mutex> lock(cache_mu_);
+        CachedDir& d = dirs_[dir];
+        if (d.mtime_ns != dir_mtime) {  // a file was added, removed or renamed: list the directory again
+            d.files.clear();
+            std::error_code ec;
+            for (auto& f : fs::directory_iterator(dir, ec)) {
+                if (f.path().extension() != ".gguf") continue;
+                d.files.emplace_back(match_key(f.path().stem()), f.path().filename());
+            }
+            d.mtime_ns = dir_mtime;
+        }
+        for (auto& [k, name] : d.files) {
+            if (k == key) {
+                file = name;
+                break;
+            }
+        }
+    }
+    if (file.empty()) return std::nullopt;
+    StoreEntry e;
+    e.model_path = dir + "/" + file;
+    if (!stat_file(e.model_path, e.modified_ns, e.size)) return std::nullopt;
+    e.name = fs::path(file).stem();
+    e.digest = sha256_hex(e.model_path + ":" + std::to_string(e.size) + ":" + std::to_string(e.modified_ns));
+    e.source = "models-dir";
+    return e;
+}
+
 Result<StoreEntry> Store::find(const std::string& name) const {
+    // The same answer as searching list() (models-dir, then berth, then Ollama's stores), without listing: the
+    // models-dirs' names are cached per directory mtime, a store is first asked for the name's own manifest
+    // (parsed once, cached), and only a name that differs in case from its manifest's path walks the store.
     std::string key = match_key(name);
-    for (auto& e : list()) {
-        if (match_key(e.name) == key) return e;
+    for (const std::string& dir : models_dirs_) {
+        if (std::optional<StoreEntry> e = find_in_models_dir(dir, key)) return std::move(*e);
+    }
+    Result<ModelRef> ref = parse_model_ref(name);
+    std::vector<std::pair<const std::string*, const char*>> stores = {{&berth_dir_, "berth"}};
+    for (const std::string& d : ollama_dirs_) stores.push_back({&d, "ollama"});
+    for (auto& [root, source] : stores) {
+        if (ref.is_ok() && ref->tag.find(".tmp") == std::string::npos) {  // never a manifest being written
+            Result<StoreEntry> e = read_manifest(*root, *root + "/" + ref->manifest_rel_path(), ref->display(), source);
+            if (e.is_ok()) return e;
+        }
+        std::vector<StoreEntry> all;
+        list_store(*root, source, all);
+        for (auto& e : all) {
+            if (match_key(e.name) == key) return std::move(e);
+        }
     }
     return not_found("model '%s' not found", name.c_str());
 }
@@ -264,6 +372,7 @@ Result<std::string> Store::import_file_blob(const std::string& path, int64_t* si
 
 Status Store::create(const CreateSpec& spec) {
     ASSIGN_OR_RETURN(std::string name, canonical_model_name(spec.name));
+    if (spec.has_template && !spec.template_text.empty()) RETURN_IF_ERROR(check_template(spec.template_text));
     std::lock_guard<std::mutex> lock(mu_);
     StoreEntry base;
     std::string model_digest;
@@ -309,7 +418,10 @@ Status Store::create(const CreateSpec& spec) {
                        {"digest", config_digest},
                        {"size", config.size()}}},
                      {"layers", layers}};
-    return write_text_atomic(manifest_path_for(berth_dir_, name), manifest.dump());
+    std::string path = manifest_path_for(berth_dir_, name);
+    Status written = write_text_atomic(path, manifest.dump());
+    forget_manifest(path);  // after the write: a lookup meanwhile may have cached the old one
+    return written;
 }
 
 Status Store::copy(const std::string& source, const std::string& destination) {
@@ -319,7 +431,9 @@ Status Store::copy(const std::string& source, const std::string& destination) {
         std::lock_guard<std::mutex> lock(mu_);
         std::string bytes = read_text(manifest_path_for(berth_dir_, src.name));
         if (bytes.empty()) return not_found("model '%s' not found", source.c_str());
-        return write_text_atomic(manifest_path_for(berth_dir_, dst), bytes);
+        Status written = write_text_atomic(manifest_path_for(berth_dir_, dst), bytes);
+        forget_manifest(manifest_path_for(berth_dir_, dst));
+        return written;
     }
     // From a models-dir file or Ollama's store: import into berth's store.
     CreateSpec spec;
@@ -337,7 +451,9 @@ Status Store::remove(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     std::string manifest = manifest_path_for(berth_dir_, e.name);
     std::error_code ec;
-    if (!fs::remove(manifest, ec)) return not_found("model '%s' not found", name.c_str());
+    bool removed = fs::remove(manifest, ec);
+    forget_manifest(manifest);
+    if (!removed) return not_found("model '%s' not found", name.c_str());
     // Drop blobs no other manifest references.
     std::vector<StoreEntry> rest;
     list_store(berth_dir_, "berth", rest);

@@ -7,7 +7,9 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/base.h"
@@ -58,10 +60,17 @@ class Store {
     // Moves a finished upload into place after checking its hash. invalid_argument on mismatch.
     Status adopt_blob(const std::string& digest, const std::string& tmp_path);
 
+    // Manifests parsed and held in the cache now (for tests).
+    size_t cached_manifests() const;
+
   private:
     Result<StoreEntry> read_manifest(const std::string& root, const std::string& manifest_path, const std::string& name,
                                      const std::string& source) const;
+    Result<StoreEntry> parse_manifest(const std::string& root, const std::string& manifest_path,
+                                      const std::string& name, const std::string& source) const;
     void list_store(const std::string& root, const std::string& source, std::vector<StoreEntry>& out) const;
+    std::optional<StoreEntry> find_in_models_dir(const std::string& dir, const std::string& key) const;
+    void forget_manifest(const std::string& manifest_path) const;
     Result<std::string> write_blob_bytes(const std::string& bytes);                // returns "sha256:<hex>"
     Result<std::string> import_file_blob(const std::string& path, int64_t* size);  // returns "sha256:<hex>"
 
@@ -69,12 +78,32 @@ class Store {
     std::vector<std::string> ollama_dirs_;
     std::vector<std::string> models_dirs_;
     mutable std::mutex mu_;  // serializes writes to berth's store
+
+    // Parsed manifests by path, valid while the file keeps its mtime and size (layers are content-addressed, so
+    // a manifest's entry cannot change under it otherwise); dropped by create/copy/remove. Bounded.
+    struct CachedManifest {
+        int64_t mtime_ns = 0, size = 0;
+        StoreEntry entry;
+    };
+    // A models-dir's *.gguf names (match key, file name), valid while the directory keeps its mtime.
+    struct CachedDir {
+        int64_t mtime_ns = -1;
+        std::vector<std::pair<std::string, std::string>> files;
+    };
+    mutable std::mutex cache_mu_;
+    mutable std::unordered_map<std::string, CachedManifest> manifests_;
+    mutable std::unordered_map<std::string, CachedDir> dirs_;
 };
 
 // The manifest path of a model name inside a store root ("" if the name is invalid).
 std::string manifest_path_for(const std::string& root, const std::string& name);
 // Canonical display name ("llama3.2" → "llama3.2:latest"); invalid_argument for bad names (path traversal...).
 Result<std::string> canonical_model_name(const std::string& name);
+// Checks that a TEMPLATE (Modelfile, /api/create, /api/generate's `template`) is a Jinja template berth can parse;
+// invalid_argument saying that berth's templates are Jinja and Go templates are not supported otherwise.
+Status check_template(const std::string& text);
+// That message for a template's parse error.
+Status invalid_template_error(const Status& parse_error);
 // sha256 of bytes as 64 hex digits.
 std::string sha256_hex(const std::string& bytes);
 

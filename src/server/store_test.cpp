@@ -175,5 +175,88 @@ TEST(Store, BlobUploadIsVerified) {
     EXPECT_TRUE(store.has_blob(digest));
 }
 
+TEST(Store, ManifestCacheFollowsChanges) {
+    TempStore t;
+    std::string models = t.root + "/models";
+    fs::create_directories(models);
+    Store store(t.root + "/berth", {}, {models});
+    EXPECT_EQ(store.find("loose").status().code(), StatusCode::not_found);
+    // A GGUF file added to a models-dir is found on the next lookup (the directory's mtime changed).
+    fs::copy_file(std::string(BERTH_TESTDATA) + "/models/stories260K.gguf", models + "/loose.gguf");
+    ASSERT_TRUE(store.find("loose").is_ok());
+    EXPECT_EQ(store.find("LOOSE:latest")->name, "loose");
+
+    CreateSpec spec;
+    spec.name = "cached";
+    spec.from = "loose";
+    spec.system = "one";
+    spec.has_system = true;
+    ASSERT_TRUE(store.create(spec).is_ok());
+    EXPECT_EQ(store.find("cached")->system, "one");
+    EXPECT_EQ(store.cached_manifests(), 1u) << "parsed once, then served from the cache";
+    EXPECT_EQ(store.find("cached:latest")->system, "one");
+    EXPECT_EQ(store.find("CACHED")->system, "one") << "a name in another case still walks the store";
+    spec.system = "two";  // rewriting the manifest replaces the cached entry
+    ASSERT_TRUE(store.create(spec).is_ok());
+    EXPECT_EQ(store.find("cached")->system, "two");
+    ASSERT_TRUE(store.copy("cached", "cached2").is_ok());
+    EXPECT_EQ(store.find("cached2")->system, "two");
+    ASSERT_TRUE(store.remove("cached").is_ok());
+    EXPECT_EQ(store.find("cached").status().code(), StatusCode::not_found);
+    // The file removed from the models-dir is gone too.
+    ASSERT_TRUE(store.remove("cached2").is_ok());
+    fs::remove(models + "/loose.gguf");
+    EXPECT_EQ(store.find("loose").status().code(), StatusCode::not_found);
+}
+
+TEST(Store, TemplateMustBeJinja) {
+    TempStore t;
+    Store store(t.root + "/berth", {}, {std::string(BERTH_TESTDATA) + "/models"});
+    CreateSpec spec;
+    spec.name = "templated";
+    spec.from = "stories260K";
+    spec.template_text = "PREFIX {% for m in messages %}{{ m.content }}{% endfor %}";
+    spec.has_template = true;
+    ASSERT_TRUE(store.create(spec).is_ok());
+    EXPECT_EQ(store.find("templated")->template_text, spec.template_text);
+    // Ollama's Go templates do not parse as Jinja: refused with a message that says what berth expects.
+    for (const char* go : {"{{ .Prompt }}", "{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}"}) {
+        spec.name = "go-template";
+        spec.template_text = go;
+        Status s = store.create(spec);
+        EXPECT_EQ(s.code(), StatusCode::invalid_argument) << go;
+        EXPECT_NE(s.message().find("Jinja"), std::string::npos) << s.message();
+        EXPECT_NE(s.message().find("Go templates"), std::string::npos) << s.message();
+        EXPECT_FALSE(store.find("go-template").is_ok()) << "nothing was written";
+    }
+}
+
+TEST(Templates, ModelfileTemplateWinsAndGoTemplatesFallBackToTheGguf) {
+    Server::State st;
+    LoadedModel m;
+    m.chat_template = "GGUF:{{ messages[0].content }}";
+    StoreEntry e;
+    e.name = "x";
+    const json ctx = {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+    auto rendered = [&]() -> std::string {
+        Result<std::shared_ptr<const ChatTemplate>> t = model_template(st, e, m);
+        if (!t.is_ok()) return "error: " + t.status().message();
+        if (!*t) return "plain";
+        Result<std::string> r = (*t)->render(ctx);
+        return r.is_ok() ? *r : "render error: " + r.status().message();
+    };
+    EXPECT_EQ(rendered(), "GGUF:hi") << "no TEMPLATE: the GGUF's";
+    e.template_text = "MODELFILE:{{ messages[0].content }}";
+    EXPECT_EQ(rendered(), "MODELFILE:hi");
+    e.template_text = "{{ .Prompt }}";  // from an Ollama store
+    EXPECT_EQ(rendered(), "GGUF:hi");
+    EXPECT_EQ(rendered(), "GGUF:hi") << "again, from the cache";
+    m.chat_template.clear();
+    EXPECT_EQ(rendered(), "plain");
+    // The cache holds each text once, parse errors too.
+    EXPECT_EQ(st.templates.size(), 3u);
+    EXPECT_EQ(parse_template(st, "{{ .Prompt }}").status().code(), StatusCode::invalid_argument);
+}
+
 }  // namespace
 }  // namespace berth

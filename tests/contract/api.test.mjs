@@ -124,8 +124,8 @@ test("tags, ps (with berth's fields), show, /v1/models", async () => {
   const ps = await get(srv.base, "/api/ps");
   const p = ps.json.models.find((x) => x.name === "stories260K");
   assert.ok(p, "loaded");
-  for (const k of ["size", "size_vram", "size_weights", "size_kv", "size_scratch", "context_length"]) assert.ok(Number.isInteger(p[k]), k);
-  assert.equal(p.size, p.size_weights + p.size_kv + p.size_scratch);
+  for (const k of ["size", "size_vram", "size_weights", "size_kv", "size_scratch", "size_cache", "context_length"]) assert.ok(Number.isInteger(p[k]), k);
+  assert.equal(p.size, p.size_weights + p.size_kv + p.size_scratch + p.size_cache);
   assert.equal(p.pinned, false);
   assert.equal(p.expiry_reason, "client");
   const left = Date.parse(p.expires_at) - Date.now();
@@ -265,6 +265,42 @@ test("a client that disconnects cancels its generation", async () => {
   await servesNormally();
 });
 
+test("a client that disconnects cancels its generation while nothing is written: non-streamed, or during the prompt", async () => {
+  const cancelled = async () => Number((await get(srv.base, "/metrics")).text.match(/^berth_generations_cancelled_total (\d+)/m)[1]);
+  // Decoding: a large context and a high temperature, so 100000 tokens would take minutes and only a cancellation
+  // ends these. The first request loads the model with the large context; the OpenAI one (no num_ctx) reuses it.
+  // Prompt evaluation: an 11000-token prompt (tens of seconds here; attention is quadratic in its length, so even a
+  // much faster machine needs well over the 300 ms before the abort), streamed or not: nothing is written before
+  // the first token, so only the connection watcher can notice the client leaving.
+  const long = "Once upon a time there was a girl. ".repeat(1000);
+  const cases = [
+    ["/api/generate", { model: "stories260K", prompt: "Once", raw: true, stream: false,
+                        options: { temperature: 5, seed: 1, num_predict: 100000, num_ctx: 32768 } }],
+    ["/v1/chat/completions", { model: "stories260K", messages: [{ role: "user", content: "Once" }],
+                               max_tokens: 100000, temperature: 5, seed: 1 }],
+    ["/api/generate", { model: "stories260K", prompt: long, raw: true, stream: false, options: { num_predict: 1 } }],
+    ["/api/generate", { model: "stories260K", prompt: long, raw: true, stream: true, options: { num_predict: 1 } }],
+  ];
+  for (const [route, body] of cases) {
+    const what = `${route} ${body.prompt === long ? "long prompt" : "decoding"} stream ${!!body.stream}`;
+    const before = await cancelled();
+    const ac = new AbortController();
+    // Streamed: the response headers arrive at once; what matters is that no chunk did before the abort.
+    const pending = fetch(srv.base + route, {
+      method: "POST", signal: ac.signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    }).then((r) => (body.stream ? r.text() : r)).then(() => "answered", (e) => e.name);
+    await sleep(300);
+    ac.abort();
+    assert.equal(await pending, "AbortError", `${what}: still running when the client left`);
+    await waitFor(async () => (await cancelled()) === before + 1, `${what}: the generation to be cancelled`, 10000);
+    await waitFor(async () => {
+      const m = (await get(srv.base, "/api/ps")).json.models.find((x) => x.name === "stories260K");
+      return m && m.state === "ready" && m.in_flight === 0;
+    }, `${what}: the model to be idle again`, 5000);
+    await servesNormally();
+  }
+});
+
 test("health, metrics and memory", async () => {
   await post(srv.base, "/api/generate", { model: "stories260K", prompt: "" });
   const h = await get(srv.base, "/health");
@@ -273,6 +309,7 @@ test("health, metrics and memory", async () => {
   assert.match(m.headers.get("content-type"), /text\/plain/);
   assert.match(m.text, /^berth_models_loaded 1$/m);
   assert.match(m.text, /^berth_model_bytes\{model="stories260K",kind="kv"\} \d+$/m);
+  assert.match(m.text, /^berth_model_bytes\{model="stories260K",kind="cache"\} [1-9]\d*$/m);
   assert.match(m.text, /^berth_http_requests_total\{path="\/api\/generate",status="200"\} \d+$/m);
   const mem = await get(srv.base, "/api/memory");
   const row = mem.json.ledger.find((x) => x.model === "stories260K");
@@ -281,6 +318,8 @@ test("health, metrics and memory", async () => {
   assert.ok(Number.isInteger(mem.json.unaccounted));
   const ps = (await get(srv.base, "/api/ps")).json.models[0];
   assert.equal(row.bytes.kv, ps.size_kv, "ps and the ledger agree");
+  assert.ok(row.bytes.cache > 0 && row.bytes.cache === ps.size_cache, "the tokenizer and template are a cache entry");
+  assert.equal(row.total, ps.size, "ps size is the ledger's total");
   // The one-second history: whole, none, or only what is newer than a time; bad values are 400.
   await waitFor(async () => (await get(srv.base, "/api/memory")).json.history.length >= 2, "two history samples");
   const full = (await get(srv.base, "/api/memory")).json.history;

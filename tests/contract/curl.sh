@@ -38,6 +38,10 @@ print(json.dumps(''.join(json.loads(e)['choices'][0]['text'] for e in events[:-1
 check "v1 completions, SSE ending in [DONE]: same text" "$got" "$expected"
 check "unknown model is 404" "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/generate" -d '{"model":"nope","prompt":"x"}')" 404
 check "malformed JSON is 400" "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/chat" -d '{"model":')" 400
+# curl -d labels JSON as a form; a body over 8 KiB (a long chat) must still be read as JSON, not refused.
+long=$(python3 -c "print('Once upon a time. ' * 600)")
+check "curl -d with a 10 KiB body is served" "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/generate" \
+  -d "{\"model\":\"stories260K\",\"prompt\":\"$long\",\"raw\":true,\"stream\":false,\"options\":{\"num_predict\":1,\"num_ctx\":8192}}")" 200
 check "HEAD / is 200" "$(curl -s -o /dev/null -I -w '%{http_code}' "$base/")" 200
 check "tags list stories260K" "$(curl -s "$base/api/tags" | python3 -c "import json,sys; print(any(m['name'].startswith('stories260K') for m in json.load(sys.stdin)['models']))")" True
 [ $fails -eq 0 ] || { cat "$store/server.log" | tail -20; exit 1; }

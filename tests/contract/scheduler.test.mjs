@@ -103,3 +103,57 @@ test("BERTH_API_KEY: requests without the bearer token get 401; / and /health st
     await srv.stop();
   }
 });
+
+test("SIGTERM: in-flight streams are cancelled after the grace period, then berth exits 0", async () => {
+  const srv = await startServer({ BERTH_SHUTDOWN_GRACE: "0s" });
+  const body = { model: "llama-spm-f16", prompt: "Once upon a time", raw: true,
+                 options: { temperature: 0, num_predict: 2000, num_ctx: 2048 } };
+  const r = await fetch(srv.base + "/api/generate", { method: "POST", body: JSON.stringify(body),
+                                                       signal: AbortSignal.timeout(30000) });
+  assert.equal(r.status, 200);
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  const first = await reader.read();
+  text += dec.decode(first.value);
+  const t0 = Date.now();
+  const stopped = srv.stop();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += dec.decode(value);
+  }
+  assert.equal(await stopped, 0, "berth exits 0 on SIGTERM");
+  assert.ok(Date.now() - t0 < 5000, `shutdown took ${Date.now() - t0} ms`);
+  const lines = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const fin = lines[lines.length - 1];
+  assert.equal(fin.done, true, "the stream still ends with a final chunk");
+  assert.ok(fin.eval_count < 2000, `generation was cut short (eval_count ${fin.eval_count})`);
+  assert.match(srv.log(), /grace period over/);
+});
+
+test("metrics: time-to-first-token and per-token histograms count each generation", async () => {
+  const srv = await startServer();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once upon a time", stream: i % 2 === 0,
+                                                        options: { num_predict: 4 } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const m = (await get(srv.base, "/metrics")).text;
+    for (const name of ["berth_time_to_first_token_seconds", "berth_time_per_token_seconds"]) {
+      assert.match(m, new RegExp(`^# TYPE ${name} histogram$`, "m"));
+      const buckets = [...m.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, "gm"))];
+      assert.ok(buckets.length >= 5, name);
+      const counts = buckets.map((b) => Number(b[2]));
+      assert.ok(counts.every((c, i) => i === 0 || c >= counts[i - 1]), `${name} buckets are cumulative`);
+      assert.equal(buckets[buckets.length - 1][1], "+Inf");
+      assert.equal(counts[counts.length - 1], 3, `${name}: three generations`);
+      assert.match(m, new RegExp(`^${name}_count 3$`, "m"));
+      assert.ok(Number(m.match(new RegExp(`^${name}_sum (\\S+)$`, "m"))[1]) > 0);
+    }
+    assert.match(m, /^berth_process_swap_bytes \d+$/m);
+  } finally {
+    assert.equal(await srv.stop(), 0);
+  }
+});
