@@ -131,7 +131,7 @@ struct AcquireOptions {
 
 struct ResidentInfo {
     std::string name, path;
-    std::string state;  // "loading" | "ready" (idle) | "busy"
+    std::string state;  // "loading" | "ready" (idle) | "busy" | "unloading"
     int n_ctx = 0;
     int in_flight = 0;
     bool pinned = false;
@@ -201,6 +201,7 @@ class Scheduler {
 
   private:
     friend class Lease;
+    friend struct SchedRunner;  // tells forget_unloading when its model is gone
     using Runner = SchedRunner;
     void release(const std::shared_ptr<Runner>& r);
     int64_t in_use_locked() const;
@@ -209,6 +210,9 @@ class Scheduler {
     // Removes runners; their models are destroyed by the caller outside the lock.
     void remove_locked(const std::shared_ptr<Runner>& r, std::vector<std::shared_ptr<Runner>>& dead);
     void reaper_loop();
+    ResidentInfo info_locked(const std::string& name, const Runner& r) const;
+    // Called by a removed runner once its model is gone (any thread, with or without mu_ held).
+    void forget_unloading(const Runner* r);
 
     SchedConfig config_;
     ModelLoader* loader_;
@@ -221,6 +225,10 @@ class Scheduler {
     SchedStats stats_;
     bool stopping_ = false;
     std::thread reaper_;
+    // Removed models whose memory is still being released, listed with state "unloading". Its own mutex
+    // (taken after mu_, never before), so a runner may finish unloading with or without mu_ held.
+    mutable std::mutex unloading_mu_;
+    std::map<const Runner*, ResidentInfo> unloading_;
 };
 
 }  // namespace berth

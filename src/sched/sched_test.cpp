@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -512,6 +514,46 @@ TEST(Sched, KvCacheTypeFromEnvironmentAndFile) {
     }
     EXPECT_EQ(load_policy_file(path, c).code(), StatusCode::invalid_argument);
     std::remove(path.c_str());
+}
+
+// While a removed model's memory is being released, /api/ps lists it as "unloading"; then it is gone.
+TEST(Sched, UnloadingModelIsListedUntilItsMemoryIsGone) {
+    class SlowUnloadLoader final : public ModelLoader {
+      public:
+        std::promise<void> release_memory;
+        std::shared_future<void> released = release_memory.get_future().share();
+        Result<int64_t> plan_bytes(const ModelFile&, const LoadOptions&) override { return kMiB; }
+        Result<LoadedModel> load(const ModelFile&, const LoadOptions&) override {
+            LoadedModel m;
+            m.n_ctx = 512;
+            m.weights_bytes = kMiB;
+            std::shared_future<void> wait = released;
+            m.extra = std::shared_ptr<void>(new int(0), [wait](void* p) {
+                wait.wait();  // the "munmap" takes until the test says so
+                delete static_cast<int*>(p);
+            });
+            return m;
+        }
+    } loader;
+    FakeClock clock;
+    SchedConfig c;
+    c.reaper_thread = false;
+    c.max_memory = 100 * kMiB;
+    Scheduler sched(c, &loader, &clock);
+    ASSERT_TRUE(sched.acquire(ModelFile{"a", "a"}, AcquireOptions{}).is_ok());
+    ASSERT_EQ(sched.list().size(), 1u);
+    EXPECT_EQ(sched.list()[0].state, "ready");
+    std::thread unloader([&] { EXPECT_TRUE(sched.unload("a", true)); });
+    bool seen = false;
+    for (int i = 0; i < 2000 && !seen; ++i) {  // bounded: 2 s
+        auto l = sched.list();
+        seen = l.size() == 1 && l[0].name == "a" && l[0].state == "unloading";
+        if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_TRUE(seen) << "the model shows as unloading while its memory is released";
+    loader.release_memory.set_value();
+    unloader.join();
+    EXPECT_TRUE(sched.list().empty());
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ struct SchedRunner {
     int64_t expires_at = kForever;  // monotonic ns; kForever while busy or forever
     int64_t last_used = 0;          // monotonic ns
     int64_t loaded_at_wall = 0;
+    Scheduler* unloading_for = nullptr;  // set when removed: told when the model is gone
 
     // Unloading: the engine (and with it the model's mappings) goes first, then the heap memory the load
     // freed (tokenizer tables, metadata) is returned to the OS, so RssAnon falls back at once.
@@ -30,6 +31,7 @@ struct SchedRunner {
         bool had_model = model.engine != nullptr;
         model = LoadedModel();
         if (had_model) trim_heap();
+        if (unloading_for) unloading_for->forget_unloading(this);
     }
 };
 
@@ -150,6 +152,14 @@ void Scheduler::remove_locked(const std::shared_ptr<Runner>& r, std::vector<std:
     auto it = runners_.find(r->ref.name);
     if (it != runners_.end() && it->second == r) runners_.erase(it);
     dead.push_back(r);
+    if (r->state == RunnerState::ready) {
+        ResidentInfo info = info_locked(r->ref.name, *r);
+        info.state = "unloading";
+        info.expiry_reason = "unloading";
+        std::lock_guard<std::mutex> lock(unloading_mu_);
+        unloading_[r.get()] = std::move(info);
+        r->unloading_for = this;
+    }
     ++stats_.unloads;
     LOG_INFO("unloading %s", r->ref.name.c_str());
 }
@@ -404,38 +414,50 @@ void Scheduler::reaper_loop() {
     }
 }
 
+void Scheduler::forget_unloading(const Runner* r) {
+    std::lock_guard<std::mutex> lock(unloading_mu_);
+    unloading_.erase(r);
+}
+
+ResidentInfo Scheduler::info_locked(const std::string& name, const Runner& rr) const {
+    const Runner* r = &rr;
+    int64_t now = clock_->now_ns(), wall = clock_->wall_ns();
+    ResidentInfo i;
+    i.name = name;
+    i.path = r->ref.path;
+    i.state = r->state == RunnerState::loading ? "loading" : r->refcount > 0 ? "busy" : "ready";
+    i.n_ctx = r->n_ctx;
+    i.in_flight = r->refcount;
+    i.pinned = r->pinned;
+    i.weights_bytes = r->model.weights_bytes;
+    i.kv_bytes = r->model.kv_bytes;
+    i.scratch_bytes = r->model.scratch_bytes;
+    i.cache_bytes = r->model.cache_bytes;
+    if (r->state == RunnerState::ready && r->model.engine)
+        i.weights_resident = r->model.engine->weights_resident_bytes();
+    if (r->state == RunnerState::ready && r->model.embedder)
+        i.weights_resident = r->model.embedder->weights_resident_bytes();
+    i.keep_alive = r->keep_alive;
+    i.expiry_reason = r->expiry_reason;
+    i.loaded_at = r->loaded_at_wall;
+    if (r->pinned || r->keep_alive >= kForever) {
+        i.expires_at = kForever;
+    } else if (r->refcount > 0 || r->state == RunnerState::loading) {
+        // Busy: the countdown starts when the last request ends; show now + keep_alive as Ollama does.
+        i.expires_at = wall + r->keep_alive;
+    } else {
+        i.expires_at = wall + (r->expires_at - now);
+    }
+    return i;
+}
+
 std::vector<ResidentInfo> Scheduler::list() const {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<ResidentInfo> out;
-    int64_t now = clock_->now_ns(), wall = clock_->wall_ns();
-    for (auto& [name, r] : runners_) {
-        ResidentInfo i;
-        i.name = name;
-        i.path = r->ref.path;
-        i.state = r->state == RunnerState::loading ? "loading" : r->refcount > 0 ? "busy" : "ready";
-        i.n_ctx = r->n_ctx;
-        i.in_flight = r->refcount;
-        i.pinned = r->pinned;
-        i.weights_bytes = r->model.weights_bytes;
-        i.kv_bytes = r->model.kv_bytes;
-        i.scratch_bytes = r->model.scratch_bytes;
-        i.cache_bytes = r->model.cache_bytes;
-        if (r->state == RunnerState::ready && r->model.engine)
-            i.weights_resident = r->model.engine->weights_resident_bytes();
-        if (r->state == RunnerState::ready && r->model.embedder)
-            i.weights_resident = r->model.embedder->weights_resident_bytes();
-        i.keep_alive = r->keep_alive;
-        i.expiry_reason = r->expiry_reason;
-        i.loaded_at = r->loaded_at_wall;
-        if (r->pinned || r->keep_alive >= kForever) {
-            i.expires_at = kForever;
-        } else if (r->refcount > 0 || r->state == RunnerState::loading) {
-            // Busy: the countdown starts when the last request ends; show now + keep_alive as Ollama does.
-            i.expires_at = wall + r->keep_alive;
-        } else {
-            i.expires_at = wall + (r->expires_at - now);
-        }
-        out.push_back(std::move(i));
+    for (auto& [name, r] : runners_) { out.push_back(info_locked(name, *r)); }
+    {
+        std::lock_guard<std::mutex> ul(unloading_mu_);
+        for (auto& [runner, info] : unloading_) out.push_back(info);
     }
     std::sort(out.begin(), out.end(),
               [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
