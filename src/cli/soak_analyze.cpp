@@ -147,7 +147,7 @@ std::string report_json(const Report& r) {
 
 // Two stacked panels: RssAnon (MiB) over time, and request latency (ms) over time.
 std::string render_svg(const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs, const Report& r) {
-    const double W = 900, H = 560, left = 80, right = 20, top = 50, panel_h = 200, gap = 70;
+    const double W = 900, H = 574, left = 80, right = 20, top = 64, panel_h = 200, gap = 70;
     double t_max = 1;
     for (const auto& s : samples) t_max = std::max(t_max, s.t_s);
     for (const auto& q : reqs) t_max = std::max(t_max, q.t_s);
@@ -193,8 +193,8 @@ std::string render_svg(const std::vector<Sample>& samples, const std::vector<Req
     }
     for (int k = 0; k <= 5; k++) {
         double t = t_max * k / 5.0;
-        s += string_printf("<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.0f s</text>\n", X(t),
-                           top2 + panel_h + 18, t);
+        s += string_printf("<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.*f s</text>\n", X(t),
+                           top2 + panel_h + 18, t_max < 10 ? 1 : 0, t);  // short runs: tenths
     }
     std::string pts;
     for (const auto& q : samples)
