@@ -31,7 +31,7 @@ check "run greedy: starts with the reference text" "$(python3 -c "import sys; pr
 piped=$(printf "Once upon a time" | "$bin" run greedy --raw)
 check "run with a piped prompt: same text" "$piped" "$out"
 check "ps --json shows the loaded model" "$("$bin" ps --json | json_get "[m['name'] for m in d['models']]")" "['greedy:latest']"
-check "ps table has the memory columns" "$("$bin" ps | head -1 | awk '{print $6, $7, $8}')" "WEIGHTS KV SCRATCH"
+check "ps table has the memory columns" "$("$bin" ps | head -1 | awk '{print $6, $7, $8, $9}')" "WEIGHTS KV SCRATCH CACHE"
 "$bin" stop greedy
 check "stop unloads" "$("$bin" ps --json | json_get "len(d['models'])")" 0
 "$bin" cp greedy greedy-copy
