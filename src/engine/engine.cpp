@@ -56,6 +56,11 @@ struct Engine::Slot {
     std::unique_ptr<Sampler> sampler;
     StopMatcher stops;
     std::string utf8;  // piece bytes not yet forming whole characters
+    // Prefix cache: after a request ends normally its sequence stays (kept_seq) with the tokens whose K and V
+    // it holds (cached, capacity n_ctx, so keeping them never allocates). Pages stay inside the model's fixed
+    // pool: each slot holds at most one sequence, as while it generates.
+    int kept_seq = -1;
+    std::vector<int32_t> cached;
 };
 
 Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec, EngineLimits limits)
@@ -69,6 +74,7 @@ Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec
         auto slot = std::make_unique<Slot>();
         slot->sampler = std::make_unique<Sampler>(n_vocab_, SamplingParams{}, n_ctx_);
         slot->utf8.reserve(kUtf8Reserve);
+        slot->cached.reserve(size_t(n_ctx_));
         slots_.push_back(std::move(slot));
     }
     batch_.resize(size_t(n_batch_));
@@ -89,7 +95,8 @@ int64_t Engine::heap_bytes() const {
     int64_t n = int64_t(slots_.capacity() * sizeof(slots_[0]) + batch_.capacity() * sizeof(BatchToken) +
                         batch_owner_.capacity() * sizeof(Slot*));
     for (auto& slot : slots_) {
-        n += int64_t(sizeof(Slot) + sizeof(Sampler) + slot->utf8.capacity() + 1) + slot->sampler->heap_bytes();
+        n += int64_t(sizeof(Slot) + sizeof(Sampler) + slot->utf8.capacity() + 1) + slot->sampler->heap_bytes() +
+             int64_t(slot->cached.capacity() * sizeof(int32_t));
     }
     return n;
 }
@@ -97,7 +104,9 @@ int64_t Engine::heap_bytes() const {
 int64_t Engine::heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch) {
     n_parallel = std::max(1, n_parallel);
     n_batch = std::max(1, n_batch);
-    int64_t per_slot = int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) + Sampler::heap_bytes(n_vocab, n_ctx);
+    int64_t per_slot = int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) +
+                       Sampler::heap_bytes(n_vocab, n_ctx) +
+                       int64_t(n_ctx) * int64_t(sizeof(int32_t));  // the prefix cache's token list
     return int64_t(n_parallel) * int64_t(sizeof(std::unique_ptr<Slot>) + sizeof(Slot*)) +
            int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot;
 }
@@ -224,19 +233,44 @@ void Engine::admit_waiting() {
             ++it;
         }
     }
-    for (auto& slot : slots_) {
-        if (waiting_.empty()) break;
-        if (slot->job) continue;
-        Result<int> seq = backend_->create_sequence();
-        if (!seq.is_ok()) break;  // no sequence free (should not happen with one slot per sequence)
+    while (!waiting_.empty()) {
         Job* job = waiting_.front();
-        waiting_.pop_front();
         const GenerateRequest& req = *job->request;
+        // The free slot whose kept tokens share the longest prefix with the prompt; at least the last prompt
+        // token is evaluated again, for its logits.
+        Slot* best = nullptr;
+        size_t best_common = 0;
+        for (auto& s : slots_) {
+            if (s->job) continue;
+            size_t common = 0;
+            if (s->kept_seq >= 0) {
+                size_t n = std::min(s->cached.size(), req.prompt.size() - 1);
+                while (common < n && s->cached[common] == req.prompt[common]) ++common;
+            }
+            if (!best || common > best_common || (common == best_common && s->kept_seq < 0 && best->kept_seq >= 0)) {
+                best = s.get();
+                best_common = common;
+            }
+        }
+        if (!best) break;
+        Slot* slot = best;
+        if (slot->kept_seq >= 0) {
+            backend_->truncate_sequence(slot->kept_seq, int64_t(best_common));
+            slot->seq = slot->kept_seq;
+            slot->kept_seq = -1;
+        } else {
+            Result<int> seq = backend_->create_sequence();
+            if (!seq.is_ok()) break;  // no sequence free (should not happen with one slot per sequence)
+            slot->seq = *seq;
+            best_common = 0;
+        }
+        slot->cached.clear();
+        waiting_.pop_front();
         slot->job = job;
-        slot->seq = *seq;
         slot->decoding = false;
-        slot->fed = 0;
-        slot->n_past = 0;
+        slot->fed = best_common;
+        slot->n_past = int64_t(best_common);
+        job->result.prompt_cached = int(best_common);
         slot->t_start = now_ns();
         slot->t_first = 0;
         int room = n_ctx_ - int(req.prompt.size());
@@ -270,7 +304,25 @@ void Engine::finish(Slot& slot, const char* reason) {
         slot.utf8.clear();
         flush = slot.stops.pending();
     }
-    backend_->free_sequence(slot.seq);  // before the caller can see the job done
+    // Keep the sequence for the slot's next request when it ended normally; the tokens in its KV are the
+    // prompt and every generated token but the last (sampled, never fed). Before the caller sees the job done.
+    const std::string_view why(reason);
+    if (backend_->can_truncate() && (why == "stop" || why == "length")) {
+        const auto& prompt = job->request->prompt;
+        const auto& out = job->result.output;
+        size_t n = size_t(slot.n_past);
+        slot.cached.clear();
+        for (size_t i = 0; i < n && i < prompt.size(); ++i) slot.cached.push_back(prompt[i]);
+        for (size_t i = 0; slot.cached.size() < n && i < out.size(); ++i) slot.cached.push_back(out[i]);
+        if (slot.cached.size() == n) {
+            slot.kept_seq = slot.seq;
+        } else {
+            slot.cached.clear();
+            backend_->free_sequence(slot.seq);
+        }
+    } else {
+        backend_->free_sequence(slot.seq);
+    }
     {
         std::lock_guard<std::mutex> jl(job->m);
         job->out.append(flush);

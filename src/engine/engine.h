@@ -32,6 +32,11 @@ class Backend {
     virtual int n_batch() const = 0;     // most tokens in one forward()
     virtual Result<int> create_sequence() = 0;
     virtual void free_sequence(int seq) = 0;
+    // Prefix reuse: a finished sequence keeps its KV so that the next request of its slot that starts with the
+    // same tokens skips them (chat turns resend the whole conversation). Backends that can drop a sequence's
+    // positions from `n` on say so; the others get every sequence freed as it ends.
+    virtual bool can_truncate() const { return false; }
+    virtual void truncate_sequence(int /*seq*/, int64_t /*n*/) {}
     // Same contract as Model::forward: logits rows (n_vocab floats) for the tokens with `logits` set.
     virtual Result<const float*> forward(const BatchToken* tokens, int n_tokens) = 0;
     // Bytes of the weight mapping resident in memory now (mincore); 0 when not file-backed.
@@ -67,6 +72,7 @@ struct GenerateResult {
     int64_t prompt_eval_ns = 0;   // from joining to the first sampled token
     int64_t eval_ns = 0;          // from the first sampled token to the end
     int64_t queue_ns = 0;         // waiting for a free sequence slot before joining
+    int prompt_cached = 0;        // prompt tokens whose KV was reused from the slot's previous request
     std::vector<int32_t> output;  // generated tokens (including a final end-of-generation token)
 };
 

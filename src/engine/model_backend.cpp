@@ -14,6 +14,8 @@ class ModelBackend final : public Backend {
     int n_batch() const override { return model_->memory_plan().n_batch; }
     Result<int> create_sequence() override { return model_->create_sequence(); }
     void free_sequence(int seq) override { model_->free_sequence(seq); }
+    bool can_truncate() const override { return true; }
+    void truncate_sequence(int seq, int64_t n) override { model_->truncate_sequence(seq, n); }
     Result<const float*> forward(const BatchToken* tokens, int n_tokens) override {
         return model_->forward(tokens, n_tokens);
     }
