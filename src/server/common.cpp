@@ -316,11 +316,11 @@ Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit) {
     const int64_t t_call = now_ns();
     // Polled every decode step: set by the disconnect watcher when the client goes away, and for every request
-    // when the shutdown grace period is over (a request that starts after that stops at its first token).
-    std::atomic<bool> cancel{st.cancel_all.load()};
+    // when the shutdown grace period is over.
+    std::atomic<bool> cancel{false};
     DisconnectWatcher::Registration watch(st.watcher, p.peer, &cancel);
     Result<GenerateResult> r = p.lease.engine().generate(
-        p.greq, [&](std::string_view t) { return !st.cancel_all && emit(t); }, &cancel);
+        p.greq, [&](std::string_view t) { return emit(t); }, &cancel);
     if (r.is_ok()) {
         ++st.generations;
         st.tokens_prompt += r->prompt_eval_count;

@@ -121,6 +121,13 @@ void DisconnectWatcher::wake() {
 }
 
 uint64_t DisconnectWatcher::add(const PeerAddress& peer, std::atomic<bool>* cancel) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (all_cancelled_) {
+            cancel->store(true);
+            return 0;
+        }
+    }
     if (!thread_.joinable() || peer.remote_port < 0) return 0;
     const int64_t resolve_at = now_ns() + kResolveAfterNs;
     bool wake_now;
@@ -148,6 +155,7 @@ void DisconnectWatcher::remove(uint64_t id) {
 
 void DisconnectWatcher::cancel_all() {
     std::lock_guard<std::mutex> lock(mu_);
+    all_cancelled_ = true;
     for (auto& [id, e] : entries_) e.cancel->store(true);
 }
 

@@ -100,4 +100,15 @@ TEST(DisconnectWatcher, UnknownPeerAndEndedRegistrationAreLeftAlone) {
 }
 
 }  // namespace
+TEST(DisconnectWatcher, CancelAllReachesCurrentAndLaterRegistrations) {
+    DisconnectWatcher w;
+    Connection c;
+    std::atomic<bool> before{false}, after{false};
+    DisconnectWatcher::Registration r1(w, c.peer, &before);
+    w.cancel_all();
+    EXPECT_TRUE(before.load()) << "a registered request is cancelled at once, connection open or not";
+    DisconnectWatcher::Registration r2(w, c.peer, &after);
+    EXPECT_TRUE(after.load()) << "a request registered after the grace period is cancelled as it starts";
+}
+
 }  // namespace berth

@@ -55,7 +55,8 @@ class DisconnectWatcher {
     DisconnectWatcher(const DisconnectWatcher&) = delete;
     DisconnectWatcher& operator=(const DisconnectWatcher&) = delete;
 
-    // Sets the cancel flag of every registered request (the shutdown grace period is over).
+    // Sets the cancel flag of every registered request, and of every one registered from now on (the shutdown
+    // grace period is over).
     void cancel_all();
 
     // Watches `peer` for as long as the registration lives; `cancel` must outlive it, and it must end while the
@@ -90,6 +91,7 @@ class DisconnectWatcher {
     uint64_t next_id_ = 1;
     int64_t next_wake_ns_ = INT64_MAX;  // when the watcher wakes next (INT64_MAX: only when woken)
     bool stopping_ = false;
+    bool all_cancelled_ = false;  // cancel_all() was called
     int epoll_fd_ = -1, wake_fd_ = -1;
     std::thread thread_;
 };
@@ -126,7 +128,7 @@ struct Server::State {
     std::atomic<bool> stopping{false};
     std::atomic<bool> finished{false};          // run() has returned from the HTTP loop
     std::atomic<int64_t> stop_requested_ns{0};  // monotonic; 0 until stop()
-    // Set when the shutdown grace period is over: every generation polls it and stops.
+    // Set when the shutdown grace period is over: pulls poll it; generations are cancelled through the watcher.
     std::atomic<bool> cancel_all{false};
     DisconnectWatcher watcher;
 
