@@ -262,7 +262,6 @@ void Engine::admit_waiting() {
             Result<int> seq = backend_->create_sequence();
             if (!seq.is_ok()) break;  // no sequence free (should not happen with one slot per sequence)
             slot->seq = *seq;
-            best_common = 0;
         }
         slot->cached.clear();
         waiting_.pop_front();
@@ -310,16 +309,11 @@ void Engine::finish(Slot& slot, const char* reason) {
     if (backend_->can_truncate() && (why == "stop" || why == "length")) {
         const auto& prompt = job->request->prompt;
         const auto& out = job->result.output;
-        size_t n = size_t(slot.n_past);
-        slot.cached.clear();
-        for (size_t i = 0; i < n && i < prompt.size(); ++i) slot.cached.push_back(prompt[i]);
-        for (size_t i = 0; slot.cached.size() < n && i < out.size(); ++i) slot.cached.push_back(out[i]);
-        if (slot.cached.size() == n) {
-            slot.kept_seq = slot.seq;
-        } else {
-            slot.cached.clear();
-            backend_->free_sequence(slot.seq);
-        }
+        const size_t n = size_t(slot.n_past), from_prompt = std::min(n, prompt.size());
+        CHECK(n - from_prompt <= out.size());
+        slot.cached.assign(prompt.begin(), prompt.begin() + ptrdiff_t(from_prompt));  // within capacity n_ctx
+        slot.cached.insert(slot.cached.end(), out.begin(), out.begin() + ptrdiff_t(n - from_prompt));
+        slot.kept_seq = slot.seq;
     } else {
         backend_->free_sequence(slot.seq);
     }

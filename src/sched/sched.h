@@ -210,7 +210,7 @@ class Scheduler {
     // Removes runners; their models are destroyed by the caller outside the lock.
     void remove_locked(const std::shared_ptr<Runner>& r, std::vector<std::shared_ptr<Runner>>& dead);
     void reaper_loop();
-    ResidentInfo info_locked(const std::string& name, const Runner& r) const;
+    ResidentInfo info_locked(const Runner& r) const;
     // Called by a removed runner once its model is gone (any thread, with or without mu_ held).
     void forget_unloading(const Runner* r);
 

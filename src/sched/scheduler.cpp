@@ -153,7 +153,7 @@ void Scheduler::remove_locked(const std::shared_ptr<Runner>& r, std::vector<std:
     if (it != runners_.end() && it->second == r) runners_.erase(it);
     dead.push_back(r);
     if (r->state == RunnerState::ready) {
-        ResidentInfo info = info_locked(r->ref.name, *r);
+        ResidentInfo info = info_locked(*r);
         info.state = "unloading";
         info.expiry_reason = "unloading";
         std::lock_guard<std::mutex> lock(unloading_mu_);
@@ -419,34 +419,32 @@ void Scheduler::forget_unloading(const Runner* r) {
     unloading_.erase(r);
 }
 
-ResidentInfo Scheduler::info_locked(const std::string& name, const Runner& rr) const {
-    const Runner* r = &rr;
+ResidentInfo Scheduler::info_locked(const Runner& r) const {
     int64_t now = clock_->now_ns(), wall = clock_->wall_ns();
     ResidentInfo i;
-    i.name = name;
-    i.path = r->ref.path;
-    i.state = r->state == RunnerState::loading ? "loading" : r->refcount > 0 ? "busy" : "ready";
-    i.n_ctx = r->n_ctx;
-    i.in_flight = r->refcount;
-    i.pinned = r->pinned;
-    i.weights_bytes = r->model.weights_bytes;
-    i.kv_bytes = r->model.kv_bytes;
-    i.scratch_bytes = r->model.scratch_bytes;
-    i.cache_bytes = r->model.cache_bytes;
-    if (r->state == RunnerState::ready && r->model.engine)
-        i.weights_resident = r->model.engine->weights_resident_bytes();
-    if (r->state == RunnerState::ready && r->model.embedder)
-        i.weights_resident = r->model.embedder->weights_resident_bytes();
-    i.keep_alive = r->keep_alive;
-    i.expiry_reason = r->expiry_reason;
-    i.loaded_at = r->loaded_at_wall;
-    if (r->pinned || r->keep_alive >= kForever) {
+    i.name = r.ref.name;
+    i.path = r.ref.path;
+    i.state = r.state == RunnerState::loading ? "loading" : r.refcount > 0 ? "busy" : "ready";
+    i.n_ctx = r.n_ctx;
+    i.in_flight = r.refcount;
+    i.pinned = r.pinned;
+    i.weights_bytes = r.model.weights_bytes;
+    i.kv_bytes = r.model.kv_bytes;
+    i.scratch_bytes = r.model.scratch_bytes;
+    i.cache_bytes = r.model.cache_bytes;
+    if (r.state == RunnerState::ready && r.model.engine) i.weights_resident = r.model.engine->weights_resident_bytes();
+    if (r.state == RunnerState::ready && r.model.embedder)
+        i.weights_resident = r.model.embedder->weights_resident_bytes();
+    i.keep_alive = r.keep_alive;
+    i.expiry_reason = r.expiry_reason;
+    i.loaded_at = r.loaded_at_wall;
+    if (r.pinned || r.keep_alive >= kForever) {
         i.expires_at = kForever;
-    } else if (r->refcount > 0 || r->state == RunnerState::loading) {
+    } else if (r.refcount > 0 || r.state == RunnerState::loading) {
         // Busy: the countdown starts when the last request ends; show now + keep_alive as Ollama does.
-        i.expires_at = wall + r->keep_alive;
+        i.expires_at = wall + r.keep_alive;
     } else {
-        i.expires_at = wall + (r->expires_at - now);
+        i.expires_at = wall + (r.expires_at - now);
     }
     return i;
 }
@@ -454,7 +452,7 @@ ResidentInfo Scheduler::info_locked(const std::string& name, const Runner& rr) c
 std::vector<ResidentInfo> Scheduler::list() const {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<ResidentInfo> out;
-    for (auto& [name, r] : runners_) { out.push_back(info_locked(name, *r)); }
+    for (auto& [name, r] : runners_) out.push_back(info_locked(*r));
     {
         std::lock_guard<std::mutex> ul(unloading_mu_);
         for (auto& [runner, info] : unloading_) out.push_back(info);
