@@ -4,19 +4,8 @@
 # Usage: tests/contract/cli.sh BERTH_BINARY
 set -euo pipefail
 bin=$(realpath "$1")
-root=$(cd "$(dirname "$0")/../.." && pwd)
-testdata=${BERTH_TESTDATA:-$(realpath "$root/../shared/testdata")}
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-work=$(mktemp -d)
-export BERTH_HOST=127.0.0.1:$port
-BERTH_MODELS=$work/store "$bin" serve --models-dir "$testdata/models" >"$work/server.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -sf "http://$BERTH_HOST/" >/dev/null && break; sleep 0.1; done
-fails=0
-check() {  # check NAME ACTUAL EXPECTED
-  if [ "$2" = "$3" ]; then echo "ok   cli: $1"; else echo "FAIL cli: $1: got '$2', want '$3'"; fails=$((fails + 1)); fi
-}
+label="cli: "
+source "$(dirname "$0")/serve.sh"
 json_get() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 expected=$(python3 -c "import json; print(json.load(open('$testdata/oracle/stories260K.json'))['cases'][0]['greedy_text'])")
 

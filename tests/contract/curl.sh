@@ -3,21 +3,10 @@
 # SSE framing, and error statuses. Usage: tests/contract/curl.sh BERTH_BINARY
 set -euo pipefail
 bin=$(realpath "$1")
-root=$(cd "$(dirname "$0")/../.." && pwd)
-testdata=${BERTH_TESTDATA:-$(realpath "$root/../shared/testdata")}
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-store=$(mktemp -d)
-BERTH_HOST=127.0.0.1:$port BERTH_MODELS=$store "$bin" serve --models-dir "$testdata/models" >"$store/server.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$store"' EXIT
-base=http://127.0.0.1:$port
-for _ in $(seq 100); do curl -sf "$base/" >/dev/null && break; sleep 0.1; done
+label=""
+source "$(dirname "$0")/serve.sh"
 expected=$(python3 -c "import json; print(json.dumps(json.load(open('$testdata/oracle/stories260K.json'))['cases'][0]['greedy_text']))")
 n=$(python3 -c "import json; print(len(json.load(open('$testdata/oracle/stories260K.json'))['cases'][0]['greedy']))")
-fails=0
-check() {  # check NAME ACTUAL EXPECTED
-  if [ "$2" = "$3" ]; then echo "ok   $1"; else echo "FAIL $1: got $2, want $3"; fails=$((fails + 1)); fi
-}
 opts="\"options\":{\"temperature\":0,\"num_predict\":$n}"
 got=$(curl -s "$base/api/generate" -d "{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"raw\":true,\"stream\":false,$opts}" \
   | python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['response']))")
@@ -44,5 +33,5 @@ check "curl -d with a 10 KiB body is served" "$(curl -s -o /dev/null -w '%{http_
   -d "{\"model\":\"stories260K\",\"prompt\":\"$long\",\"raw\":true,\"stream\":false,\"options\":{\"num_predict\":1,\"num_ctx\":8192}}")" 200
 check "HEAD / is 200" "$(curl -s -o /dev/null -I -w '%{http_code}' "$base/")" 200
 check "tags list stories260K" "$(curl -s "$base/api/tags" | python3 -c "import json,sys; print(any(m['name'].startswith('stories260K') for m in json.load(sys.stdin)['models']))")" True
-[ $fails -eq 0 ] || { cat "$store/server.log" | tail -20; exit 1; }
+[ $fails -eq 0 ] || { cat "$work/server.log" | tail -20; exit 1; }
 echo "curl: all checks passed"
