@@ -123,6 +123,27 @@ class Ledger {
     std::map<std::string, Row> rows_;
 };
 
+// A model's row in a ledger, erased when this is destroyed. Declared as its owner's first member it is destroyed
+// last, so the row goes only once the memory it accounts for (mappings, arenas) has been released: the ledger
+// never shows less than is held, and "unaccounted" does not jump while a model unloads.
+class LedgerRow {
+  public:
+    LedgerRow() = default;
+    ~LedgerRow() {
+        if (ledger_) ledger_->erase_model(name_);
+    }
+    LedgerRow(const LedgerRow&) = delete;
+    LedgerRow& operator=(const LedgerRow&) = delete;
+    void attach(Ledger* ledger, std::string name) {
+        ledger_ = ledger;
+        name_ = std::move(name);
+    }
+
+  private:
+    Ledger* ledger_ = nullptr;
+    std::string name_;
+};
+
 // ---- the process allocator -----------------------------------------------------------------------------
 // Configures glibc malloc for a long-running server: few arenas (M_ARENA_MAX, BERTH_MALLOC_ARENAS, default 2)
 // so that freed memory is not stranded in per-thread arenas, and a trim threshold that returns freed heap

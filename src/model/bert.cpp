@@ -80,9 +80,7 @@ Status bind(const GgufFile& g, const std::string& name, DType want_float_or_any,
 
 }  // namespace
 
-EmbeddingModel::~EmbeddingModel() {
-    if (ledger_) ledger_->erase_model(ledger_name_);
-}
+EmbeddingModel::~EmbeddingModel() = default;  // ledger_row_ erases the row after the memory is gone
 
 Result<int64_t> EmbeddingModel::plan_scratch_bytes(const GgufFile& g, int n_threads) {
     auto arch = g.get_string("general.architecture");
@@ -166,15 +164,16 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::load(const std::string& 
     }
     m->pool_ = std::make_unique<ThreadPool>(n_threads);
     size_t bytes = scratch_bytes(m->n_ctx_, E, F, m->pool_->n_threads(), wdata_bytes(*w, m->n_ctx_));
+    const size_t reserved = round_up(bytes, page_size());  // what Arena::reserve maps
+    if (ledger) {                                          // before the reservation, as in Model::load
+        m->ledger_row_.attach(ledger, ledger_name);
+        ledger->set(ledger_name, MemoryKind::weights_mapped, int64_t(gguf->size()));
+        ledger->set(ledger_name, MemoryKind::scratch, int64_t(reserved));
+    }
     ASSIGN_OR_RETURN(m->scratch_, Arena::reserve(bytes, "embedding scratch"));
+    CHECK(m->scratch_.size() == reserved);
     m->w_ = std::move(w);
     m->gguf_ = std::move(gguf);
-    if (ledger) {
-        m->ledger_ = ledger;
-        m->ledger_name_ = ledger_name;
-        ledger->set(ledger_name, MemoryKind::weights_mapped, int64_t(m->gguf_->size()));
-        ledger->set(ledger_name, MemoryKind::scratch, int64_t(m->scratch_.size()));
-    }
     return m;
 }
 

@@ -99,9 +99,7 @@ Result<MemoryPlan> plan(const std::string& path, const ModelOptions& o) {
     return plan(*g, o);
 }
 
-Model::~Model() {
-    if (ledger_) ledger_->erase_model(ledger_name_);
-}
+Model::~Model() = default;  // ledger_row_ erases the row after the memory is gone
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelOptions& o, Ledger* ledger,
                                            const std::string& ledger_name) {
@@ -123,6 +121,14 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
             LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
     }
 
+    // Entered before the memory is reserved (and erased after it is released, see ledger_row_), so the ledger never
+    // shows less than the process holds; the CHECK below keeps plan and reservation equal.
+    if (ledger) {
+        m->ledger_row_.attach(ledger, ledger_name);
+        ledger->set(ledger_name, MemoryKind::weights_mapped, m->plan_.weights_mapped);
+        ledger->set(ledger_name, MemoryKind::kv, m->plan_.kv);
+        ledger->set(ledger_name, MemoryKind::scratch, m->plan_.scratch);
+    }
     ASSIGN_OR_RETURN(m->kv_, KvPool::create(r->kv, m->plan_.kv_pages));
     ASSIGN_OR_RETURN(m->scratch_arena_, Arena::reserve(size_t(m->plan_.scratch), "scratch"));
     CHECK(int64_t(m->scratch_arena_.size()) == m->plan_.scratch && m->kv_.bytes() == m->plan_.kv);
@@ -136,13 +142,6 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     im.old_len.assign(np, 0);
     im.first_pos.assign(np, 0);
     im.touched.assign(np, 0);
-    if (ledger) {
-        m->ledger_ = ledger;
-        m->ledger_name_ = ledger_name;
-        ledger->set(ledger_name, MemoryKind::weights_mapped, m->plan_.weights_mapped);
-        ledger->set(ledger_name, MemoryKind::kv, m->kv_.bytes());
-        ledger->set(ledger_name, MemoryKind::scratch, int64_t(m->scratch_arena_.size()));
-    }
     return m;
 }
 

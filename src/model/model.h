@@ -141,6 +141,7 @@ class Model {
 
   private:
     Model() = default;
+    LedgerRow ledger_row_;  // first: destroyed after every member below
     HParams hp_;
     MemoryPlan plan_;
     std::unique_ptr<GgufFile> gguf_;
@@ -148,8 +149,6 @@ class Model {
     KvPool kv_;
     Arena scratch_arena_;
     std::unique_ptr<Impl> impl_;
-    Ledger* ledger_ = nullptr;
-    std::string ledger_name_;
 };
 
 // ---- synthetic models (berth debug make-model, tests) -----------------------------------------------------
@@ -195,14 +194,13 @@ class EmbeddingModel {
 
   private:
     EmbeddingModel() = default;
+    LedgerRow ledger_row_;  // first: destroyed after every member below
     int n_embd_ = 0, n_ctx_ = 0, n_head_ = 0, n_ff_ = 0, n_layer_ = 0, n_vocab_ = 0;
     float eps_ = 1e-12f;
     std::unique_ptr<GgufFile> gguf_;
     std::unique_ptr<ThreadPool> pool_;
     std::unique_ptr<Weights> w_;
     Arena scratch_;
-    Ledger* ledger_ = nullptr;
-    std::string ledger_name_;
 };
 
 }  // namespace berth
