@@ -163,6 +163,10 @@ Result<int64_t> parse_byte_size(std::string_view text);
 // 1536 → "1.5 KiB"
 std::string format_bytes(int64_t bytes);
 
+// ---- text --------------------------------------------------------------------------------------------
+// Appends code point `cp` (< 0x110000) to `out` as UTF-8.
+void append_utf8(uint32_t cp, std::string& out);
+
 // Reads an environment variable; falls back to `fallback_name` (e.g. OLLAMA_HOST) when given and set.
 std::string env_or(const char* name, const char* fallback_name, const std::string& default_value);
 

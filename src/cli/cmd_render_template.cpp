@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "tokenizer/tokenizer.h"
+#include "template/template.h"
 
 namespace berth::cli {
 namespace {

@@ -3,7 +3,7 @@
 
 #include "gguf/gguf.h"
 #include "server/server_internal.h"
-#include "tokenizer/tokenizer.h"  // chat templates (re-exported)
+#include "template/template.h"
 
 namespace berth {
 

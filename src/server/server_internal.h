@@ -14,7 +14,8 @@
 
 #include "server/server.h"
 #include "server/store.h"
-#include "tokenizer/tokenizer.h"  // ChatTemplate
+#include "template/template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace berth {
 

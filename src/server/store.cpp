@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "server/pull.h"
-#include "tokenizer/tokenizer.h"  // ChatTemplate
+#include "template/template.h"
 
 namespace berth {
 

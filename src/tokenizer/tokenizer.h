@@ -1,7 +1,7 @@
 // tokenizer: text ↔ token ids for the vocabularies GGUF files carry: SentencePiece BPE with scores
 // ("llama"), byte-level BPE with merge ranks and per-family pre-tokenizer regexes ("gpt2") and WordPiece
-// ("bert"); incremental UTF-8-safe decoding; end-of-generation detection. Chat templates live here too
-// (chat_template*.h/cpp, jinja*), owned separately.
+// ("bert"); incremental UTF-8-safe decoding; end-of-generation detection. Chat templates are the template
+// module's.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +13,6 @@
 
 #include "base/base.h"
 #include "gguf/gguf.h"
-#include "tokenizer/chat_template.h"  // re-exported: tokenizer.h is the module's one public header
 
 namespace berth {
 

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
 
 namespace berth {
 

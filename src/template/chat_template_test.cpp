@@ -1,7 +1,7 @@
 // Chat-template tests: every reference rendering byte for byte, the interpreter's pieces against strings
 // rendered by Python Jinja2 3.1.6 (trim_blocks + lstrip_blocks, transformers' tojson), errors with lines,
 // bounds, and robustness on truncated and random templates (no crash; run under ASan in CI).
-#include "tokenizer/chat_template.h"
+#include "template/template.h"
 
 #include <gtest/gtest.h>
 

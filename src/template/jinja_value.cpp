@@ -5,8 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja.h"
-#include "tokenizer/utf8.h"
+#include "template/jinja.h"
 
 namespace berth::jinja {
 

@@ -1,11 +1,11 @@
 // Public chat-template API: JSON → template values, parse/render with errors as Status, plain-text fallback.
-#include "tokenizer/chat_template.h"
+#include "template/template.h"
 
 #include <ctime>
 
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/jinja.h"
+#include "template/jinja.h"
 
 namespace berth {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <unordered_map>
 
-#include "tokenizer/jinja.h"
+#include "template/jinja.h"
 
 namespace berth::jinja {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <unordered_map>
 
-#include "tokenizer/jinja.h"
+#include "template/jinja.h"
 
 namespace berth::jinja {
 namespace {

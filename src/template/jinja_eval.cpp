@@ -6,7 +6,7 @@
 #include <optional>
 #include <unordered_map>
 
-#include "tokenizer/jinja.h"
+#include "template/jinja.h"
 
 namespace berth::jinja {
 

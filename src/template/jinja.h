@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/base.h"  // append_utf8
+
 namespace berth::jinja {
 
 // A template problem (syntax or runtime); `line` is 1-based, 0 when unknown.

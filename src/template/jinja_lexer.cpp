@@ -6,9 +6,8 @@
 #include <climits>
 #include <cstdlib>
 
-#include "tokenizer/jinja.h"
-#include "tokenizer/jinja_lexer.h"
-#include "tokenizer/utf8.h"
+#include "template/jinja.h"
+#include "template/jinja_lexer.h"
 
 namespace berth::jinja {
 namespace {

@@ -1,7 +1,7 @@
 // Parser of the Jinja subset: statements into a tree of Stmt, expressions with Jinja2's precedence
 // (or < and < not < comparisons < + - < ~ < * / // % < ** < unary < filters/tests < postfix).
-#include "tokenizer/jinja.h"
-#include "tokenizer/jinja_lexer.h"
+#include "template/jinja.h"
+#include "template/jinja_lexer.h"
 
 namespace berth::jinja {
 namespace {
