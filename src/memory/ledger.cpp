@@ -46,33 +46,107 @@ int64_t Ledger::get(const std::string& model, MemoryKind kind) const {
     return it == rows_.end() ? 0 : it->second.bytes[int(kind)];
 }
 
-static int64_t row_total(const Ledger::Row& r) {
+const char* device_memory_kind_name(DeviceMemoryKind k) {
+    switch (k) {
+        case DeviceMemoryKind::weights: return "weights";
+        case DeviceMemoryKind::kv: return "kv";
+        case DeviceMemoryKind::scratch: return "scratch";
+        case DeviceMemoryKind::count_: break;
+    }
+    return "?";
+}
+
+int64_t Ledger::Row::device_total(int device) const {
+    CHECK(device >= 0 && device < kMaxDevices);
+    int64_t t = 0;
+    for (int k = 0; k < int(DeviceMemoryKind::count_); k++) t += device_bytes[device][k];
+    return t;
+}
+
+int64_t Ledger::host_backed_device_bytes_locked(const Row& r) const {
+    int64_t t = 0;
+    for (int d = 0; d < kMaxDevices; d++)
+        if (device_host_backed_[d]) t += r.device_total(d);
+    return t;
+}
+
+int64_t Ledger::row_total_locked(const Row& r) const {
     int64_t t = r.bytes[int(MemoryKind::weights_mapped)];
     for (int k = 0; k < int(MemoryKind::count_); k++)
         if (memory_kind_is_anonymous(MemoryKind(k))) t += r.bytes[k];
-    return t;
+    return t + host_backed_device_bytes_locked(r);
 }
 
 int64_t Ledger::model_total(const std::string& model) const {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = rows_.find(model);
-    return it == rows_.end() ? 0 : row_total(it->second);
+    return it == rows_.end() ? 0 : row_total_locked(it->second);
 }
 
 int64_t Ledger::total() const {
     std::lock_guard<std::mutex> lock(mu_);
     int64_t t = 0;
-    for (auto& [_, r] : rows_) t += row_total(r);
+    for (auto& [_, r] : rows_) t += row_total_locked(r);
     return t;
 }
 
 int64_t Ledger::anonymous_total() const {
     std::lock_guard<std::mutex> lock(mu_);
     int64_t t = 0;
-    for (auto& [_, r] : rows_)
+    for (auto& [_, r] : rows_) {
         for (int k = 0; k < int(MemoryKind::count_); k++)
             if (memory_kind_is_anonymous(MemoryKind(k))) t += r.bytes[k];
+        t += host_backed_device_bytes_locked(r);
+    }
     return t;
+}
+
+void Ledger::set_device(const std::string& model, int device, DeviceMemoryKind kind, int64_t bytes) {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    Row& r = rows_[model];
+    r.model = model;
+    r.device_bytes[device][int(kind)] = bytes;
+}
+
+int64_t Ledger::get_device(const std::string& model, int device, DeviceMemoryKind kind) const {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = rows_.find(model);
+    return it == rows_.end() ? 0 : it->second.device_bytes[device][int(kind)];
+}
+
+int64_t Ledger::model_device_total(const std::string& model, int device) const {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = rows_.find(model);
+    return it == rows_.end() ? 0 : it->second.device_total(device);
+}
+
+int64_t Ledger::device_total(int device) const {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t t = 0;
+    for (auto& [_, r] : rows_) t += r.device_total(device);
+    return t;
+}
+
+void Ledger::set_device_context(int device, int64_t bytes) {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    device_context_[device] = bytes;
+}
+
+int64_t Ledger::device_context(int device) const {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    return device_context_[device];
+}
+
+void Ledger::set_device_host_backed(int device, bool host_backed) {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    device_host_backed_[device] = host_backed;
 }
 
 std::vector<Ledger::Row> Ledger::snapshot() const {

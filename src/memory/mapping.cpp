@@ -79,6 +79,13 @@ Status MappedFile::lock() {
     return Status::ok();
 }
 
+void MappedFile::release_range(const void* p, size_t bytes) const {
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + bytes;
+    const uintptr_t lo = round_up(begin, page_size()), hi = end / page_size() * page_size();
+    CHECK(begin >= reinterpret_cast<uintptr_t>(data_) && end <= reinterpret_cast<uintptr_t>(data_) + size_);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // best effort (fails if mlocked)
+}
+
 size_t MappedFile::resident_bytes() const {
     if (!data_) return 0;
     size_t ps = page_size();

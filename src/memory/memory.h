@@ -34,6 +34,9 @@ class MappedFile {
     Status lock();
     // Bytes of the mapping currently resident in the page cache and mapped (mincore).
     size_t resident_bytes() const;
+    // Drops the pages wholly inside [p, p + bytes) from this mapping (MADV_DONTNEED): ranges the process will not
+    // read again, such as tensors copied to a device. Reading them later would fault them in from the file.
+    void release_range(const void* p, size_t bytes) const;
 
   private:
     uint8_t* data_ = nullptr;
@@ -101,26 +104,55 @@ const char* memory_kind_name(MemoryKind k);
 // Anonymous kinds are counted against the process's RssAnon (weights_mapped/resident are file-backed).
 bool memory_kind_is_anonymous(MemoryKind k);
 
-// Every byte berth holds for a model is an entry (model, kind). Thread-safe.
+// The device dimension: what a model holds on an accelerator (CUDA, or the stand-in BERTH_DEVICE=fake), one
+// allocation per kind, made at load and freed at unload. Devices are numbered 0..kMaxDevices-1.
+constexpr int kMaxDevices = 8;
+enum class DeviceMemoryKind { weights = 0, kv, scratch, count_ };
+const char* device_memory_kind_name(DeviceMemoryKind k);
+
+// Every byte berth holds for a model is an entry (model, kind) on the host or (model, device, kind) on a
+// device. Thread-safe.
 class Ledger {
   public:
     void set(const std::string& model, MemoryKind kind, int64_t bytes);
     void add(const std::string& model, MemoryKind kind, int64_t bytes);
     void erase_model(const std::string& model);
     int64_t get(const std::string& model, MemoryKind kind) const;
-    // Sum of a model's anonymous kinds plus its mapped weights: what admission compares with the budget.
+    // Sum of a model's anonymous kinds plus its mapped weights (plus its bytes on host-backed devices, which
+    // are host memory too): the host memory the model holds.
     int64_t model_total(const std::string& model) const;
     int64_t total() const;            // over all models, same rule as model_total
-    int64_t anonymous_total() const;  // over all models, anonymous kinds only
+    int64_t anonymous_total() const;  // over all models, anonymous kinds (and host-backed device bytes) only
+
+    // Bytes of `model` on device `device` (0 ≤ device < kMaxDevices, CHECKed).
+    void set_device(const std::string& model, int device, DeviceMemoryKind kind, int64_t bytes);
+    int64_t get_device(const std::string& model, int device, DeviceMemoryKind kind) const;
+    int64_t model_device_total(const std::string& model, int device) const;
+    int64_t device_total(int device) const;  // over all models (the context row not included)
+    // The device's own overhead (driver context, library handles and workspaces), measured once when the
+    // device is opened: not a model's, shown as its own row so that ledger + context = what the driver reports.
+    void set_device_context(int device, int64_t bytes);
+    int64_t device_context(int device) const;
+    // A host-backed device (the stand-in BERTH_DEVICE=fake) takes its memory from anonymous host mappings:
+    // its bytes then also count in total() and anonymous_total(), so "unaccounted" (RssAnon minus the ledger)
+    // keeps meaning what berth cannot account for.
+    void set_device_host_backed(int device, bool host_backed);
+
     struct Row {
         std::string model;
         int64_t bytes[int(MemoryKind::count_)] = {};
+        int64_t device_bytes[kMaxDevices][int(DeviceMemoryKind::count_)] = {};
+        int64_t device_total(int device) const;
     };
     std::vector<Row> snapshot() const;
 
   private:
+    int64_t row_total_locked(const Row& r) const;
+    int64_t host_backed_device_bytes_locked(const Row& r) const;
     mutable std::mutex mu_;
     std::map<std::string, Row> rows_;
+    int64_t device_context_[kMaxDevices] = {};
+    bool device_host_backed_[kMaxDevices] = {};
 };
 
 // A model's row in a ledger, erased when this is destroyed. Declared as its owner's first member it is destroyed

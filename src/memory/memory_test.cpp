@@ -72,6 +72,38 @@ TEST(Ledger, SumsByKind) {
     EXPECT_EQ(l.total(), 5);
 }
 
+TEST(Ledger, DeviceRowsAreTheirOwnDimension) {
+    Ledger l;
+    l.set("a", MemoryKind::weights_mapped, 100);
+    l.set("a", MemoryKind::kv, 10);
+    l.set_device("a", 0, DeviceMemoryKind::weights, 1000);
+    l.set_device("a", 0, DeviceMemoryKind::kv, 200);
+    l.set_device("a", 1, DeviceMemoryKind::scratch, 30);
+    l.set_device("b", 0, DeviceMemoryKind::scratch, 7);
+    l.set_device_context(0, 500);
+    // Device bytes are not host memory: host totals are unchanged.
+    EXPECT_EQ(l.model_total("a"), 110);
+    EXPECT_EQ(l.anonymous_total(), 10);
+    EXPECT_EQ(l.get_device("a", 0, DeviceMemoryKind::kv), 200);
+    EXPECT_EQ(l.model_device_total("a", 0), 1200);
+    EXPECT_EQ(l.model_device_total("a", 1), 30);
+    EXPECT_EQ(l.device_total(0), 1207);  // the context is its own row, not a model's
+    EXPECT_EQ(l.device_context(0), 500);
+    auto rows = l.snapshot();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].device_total(0), 1200);
+    EXPECT_EQ(rows[0].device_bytes[1][int(DeviceMemoryKind::scratch)], 30);
+    // A host-backed device (the stand-in) is host memory too: it counts in the host totals.
+    l.set_device_host_backed(0, true);
+    EXPECT_EQ(l.model_total("a"), 110 + 1200);
+    EXPECT_EQ(l.anonymous_total(), 10 + 1207);
+    EXPECT_EQ(l.total(), 110 + 1207);
+    l.erase_model("a");
+    EXPECT_EQ(l.device_total(0), 7);
+    EXPECT_EQ(l.device_total(1), 0);
+    EXPECT_STREQ(device_memory_kind_name(DeviceMemoryKind::kv), "kv");
+}
+
 }  // namespace berth
 
 namespace berth {
