@@ -41,14 +41,18 @@ int64_t kv_pool_bytes(const KvShape& s, int64_t n_pages) {
 }
 
 Result<KvPool> KvPool::create(const KvShape& shape, int64_t n_pages) {
-    RETURN_IF_ERROR(validate_kv_shape(shape));
+    KvShape checked = shape;
+    if (checked.n_layer == 0) checked.n_layer = 1;  // no host layers: bookkeeping only
+    RETURN_IF_ERROR(validate_kv_shape(checked));
     if (n_pages <= 0 || n_pages > INT32_MAX)
         return invalid_argument("KV pool needs 1..2^31 pages, not %lld", (long long)n_pages);
     KvPool p;
     p.shape_ = shape;
     p.page_bytes_ = kv_page_bytes(shape);
-    p.layer_bytes_ = p.page_bytes_ / (2 * shape.n_layer);
-    ASSIGN_OR_RETURN(p.arena_, Arena::reserve(size_t(kv_pool_bytes(shape, n_pages)), "kv"));
+    if (shape.n_layer > 0) {
+        p.layer_bytes_ = p.page_bytes_ / (2 * shape.n_layer);
+        ASSIGN_OR_RETURN(p.arena_, Arena::reserve(size_t(kv_pool_bytes(shape, n_pages)), "kv"));
+    }
     p.refcount_.assign(size_t(n_pages), 0);
     p.free_.reserve(size_t(n_pages));
     for (int64_t i = n_pages - 1; i >= 0; --i) p.free_.push_back(int32_t(i));  // page 0 is handed out first
@@ -84,7 +88,9 @@ uint8_t* KvPool::v_data(int32_t page, int layer) const {
 
 void KvPool::copy_page(int32_t dst, int32_t src) {
     CHECK(dst >= 0 && dst < n_pages() && src >= 0 && src < n_pages());
-    std::memcpy(arena_.data() + dst * page_bytes_, arena_.data() + src * page_bytes_, size_t(page_bytes_));
+    if (page_bytes_ > 0)
+        std::memcpy(arena_.data() + dst * page_bytes_, arena_.data() + src * page_bytes_, size_t(page_bytes_));
+    if (copy_hook_) copy_hook_(copy_ctx_, dst, src);
 }
 
 PageTable::PageTable(int64_t max_positions, int page_positions)

@@ -39,7 +39,16 @@ class KvPool {
     KvPool& operator=(KvPool&&) noexcept = default;
 
     // Reserves (and faults in) kv_pool_bytes(shape, n_pages). resource_exhausted when the OS refuses.
+    // shape.n_layer may be 0 when every layer's K/V lives on a device: the pool then keeps only the pages'
+    // bookkeeping (free list, refcounts) for the device's copy and reserves nothing.
     static Result<KvPool> create(const KvShape& shape, int64_t n_pages);
+    // Called by copy_page after the host copy (copy-on-write of a shared page), so that the layers held on a
+    // device get the same copy: hook(ctx, dst, src). Set once at load.
+    using PageCopyHook = void (*)(void* ctx, int32_t dst, int32_t src);
+    void set_page_copy_hook(PageCopyHook hook, void* ctx) {
+        copy_hook_ = hook;
+        copy_ctx_ = ctx;
+    }
 
     const KvShape& shape() const { return shape_; }
     int64_t n_pages() const { return int64_t(refcount_.size()); }
@@ -70,6 +79,8 @@ class KvPool {
     int64_t layer_bytes_ = 0;        // K of one layer in one page (V follows it)
     std::vector<int32_t> free_;      // stack of free pages (capacity n_pages: push/pop never allocate)
     std::vector<int32_t> refcount_;  // per page
+    PageCopyHook copy_hook_ = nullptr;
+    void* copy_ctx_ = nullptr;
 };
 
 // The pages of one sequence, in position order. Capacity is fixed at construction, so growing never

@@ -34,8 +34,39 @@ TEST(KvPool, RejectsBadShapes) {
     s = small_shape(DType::Q4_K);
     EXPECT_EQ(validate_kv_shape(s).code(), StatusCode::unsupported);
     s = small_shape();
+    s.n_layer = -1;
+    EXPECT_FALSE(KvPool::create(s, 4).is_ok());
+    s.head_dim = 0;
     s.n_layer = 0;
     EXPECT_FALSE(KvPool::create(s, 4).is_ok());
+}
+
+// Every layer on a device: the host pool keeps the pages' bookkeeping and reserves nothing; copy-on-write of a
+// shared page is passed to the hook that copies the device's layers.
+TEST(KvPool, BookkeepingOnlyPoolCallsTheCopyHook) {
+    KvShape s = small_shape();
+    s.n_layer = 0;
+    auto pool = KvPool::create(s, 4);
+    ASSERT_TRUE(pool.is_ok()) << pool.status().to_string();
+    EXPECT_EQ(pool->bytes(), 0);
+    EXPECT_EQ(pool->page_bytes(), 0);
+    std::vector<std::pair<int32_t, int32_t>> copies;
+    copies.reserve(4);
+    pool->set_page_copy_hook(
+        [](void* ctx, int32_t dst, int32_t src) {
+            static_cast<std::vector<std::pair<int32_t, int32_t>>*>(ctx)->emplace_back(dst, src);
+        },
+        &copies);
+    PageTable a(16, 4), b(16, 4);
+    ASSERT_TRUE(a.reserve(*pool, 8).is_ok());
+    a.set_positions(8);
+    EXPECT_EQ(b.share_prefix(*pool, a, 8), 8);
+    ASSERT_TRUE(b.make_private(*pool, 4, 8).is_ok());  // b writes into its second page: copied first
+    ASSERT_EQ(copies.size(), 1u);
+    EXPECT_EQ(copies[0].second, a.pages()[1]);
+    EXPECT_EQ(copies[0].first, b.pages()[1]);
+    EXPECT_NE(b.pages()[1], a.pages()[1]);
+    EXPECT_EQ(pool->n_free(), 1);
 }
 
 TEST(KvPool, AllocatesDistinctPagesAndExhaustsCleanly) {
