@@ -92,5 +92,39 @@ TEST(Alloc, DecodeStepsAllocateNothingAfterWarmUp) {
     }
 }
 
+// The same on a device (the stand-in): after warm-up a step allocates nothing, neither on the heap nor on the
+// device.
+TEST(Alloc, DeviceStepsAllocateNothingAfterWarmUp) {
+    auto dev = make_fake_device(0, int64_t(256) << 20);
+    for (const char* file : {"stories260K.gguf", "llama-moe-q8_0.gguf"}) {
+        for (int num_gpu : {1, 99}) {
+            SCOPED_TRACE(std::string(file) + " num_gpu " + std::to_string(num_gpu));
+            ModelOptions opt;
+            opt.n_ctx = 64;
+            opt.n_parallel = 2;
+            opt.n_batch = 16;
+            opt.n_threads = 2;
+            opt.device = dev.get();
+            opt.num_gpu = num_gpu;
+            auto loaded = Model::load(std::string(BERTH_TESTDATA) + "/models/" + file, opt);
+            ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+            Model& m = **loaded;
+            int s = *m.create_sequence();
+            std::vector<BatchToken> prompt;
+            for (int i = 0; i < 10; ++i) prompt.push_back({1 + i, s, i, i == 9});
+            ASSERT_TRUE(m.forward(prompt.data(), 10).is_ok());
+            const int64_t device_allocs = dev->allocation_count();
+            long n = count_allocs_during([&] {
+                for (int i = 10; i < 40; ++i) {
+                    BatchToken t{5 + i, s, i, true};
+                    CHECK(m.forward(&t, 1).is_ok());
+                }
+            });
+            EXPECT_EQ(n, 0);
+            EXPECT_EQ(dev->allocation_count(), device_allocs);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace berth

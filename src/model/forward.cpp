@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/device_part.h"
 #include "model/model_internal.h"
 
 namespace berth {
@@ -97,6 +98,15 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
             for (int64_t i = 0; i < E; ++i) b.x[t * E + i] *= embd_scale;
     }
 
+    // ---- layers placed on a device (placement.cpp): the first ones; with all of them, the output head too ---
+    int first_host_layer = 0;
+    if (im.dev) {
+        Result<bool> done = forward_device(im, hp, tr, tokens, n, n_out, b);
+        if (!done.is_ok()) return done.status();
+        if (*done) return static_cast<const float*>(b.logits);
+        first_host_layer = im.dev->placement.n_dev_layers;
+    }
+
     const KvShape& ks = kv_.shape();
     const int64_t kv_pos_bytes = kv_position_bytes(ks);
     AttnKv akv;
@@ -108,8 +118,9 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
     akv.page_bytes = kv_.page_bytes();
     akv.head_row_bytes = row_bytes(ks.type, H);
 
-    for (int il = 0; il < hp.n_layer; ++il) {
+    for (int il = first_host_layer; il < hp.n_layer; ++il) {
         const LayerWeights& L = im.w.layers[size_t(il)];
+        const int hl = il - first_host_layer;  // the layer's index in the host KV pool
         // ---- attention ---------------------------------------------------------------------------------------
         rmsnorm_rows(b.xb, b.x, L.attn_norm, n, E, E, eps);
         if (tr.fused_qkv) {
@@ -139,11 +150,11 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
             const PageTable& pt = im.tables[size_t(tokens[t].seq)];
             int32_t page = pt.page_of(tokens[t].pos);
             int slot = pt.slot_of(tokens[t].pos);
-            store_row(ks.type, k, kv_.k_data(page, il) + slot * kv_pos_bytes, kv_dim);
-            store_row(ks.type, k + kv_dim, kv_.v_data(page, il) + slot * kv_pos_bytes, kv_dim);
+            store_row(ks.type, k, kv_.k_data(page, hl) + slot * kv_pos_bytes, kv_dim);
+            store_row(ks.type, k + kv_dim, kv_.v_data(page, hl) + slot * kv_pos_bytes, kv_dim);
         }
-        akv.k_offset = kv_.k_data(0, il) - kv_.base();
-        akv.v_offset = kv_.v_data(0, il) - kv_.base();
+        akv.k_offset = kv_.k_data(0, hl) - kv_.base();
+        akv.v_offset = kv_.v_data(0, hl) - kv_.base();
         const int group = hp.n_head / hp.n_head_kv;
         const int64_t window = swa ? hp.sliding_window : 0;
         const int n_ctx = plan_.n_ctx;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "model/device_part.h"
 #include "model/model_internal.h"
 
 namespace berth {
@@ -72,17 +73,40 @@ int64_t scratch_bytes(const Resolved& r, int n_ff_exp) {
     return int64_t(round_up(c.used, page_size()));
 }
 
-MemoryPlan make_plan(const GgufFile& g, const Resolved& r, int n_ff_exp) {
+// The device part (placement.cpp) for the options: none without a device or with num_gpu 0.
+DevicePlacement placement_for(const Resolved& r, const Weights& w) {
+    if (!r.opt.device || r.opt.num_gpu == 0) return DevicePlacement();
+    const int64_t kv_pages = kv_pages_for(r.kv, r.opt.n_ctx, r.opt.n_parallel);
+    return choose_placement(*r.opt.device, r.hp, w, r.kv, kv_pages, r.dims, r.opt.n_parallel, r.opt.num_gpu,
+                            r.opt.device_budget);
+}
+
+// The host KV pool holds the layers that stay on the CPU (none when all are on the device).
+KvShape host_kv_shape(const Resolved& r, const DevicePlacement& dp) {
+    KvShape k = r.kv;
+    k.n_layer -= dp.n_dev_layers;
+    return k;
+}
+
+MemoryPlan make_plan(const GgufFile& g, const Resolved& r, int n_ff_exp, const DevicePlacement& dp) {
     MemoryPlan p;
-    p.weights_mapped = int64_t(g.size());
+    p.weights_mapped = int64_t(g.size()) - dp.released_file_bytes;
     p.kv_pages = kv_pages_for(r.kv, r.opt.n_ctx, r.opt.n_parallel);
-    p.kv = kv_pool_bytes(r.kv, p.kv_pages);
+    p.kv = kv_pool_bytes(host_kv_shape(r, dp), p.kv_pages);
     p.scratch = scratch_bytes(r, n_ff_exp);
     p.n_ctx = r.opt.n_ctx;
     p.n_parallel = r.opt.n_parallel;
     p.n_batch = r.opt.n_batch;
     p.n_logits = r.opt.n_logits;
     p.kv_type = r.kv.type;  // after the f16 fallback for head_dim not divisible by 32
+    p.n_layer = r.hp.n_layer;
+    if (dp.n_gpu_layers > 0) {
+        p.device = r.opt.device->index();
+        p.n_gpu_layers = dp.n_gpu_layers;
+        p.device_weights = dp.weights;
+        p.device_kv = dp.kv;
+        p.device_scratch = dp.scratch;
+    }
     return p;
 }
 
@@ -91,7 +115,7 @@ MemoryPlan make_plan(const GgufFile& g, const Resolved& r, int n_ff_exp) {
 Result<MemoryPlan> plan(const GgufFile& g, const ModelOptions& o) {
     Weights w;
     ASSIGN_OR_RETURN(Resolved r, resolve(g, o, &w));
-    return make_plan(g, r, w.n_ff_exp);
+    return make_plan(g, r, w.n_ff_exp, placement_for(r, w));
 }
 
 Result<MemoryPlan> plan(const std::string& path, const ModelOptions& o) {
@@ -112,7 +136,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     m->hp_ = r->hp;
     im.traits = arch_traits(m->hp_.arch);
     im.dims = r->dims;
-    m->plan_ = make_plan(*m->gguf_, *r, im.w.n_ff_exp);
+    const DevicePlacement dp = placement_for(*r, im.w);
+    m->plan_ = make_plan(*m->gguf_, *r, im.w.n_ff_exp, dp);
     if (o.prefetch && m->gguf_->mapping()) m->gguf_->mapping()->prefetch();
     const char* env_mlock = getenv("BERTH_MLOCK");
     if ((o.mlock || (env_mlock && *env_mlock && *env_mlock != '0')) && m->gguf_->mapping()) {
@@ -128,12 +153,38 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
         ledger->set(ledger_name, MemoryKind::weights_mapped, m->plan_.weights_mapped);
         ledger->set(ledger_name, MemoryKind::kv, m->plan_.kv);
         ledger->set(ledger_name, MemoryKind::scratch, m->plan_.scratch);
+        if (m->plan_.device >= 0) {
+            ledger->set_device(ledger_name, m->plan_.device, DeviceMemoryKind::weights, m->plan_.device_weights);
+            ledger->set_device(ledger_name, m->plan_.device, DeviceMemoryKind::kv, m->plan_.device_kv);
+            ledger->set_device(ledger_name, m->plan_.device, DeviceMemoryKind::scratch, m->plan_.device_scratch);
+        }
     }
-    ASSIGN_OR_RETURN(m->kv_, KvPool::create(r->kv, m->plan_.kv_pages));
+    ASSIGN_OR_RETURN(m->kv_, KvPool::create(host_kv_shape(*r, dp), m->plan_.kv_pages));
     ASSIGN_OR_RETURN(m->scratch_arena_, Arena::reserve(size_t(m->plan_.scratch), "scratch"));
     CHECK(int64_t(m->scratch_arena_.size()) == m->plan_.scratch && m->kv_.bytes() == m->plan_.kv);
     im.scratch = BumpAllocator(m->scratch_arena_.data(), m->scratch_arena_.size());
     m->pool_ = std::make_unique<ThreadPool>(r->opt.n_threads);
+    if (dp.n_gpu_layers > 0) {
+        Device& dev = *r->opt.device;
+        auto part = load_device_part(dev, *m->pool_, *m->gguf_, m->hp_, im.w, r->kv, m->plan_.kv_pages, r->dims,
+                                     m->plan_.n_parallel, dp);
+        if (!part.is_ok()) return part.status().with_context(path);
+        im.dev = std::move(part).value();
+        CHECK(m->reserved_device_bytes(DeviceMemoryKind::weights) == m->plan_.device_weights &&
+              m->reserved_device_bytes(DeviceMemoryKind::kv) == m->plan_.device_kv &&
+              m->reserved_device_bytes(DeviceMemoryKind::scratch) == m->plan_.device_scratch);
+        // Copy-on-write of a shared KV page copies the device's layers of it too.
+        m->kv_.set_page_copy_hook(
+            [](void* ctx, int32_t dst, int32_t src) {
+                DevicePart* d = static_cast<DevicePart*>(ctx);
+                const int64_t pb = d->kv_layout.page_bytes;
+                d->stream->copy(d->kv.data() + dst * pb, d->kv.data() + src * pb, size_t(pb));
+            },
+            im.dev.get());
+        LOG_INFO("%s: %d of %d layers%s on %s:%d (%s: weights %s, KV %s, scratch %s)", path.c_str(), dp.n_dev_layers,
+                 m->hp_.n_layer, dp.output ? " and the output head" : "", dev.type(), dev.index(), dev.name().c_str(),
+                 format_bytes(dp.weights).c_str(), format_bytes(dp.kv).c_str(), format_bytes(dp.scratch).c_str());
+    }
     const size_t np = size_t(m->plan_.n_parallel);
     im.tables.reserve(np);
     for (size_t i = 0; i < np; ++i) im.tables.emplace_back(m->plan_.n_ctx, r->kv.page_positions);
@@ -143,6 +194,18 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     im.first_pos.assign(np, 0);
     im.touched.assign(np, 0);
     return m;
+}
+
+int64_t Model::reserved_device_bytes(DeviceMemoryKind kind) const {
+    const DevicePart* d = impl_->dev.get();
+    if (!d) return 0;
+    switch (kind) {
+        case DeviceMemoryKind::weights: return int64_t(d->weights.size());
+        case DeviceMemoryKind::kv: return int64_t(d->kv.size());
+        case DeviceMemoryKind::scratch: return int64_t(d->scratch.size());
+        case DeviceMemoryKind::count_: break;
+    }
+    return 0;
 }
 
 int64_t Model::decode_weight_bytes() const {

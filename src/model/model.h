@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "base/base.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
@@ -66,19 +67,35 @@ struct ModelOptions {
     int n_threads = 0;           // 0 = physical cores
     bool prefetch = true;        // MADV_WILLNEED on the weights at load
     bool mlock = false;          // lock the weights in memory (also when BERTH_MLOCK=1); failure only warns
+    // Placement on a device (backend.h); nullptr: everything on the CPU. The first layers go to the device, the
+    // rest stays on the CPU; with every layer there, the output head (final norm and classifier) too.
+    Device* device = nullptr;
+    // Layers on the device, as Ollama's num_gpu: -1 as many as fit in device_budget, 0 none, N the first N;
+    // n_layer + 1 or more: every layer and the output head.
+    int num_gpu = -1;
+    int64_t device_budget = 0;  // bytes the device part may take when num_gpu is -1; 0: the device's free memory
 };
 
 // What loading will reserve, computed without loading. Loading reserves exactly these bytes.
 struct MemoryPlan {
-    int64_t weights_mapped = 0;  // the file mapping (file-backed)
-    int64_t kv = 0;              // the KV page pool (anonymous)
-    int64_t scratch = 0;         // activations, logits, attention temporaries, matmul wdata (anonymous)
-    int64_t cache = 0;           // heap: tokenizer tables, chat template, samplers (anonymous; the engine fills it in)
+    // The file mapping the CPU reads (file-backed): the whole file, less the tensors copied to a device (their
+    // mapped pages are released after the upload and never read again).
+    int64_t weights_mapped = 0;
+    int64_t kv = 0;       // the KV page pool of the layers on the CPU (anonymous)
+    int64_t scratch = 0;  // activations, logits, attention temporaries, matmul wdata (anonymous)
+    int64_t cache = 0;    // heap: tokenizer tables, chat template, samplers (anonymous; the engine fills it in)
     int64_t kv_pages = 0;
     int n_ctx = 0, n_parallel = 0, n_batch = 0, n_logits = 0;
     DType kv_type = DType::F16;
+    // Placement: the first n_gpu_layers layers on device `device` (n_layer + 1: all of them and the output head),
+    // one allocation per kind there, each rounded to the device's allocation granularity.
+    int n_layer = 0;
+    int device = -1;  // -1: everything on the CPU
+    int n_gpu_layers = 0;
+    int64_t device_weights = 0, device_kv = 0, device_scratch = 0;
     int64_t anonymous() const { return kv + scratch + cache; }
-    int64_t total() const { return weights_mapped + kv + scratch + cache; }
+    int64_t total() const { return weights_mapped + kv + scratch + cache; }  // host bytes
+    int64_t device_total() const { return device_weights + device_kv + device_scratch; }
 };
 
 // Computes the plan for an opened (not loaded) file; errors as read_hparams plus bad options.
@@ -136,6 +153,8 @@ class Model {
     // Memory actually reserved (equals the plan, a test checks it).
     int64_t reserved_kv_bytes() const { return kv_.bytes(); }
     int64_t reserved_scratch_bytes() const { return int64_t(scratch_arena_.size()); }
+    // Bytes reserved on the device, by kind (0 when nothing is placed there).
+    int64_t reserved_device_bytes(DeviceMemoryKind kind) const;
 
     struct Impl;  // architecture binding and buffers (model_internal.h)
 

@@ -1,6 +1,7 @@
 // Internal to the model module: per-architecture traits, bound weights, and the per-step buffers.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "model/model.h"
@@ -122,17 +123,20 @@ struct CountingAlloc {
     }
 };
 
+struct DevicePart;  // device_part.h
+
 struct Model::Impl {
     ArchTraits traits;
     Weights w;
     ScratchDims dims;
     BumpAllocator scratch;
-    std::vector<PageTable> tables;   // (n_parallel)
-    std::vector<uint8_t> active;     // (n_parallel)
-    std::vector<int64_t> new_len;    // (n_parallel) per-step bookkeeping
-    std::vector<int64_t> old_len;    // (n_parallel)
-    std::vector<int64_t> first_pos;  // (n_parallel) first position the step writes
-    std::vector<uint8_t> touched;    // (n_parallel)
+    std::vector<PageTable> tables;    // (n_parallel)
+    std::vector<uint8_t> active;      // (n_parallel)
+    std::vector<int64_t> new_len;     // (n_parallel) per-step bookkeeping
+    std::vector<int64_t> old_len;     // (n_parallel)
+    std::vector<int64_t> first_pos;   // (n_parallel) first position the step writes
+    std::vector<uint8_t> touched;     // (n_parallel)
+    std::unique_ptr<DevicePart> dev;  // the layers placed on a device, or null
 };
 
 }  // namespace berth

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/model.h"
+#include "model/test_device.h"
 
 namespace berth {
 namespace {
@@ -50,10 +51,8 @@ int32_t argmax(const float* x, int n) { return int32_t(std::max_element(x, x + n
 // Guards against a missing or moved test-data directory, which would otherwise instantiate no cases.
 TEST(OracleFiles, AreAllPresent) { EXPECT_GE(oracle_files().size(), 26u) << BERTH_TESTDATA "/oracle"; }
 
-class Oracle : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(Oracle, MatchesReference) {
-    const std::string file = GetParam();
+// Every case of one oracle file, on the CPU (device nullptr) or with every layer and the output head on `device`.
+void check_oracle(const std::string& file, Device* device) {
     std::ifstream in(std::string(BERTH_TESTDATA) + "/oracle/" + file);
     ASSERT_TRUE(in.good());
     json doc = json::parse(in);
@@ -65,6 +64,8 @@ TEST_P(Oracle, MatchesReference) {
     opt.n_batch = opt.n_ctx;
     opt.n_logits = opt.n_ctx;
     opt.n_threads = 2;
+    opt.device = device;
+    opt.num_gpu = device ? 999 : 0;
     auto model = Model::load(model_path, opt);
     ASSERT_TRUE(model.is_ok()) << model.status().to_string();
     Model& m = **model;
@@ -138,20 +139,36 @@ TEST_P(Oracle, MatchesReference) {
             next = argmax(*out, n_vocab);
         }
         if (exact) { EXPECT_EQ(compared, int(greedy.size())); }
-        RecordProperty("rel_rms_" + std::to_string(toks.size()), std::to_string(rel_rms));
-        printf("  %-28s n=%3zu rel_rms %.5f (tol %.4f) top5 %.5f greedy %d/%zu\n", file.c_str(), toks.size(), rel_rms,
-               tol, worst, compared, greedy.size());
+        ::testing::Test::RecordProperty("rel_rms_" + std::to_string(toks.size()), std::to_string(rel_rms));
+        printf("  %-28s %-4s n=%3zu rel_rms %.5f (tol %.4f) top5 %.5f greedy %d/%zu\n", file.c_str(),
+               device ? device->type() : "cpu", toks.size(), rel_rms, tol, worst, compared, greedy.size());
         m.free_sequence(*seq);
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFiles, Oracle, ::testing::ValuesIn(oracle_files()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                             std::string s = info.param.substr(0, info.param.size() - 5);
-                             for (char& ch : s)
-                                 if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                             return s;
-                         });
+class Oracle : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Oracle, MatchesReference) { check_oracle(GetParam(), nullptr); }
+
+// The same cases and tolerances with the whole model on the test device (test_device.h): the stand-in on every CI
+// run, the GPU under scripts/gpu-check.
+class OracleOnDevice : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OracleOnDevice, MatchesReference) {
+    Device* dev = test_device();
+    ASSERT_NE(dev, nullptr) << "BERTH_TEST_DEVICE=" << test_device_spec() << ": " << device_status();
+    check_oracle(GetParam(), dev);
+}
+
+std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
+    std::string s = info.param.substr(0, info.param.size() - 5);
+    for (char& ch : s)
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFiles, Oracle, ::testing::ValuesIn(oracle_files()), test_name);
+INSTANTIATE_TEST_SUITE_P(AllFiles, OracleOnDevice, ::testing::ValuesIn(oracle_files()), test_name);
 
 }  // namespace
 }  // namespace berth
