@@ -158,6 +158,10 @@ struct EngineLoadOptions {
     int n_threads = 0;           // 0: physical cores
     DType kv_type = DType::F16;  // BERTH_KV_CACHE_TYPE: F16, Q8_0 or Q4_0
     EngineLimits limits;
+    // Placement (model.h): the device, Ollama's num_gpu (-1 as many layers as fit in device_budget), the budget.
+    Device* device = nullptr;
+    int num_gpu = -1;
+    int64_t device_budget = 0;
 };
 
 // An Engine over a GGUF file, with what the server needs to know about the model.

@@ -27,6 +27,9 @@ ModelOptions model_options(const EngineLoadOptions& o) {
     m.n_batch = o.n_batch;
     m.n_threads = o.n_threads;
     m.kv_type = o.kv_type;
+    m.device = o.device;
+    m.num_gpu = o.num_gpu;
+    m.device_budget = o.device_budget;
     return m;
 }
 

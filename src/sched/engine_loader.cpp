@@ -1,4 +1,5 @@
 // The scheduler's loader over real GGUF files (engine::load_engine).
+#include "backend/backend.h"
 #include "sched/sched.h"
 
 namespace berth {
@@ -7,15 +8,32 @@ namespace {
 
 class EngineLoader final : public ModelLoader {
   public:
-    explicit EngineLoader(Ledger* ledger) : ledger_(ledger) {}
+    // The devices' own overhead (context, library workspaces) is a row of the ledger of its own, entered once.
+    explicit EngineLoader(Ledger* ledger) : ledger_(ledger) {
+        if (!ledger_) return;
+        for (Device* d : devices()) {
+            ledger_->set_device_context(d->index(), d->context_bytes());
+            ledger_->set_device_host_backed(d->index(), d->host_backed());
+        }
+    }
     Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& o) override {
+        ASSIGN_OR_RETURN(LoadPlan p, plan(ref, o));
+        return p.host;
+    }
+    // Embedding models (bert) run on the CPU only.
+    Result<LoadPlan> plan(const ModelFile& ref, const LoadOptions& o) override {
         ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
+        LoadPlan out;
         if (embedding) {
             ASSIGN_OR_RETURN(MemoryPlan p, plan_embedding(ref.path));
-            return p.total();
+            out.host = p.total();
+            return out;
         }
         ASSIGN_OR_RETURN(MemoryPlan p, plan_engine(ref.path, options(o)));
-        return p.total();
+        out.host = p.total();
+        out.device = p.device_total();
+        out.n_gpu_layers = p.n_gpu_layers;
+        return out;
     }
     Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
         ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
@@ -38,6 +56,12 @@ class EngineLoader final : public ModelLoader {
         m.kv_bytes = le->plan.kv;
         m.scratch_bytes = le->plan.scratch;
         m.cache_bytes = le->plan.cache;
+        m.n_layer = le->plan.n_layer;
+        m.device = le->plan.device;
+        m.n_gpu_layers = le->plan.n_gpu_layers;
+        m.device_weights = le->plan.device_weights;
+        m.device_kv = le->plan.device_kv;
+        m.device_scratch = le->plan.device_scratch;
         m.chat_template = std::move(le->chat_template);  // moved: the bytes the ledger counted, not a copy
         m.bos_token = std::move(le->bos_token);
         m.eos_token = std::move(le->eos_token);
@@ -53,6 +77,9 @@ class EngineLoader final : public ModelLoader {
         e.n_parallel = o.n_parallel;
         e.limits = o.limits;
         e.kv_type = o.kv_type;
+        e.device = o.device >= 0 ? berth::device(o.device) : nullptr;
+        e.num_gpu = e.device ? o.num_gpu : 0;
+        e.device_budget = o.device_budget;
         return e;
     }
     Ledger* ledger_;

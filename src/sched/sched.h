@@ -61,6 +61,18 @@ struct LoadOptions {
     int n_parallel = 1;          // sequences
     DType kv_type = DType::F16;  // KV cache element type
     EngineLimits limits;         // waiting for a free sequence: BERTH_MAX_QUEUE and BERTH_QUEUE_TIMEOUT
+    // Placement: the device (backend.h index; -1 none), Ollama's num_gpu (-1 as many layers as fit in
+    // device_budget bytes, 0 none, N the first N; n_layer + 1 puts the output head there too).
+    int device = -1;
+    int num_gpu = -1;
+    int64_t device_budget = 0;
+};
+
+// What a load would reserve, on the host and on the device.
+struct LoadPlan {
+    int64_t host = 0;    // weights mapped + kv + scratch + cache
+    int64_t device = 0;  // weights + kv + scratch on the device
+    int n_gpu_layers = 0;
 };
 
 // A loaded model as the server uses it.
@@ -69,7 +81,10 @@ struct LoadedModel {
     std::shared_ptr<EmbeddingEngine> embedder;  // embedding models (engine is null then)
     int n_ctx = 0;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
-    int64_t cache_bytes = 0;    // heap: tokenizer tables, chat template, samplers (the ledger's `cache`)
+    int64_t cache_bytes = 0;  // heap: tokenizer tables, chat template, samplers (the ledger's `cache`)
+    // Placement: the first n_gpu_layers of n_layer on device `device` (-1 none), and their bytes there.
+    int device = -1, n_gpu_layers = 0, n_layer = 0;
+    int64_t device_weights = 0, device_kv = 0, device_scratch = 0;
     std::string chat_template;  // tokenizer.chat_template, may be empty
     std::string bos_token, eos_token;
     std::shared_ptr<void> extra;  // loader-specific (e.g. the tokenizer); kept alive with the model
@@ -81,6 +96,13 @@ class ModelLoader {
     virtual ~ModelLoader() = default;
     // Bytes loading would reserve (weights + kv + scratch + cache), without loading.
     virtual Result<int64_t> plan_bytes(const ModelFile& ref, const LoadOptions& options) = 0;
+    // The same with the device's share (loaders that place nothing on a device keep this default).
+    virtual Result<LoadPlan> plan(const ModelFile& ref, const LoadOptions& options) {
+        ASSIGN_OR_RETURN(int64_t host, plan_bytes(ref, options));
+        LoadPlan p;
+        p.host = host;
+        return p;
+    }
     virtual Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& options) = 0;
 };
 
@@ -97,6 +119,7 @@ struct ModelPolicy {
     int64_t keep_alive_min = 0, keep_alive_max = kForever;  // clamp range
     std::optional<int64_t> keep_alive;                      // this model's default instead of the global one
     int num_ctx = 0;                                        // default context for this model (0: global)
+    std::optional<int> num_gpu;                             // layers on the device for this model (Ollama's num_gpu)
 };
 
 struct SchedConfig {
@@ -105,18 +128,25 @@ struct SchedConfig {
     int max_queue = 512;
     int64_t max_memory = 0;  // bytes; 0: 75 % of physical memory
     int64_t default_keep_alive = 300 * kNsPerSecond;
-    int64_t wait_timeout = 300 * kNsPerSecond;    // waiting for room or a free sequence; ≤ 0: no limit
-    int64_t load_timeout = 300 * kNsPerSecond;    // waiting for another request's load; ≤ 0: no limit
-    int default_num_ctx = 0;                      // 0: the model's default
-    DType kv_type = DType::F16;                   // BERTH_KV_CACHE_TYPE: f16, q8_0 or q4_0
+    int64_t wait_timeout = 300 * kNsPerSecond;  // waiting for room or a free sequence; ≤ 0: no limit
+    int64_t load_timeout = 300 * kNsPerSecond;  // waiting for another request's load; ≤ 0: no limit
+    int default_num_ctx = 0;                    // 0: the model's default
+    DType kv_type = DType::F16;                 // BERTH_KV_CACHE_TYPE: f16, q8_0 or q4_0
+    // The device models are placed on (backend.h index; -1: none, everything on the CPU), its budget
+    // (BERTH_MAX_VRAM; 0: the device's free memory when the scheduler starts, less its reserve), and the default
+    // num_gpu (BERTH_NUM_GPU; -1: as many layers as fit).
+    int device = -1;
+    int64_t max_vram = 0;
+    int num_gpu = -1;
     std::map<std::string, ModelPolicy> policies;  // by canonical model name
     ModelPolicy default_policy;
     bool reaper_thread = true;  // false in tests: call reap() by hand
 };
 
 // Reads BERTH_MAX_LOADED_MODELS, BERTH_NUM_PARALLEL, BERTH_MAX_QUEUE, BERTH_MAX_MEMORY, BERTH_KEEP_ALIVE,
-// BERTH_LOAD_TIMEOUT (falling back to the OLLAMA_ names), BERTH_QUEUE_TIMEOUT and BERTH_CONFIG (TOML policy).
-// Bad values are invalid_argument.
+// BERTH_LOAD_TIMEOUT (falling back to the OLLAMA_ names), BERTH_QUEUE_TIMEOUT, BERTH_MAX_VRAM, BERTH_NUM_GPU and
+// BERTH_CONFIG (TOML policy), and opens the devices (BERTH_DEVICE): the first one is where models go. Bad values
+// are invalid_argument.
 Result<SchedConfig> sched_config_from_env();
 // Parses the TOML policy file into `config` (see docs in sched_config.cpp).
 Status load_policy_file(const std::string& path, SchedConfig& config);
@@ -127,6 +157,8 @@ int64_t default_max_memory();
 struct AcquireOptions {
     int num_ctx = 0;                    // 0: default; a loaded model with n_ctx ≥ this is reused
     std::optional<int64_t> keep_alive;  // as sent by the client (ns; kForever for negative)
+    // The client's num_gpu (absent or -1: the policy's). A loaded model with another layer count is reloaded.
+    std::optional<int> num_gpu;
 };
 
 struct ResidentInfo {
@@ -136,11 +168,14 @@ struct ResidentInfo {
     int in_flight = 0;
     bool pinned = false;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, cache_bytes = 0;
-    int64_t weights_resident = 0;  // bytes of the weight mapping resident now (mincore)
-    int64_t keep_alive = 0;        // ns, kForever
-    int64_t expires_at = 0;        // wall ns; kForever when it never expires
-    std::string expiry_reason;     // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
-    int64_t loaded_at = 0;         // wall ns
+    int64_t weights_resident = 0;                    // bytes of the weight mapping resident now (mincore)
+    int device = -1, n_gpu_layers = 0, n_layer = 0;  // placement (LoadedModel)
+    int64_t device_weights = 0, device_kv = 0, device_scratch = 0;
+    int64_t device_bytes() const { return device_weights + device_kv + device_scratch; }
+    int64_t keep_alive = 0;     // ns, kForever
+    int64_t expires_at = 0;     // wall ns; kForever when it never expires
+    std::string expiry_reason;  // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
+    int64_t loaded_at = 0;      // wall ns
 };
 
 struct SchedStats {
@@ -148,6 +183,9 @@ struct SchedStats {
             rejected_memory = 0, requests = 0;
     int outstanding = 0;
     int64_t budget = 0, in_use = 0;
+    int device = -1;  // the device models are placed on, -1 none
+    int64_t device_budget = 0, device_in_use = 0;
+    int64_t device_loads = 0;  // loads that placed layers on the device (each makes its three allocations there)
 };
 
 class Scheduler;
@@ -205,6 +243,7 @@ class Scheduler {
     using Runner = SchedRunner;
     void release(const std::shared_ptr<Runner>& r);
     int64_t in_use_locked() const;
+    int64_t device_in_use_locked() const;
     void apply_keep_alive_locked(Runner& r, const std::optional<int64_t>& client);
     void start_countdown_locked(Runner& r);
     // Removes runners; their models are destroyed by the caller outside the lock.

@@ -8,6 +8,8 @@
 //   queue_timeout = "5m"           # waiting for room or a free sequence (0: no limit)
 //   load_timeout = "5m"            # waiting for another request's load (0: no limit)
 //   kv_cache_type = "f16"          # f16 | q8_0 | q4_0
+//   max_vram = "20GiB"             # device budget (default: free device memory at start less 512 MiB)
+//   num_gpu = -1                   # layers on the device: -1 as many as fit, 0 none, N the first N
 //
 //   [default]                      # policy for models without a section of their own
 //   client_keep_alive = "obey"     # obey | clamp | ignore
@@ -20,6 +22,7 @@
 //   keep_alive_min = "5m"
 //   keep_alive_max = "2h"
 //   num_ctx = 8192
+//   num_gpu = 0                    # this model on the CPU (or N layers on the device)
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -27,6 +30,7 @@
 #include <cstdlib>
 #include <tuple>
 
+#include "backend/backend.h"
 #include "sched/sched.h"
 
 namespace berth {
@@ -95,6 +99,12 @@ Status read_policy(const toml::table& t, const std::string& where, ModelPolicy& 
             auto v = node.value<int64_t>();
             if (!v || *v < 0) return invalid_argument("%s must be a non-negative integer", full.c_str());
             p.num_ctx = int(*v);
+        } else if (key == "num_gpu") {
+            auto v = node.value<int64_t>();
+            if (!v || *v < -1 || *v > 100000)
+                return invalid_argument("%s must be -1 (as many layers as fit), 0 (CPU) or a number of layers",
+                                        full.c_str());
+            p.num_gpu = int(*v);
         } else {
             return invalid_argument("unknown key %s", full.c_str());
         }
@@ -138,6 +148,20 @@ Status load_policy_file(const std::string& path, SchedConfig& config) {
                 return invalid_argument("%s: max_memory must be a number of bytes or a size such as \"12GiB\"",
                                         path.c_str());
             }
+        } else if (s == "max_vram") {
+            Result<int64_t> b = invalid_argument("must be a number of bytes or a size such as \"20GiB\"");
+            if (auto str = sn.value<std::string>())
+                b = parse_byte_size(*str);
+            else if (auto n = sn.value<int64_t>(); n && *n > 0)
+                b = *n;
+            if (!b.is_ok()) return invalid_argument("%s: max_vram: %s", path.c_str(), b.status().message().c_str());
+            config.max_vram = *b;
+        } else if (s == "num_gpu") {
+            auto n = sn.value<int64_t>();
+            if (!n || *n < -1 || *n > 100000)
+                return invalid_argument("%s: num_gpu must be -1 (as many layers as fit), 0 (CPU) or a number of layers",
+                                        path.c_str());
+            config.num_gpu = int(*n);
         } else if (s == "queue_timeout" || s == "load_timeout") {
             Result<int64_t> t = invalid_argument("must be a duration string or a number of seconds");
             if (auto str = sn.value<std::string>())
@@ -227,6 +251,27 @@ Result<SchedConfig> sched_config_from_env() {
         c.max_memory = *b;
     }
     if (c.max_memory <= 0) c.max_memory = default_max_memory();
+    std::string vram = env_or("BERTH_MAX_VRAM", nullptr, "");
+    if (!vram.empty()) {
+        Result<int64_t> b = parse_byte_size(vram);
+        if (!b.is_ok() || *b <= 0)
+            return invalid_argument("BERTH_MAX_VRAM=%s: expected a size such as \"20GiB\"", vram.c_str());
+        c.max_vram = *b;
+    }
+    std::string num_gpu = env_or("BERTH_NUM_GPU", nullptr, "");
+    if (!num_gpu.empty()) {
+        char* end = nullptr;
+        long long n = std::strtoll(num_gpu.c_str(), &end, 10);
+        if (!end || *end || n < -1 || n > 100000)
+            return invalid_argument(
+                "BERTH_NUM_GPU=%s: expected -1 (as many layers as fit), 0 (CPU) or a number of "
+                "layers",
+                num_gpu.c_str());
+        c.num_gpu = int(n);
+    }
+    // The devices (BERTH_DEVICE): models go to the first one; its budget is resolved when the scheduler starts.
+    RETURN_IF_ERROR(parse_device_spec(env_or("BERTH_DEVICE", nullptr, "")));
+    if (!devices().empty()) c.device = devices().front()->index();
     return c;
 }
 

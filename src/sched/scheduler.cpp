@@ -1,6 +1,7 @@
 // The registry of resident models: single-flight loads, keep-alive countdowns, LRU eviction, queue bound.
 #include <algorithm>
 
+#include "backend/backend.h"
 #include "sched/sched.h"
 
 namespace berth {
@@ -14,6 +15,7 @@ struct SchedRunner {
     LoadedModel model;
     int n_ctx = 0;
     int64_t planned_bytes = 0;
+    int64_t planned_device_bytes = 0;  // on config.device
     int refcount = 0;
     bool pinned = false;
     bool unload_pending = false;  // unload when the last request ends
@@ -72,6 +74,16 @@ Scheduler::Scheduler(SchedConfig config, ModelLoader* loader, const Clock* clock
     if (config_.max_loaded_models <= 0) config_.max_loaded_models = 3;
     if (config_.num_parallel <= 0) config_.num_parallel = 1;
     stats_.budget = config_.max_memory;
+    if (config_.device >= 0 && config_.max_vram <= 0) {
+        // The default device budget: what is free when the scheduler starts, less the device's reserve.
+        Device* d = berth::device(config_.device);
+        config_.max_vram = d ? std::max<int64_t>(0, d->memory_info().free - d->default_reserve()) : 0;
+    }
+    if (config_.device >= 0)
+        LOG_INFO("device budget %s on device %d (BERTH_MAX_VRAM), num_gpu %d (BERTH_NUM_GPU)",
+                 format_bytes(config_.max_vram).c_str(), config_.device, config_.num_gpu);
+    stats_.device = config_.device;
+    stats_.device_budget = config_.max_vram;
     if (config_.reaper_thread) reaper_ = std::thread([this] { reaper_loop(); });
 }
 
@@ -104,6 +116,12 @@ const ModelPolicy& Scheduler::policy_for(const std::string& name) const {
 int64_t Scheduler::in_use_locked() const {
     int64_t total = 0;
     for (auto& [name, r] : runners_) total += r->planned_bytes;
+    return total;
+}
+
+int64_t Scheduler::device_in_use_locked() const {
+    int64_t total = 0;
+    for (auto& [name, r] : runners_) total += r->planned_device_bytes;
     return total;
 }
 
@@ -182,6 +200,12 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
     };
     const ModelPolicy& pol = policy_for(ref.name);
     int want_ctx = options.num_ctx > 0 ? options.num_ctx : pol.num_ctx > 0 ? pol.num_ctx : config_.default_num_ctx;
+    // Layers on the device: the client's num_gpu, else the policy's, else BERTH_NUM_GPU; -1 as many as fit.
+    const bool client_gpu = options.num_gpu && *options.num_gpu >= 0;
+    const int want_gpu = config_.device < 0 ? 0
+                         : client_gpu       ? *options.num_gpu
+                         : pol.num_gpu      ? *pol.num_gpu
+                                            : config_.num_gpu;
     // Deadlines are real time (waiting is real): room and busy models within wait_timeout, another request's
     // load within load_timeout from when this request first found it loading. ≤ 0: no limit.
     auto deadline_after = [](int64_t from, int64_t timeout) {
@@ -214,7 +238,10 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 }
                 continue;
             }
-            if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
+            // A client that names a layer count gets it (a generative model loaded with another is reloaded).
+            const bool gpu_ok = !client_gpu || r->model.n_layer == 0 ||
+                                std::min(want_gpu, r->model.n_layer + 1) == r->model.n_gpu_layers;
+            if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx) && gpu_ok) {
                 ++r->refcount;
                 r->unload_pending = false;
                 r->expires_at = kForever;
@@ -225,15 +252,17 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 lease.load_ns_ = clock_->now_ns() - t0;
                 return lease;
             }
-            // Loaded with a smaller context: reload once idle.
+            // Loaded with a smaller context or another layer count: reload once idle.
             if (r->state == RunnerState::ready && r->refcount == 0) {
                 remove_locked(r, dead);
                 continue;
             }
             if (!wait(room_deadline)) {
                 if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
-                return give_up(timed_out("(loaded with a smaller context) to finish its requests before reloading",
-                                         config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
+                return give_up(
+                    timed_out("(loaded with a smaller context or other num_gpu) to finish its requests "
+                              "before reloading",
+                              config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
             }
             continue;
         }
@@ -245,45 +274,78 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         lo.limits.max_waiting = config_.max_queue;
         lo.limits.wait_timeout_ns = config_.wait_timeout;
         lo.kv_type = config_.kv_type;
+        lo.device = config_.device;
+        lo.num_gpu = want_gpu;
+        lo.device_budget = config_.max_vram;
         lock.unlock();
         dead.clear();
-        Result<int64_t> need = loader_->plan_bytes(ref, lo);
+        Result<LoadPlan> need = loader_->plan(ref, lo);
         lock.lock();
         if (!need.is_ok()) return give_up(need.status());
         if (runners_.count(ref.name)) continue;  // someone else started loading it meanwhile
 
-        bool fits = false;
+        // Room on the host (BERTH_MAX_MEMORY) and, for a plan with a device part, on the device (BERTH_MAX_VRAM):
+        // evict idle unpinned models, least recently used first; with num_gpu -1 and nothing left to evict, plan
+        // again for the device memory that is left (fewer layers there, more on the CPU).
+        bool fits = false, restart = false, replanned = false;
         for (;;) {
-            int64_t in_use = in_use_locked();
-            bool count_ok = int(runners_.size()) < config_.max_loaded_models;
-            if (count_ok && in_use + *need <= config_.max_memory) {
+            const int64_t in_use = in_use_locked(), dev_in_use = device_in_use_locked();
+            const bool count_ok = int(runners_.size()) < config_.max_loaded_models;
+            const bool host_ok = in_use + need->host <= config_.max_memory;
+            const bool dev_ok = need->device == 0 || dev_in_use + need->device <= config_.max_vram;
+            if (count_ok && host_ok && dev_ok) {
                 fits = true;
                 break;
             }
-            // Least recently used idle, unpinned model.
+            // Least recently used idle, unpinned model (one that holds device memory when that is all that lacks).
+            const bool device_only = count_ok && host_ok;
             std::shared_ptr<Runner> victim;
             for (auto& [name, r] : runners_) {
                 if (r->state != RunnerState::ready || r->refcount > 0 || r->pinned) continue;
+                if (device_only && r->planned_device_bytes == 0) continue;
                 if (!victim || r->last_used < victim->last_used) victim = r;
             }
-            if (!victim) break;
-            LOG_INFO("evicting %s to make room for %s", victim->ref.name.c_str(), ref.name.c_str());
-            ++stats_.evictions;
-            remove_locked(victim, dead);
+            if (victim) {
+                LOG_INFO("evicting %s to make room for %s", victim->ref.name.c_str(), ref.name.c_str());
+                ++stats_.evictions;
+                remove_locked(victim, dead);
+                continue;
+            }
+            if (!dev_ok && want_gpu < 0 && !replanned) {
+                replanned = true;
+                lo.device_budget = std::max<int64_t>(0, config_.max_vram - dev_in_use);
+                lock.unlock();
+                dead.clear();
+                need = loader_->plan(ref, lo);
+                lock.lock();
+                if (!need.is_ok()) return give_up(need.status());
+                if (runners_.count(ref.name)) {
+                    restart = true;
+                    break;
+                }
+                continue;
+            }
+            break;
         }
+        if (restart) continue;
         if (!fits) {
             // Could waiting help? Only if busy unpinned models would free enough when idle.
-            int64_t pinned_bytes = 0, busy_bytes = 0;
+            int64_t pinned_bytes = 0, busy_bytes = 0, pinned_dev = 0, busy_dev = 0;
             int unpinned = 0;
             for (auto& [name, r] : runners_) {
-                if (r->pinned)
+                if (r->pinned) {
                     pinned_bytes += r->planned_bytes;
-                else {
+                    pinned_dev += r->planned_device_bytes;
+                } else {
                     busy_bytes += r->planned_bytes;
+                    busy_dev += r->planned_device_bytes;
                     ++unpinned;
                 }
             }
-            bool hopeless = *need > config_.max_memory - pinned_bytes ||
+            const bool host_short = in_use_locked() + need->host > config_.max_memory;
+            const bool dev_short = need->device > 0 && device_in_use_locked() + need->device > config_.max_vram;
+            bool hopeless = need->host > config_.max_memory - pinned_bytes ||
+                            (need->device > 0 && need->device > config_.max_vram - pinned_dev) ||
                             (unpinned == 0 && int(runners_.size()) >= config_.max_loaded_models);
             if (!hopeless && wait(room_deadline)) continue;
             if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
@@ -291,21 +353,39 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             std::string waited = hopeless ? ""
                                           : "timed out after " + format_duration(config_.wait_timeout) +
                                                 " waiting for room (BERTH_QUEUE_TIMEOUT): ";
+            if (dev_short && !host_short) {
+                return give_up(resource_exhausted(
+                    "%smodel %s needs %s on device %d (%d layers) but does not fit: device budget %s "
+                    "(BERTH_MAX_VRAM), in use %s (pinned %s, busy %s); num_gpu 0 runs it on the CPU",
+                    waited.c_str(), ref.name.c_str(), format_bytes(need->device).c_str(), config_.device,
+                    need->n_gpu_layers, format_bytes(config_.max_vram).c_str(),
+                    format_bytes(device_in_use_locked()).c_str(), format_bytes(pinned_dev).c_str(),
+                    format_bytes(busy_dev).c_str()));
+            }
             return give_up(resource_exhausted(
                 "%smodel %s needs %s but does not fit: budget %s, in use %s (pinned %s, busy %s), %zu of %d "
                 "models loaded",
-                waited.c_str(), ref.name.c_str(), format_bytes(*need).c_str(), format_bytes(config_.max_memory).c_str(),
-                format_bytes(in_use_locked()).c_str(), format_bytes(pinned_bytes).c_str(),
-                format_bytes(busy_bytes).c_str(), runners_.size(), config_.max_loaded_models));
+                waited.c_str(), ref.name.c_str(), format_bytes(need->host).c_str(),
+                format_bytes(config_.max_memory).c_str(), format_bytes(in_use_locked()).c_str(),
+                format_bytes(pinned_bytes).c_str(), format_bytes(busy_bytes).c_str(), runners_.size(),
+                config_.max_loaded_models));
         }
+        // The load reserves exactly what was planned: the layer count the plan settled on.
+        lo.num_gpu = need->n_gpu_layers;
 
         auto r = std::make_shared<Runner>();
         r->ref = ref;
-        r->planned_bytes = *need;
+        r->planned_bytes = need->host;
+        r->planned_device_bytes = need->device;
         runners_[ref.name] = r;
         lock.unlock();
         dead.clear();
-        LOG_INFO("loading %s from %s (%s)", ref.name.c_str(), ref.path.c_str(), format_bytes(*need).c_str());
+        if (need->device > 0)
+            LOG_INFO("loading %s from %s (%s, and %s for %d layers on device %d)", ref.name.c_str(), ref.path.c_str(),
+                     format_bytes(need->host).c_str(), format_bytes(need->device).c_str(), need->n_gpu_layers,
+                     config_.device);
+        else
+            LOG_INFO("loading %s from %s (%s)", ref.name.c_str(), ref.path.c_str(), format_bytes(need->host).c_str());
         Result<LoadedModel> loaded = loader_->load(ref, lo);
         lock.lock();
         if (!loaded.is_ok()) {
@@ -317,9 +397,12 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         }
         ++stats_.loads;
         r->model = std::move(loaded).value();
+        if (r->model.device >= 0 && r->model.n_gpu_layers > 0) ++stats_.device_loads;
         r->n_ctx = r->model.n_ctx;
         int64_t actual = r->model.weights_bytes + r->model.kv_bytes + r->model.scratch_bytes + r->model.cache_bytes;
         if (actual > 0) r->planned_bytes = actual;
+        const int64_t actual_dev = r->model.device_weights + r->model.device_kv + r->model.device_scratch;
+        if (actual_dev > 0) r->planned_device_bytes = actual_dev;
         r->state = RunnerState::ready;
         r->loaded_at_wall = clock_->wall_ns();
         r->last_used = clock_->now_ns();
@@ -432,6 +515,12 @@ ResidentInfo Scheduler::info_locked(const Runner& r) const {
     i.kv_bytes = r.model.kv_bytes;
     i.scratch_bytes = r.model.scratch_bytes;
     i.cache_bytes = r.model.cache_bytes;
+    i.device = r.model.device;
+    i.n_gpu_layers = r.model.n_gpu_layers;
+    i.n_layer = r.model.n_layer;
+    i.device_weights = r.model.device_weights;
+    i.device_kv = r.model.device_kv;
+    i.device_scratch = r.model.device_scratch;
     if (r.state == RunnerState::ready && r.model.engine) i.weights_resident = r.model.engine->weights_resident_bytes();
     if (r.state == RunnerState::ready && r.model.embedder)
         i.weights_resident = r.model.embedder->weights_resident_bytes();
@@ -466,6 +555,7 @@ SchedStats Scheduler::stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     SchedStats s = stats_;
     s.in_use = in_use_locked();
+    s.device_in_use = device_in_use_locked();
     return s;
 }
 
