@@ -252,6 +252,7 @@ class Scheduler {
     ResidentInfo info_locked(const Runner& r) const;
     // Called by a removed runner once its model is gone (any thread, with or without mu_ held).
     void forget_unloading(const Runner* r);
+    bool unloading_named(const std::string& name) const;  // a removed runner of this name is releasing its memory
 
     SchedConfig config_;
     ModelLoader* loader_;

@@ -556,5 +556,57 @@ TEST(Sched, UnloadingModelIsListedUntilItsMemoryIsGone) {
     EXPECT_TRUE(sched.list().empty());
 }
 
+// A model requested again while its previous instance still releases its memory is loaded only once that is done:
+// the two never overlap (their ledger rows and device memory are the model's, by name).
+TEST(Sched, AReloadWaitsForTheUnloadOfTheSameModel) {
+    class SlowUnloadLoader final : public ModelLoader {
+      public:
+        std::promise<void> release_memory;
+        std::shared_future<void> released = release_memory.get_future().share();
+        std::atomic<int> loads{0}, held{0}, loads_while_held{0};
+        Result<int64_t> plan_bytes(const ModelFile&, const LoadOptions&) override { return kMiB; }
+        Result<LoadedModel> load(const ModelFile&, const LoadOptions&) override {
+            if (held > 0) ++loads_while_held;
+            ++loads;
+            ++held;
+            LoadedModel m;
+            m.n_ctx = 512;
+            m.weights_bytes = kMiB;
+            std::shared_future<void> wait = loads == 1 ? released : std::shared_future<void>();
+            m.extra = std::shared_ptr<void>(new int(0), [this, wait](void* p) {
+                if (wait.valid()) wait.wait();  // the first instance's "munmap" takes until the test says so
+                --held;
+                delete static_cast<int*>(p);
+            });
+            return m;
+        }
+    } loader;
+    FakeClock clock;
+    SchedConfig c;
+    c.reaper_thread = false;
+    c.max_memory = 100 * kMiB;
+    c.wait_timeout = 10 * kSec;
+    Scheduler sched(c, &loader, &clock);
+    ASSERT_TRUE(sched.acquire(ModelFile{"a", "a"}, AcquireOptions{}).is_ok());
+    std::thread unloader([&] { EXPECT_TRUE(sched.unload("a", true)); });
+    for (int i = 0; i < 2000 && (sched.list().empty() || sched.list()[0].state != "unloading"); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(sched.list().size(), 1u);
+    std::atomic<bool> acquired{false};
+    std::thread again([&] {
+        EXPECT_TRUE(sched.acquire(ModelFile{"a", "a"}, AcquireOptions{}).is_ok());
+        acquired = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(acquired) << "loaded again while the previous instance was still unloading";
+    EXPECT_EQ(loader.loads, 1);
+    loader.release_memory.set_value();
+    unloader.join();
+    again.join();
+    EXPECT_TRUE(acquired);
+    EXPECT_EQ(loader.loads, 2);
+    EXPECT_EQ(loader.loads_while_held, 0);
+}
+
 }  // namespace
 }  // namespace berth

@@ -267,6 +267,23 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             continue;
         }
 
+        // Still unloading (its memory being released): a new load of the same model waits for it, so that the two
+        // never overlap (the ledger's rows and the device's memory are the model's, by name).
+        if (unloading_named(ref.name)) {
+            if (!dead.empty()) {  // this request removed it (a reload): release it here, then look again
+                lock.unlock();
+                dead.clear();
+                lock.lock();
+                continue;
+            }
+            if (!wait(room_deadline)) {
+                if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                return give_up(timed_out("to finish unloading before it loads again", config_.wait_timeout,
+                                         "BERTH_QUEUE_TIMEOUT"));
+            }
+            continue;
+        }
+
         // Not resident: plan, make room, load (single-flight through the placeholder runner).
         LoadOptions lo;
         lo.n_ctx = want_ctx;
@@ -498,8 +515,18 @@ void Scheduler::reaper_loop() {
 }
 
 void Scheduler::forget_unloading(const Runner* r) {
+    {
+        std::lock_guard<std::mutex> lock(unloading_mu_);
+        unloading_.erase(r);
+    }
+    cv_.notify_all();  // a request waiting to load this model again
+}
+
+bool Scheduler::unloading_named(const std::string& name) const {
     std::lock_guard<std::mutex> lock(unloading_mu_);
-    unloading_.erase(r);
+    for (auto& [runner, info] : unloading_)
+        if (info.name == name) return true;
+    return false;
 }
 
 ResidentInfo Scheduler::info_locked(const Runner& r) const {
