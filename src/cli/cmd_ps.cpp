@@ -29,16 +29,22 @@ int cmd_ps(const std::vector<std::string>& argv) {
     if (!r.is_ok()) return fail("%s", r.status().message().c_str());
     if (r->status != 200) return reply_error(*r);
     if (args.has("json")) return print_json(*r);
-    // Ollama's columns, then berth's: the memory by kind (from the ledger) and why the model stays.
-    printf("%-28s %-13s %-9s %-9s %-8s %-9s %-9s %-9s %-9s %-8s %-9s %-20s %s\n", "NAME", "ID", "SIZE", "PROCESSOR",
-           "CONTEXT", "WEIGHTS", "KV", "SCRATCH", "CACHE", "RESIDENT", "STATE", "UNTIL", "WHY");
+    // Ollama's columns, then berth's: the memory by kind (from the ledger; VRAM is the device's share), the layers
+    // on the device and why the model stays.
+    printf("%-28s %-13s %-9s %-17s %-8s %-9s %-9s %-9s %-9s %-9s %-7s %-8s %-9s %-20s %s\n", "NAME", "ID", "SIZE",
+           "PROCESSOR", "CONTEXT", "WEIGHTS", "KV", "SCRATCH", "CACHE", "VRAM", "LAYERS", "RESIDENT", "STATE", "UNTIL",
+           "WHY");
     for (auto& m : r->body.value("models", json::array())) {
         std::string digest = m.value("digest", "");
         auto size = [&](const char* k) { return human_size(m.value(k, int64_t(0))); };
-        printf("%-28s %-13s %-9s %-9s %-8d %-9s %-9s %-9s %-9s %-8s %-9s %-20s %s\n", m.value("name", "").c_str(),
-               digest.substr(0, 12).c_str(), size("size").c_str(), "100% CPU", m.value("context_length", 0),
-               size("size_weights").c_str(), size("size_kv").c_str(), size("size_scratch").c_str(),
-               size("size_cache").c_str(), size("resident_bytes").c_str(), m.value("state", "").c_str(),
+        std::string layers = m.contains("gpu_layers")
+                                 ? std::to_string(m.value("gpu_layers", 0)) + "/" + std::to_string(m.value("layers", 0))
+                                 : "-";
+        printf("%-28s %-13s %-9s %-17s %-8d %-9s %-9s %-9s %-9s %-9s %-7s %-8s %-9s %-20s %s\n",
+               m.value("name", "").c_str(), digest.substr(0, 12).c_str(), size("size").c_str(),
+               m.value("processor", "100% CPU").c_str(), m.value("context_length", 0), size("size_weights").c_str(),
+               size("size_kv").c_str(), size("size_scratch").c_str(), size("size_cache").c_str(),
+               size("size_vram").c_str(), layers.c_str(), size("resident_bytes").c_str(), m.value("state", "").c_str(),
                m.value("pinned", false) ? "Forever (pinned)" : until(m.value("expires_at", "")).c_str(),
                m.value("expiry_reason", "").c_str());
     }

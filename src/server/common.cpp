@@ -142,8 +142,14 @@ Status apply_options(const json& options, RequestOptions& out) {
             } else if (!v.is_null()) {
                 return invalid_argument("option \"stop\" must be a list of strings");
             }
-        } else if (key == "num_keep" || key == "num_batch" || key == "num_gpu" || key == "main_gpu" ||
-                   key == "num_thread" || key == "typical_p" || key == "draft_num_predict") {
+        } else if (key == "num_gpu") {
+            // Layers on the device (Ollama's meaning): negative as many as fit, 0 the CPU, N the first N.
+            if (!v.is_null()) {
+                ASSIGN_OR_RETURN(int64_t x, need_int());
+                out.num_gpu = x < 0 ? -1 : int(std::min<int64_t>(x, 1 << 20));
+            }
+        } else if (key == "num_keep" || key == "num_batch" || key == "main_gpu" || key == "num_thread" ||
+                   key == "typical_p" || key == "draft_num_predict") {
             if (!v.is_number() && !v.is_null()) return invalid_argument("option \"%s\" must be a number", key.c_str());
         } else if (key == "use_mmap" || key == "use_mlock" || key == "numa" || key == "low_vram" || key == "f16_kv") {
             if (!v.is_boolean() && !v.is_null())
@@ -181,6 +187,7 @@ Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const Reques
     AcquireOptions ao;
     ao.num_ctx = ro.num_ctx;
     ao.keep_alive = keep_alive;
+    ao.num_gpu = ro.num_gpu;
     return st.sched->acquire(ModelFile{e.name, e.model_path}, ao);
 }
 

@@ -1,5 +1,8 @@
 // Status and listing routes: /, /api/version, /health, /api/tags, /api/ps, /api/show, /api/memory, /metrics,
 // /ui, and the operator's /api/load and /api/unload.
+#include <algorithm>
+
+#include "backend/backend.h"
 #include "server/server_internal.h"
 
 extern const char dashboard_html[];
@@ -8,6 +11,16 @@ extern const unsigned long dashboard_html_size;
 namespace berth {
 
 namespace {
+
+// Where a model runs, as Ollama's CLI prints it: "100% CPU", "100% GPU" (every layer and the output head on the
+// device), else the byte split "48%/52% CPU/GPU".
+std::string processor(const ResidentInfo& r, int64_t host) {
+    const int64_t dev = r.device_bytes();
+    if (dev == 0 || r.device < 0) return "100% CPU";
+    if (r.n_gpu_layers > r.n_layer) return "100% GPU";
+    const int cpu = int(double(host) / double(host + dev) * 100 + 0.5);
+    return std::to_string(cpu) + "%/" + std::to_string(100 - cpu) + "% CPU/GPU";
+}
 
 json ps_json(Server::State& st) {
     json models = json::array();
@@ -18,28 +31,72 @@ json ps_json(Server::State& st) {
             e = *found;
         else
             e.name = r.name, e.model_path = r.path;
-        int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes + r.cache_bytes;
-        models.push_back({{"name", r.name},
-                          {"model", r.name},
-                          {"size", size},
-                          {"digest", e.digest},
-                          {"details", model_details(st, e)},
-                          {"expires_at", expires_rfc3339(r.expires_at)},
-                          {"size_vram", 0},
-                          {"context_length", r.n_ctx},
-                          {"size_weights", r.weights_bytes},
-                          {"size_kv", r.kv_bytes},
-                          {"size_scratch", r.scratch_bytes},
-                          {"size_cache", r.cache_bytes},
-                          {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
-                          {"weights_resident", r.weights_resident},
-                          {"pinned", r.pinned},
-                          {"state", r.state},
-                          {"in_flight", r.in_flight},
-                          {"keep_alive", r.keep_alive >= kForever ? -1 : r.keep_alive / 1000000000.0},
-                          {"expiry_reason", r.expiry_reason}});
+        const int64_t host = r.weights_bytes + r.kv_bytes + r.scratch_bytes + r.cache_bytes;
+        const int64_t size = host + r.device_bytes();
+        json m = {{"name", r.name},
+                  {"model", r.name},
+                  {"size", size},
+                  {"digest", e.digest},
+                  {"details", model_details(st, e)},
+                  {"expires_at", expires_rfc3339(r.expires_at)},
+                  {"size_vram", r.device_bytes()},
+                  {"context_length", r.n_ctx},
+                  {"size_weights", r.weights_bytes},
+                  {"size_kv", r.kv_bytes},
+                  {"size_scratch", r.scratch_bytes},
+                  {"size_cache", r.cache_bytes},
+                  {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
+                  {"weights_resident", r.weights_resident},
+                  {"pinned", r.pinned},
+                  {"state", r.state},
+                  {"in_flight", r.in_flight},
+                  {"keep_alive", r.keep_alive >= kForever ? -1 : r.keep_alive / 1000000000.0},
+                  {"expiry_reason", r.expiry_reason}};
+        // Placement (berth's): the host share, the device's by kind, the layers there and the split.
+        m["size_host"] = host;
+        m["processor"] = processor(r, host);
+        if (r.device >= 0) {
+            m["device"] = r.device;
+            m["gpu_layers"] = r.n_gpu_layers;
+            m["layers"] = r.n_layer + 1;  // Ollama counts the output head as a layer
+            m["size_device_weights"] = r.device_weights;
+            m["size_device_kv"] = r.device_kv;
+            m["size_device_scratch"] = r.device_scratch;
+        }
+        models.push_back(std::move(m));
     }
     return {{"models", models}};
+}
+
+// Each device: the driver's view (total, free, this process's use), the ledger (models, the context row), the
+// allocation counter, the scheduler's budget, and what the driver reports beyond the ledger ("unaccounted").
+json devices_json(Server::State& st) {
+    json out = json::array();
+    SchedStats ss = st.sched->stats();
+    for (Device* d : devices()) {
+        // The ledger is read before and after the device: a model's row is entered before its allocations and
+        // erased after they are freed, so the larger reading covers a load or an unload between the two.
+        const int64_t ledger_before = st.ledger.device_total(d->index());
+        DeviceMemoryInfo mi = d->memory_info();
+        const int64_t ledger = std::max(ledger_before, st.ledger.device_total(d->index()));
+        const int64_t context = st.ledger.device_context(d->index());
+        json j = {{"device", d->index()},
+                  {"type", d->type()},
+                  {"name", d->name()},
+                  {"total", mi.total},
+                  {"free", mi.free},
+                  {"used_by_process", mi.used_by_process},
+                  {"ledger", ledger},
+                  {"context", context},
+                  {"allocations", d->allocation_count()},
+                  {"allocated", d->allocated_bytes()},
+                  {"host_backed", d->host_backed()},
+                  {"budget", ss.device == d->index() ? ss.device_budget : 0},
+                  {"in_use", ss.device == d->index() ? ss.device_in_use : 0}};
+        j["unaccounted"] = mi.used_by_process >= 0 ? json(mi.used_by_process - ledger - context) : json(nullptr);
+        out.push_back(std::move(j));
+    }
+    return out;
 }
 
 // `max_history`: newest samples to include (0 = none); `since_ms`: only samples newer than this Unix time in
@@ -49,7 +106,16 @@ json memory_json(Server::State& st, size_t max_history, int64_t since_ms) {
     for (auto& row : st.ledger.snapshot()) {
         json k = json::object();
         for (int i = 0; i < int(MemoryKind::count_); ++i) k[memory_kind_name(MemoryKind(i))] = row.bytes[i];
-        rows.push_back({{"model", row.model}, {"bytes", k}, {"total", st.ledger.model_total(row.model)}});
+        json r = {{"model", row.model}, {"bytes", k}, {"total", st.ledger.model_total(row.model)}};
+        r["devices"] = json::array();  // the model's rows on each device it uses
+        for (int d = 0; d < kMaxDevices; ++d) {
+            if (row.device_total(d) == 0) continue;
+            json dk = json::object();
+            for (int i = 0; i < int(DeviceMemoryKind::count_); ++i)
+                dk[device_memory_kind_name(DeviceMemoryKind(i))] = row.device_bytes[d][i];
+            r["devices"].push_back({{"device", d}, {"bytes", dk}, {"total", row.device_total(d)}});
+        }
+        rows.push_back(std::move(r));
     }
     json process = json::object();
     int64_t unaccounted = 0;
@@ -78,12 +144,58 @@ json memory_json(Server::State& st, size_t max_history, int64_t since_ms) {
     process["heap_free"] = heap.free;
     SchedStats ss = st.sched->stats();
     return {{"ledger", rows},
+            {"devices", devices_json(st)},
+            {"device_status", device_status()},
             {"ledger_total", st.ledger.total()},
             {"ledger_anonymous", st.ledger.anonymous_total()},
             {"budget", ss.budget},
             {"process", process},
             {"unaccounted", unaccounted},
             {"history", history}};
+}
+
+// Device rows of /metrics: the ledger per model and kind, the driver's readings, the budget and the allocation
+// counter (constant while models serve: every allocation happens at load).
+template <typename Line>
+void device_metrics(Server::State& st, Line& line) {
+    if (devices().empty()) return;
+    SchedStats ss = st.sched->stats();
+    line(
+        "# HELP berth_device_model_bytes Bytes held per model, device and kind (the ledger).\n# TYPE "
+        "berth_device_model_bytes gauge");
+    for (auto& row : st.ledger.snapshot())
+        for (int d = 0; d < kMaxDevices; ++d)
+            for (int i = 0; i < int(DeviceMemoryKind::count_); ++i)
+                if (row.device_bytes[d][i])
+                    line(string_printf("berth_device_model_bytes{model=\"%s\",device=\"%d\",kind=\"%s\"} %lld",
+                                       row.model.c_str(), d, device_memory_kind_name(DeviceMemoryKind(i)),
+                                       (long long)row.device_bytes[d][i]));
+    auto gauge = [&](const char* name, const char* help, auto value_of) {
+        line(string_printf("# HELP %s %s\n# TYPE %s gauge", name, help, name));
+        for (Device* d : devices())
+            line(string_printf("%s{device=\"%d\"} %lld", name, d->index(), (long long)value_of(d)));
+    };
+    gauge("berth_device_memory_total_bytes", "Device memory.", [](Device* d) { return d->memory_info().total; });
+    gauge("berth_device_memory_free_bytes", "Free device memory (the driver's view, all processes).",
+          [](Device* d) { return d->memory_info().free; });
+    gauge("berth_device_process_used_bytes", "Device memory this process uses as the driver reports it (-1: unknown).",
+          [](Device* d) { return d->memory_info().used_by_process; });
+    gauge("berth_device_context_bytes", "The device's own overhead (driver context, library workspaces).",
+          [&](Device* d) { return st.ledger.device_context(d->index()); });
+    gauge("berth_device_budget_bytes", "BERTH_MAX_VRAM.",
+          [&](Device* d) { return ss.device == d->index() ? ss.device_budget : 0; });
+    gauge("berth_device_in_use_bytes", "Planned device bytes of resident models.",
+          [&](Device* d) { return ss.device == d->index() ? ss.device_in_use : 0; });
+    line(
+        string_printf("# HELP berth_model_device_loads_total Model loads that placed layers on a device.\n# TYPE "
+                      "berth_model_device_loads_total counter\nberth_model_device_loads_total %lld",
+                      (long long)ss.device_loads));
+    line(
+        "# HELP berth_device_allocations_total Device allocations (three at each load that places layers there).\n"
+        "# TYPE berth_device_allocations_total counter");
+    for (Device* d : devices())
+        line(string_printf("berth_device_allocations_total{device=\"%d\"} %lld", d->index(),
+                           (long long)d->allocation_count()));
 }
 
 std::string metrics_text(Server::State& st) {
@@ -122,6 +234,7 @@ std::string metrics_text(Server::State& st) {
     auto counter = [&](const char* name, const char* help, int64_t v) {
         line(string_printf("# HELP %s %s\n# TYPE %s counter\n%s %lld", name, help, name, name, (long long)v));
     };
+    device_metrics(st, line);
     counter("berth_model_loads_total", "Model loads.", ss.loads);
     counter("berth_model_load_failures_total", "Failed model loads.", ss.load_failures);
     counter("berth_model_unloads_total", "Model unloads.", ss.unloads);

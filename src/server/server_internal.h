@@ -174,6 +174,7 @@ struct RequestOptions {
     SamplingParams sampling;  // Ollama's defaults (temperature 0.8, top_k 40, top_p 0.9, repeat_penalty 1)
     int num_predict = -1;
     int num_ctx = 0;
+    std::optional<int> num_gpu;  // layers on the device (Ollama's num_gpu); absent: the policy's
     std::vector<std::string> stop;
     RequestOptions();
 };
