@@ -42,6 +42,9 @@ struct Sample {
     int64_t unaccounted = -1;                    // berth only
     int64_t ledger = -1;                         // berth only
     double ttft_p50_ms = 0, latency_p50_ms = 0;  // of requests completed since the previous sample
+    // berth with a device (summed over its devices): memory in use as the driver reports it, the ledger's
+    // device rows plus each device's context row, and the device allocations made so far. -1 when unknown.
+    int64_t device_used = -1, device_ledger = -1, device_allocations = -1;
 };
 
 struct RequestRecord {
@@ -73,6 +76,13 @@ struct Report {
     double aggregate_tokens_per_s = 0;  // all generated tokens / the run's duration (concurrency throughput)
     std::string verdict;
     bool pass = false;
+    // Device memory (berth with a device): in use before the run, after it (the models unloaded), at its
+    // peak, its range after warm-up, the most it exceeded the ledger (models + context) at any sample, and
+    // the allocation counter before and after.
+    bool device = false;
+    int64_t device_baseline = 0, device_final = 0, device_peak = 0, device_steady_min = 0, device_steady_max = 0;
+    int64_t device_over_ledger_max = 0;
+    int64_t device_allocations_start = 0, device_allocations_end = 0;
 };
 
 // A workload file (TOML) as command-line options: each top-level key is an option name ("concurrency = 4",
@@ -88,6 +98,10 @@ int run(const Config& cfg);
 // Pure analysis, separated for tests.
 Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
                int64_t baseline, int64_t final_mem);
+// The device figures of a run (Report::device...), from the samples while the load runs and the readings before
+// and after it.
+void analyze_device(const Config& cfg, const std::vector<Sample>& samples, const Sample& before, const Sample& after,
+                    Report* r);
 std::string render_svg(const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs, const Report& r);
 std::string samples_csv(const std::vector<Sample>& samples);
 std::string report_json(const Report& r);

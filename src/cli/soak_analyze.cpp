@@ -102,14 +102,40 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
     return r;
 }
 
+void analyze_device(const Config& cfg, const std::vector<Sample>& samples, const Sample& before, const Sample& after,
+                    Report* r) {
+    if (before.device_used < 0) return;
+    r->device = true;
+    r->device_baseline = before.device_used;
+    r->device_final = after.device_used;
+    r->device_peak = std::max(before.device_used, after.device_used);
+    r->device_allocations_start = before.device_allocations;
+    r->device_allocations_end = after.device_allocations;
+    r->device_over_ledger_max =
+        std::max(before.device_used - before.device_ledger, after.device_used - after.device_ledger);
+    const int64_t warm = int64_t(double(r->requests) * cfg.warmup_fraction);
+    bool first = true;
+    for (const auto& s : samples) {
+        if (s.device_used < 0) continue;
+        r->device_peak = std::max(r->device_peak, s.device_used);
+        if (s.device_ledger >= 0)
+            r->device_over_ledger_max = std::max(r->device_over_ledger_max, s.device_used - s.device_ledger);
+        if (s.requests < warm) continue;
+        if (first || s.device_used < r->device_steady_min) r->device_steady_min = s.device_used;
+        if (first || s.device_used > r->device_steady_max) r->device_steady_max = s.device_used;
+        first = false;
+    }
+}
+
 std::string samples_csv(const std::vector<Sample>& samples) {
     std::string out =
         "t_s,requests,errors,rss_anon_bytes,rss_bytes,ledger_bytes,unaccounted_bytes,ttft_p50_ms,"
-        "latency_p50_ms\n";
+        "latency_p50_ms,device_used_bytes,device_ledger_bytes,device_allocations\n";
     for (const auto& s : samples)
-        out += string_printf("%.3f,%lld,%lld,%lld,%lld,%lld,%lld,%.2f,%.2f\n", s.t_s, (long long)s.requests,
-                             (long long)s.errors, (long long)s.rss_anon, (long long)s.rss, (long long)s.ledger,
-                             (long long)s.unaccounted, s.ttft_p50_ms, s.latency_p50_ms);
+        out += string_printf("%.3f,%lld,%lld,%lld,%lld,%lld,%lld,%.2f,%.2f,%lld,%lld,%lld\n", s.t_s,
+                             (long long)s.requests, (long long)s.errors, (long long)s.rss_anon, (long long)s.rss,
+                             (long long)s.ledger, (long long)s.unaccounted, s.ttft_p50_ms, s.latency_p50_ms,
+                             (long long)s.device_used, (long long)s.device_ledger, (long long)s.device_allocations);
     return out;
 }
 
@@ -138,6 +164,17 @@ std::string report_json(const Report& r) {
     j["latency_ms"] = {{"ttft_p50", r.ttft_p50_ms},     {"ttft_p95", r.ttft_p95_ms},
                        {"ttft_p99", r.ttft_p99_ms},     {"total_p50", r.latency_p50_ms},
                        {"total_p95", r.latency_p95_ms}, {"total_p99", r.latency_p99_ms}};
+    if (r.device)
+        j["device"] = {{"metric", "device memory in use (the driver's reading)"},
+                       {"baseline_bytes", r.device_baseline},
+                       {"final_bytes", r.device_final},
+                       {"peak_bytes", r.device_peak},
+                       {"steady_min_bytes", r.device_steady_min},
+                       {"steady_max_bytes", r.device_steady_max},
+                       {"steady_range_bytes", r.device_steady_max - r.device_steady_min},
+                       {"over_ledger_max_bytes", r.device_over_ledger_max},
+                       {"allocations_start", r.device_allocations_start},
+                       {"allocations_end", r.device_allocations_end}};
     j["tokens_per_s_p50"] = r.tokens_per_s_p50;
     j["aggregate_tokens_per_s"] = r.aggregate_tokens_per_s;
     j["pass"] = r.pass;

@@ -59,6 +59,14 @@ bool read_berth_memory(httplib::Client& c, Sample* s) {
     s->unaccounted = num(j, {"unaccounted", "unaccounted_bytes"});
     if (s->unaccounted < 0) s->unaccounted = num(p, {"unaccounted", "unaccounted_bytes"});
     s->ledger = num(j, {"ledger_total", "ledger_bytes", "total"});
+    if (j.contains("devices") && j["devices"].is_array() && !j["devices"].empty()) {
+        s->device_used = s->device_ledger = s->device_allocations = 0;
+        for (const json& d : j["devices"]) {
+            s->device_used += num(d, {"used_by_process"});
+            s->device_ledger += num(d, {"ledger"}) + num(d, {"context"});
+            s->device_allocations += num(d, {"allocations"});
+        }
+    }
     return s->rss_anon >= 0;
 }
 
@@ -140,11 +148,9 @@ int run(const Config& cfg_in) {
         std::this_thread::sleep_for(std::chrono::seconds(2));
     }
     int64_t baseline = 0;
-    {
-        Sample s;
-        sample_memory(probe, &s);
-        baseline = s.rss_anon;
-    }
+    Sample before;
+    sample_memory(probe, &before);
+    baseline = before.rss_anon;
     fprintf(stderr, "berth soak: %s (%s), models %zu, concurrency %d, up to %.0f s%s\n", cfg.url.c_str(),
             is_berth ? "berth" : "other server", cfg.models.size(), cfg.concurrency, cfg.duration_s,
             cfg.max_requests ? string_printf(" or %lld requests", (long long)cfg.max_requests).c_str() : "");
@@ -282,6 +288,7 @@ int run(const Config& cfg_in) {
     // The steady state is measured while the load runs; the final sample (after the unloads) only feeds the
     // retention figure and the CSV.
     Report r = analyze(cfg, samples, records, baseline, last.rss_anon);
+    analyze_device(cfg, samples, before, last, &r);
     samples.push_back(last);
     r.server = is_berth ? "berth" : "other";
     auto write = [&](const std::string& name, const std::string& content) {
@@ -306,6 +313,15 @@ int run(const Config& cfg_in) {
     if (r.unaccounted_max >= 0)
         printf("unaccounted   max %.1f MiB, growth %.3f MiB per 1,000 requests\n", r.unaccounted_max / mib,
                r.unaccounted_growth_per_1k_requests / mib);
+    if (r.device) {
+        printf(
+            "device        baseline %.1f MiB, peak %.1f MiB, final %.1f MiB; after warm-up between %.1f and %.1f MiB "
+            "(range %lld bytes)\n",
+            r.device_baseline / mib, r.device_peak / mib, r.device_final / mib, r.device_steady_min / mib,
+            r.device_steady_max / mib, (long long)(r.device_steady_max - r.device_steady_min));
+        printf("device        at most %lld bytes beyond the ledger; %lld allocations during the run\n",
+               (long long)r.device_over_ledger_max, (long long)(r.device_allocations_end - r.device_allocations_start));
+    }
     printf("TTFT          p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", r.ttft_p50_ms, r.ttft_p95_ms, r.ttft_p99_ms);
     printf("latency       p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; decode p50 %.1f tokens/s\n", r.latency_p50_ms,
            r.latency_p95_ms, r.latency_p99_ms, r.tokens_per_s_p50);

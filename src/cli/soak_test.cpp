@@ -54,6 +54,47 @@ TEST(Soak, FlatMemoryPassesAndGrowthFails) {
     EXPECT_GT(c.retention, 0.5);
 }
 
+// Device memory: its range after warm-up, the most it exceeded the ledger, and the allocations during the run.
+TEST(Soak, DeviceFiguresFromTheSamples) {
+    Config cfg;
+    const int64_t mib = 1 << 20;
+    std::vector<Sample> samples;
+    for (int i = 0; i <= 100; i++) {
+        Sample s;
+        s.t_s = i;
+        s.requests = i * 20;
+        s.device_used = i < 10 ? int64_t(i) * mib : 30 * mib;  // loads during warm-up, then flat
+        s.device_ledger = s.device_used + (i == 5 ? mib : 0);  // a load caught between ledger and allocation
+        s.device_allocations = i < 10 ? i : 10;
+        samples.push_back(s);
+    }
+    Sample before, after;
+    before.device_used = before.device_ledger = 0;
+    before.device_allocations = 0;
+    after.device_used = after.device_ledger = 0;
+    after.device_allocations = 10;
+    Report r = analyze(cfg, samples, ok_requests(2000), 0, 0);
+    analyze_device(cfg, samples, before, after, &r);
+    EXPECT_TRUE(r.device);
+    EXPECT_EQ(r.device_steady_min, 30 * mib);
+    EXPECT_EQ(r.device_steady_max, 30 * mib);
+    EXPECT_EQ(r.device_peak, 30 * mib);
+    EXPECT_EQ(r.device_over_ledger_max, 0);
+    EXPECT_EQ(r.device_allocations_end - r.device_allocations_start, 10);
+    samples[50].device_used += 4096;  // one allocation too many after warm-up shows in the range
+    samples[50].device_ledger -= 4096;
+    Report g = analyze(cfg, samples, ok_requests(2000), 0, 0);
+    analyze_device(cfg, samples, before, after, &g);
+    EXPECT_EQ(g.device_steady_max - g.device_steady_min, 4096);
+    EXPECT_EQ(g.device_over_ledger_max, 8192);
+    EXPECT_NE(report_json(g).find("\"over_ledger_max_bytes\": 8192"), std::string::npos) << report_json(g);
+    // A server without a device: no device figures.
+    Report n = analyze(cfg, samples, ok_requests(2000), 0, 0);
+    analyze_device(cfg, samples, Sample(), Sample(), &n);
+    EXPECT_FALSE(n.device);
+    EXPECT_EQ(report_json(n).find("\"device\""), std::string::npos);
+}
+
 TEST(Soak, ErrorsAreCountedByKind) {
     Config cfg;
     auto reqs = ok_requests(10);
