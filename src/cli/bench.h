@@ -46,6 +46,8 @@ struct Options {
     int reps = 3;               // counted repetitions (a warm-up run before each section is not counted)
     int threads = 0;            // 0 = physical cores
     unsigned sections = section_all;
+    // Layers on the device BERTH_DEVICE opens (Ollama's num_gpu): 0 the CPU, -1 as many as fit, N the first N.
+    int num_gpu = 0;
 };
 
 struct PrefillRow {
@@ -92,7 +94,9 @@ struct Report {
     int n_layer = 0, n_embd = 0, n_vocab = 0, n_ctx_train = 0, threads = 0, reps = 0, gen = 0;
     int parallel_prompt = 0;
     int64_t file_bytes = 0, weight_bytes_per_token = 0, kv_bytes_per_position = 0;
-    double bandwidth_gbs = 0;
+    double bandwidth_gbs = 0;        // of the memory the weights are read from: host reads, or the device's copy rate
+    std::string device;              // "cuda:0 NVIDIA H100 ..." when layers are on a device
+    int n_gpu_layers = 0;            // as MemoryPlan (n_layer + 1: every layer and the output head)
     std::vector<std::string> notes;  // clamped lengths and other caveats
     std::vector<PrefillRow> prefill;
     std::vector<DecodeRow> decode;

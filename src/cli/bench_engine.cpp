@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "backend/backend.h"
 #include "cli/bench.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -23,6 +24,8 @@ Result<ModelPtr> load_model(const Options& o, int n_ctx, int n_parallel, Ledger*
     mo.n_batch = 512;
     mo.n_logits = n_parallel;
     mo.n_threads = o.threads;
+    mo.num_gpu = o.num_gpu;
+    mo.device = o.num_gpu != 0 && !devices().empty() ? devices().front() : nullptr;
     return Model::load(o.path, mo, ledger, "bench");
 }
 
@@ -327,8 +330,28 @@ bool run(const Options& opt, Report& r, std::string* error) {
         r.weight_bytes_per_token = (*m)->decode_weight_bytes();
         r.kv_bytes_per_position = (*m)->kv_bytes_per_position();
         r.threads = (*m)->thread_pool().n_threads();
-        if (o.sections & (section_prefill | section_decode))
+        const MemoryPlan& mp = (*m)->memory_plan();
+        Device* dev = mp.device >= 0 ? device(mp.device) : nullptr;
+        if (o.num_gpu != 0 && !dev) r.notes.push_back("no device: " + device_status());
+        if (dev) {
+            r.device = string_printf("%s:%d %s", dev->type(), dev->index(), dev->name().c_str());
+            r.n_gpu_layers = mp.n_gpu_layers;
+        }
+        if (dev && (o.sections & (section_prefill | section_decode))) {
+            // The weights are read from device memory: its device-to-device copy rate (read + write) in the same
+            // run is the bound (1 GiB, or half of what is free, best of 5).
+            const int64_t bytes = std::min<int64_t>(int64_t(1) << 30, dev->memory_info().free / 2);
+            Result<double> bw = dev->measure_copy_bandwidth_gbs(size_t(std::max<int64_t>(bytes, 1 << 20)), 5);
+            if (bw.is_ok())
+                r.bandwidth_gbs = *bw;
+            else
+                r.notes.push_back("no device bandwidth: " + bw.status().message());
+            if (mp.n_gpu_layers <= mp.n_layer)
+                r.notes.push_back(string_printf("%d of %d layers on the device: the rest read from host memory",
+                                                mp.n_gpu_layers, mp.n_layer));
+        } else if (o.sections & (section_prefill | section_decode)) {
             r.bandwidth_gbs = measure_read_bandwidth_gbs((*m)->thread_pool());
+        }
     }
     const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
     const int64_t cache = l3 > 0 ? int64_t(l3) : int64_t(32) << 20;

@@ -43,7 +43,12 @@ void print_table(const Report& r) {
     printf("threads    %d (%s); figures are median [min-max] of %d repetitions\n", r.threads, r.isa.c_str(), r.reps);
     printf("per token  weights read %s, KV %s per cached position\n", format_bytes(r.weight_bytes_per_token).c_str(),
            format_bytes(r.kv_bytes_per_position).c_str());
-    if (r.bandwidth_gbs > 0) printf("bandwidth  %.1f GB/s read from memory, measured just now\n", r.bandwidth_gbs);
+    if (!r.device.empty())
+        printf("device     %s, %d of %d layers%s\n", r.device.c_str(), std::min(r.n_gpu_layers, r.n_layer), r.n_layer,
+               r.n_gpu_layers > r.n_layer ? " and the output head" : "");
+    if (r.bandwidth_gbs > 0)
+        printf("bandwidth  %.1f GB/s %s, measured just now\n", r.bandwidth_gbs,
+               r.device.empty() ? "read from memory" : "device-to-device copy (read + write)");
     if (!r.prefill.empty()) {
         printf("\nprefill (GB/s = weight bytes x forward batches per second)\n");
         printf("  %7s %8s  %-28s %-24s %8s\n", "tokens", "batches", "tokens/s", "GB/s", "% of bw");
@@ -115,6 +120,8 @@ std::string to_json(const Report& r) {
                         {"weight_bytes_per_token", r.weight_bytes_per_token},
                         {"kv_bytes_per_position", r.kv_bytes_per_position},
                         {"bandwidth_gb_per_s", r.bandwidth_gbs},
+                        {"device", r.device},
+                        {"n_gpu_layers", r.n_gpu_layers},
                         {"notes", r.notes}};
     j["prefill"] = nlohmann::json::array();
     for (const PrefillRow& p : r.prefill)

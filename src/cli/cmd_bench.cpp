@@ -56,12 +56,13 @@ int cmd_bench(const std::vector<std::string>& argv) {
     o.reps = int(a.get_int("reps", o.reps));
     o.threads = int(a.get_int("threads", 0));
     o.parallel_prompt = int(a.get_int("parallel-prompt", o.parallel_prompt));
+    o.num_gpu = int(a.get_int("num-gpu", o.num_gpu));
     if (a.has("only") && (o.sections = bench::parse_sections(a.get_or("only", ""), &err)) == 0)
         return fail("--only: %s", err.c_str());
     const bool json = a.has("json");
     const std::optional<std::string> synthetic = a.get("synthetic");
-    auto unknown = a.unknown(
-        {"prompts", "depths", "parallel", "gen", "reps", "threads", "parallel-prompt", "only", "json", "synthetic"});
+    auto unknown = a.unknown({"prompts", "depths", "parallel", "gen", "reps", "threads", "parallel-prompt", "only",
+                              "json", "synthetic", "num-gpu"});
     if (!unknown.empty()) return fail("unknown option --%s", unknown[0].c_str());
     if (o.gen < 1 || o.reps < 1 || o.parallel_prompt < 1)
         return fail("--gen, --reps and --parallel-prompt must be ≥ 1");
@@ -102,7 +103,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
 BERTH_COMMAND(bench, "bench",
               "berth bench MODEL.gguf | --synthetic tinyllama|tiny[:TYPE] [--prompts 32,128,512] "
               "[--depths 0,512,1536] [--gen 32] [--reps 3] [--parallel 1,2,4,8] [--parallel-prompt 16] "
-              "[--threads N] [--only prefill,decode,load,memory,parallel] [--json]",
+              "[--threads N] [--num-gpu N] [--only prefill,decode,load,memory,parallel] [--json]",
               "benchmark prefill, decode, load time, memory and parallel streams, as tokens/s and shares of the "
               "measured memory bandwidth",
               cmd_bench);
