@@ -144,6 +144,8 @@ class Device {
     // Bytes the device holds for itself (driver context, library handles and workspaces), measured once when it
     // was opened: the ledger's context row.
     virtual int64_t context_bytes() const = 0;
+    // Host memory (RssAnon) opening the device took (a GPU runtime's libraries and tables), measured then too.
+    virtual int64_t host_context_bytes() const { return 0; }
     // True when the memory is anonymous host memory (the stand-in): it then shows in RssAnon.
     virtual bool host_backed() const = 0;
     // What the driver rounds an allocation up to; plans round every allocation to it so the ledger holds what

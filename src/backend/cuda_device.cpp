@@ -94,6 +94,7 @@ class CudaDevice final : public Device {
         return mi;
     }
     int64_t context_bytes() const override { return cuda::gpu_context_bytes(gpu_); }
+    int64_t host_context_bytes() const override { return cuda::gpu_host_context_bytes(gpu_); }
     bool host_backed() const override { return false; }
     size_t allocation_granularity() const override { return size_t(2) << 20; }  // cudaMalloc's large pages
     int64_t default_reserve() const override { return int64_t(512) << 20; }

@@ -32,8 +32,13 @@ Result<GpuInfo> gpu_info(int index);
 // the device's used memory right after (which then includes other processes).
 struct Gpu;
 Result<Gpu*> gpu_open(int index);
+// Loads cuBLAS once (the build's soname, else that file in the build's toolkit directory) and resolves every
+// function the kernels call. gpu_open does it; no GPU is needed, so a host-side test checks it on CI.
+Status blas_load();
 void gpu_close(Gpu* gpu);
 int64_t gpu_context_bytes(const Gpu* gpu);
+// Host memory (RssAnon) the context and cuBLAS took when the GPU was opened.
+int64_t gpu_host_context_bytes(const Gpu* gpu);
 // free/total as cudaMemGetInfo; used_by_process from NVML's process list, else used − used before opening.
 Status gpu_memory(Gpu* gpu, int64_t* free, int64_t* total, int64_t* used_by_process);
 Result<void*> gpu_malloc(Gpu* gpu, size_t bytes);

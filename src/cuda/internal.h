@@ -15,14 +15,30 @@ namespace berth::cuda {
 
 struct Nvml;  // runtime.cpp: NVML opened with dlopen, or absent
 
+// cuBLAS, opened with dlopen when a GPU is opened: loading it costs ~90 MiB of anonymous host memory (cuBLASLt's
+// tables), which a process without a GPU must not pay.
+struct BlasApi {
+    cublasStatus_t (*create)(cublasHandle_t*) = nullptr;
+    cublasStatus_t (*destroy)(cublasHandle_t) = nullptr;
+    cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t) = nullptr;
+    cublasStatus_t (*set_workspace)(cublasHandle_t, void*, size_t) = nullptr;
+    cublasStatus_t (*sgemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const float*,
+                            const float*, int, const float*, int, const float*, float*, int) = nullptr;
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
+                              const void*, cudaDataType, int, const void*, cudaDataType, int, const void*, void*,
+                              cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
+};
+
 struct Gpu {
     int index = 0;
     std::string pci_bus;
+    const BlasApi* api = nullptr;
     cublasHandle_t blas = nullptr;
-    std::mutex blas_mu;           // the handle is shared by the device's streams: set stream + workspace + call
-    int64_t context_bytes = 0;    // measured when opened
-    int64_t used_before = -1;     // device memory in use before the context existed (NVML), -1 unknown
-    void* nvml_device = nullptr;  // nvmlDevice_t, when NVML is there
+    std::mutex blas_mu;              // the handle is shared by the device's streams: set stream + workspace + call
+    int64_t context_bytes = 0;       // device memory the context and cuBLAS took, measured when opened
+    int64_t host_context_bytes = 0;  // host memory (RssAnon) they took
+    int64_t used_before = -1;        // device memory in use before the context existed (NVML), -1 unknown
+    void* nvml_device = nullptr;     // nvmlDevice_t, when NVML is there
 };
 
 struct Stream {

@@ -127,18 +127,19 @@ void matmul(Stream* s, const TensorView& w, const float* x, int64_t n_tokens, fl
     // column-major, transposed) and B = x (n_cols × n_tokens).
     std::lock_guard<std::mutex> lock(s->gpu->blas_mu);
     cublasHandle_t h = s->gpu->blas;
-    note_blas(s, cublasSetStream(h, s->stream), "cublasSetStream");
-    note_blas(s, cublasSetWorkspace(h, ws, kBlasWorkspace), "cublasSetWorkspace");
+    const BlasApi& blas = *s->gpu->api;
+    note_blas(s, blas.set_stream(h, s->stream), "cublasSetStream");
+    note_blas(s, blas.set_workspace(h, ws, kBlasWorkspace), "cublasSetWorkspace");
     if (w.type == DType::F32) {
         note_blas(s,
-                  cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, int(n_rows), int(n_tokens), int(n_cols), &one,
-                              reinterpret_cast<const float*>(wd), int(n_cols), x, int(n_cols), &zero, y, int(ldy)),
+                  blas.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, int(n_rows), int(n_tokens), int(n_cols), &one,
+                             reinterpret_cast<const float*>(wd), int(n_cols), x, int(n_cols), &zero, y, int(ldy)),
                   "cublasSgemm");
         return;
     }
     if (w.type == DType::F16) {
         note_blas(s,
-                  cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(n_rows), int(n_tokens), int(n_cols), &one, wd,
+                  blas.gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, int(n_rows), int(n_tokens), int(n_cols), &one, wd,
                                CUDA_R_16F, int(n_cols), xh, CUDA_R_16F, int(n_cols), &zero, y, CUDA_R_32F, int(ldy),
                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                   "cublasGemmEx");
@@ -152,14 +153,13 @@ void matmul(Stream* s, const TensorView& w, const float* x, int64_t n_tokens, fl
                                                                                                  r0, rows, tile, f32);
         check_launch(s, "dequant_tile");
         if (f32) {
-            note_blas(
-                s,
-                cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n_tokens), int(n_cols), &one,
-                            static_cast<const float*>(tile), int(n_cols), x, int(n_cols), &zero, y + r0, int(ldy)),
-                "cublasSgemm");
+            note_blas(s,
+                      blas.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n_tokens), int(n_cols), &one,
+                                 static_cast<const float*>(tile), int(n_cols), x, int(n_cols), &zero, y + r0, int(ldy)),
+                      "cublasSgemm");
         } else {
             note_blas(s,
-                      cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n_tokens), int(n_cols), &one, tile,
+                      blas.gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n_tokens), int(n_cols), &one, tile,
                                    CUDA_R_16F, int(n_cols), xh, CUDA_R_16F, int(n_cols), &zero, y + r0, CUDA_R_32F,
                                    int(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                       "cublasGemmEx");

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/internal.h"
+#include "memory/memory.h"
 
 namespace berth::cuda {
 
@@ -71,11 +73,48 @@ int64_t nvml_process_used(const Gpu& g) {
     return -1;
 }
 
+// cuBLAS from the toolkit this berth was built with: its soname (BERTH_CUBLAS_LIBRARY, e.g. "libcublas.so.13")
+// through the loader's search path, else the same file in the build's toolkit directory (BERTH_CUBLAS_DIR).
+Result<const BlasApi*> blas_api() {
+    static const BlasApi* api = nullptr;
+    static std::string error;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        void* lib = dlopen(BERTH_CUBLAS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+            const std::string first = dlerror();
+            const std::string path = std::string(BERTH_CUBLAS_DIR) + "/" + BERTH_CUBLAS_LIBRARY;
+            lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+            if (!lib) {
+                error = "cannot load cuBLAS (" + first + "; " + dlerror() +
+                        "): install the CUDA toolkit's cuBLAS or add its directory to LD_LIBRARY_PATH";
+                return;
+            }
+        }
+        auto* a = new BlasApi();
+        auto sym = [&](auto& fn, const char* name) {
+            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+            if (!fn && error.empty()) error = std::string("cuBLAS has no ") + name;
+        };
+        sym(a->create, "cublasCreate_v2");
+        sym(a->destroy, "cublasDestroy_v2");
+        sym(a->set_stream, "cublasSetStream_v2");
+        sym(a->set_workspace, "cublasSetWorkspace_v2");
+        sym(a->sgemm, "cublasSgemm_v2");
+        sym(a->gemm_ex, "cublasGemmEx");
+        if (error.empty()) api = a;
+    });
+    if (!api) return Status(StatusCode::unsupported, error);
+    return api;
+}
+
 Status cuda_status(cudaError_t e, const char* what) {
     return internal_error("CUDA %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
 }  // namespace
+
+Status blas_load() { return blas_api().status(); }
 
 int gpu_count(std::string* why_none) {
     int n = 0;
@@ -124,11 +163,16 @@ Result<Gpu*> gpu_open(int index) {
         if (n.by_pci(g->pci_bus.c_str(), &d) == 0) g->nvml_device = d;
     }
     g->used_before = nvml_used(*g);
+    Result<ProcessMemory> host_before = read_process_memory();
     cudaError_t e = use_device(index);
     if (e == cudaSuccess) e = cudaFree(nullptr);  // creates the primary context now
     if (e != cudaSuccess) return cuda_status(e, "creating the context");
-    if (cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS) return internal_error("cuBLAS: cublasCreate failed");
+    ASSIGN_OR_RETURN(g->api, blas_api());
+    if (g->api->create(&g->blas) != CUBLAS_STATUS_SUCCESS) return internal_error("cuBLAS: cublasCreate failed");
     cudaDeviceSynchronize();
+    Result<ProcessMemory> host_after = read_process_memory();
+    if (host_before.is_ok() && host_after.is_ok())
+        g->host_context_bytes = std::max<int64_t>(0, host_after->rss_anon - host_before->rss_anon);
     size_t free = 0, total = 0;
     cudaMemGetInfo(&free, &total);
     const int64_t used_after = nvml_used(*g);
@@ -140,11 +184,12 @@ Result<Gpu*> gpu_open(int index) {
 void gpu_close(Gpu* g) {
     if (!g) return;
     use_device(g->index);
-    if (g->blas) cublasDestroy(g->blas);
+    if (g->blas) g->api->destroy(g->blas);
     delete g;
 }
 
 int64_t gpu_context_bytes(const Gpu* g) { return g->context_bytes; }
+int64_t gpu_host_context_bytes(const Gpu* g) { return g->host_context_bytes; }
 
 Status gpu_memory(Gpu* g, int64_t* free, int64_t* total, int64_t* used_by_process) {
     use_device(g->index);

@@ -83,16 +83,22 @@ int64_t Ledger::model_total(const std::string& model) const {
     return it == rows_.end() ? 0 : row_total_locked(it->second);
 }
 
+int64_t Ledger::host_contexts_locked() const {
+    int64_t t = 0;
+    for (int d = 0; d < kMaxDevices; d++) t += device_host_context_[d];
+    return t;
+}
+
 int64_t Ledger::total() const {
     std::lock_guard<std::mutex> lock(mu_);
-    int64_t t = 0;
+    int64_t t = host_contexts_locked();
     for (auto& [_, r] : rows_) t += row_total_locked(r);
     return t;
 }
 
 int64_t Ledger::anonymous_total() const {
     std::lock_guard<std::mutex> lock(mu_);
-    int64_t t = 0;
+    int64_t t = host_contexts_locked();
     for (auto& [_, r] : rows_) {
         for (int k = 0; k < int(MemoryKind::count_); k++)
             if (memory_kind_is_anonymous(MemoryKind(k))) t += r.bytes[k];
@@ -141,6 +147,18 @@ int64_t Ledger::device_context(int device) const {
     CHECK(device >= 0 && device < kMaxDevices);
     std::lock_guard<std::mutex> lock(mu_);
     return device_context_[device];
+}
+
+void Ledger::set_device_host_context(int device, int64_t bytes) {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    device_host_context_[device] = bytes;
+}
+
+int64_t Ledger::device_host_context(int device) const {
+    CHECK(device >= 0 && device < kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu_);
+    return device_host_context_[device];
 }
 
 void Ledger::set_device_host_backed(int device, bool host_backed) {

@@ -133,6 +133,10 @@ class Ledger {
     // device is opened: not a model's, shown as its own row so that ledger + context = what the driver reports.
     void set_device_context(int device, int64_t bytes);
     int64_t device_context(int device) const;
+    // The host memory the same context took (a GPU runtime's libraries and tables, measured once): anonymous host
+    // memory that is no model's, counted in total() and anonymous_total().
+    void set_device_host_context(int device, int64_t bytes);
+    int64_t device_host_context(int device) const;
     // A host-backed device (the stand-in BERTH_DEVICE=fake) takes its memory from anonymous host mappings:
     // its bytes then also count in total() and anonymous_total(), so "unaccounted" (RssAnon minus the ledger)
     // keeps meaning what berth cannot account for.
@@ -152,6 +156,8 @@ class Ledger {
     mutable std::mutex mu_;
     std::map<std::string, Row> rows_;
     int64_t device_context_[kMaxDevices] = {};
+    int64_t device_host_context_[kMaxDevices] = {};
+    int64_t host_contexts_locked() const;
     bool device_host_backed_[kMaxDevices] = {};
 };
 

@@ -98,6 +98,12 @@ TEST(Ledger, DeviceRowsAreTheirOwnDimension) {
     EXPECT_EQ(l.model_total("a"), 110 + 1200);
     EXPECT_EQ(l.anonymous_total(), 10 + 1207);
     EXPECT_EQ(l.total(), 110 + 1207);
+    // The device context's host memory (a GPU runtime's libraries) is host memory of no model.
+    l.set_device_host_context(1, 90);
+    EXPECT_EQ(l.device_host_context(1), 90);
+    EXPECT_EQ(l.anonymous_total(), 10 + 1207 + 90);
+    EXPECT_EQ(l.total(), 110 + 1207 + 90);
+    EXPECT_EQ(l.model_total("a"), 110 + 1200);
     l.erase_model("a");
     EXPECT_EQ(l.device_total(0), 7);
     EXPECT_EQ(l.device_total(1), 0);

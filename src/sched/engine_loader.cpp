@@ -13,6 +13,7 @@ class EngineLoader final : public ModelLoader {
         if (!ledger_) return;
         for (Device* d : devices()) {
             ledger_->set_device_context(d->index(), d->context_bytes());
+            ledger_->set_device_host_context(d->index(), d->host_context_bytes());
             ledger_->set_device_host_backed(d->index(), d->host_backed());
         }
     }

@@ -88,6 +88,7 @@ json devices_json(Server::State& st) {
                   {"used_by_process", mi.used_by_process},
                   {"ledger", ledger},
                   {"context", context},
+                  {"context_host", st.ledger.device_host_context(d->index())},
                   {"allocations", d->allocation_count()},
                   {"allocated", d->allocated_bytes()},
                   {"host_backed", d->host_backed()},
@@ -182,6 +183,8 @@ void device_metrics(Server::State& st, Line& line) {
           [](Device* d) { return d->memory_info().used_by_process; });
     gauge("berth_device_context_bytes", "The device's own overhead (driver context, library workspaces).",
           [&](Device* d) { return st.ledger.device_context(d->index()); });
+    gauge("berth_device_host_context_bytes", "Host memory opening the device took (its runtime's libraries).",
+          [&](Device* d) { return st.ledger.device_host_context(d->index()); });
     gauge("berth_device_budget_bytes", "BERTH_MAX_VRAM.",
           [&](Device* d) { return ss.device == d->index() ? ss.device_budget : 0; });
     gauge("berth_device_in_use_bytes", "Planned device bytes of resident models.",

@@ -31,6 +31,7 @@ test("a model on the stand-in device: size_vram, the split, device rows, no allo
     assert.equal(dev.ledger, ps.size_vram, "the ledger's device rows are the model's device bytes");
     assert.equal(dev.used_by_process, dev.ledger + dev.context, "the stand-in holds exactly the ledger");
     assert.equal(dev.unaccounted, 0);
+    assert.equal(dev.context_host, 0, "the stand-in's context takes no host memory (a GPU's runtime libraries do)");
     assert.equal(dev.budget, 256 * 1024 * 1024, "default budget: the free memory (the stand-in reserves nothing)");
     const row = mem.ledger.find((l) => l.model.startsWith("stories260K"));
     assert.equal(row.devices.length, 1);
@@ -41,6 +42,7 @@ test("a model on the stand-in device: size_vram, the split, device rows, no allo
     const allocs = counter(m1, "berth_device_allocations_total");
     assert.equal(allocs, 3, "weights, KV and scratch: one allocation each");
     assert.equal(counter(m1, "berth_model_device_loads_total"), 1);
+    assert.equal(counter(m1, "berth_device_host_context_bytes"), 0);
     assert.match(m1, /^berth_device_model_bytes\{model="stories260K[^"]*",device="0",kind="weights"\} \d+$/m);
     for (let i = 0; i < 5; i++) {
       r = await post(srv.base, "/api/generate", { ...body, prompt: story.prompt + " " + i });
