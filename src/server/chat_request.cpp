@@ -116,7 +116,8 @@ void pair_tool_results(ojson& messages) {
             next = 0;
             if (calls) {
                 for (auto& c : *calls) {
-                    if (c.contains("id")) name_of_id[c["id"].get<std::string>()] = c["function"]["name"].get<std::string>();
+                    if (c.contains("id"))
+                        name_of_id[c["id"].get<std::string>()] = c["function"]["name"].get<std::string>();
                 }
             }
         } else if (role == "tool") {
@@ -242,9 +243,10 @@ Status decode_response_format(const ojson& value, FormatSetting& out) {
         return Status::ok();
     }
     if (t != "json_schema")
-        return invalid_argument("response_format.type \"%s\" is not supported; use \"text\", \"json_object\" or "
-                                "\"json_schema\"",
-                                t.c_str());
+        return invalid_argument(
+            "response_format.type \"%s\" is not supported; use \"text\", \"json_object\" or "
+            "\"json_schema\"",
+            t.c_str());
     auto js = value.find("json_schema");
     if (js == value.end() || !js->is_object())
         return invalid_argument("response_format.json_schema must be an object with a \"schema\"");
@@ -340,8 +342,8 @@ Status decode_tool_choice(const ojson& body, const ojson& tools, ToolChoice& cho
         return invalid_argument("tool_choice must be \"auto\", \"none\", \"required\" or a named function");
     }
     if ((choice.kind == ToolChoice::required || choice.kind == ToolChoice::named) && tools.empty())
-        return invalid_argument("tool_choice \"%s\" needs tools", choice.kind == ToolChoice::required ? "required"
-                                                                                                       : "function");
+        return invalid_argument("tool_choice \"%s\" needs tools",
+                                choice.kind == ToolChoice::required ? "required" : "function");
     return Status::ok();
 }
 
@@ -366,8 +368,8 @@ Status decode_native_chat(const ojson& body, ChatRequest& out) {
                 ojson list = ojson::array();
                 for (size_t j = 0; j < calls->size(); ++j) {
                     ojson call;
-                    RETURN_IF_ERROR(decode_tool_call((*calls)[j], string_printf("%s.tool_calls[%zu]", path.c_str(), j),
-                                                     call));
+                    RETURN_IF_ERROR(
+                        decode_tool_call((*calls)[j], string_printf("%s.tool_calls[%zu]", path.c_str(), j), call));
                     list.push_back(std::move(call));
                 }
                 if (!list.empty()) msg["tool_calls"] = std::move(list);

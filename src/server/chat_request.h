@@ -26,7 +26,8 @@ inline constexpr int kMaxJsonDepth = 128;
 // and returns false on failure.
 bool parse_body_ordered(const httplib::Request& req, httplib::Response& res, ojson& out, bool openai = false);
 
-// `think` (native) or `reasoning_effort` / `reasoning.effort` (OpenAI): unset (the model's default), on/off, or a level.
+// `think` (native) or `reasoning_effort` / `reasoning.effort` (OpenAI): unset (the model's default), on/off, or a
+// level.
 struct ThinkSetting {
     bool set = false;      // the client sent it
     bool enabled = false;  // true for `true` and for every level

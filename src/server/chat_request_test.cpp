@@ -150,8 +150,9 @@ TEST(ChatRequest, OpenAIReasoningEffortTable) {
         EXPECT_EQ(r.think.enabled, c.enabled) << c.body;
         EXPECT_EQ(r.think.level, c.level) << c.body;
     }
-    EXPECT_NE(openai_error(R"({"messages":[{"role":"user"}],"reasoning_effort":"lots"})").find("invalid reasoning value"),
-              std::string::npos);
+    EXPECT_NE(
+        openai_error(R"({"messages":[{"role":"user"}],"reasoning_effort":"lots"})").find("invalid reasoning value"),
+        std::string::npos);
 }
 
 TEST(ChatRequest, OpenAIErrors) {

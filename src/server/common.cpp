@@ -237,9 +237,9 @@ namespace {
 Result<std::string> render_messages(const LoadedModel& m, const ChatTemplate* tmpl, const ojson& messages) {
     if (tmpl) {
         ojson ctx = {{"messages", messages},
-                    {"add_generation_prompt", true},
-                    {"bos_token", m.bos_token},
-                    {"eos_token", m.eos_token}};
+                     {"add_generation_prompt", true},
+                     {"bos_token", m.bos_token},
+                     {"eos_token", m.eos_token}};
         return tmpl->render(ctx);
     }
     return render_plain_chat(json(messages), true);

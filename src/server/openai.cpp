@@ -88,8 +88,8 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (chat) {
         stt = decode_openai_chat(obody, creq);
     } else {
-        stt = decode_response_format(obody.contains("response_format") ? obody["response_format"] : ojson(),
-                                     creq.format);
+        stt =
+            decode_response_format(obody.contains("response_format") ? obody["response_format"] : ojson(), creq.format);
     }
     if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
     if (creq.format.kind != FormatSetting::none)
