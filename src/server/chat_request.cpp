@@ -381,6 +381,8 @@ Status decode_native_chat(const ojson& body, ChatRequest& out) {
     }
     pair_tool_results(out.messages);
     RETURN_IF_ERROR(decode_tools(body.contains("tools") ? body["tools"] : ojson(), out.tools));
+    // berth's extension: tool_choice and parallel_tool_calls as on the OpenAI API.
+    RETURN_IF_ERROR(decode_tool_choice(body, out.tools, out.tool_choice, out.parallel_tool_calls));
     RETURN_IF_ERROR(decode_native_format(body.contains("format") ? body["format"] : ojson(), out.format));
     RETURN_IF_ERROR(decode_native_think(body.contains("think") ? body["think"] : ojson(), out.think));
     return Status::ok();

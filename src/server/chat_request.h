@@ -40,7 +40,7 @@ struct FormatSetting {
     ojson schema;  // kind == json_schema: the JSON Schema as sent
 };
 
-// OpenAI's `tool_choice`; the native API always means `automatic`.
+// `tool_choice` (OpenAI; berth accepts it on /api/chat too, and as a model PARAMETER for clients that cannot send it).
 struct ToolChoice {
     enum Kind { automatic, none, required, named } kind = automatic;
     std::string name;  // kind == named
@@ -59,7 +59,8 @@ struct ChatRequest {
     bool has_images = false;  // some message carried images (berth has no vision models yet)
 };
 
-// Ollama /api/chat: messages, tools, format, think.
+// Ollama /api/chat: messages, tools, format, think; and, as berth's extension, tool_choice and parallel_tool_calls with
+// the OpenAI API's meaning.
 Status decode_native_chat(const ojson& body, ChatRequest& out);
 // OpenAI /v1/chat/completions: messages (content parts, assistant tool_calls with arguments as JSON strings, tool
 // results, reasoning), tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort / reasoning.

@@ -89,6 +89,14 @@ TEST(ChatRequest, NativeErrorsNameThePath) {
     EXPECT_NE(native_error(R"({"think":"extreme"})").find("think must be"), std::string::npos);
 }
 
+TEST(ChatRequest, NativeToolChoiceExtension) {
+    ChatRequest r =
+        native(R"({"tools":[{"function":{"name":"f"}}],"tool_choice":"required","parallel_tool_calls":false})");
+    EXPECT_EQ(r.tool_choice.kind, ToolChoice::required);
+    EXPECT_FALSE(r.parallel_tool_calls);
+    EXPECT_NE(native_error(R"({"tool_choice":"sometimes"})").find("tool_choice must be"), std::string::npos);
+}
+
 TEST(ChatRequest, NativeUnsetFields) {
     ChatRequest r = native(R"({"messages":[],"format":"","think":null,"tools":null})");
     EXPECT_TRUE(r.messages.empty());
