@@ -7,8 +7,9 @@
 // {% set %} (also block set, tuple unpacking, namespace attributes), {% macro %} and {% call %}, {% filter %},
 // {% with %}, {% raw %}, {% do %}, {% generation %}; Python-semantics values and operators; the Jinja2
 // filters and tests chat templates use; str/list/dict methods; namespace(), range(), dict(),
-// raise_exception(msg), strftime_now(fmt). Known differences from Jinja2: map/select/reject/unique/items
-// return lists (Jinja2: generators, which print as "<generator ...>" and fail in tojson); an unknown filter
+// raise_exception(msg), strftime_now(fmt); map/select/reject/unique/items/reverse return one-shot iterators as
+// in Jinja2 (no len, no index, fail in tojson). Known differences from Jinja2: a loop that breaks early
+// consumes the whole iterator, iterators print without an address ("<generator object>"); an unknown filter
 // or test fails when reached (Jinja2: at compile time outside `if` blocks); lists may be mutated with
 // append/pop (transformers' sandbox forbids it); a caller() kept past its {% call %} fails; integers are
 // 64-bit (overflow fails); case mapping covers ASCII, Latin, Greek and Cyrillic; no include/extends/import,
