@@ -283,8 +283,12 @@ class Exec {
                            const Command* cmd, const Value* final) {
         int line = cmd ? cmd->line : 0;
         bool has_args = cmd && (cmd->args.size() > 1 || final);
-        for (size_t k = from; k < idents.size(); ++k)
+        for (size_t k = from; k < idents.size(); ++k) {
+            // A missing key or nil inside the chain is a nil interface: Go cannot take its fields.
+            if (k > from && receiver.kind == Kind::invalid)
+                fail(line, "nil pointer evaluating interface {}." + idents[k]);
             receiver = eval_field(receiver, idents[k], k + 1 == idents.size() && has_args, line);
+        }
         return receiver;
     }
 

@@ -385,10 +385,18 @@ void json_into(const Value& v, std::string& out, bool& ok, int depth) {
     }
 }
 
-// fmt's %v; `depth` 0 is the operand itself (a pointer to a struct prints as &{...} there, as an address below).
-void fmt_into(const Value& v, std::string& out, int depth) {
+struct Spec;
+std::string format_one(char verb, const Spec& sp, const Value& v);
+const Spec& no_flags();
+
+// fmt's %v (or `verb`, applied to every element of a container); `depth` 0 is the operand itself.
+void fmt_into(const Value& v, std::string& out, int depth, char verb = 'v') {
     if (depth > 512) {
         out += "...";
+        return;
+    }
+    if (verb != 'v' && v.kind != Kind::invalid && v.kind != Kind::nil && !v.obj) {
+        out += format_one(verb, no_flags(), v);
         return;
     }
     switch (v.kind) {
@@ -424,7 +432,7 @@ void fmt_into(const Value& v, std::string& out, int depth) {
         out += '[';
         for (size_t k = 0; k < o.items.size(); ++k) {
             if (k) out += ' ';
-            fmt_into(o.items[k], out, depth + 1);
+            fmt_into(o.items[k], out, depth + 1, verb);
         }
         out += ']';
         return;
@@ -437,7 +445,7 @@ void fmt_into(const Value& v, std::string& out, int depth) {
             first = false;
             out += k;
             out += ':';
-            fmt_into(x, out, depth + 1);
+            fmt_into(x, out, depth + 1, verb);
         }
         out += ']';
         return;
@@ -447,7 +455,7 @@ void fmt_into(const Value& v, std::string& out, int depth) {
     out += '{';
     for (size_t k = 0; k < o.fields.size(); ++k) {
         if (k) out += ' ';
-        fmt_into(o.fields[k].value, out, depth + 1);
+        fmt_into(o.fields[k].value, out, depth + 1, verb);
     }
     out += '}';
 }
@@ -497,6 +505,17 @@ struct Spec {
     bool minus = false, plus = false, sharp = false, zero = false, space = false;
     int width = -1, prec = -1;
 };
+
+const Spec& no_flags() {
+    static const Spec s;
+    return s;
+}
+
+std::string container(const Value& v, char verb) {
+    std::string out;
+    fmt_into(v, out, 0, verb);
+    return out;
+}
 
 std::string pad(std::string s, const Spec& sp, bool numeric) {
     size_t len = 0;  // in runes
@@ -552,8 +571,7 @@ std::string format_one(char verb, const Spec& sp, const Value& v) {
                 }
                 return pad(s, sp, false);
             }
-            if (v.kind == Kind::slice || v.kind == Kind::map || v.kind == Kind::record)
-                return pad(fmt_value(v, false), sp, false);
+            if (v.obj) return pad(container(v, 's'), sp, false);
             return bad_verb(verb, v);
         case 'q':
             if (v.kind == Kind::string) return pad(go_quote(v.s), sp, false);
@@ -571,6 +589,7 @@ std::string format_one(char verb, const Spec& sp, const Value& v) {
         case 'O':
         case 'b':
             if (v.kind == Kind::integer) return format_int(v.i, verb, sp);
+            if (v.obj) return pad(container(v, verb), sp, false);
             if (v.kind == Kind::string && (verb == 'x' || verb == 'X')) {
                 std::string out;
                 for (unsigned char c : v.s) hex_escape(out, "", c, 2);
