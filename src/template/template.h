@@ -1,7 +1,7 @@
 // Chat-template rendering: a Jinja2 subset sufficient for the chat templates that real models ship
 // (Llama 3.x, Qwen 2.5, Mistral, Gemma, Phi, DeepSeek, Command R, Hermes, Functionary ...), rendering
 // byte for byte what Python's Jinja2 renders with trim_blocks and lstrip_blocks on.
-// Self-contained: includes only base and the nlohmann forward declarations.
+// Includes base and nlohmann/json (the output parsers' options hold the request's tools).
 //
 // Supported: {{ }}, {% if/elif/else %}, {% for ... in ... if ... %} with else, loop.* and break/continue,
 // {% set %} (also block set, tuple unpacking, namespace attributes), {% macro %} and {% call %}, {% filter %},
@@ -24,6 +24,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/base.h"
+#include "template/output_parser.h"
 
 namespace berth {
 
