@@ -2,8 +2,8 @@
 // (Llama 3.x, Qwen 2.5, Mistral, Gemma, Phi, DeepSeek, Command R, Hermes, Functionary ...), rendering
 // byte for byte what Python's Jinja2 renders with trim_blocks and lstrip_blocks on.
 // Ollama's Go templates and one rendering API for chat requests of both syntaxes: PromptTemplate
-// (template/prompt_template.h, included at the end). Self-contained: includes only base and the nlohmann
-// forward declarations.
+// (template/prompt_template.h), and the output parsers (template/output_parser.h), both included at the end.
+// Includes base and nlohmann/json (the output parsers' options hold the request's tools).
 //
 // Supported: {{ }}, {% if/elif/else %}, {% for ... in ... if ... %} with else, loop.* and break/continue,
 // {% set %} (also block set, tuple unpacking, namespace attributes), {% macro %} and {% call %}, {% filter %},
@@ -27,6 +27,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/base.h"
+#include "template/output_parser.h"
 
 namespace berth {
 
