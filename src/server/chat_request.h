@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/base.h"
+#include "template/template.h"  // ThinkSetting
 
 namespace httplib {
 struct Request;
@@ -26,13 +27,7 @@ inline constexpr int kMaxJsonDepth = 128;
 // and returns false on failure.
 bool parse_body_ordered(const httplib::Request& req, httplib::Response& res, ojson& out, bool openai = false);
 
-// `think` (native) or `reasoning_effort` / `reasoning.effort` (OpenAI): unset (the model's default), on/off, or a
-// level.
-struct ThinkSetting {
-    bool set = false;      // the client sent it
-    bool enabled = false;  // true for `true` and for every level
-    std::string level;     // "low" | "medium" | "high" | "max" when sent as a level, else ""
-};
+// `think` / `reasoning_effort` decode into ThinkSetting (template/template.h: what templates see).
 
 // `format` (native) or `response_format` (OpenAI).
 struct FormatSetting {

@@ -8,6 +8,12 @@
 namespace berth {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
+
+void reply_ordered_json(httplib::Response& res, const ojson& j, int status) {
+    res.status = status;
+    res.set_content(dump(j), "application/json; charset=utf-8");
+}
 
 void reply_json(httplib::Response& res, const json& j, int status) {
     res.status = status;
@@ -184,7 +190,7 @@ Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const Reques
     return st.sched->acquire(ModelFile{e.name, e.model_path}, ao);
 }
 
-Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, const std::string& source) {
+Result<std::shared_ptr<const ModelTemplate>> parse_template(Server::State& st, const std::string& source) {
     {
         std::lock_guard<std::mutex> lock(st.templates_mu);
         auto it = st.templates.find(source);
@@ -194,9 +200,10 @@ Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, co
         }
     }
     Server::State::ParsedTemplate pt;
-    Result<ChatTemplate> t = ChatTemplate::parse(source);
+    Result<PromptTemplate> t = PromptTemplate::parse(source);
     if (t.is_ok())
-        pt.tmpl = std::make_shared<const ChatTemplate>(std::move(t).value());
+        pt.tmpl = std::make_shared<const ModelTemplate>(
+            ModelTemplate{std::move(t).value(), source, detect_output_format(source)});
     else
         pt.error = t.status();
     // Bounded in count and bytes (request templates come from clients): a handful of models in practice.
@@ -213,47 +220,52 @@ Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, co
     return pt.error;
 }
 
-Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,
-                                                           const LoadedModel& m) {
+Result<std::shared_ptr<const ModelTemplate>> model_template(Server::State& st, const StoreEntry& e,
+                                                            const LoadedModel& m) {
     if (!e.template_text.empty()) {
         bool seen;
         {
             std::lock_guard<std::mutex> lock(st.templates_mu);
             seen = st.templates.count(e.template_text) > 0;
         }
-        Result<std::shared_ptr<const ChatTemplate>> t = parse_template(st, e.template_text);
+        Result<std::shared_ptr<const ModelTemplate>> t = parse_template(st, e.template_text);
         if (t.is_ok()) return *t;
         if (!seen) {
-            LOG_DEBUG("%s: its TEMPLATE is not Jinja (an Ollama Go template?); using the GGUF chat template",
-                      e.name.c_str());
+            LOG_WARN("%s: its TEMPLATE does not parse (%s); using the GGUF chat template", e.name.c_str(),
+                     t.status().message().c_str());
         }
     }
-    if (m.chat_template.empty()) return std::shared_ptr<const ChatTemplate>();
+    if (m.chat_template.empty()) return std::shared_ptr<const ModelTemplate>();
     return parse_template(st, m.chat_template);
 }
 
 namespace {
 
-Result<std::string> render_messages(const LoadedModel& m, const ChatTemplate* tmpl, const ojson& messages) {
+Result<std::string> render_messages(const LoadedModel& m, const ModelTemplate* tmpl, const ojson& messages,
+                                    const PromptExtras& extras) {
     if (tmpl) {
-        ojson ctx = {{"messages", messages},
-                     {"add_generation_prompt", true},
-                     {"bos_token", m.bos_token},
-                     {"eos_token", m.eos_token}};
-        return tmpl->render(ctx);
+        ChatRenderInput in;
+        in.messages = &messages;
+        in.tools = extras.tools && !extras.tools->empty() ? extras.tools : nullptr;
+        in.think = extras.think;
+        in.add_generation_prompt = true;
+        in.bos_token = m.bos_token;
+        in.eos_token = m.eos_token;
+        return tmpl->tmpl.render(in);
     }
     return render_plain_chat(json(messages), true);
 }
 
 }  // namespace
 
-Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, ojson messages, std::vector<int32_t>& tokens,
-                   bool& truncated) {
+Status chat_prompt(const LoadedModel& m, const ModelTemplate* tmpl, ojson messages, PromptExtras& extras,
+                   std::vector<int32_t>& tokens, bool& truncated) {
     const TextCodec& codec = m.engine->codec();
     const int n_ctx = m.n_ctx;
     truncated = false;
     for (int guard = 0; guard < 100000; ++guard) {
-        ASSIGN_OR_RETURN(std::string text, render_messages(m, tmpl, messages));
+        ASSIGN_OR_RETURN(extras.rendered, render_messages(m, tmpl, messages, extras));
+        const std::string& text = extras.rendered;
         bool has_bos = !m.bos_token.empty() && text.rfind(m.bos_token, 0) == 0;
         ASSIGN_OR_RETURN(tokens, codec.encode(text, !has_bos, true));
         if (int64_t(tokens.size()) < n_ctx) return Status::ok();
@@ -275,8 +287,9 @@ Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, ojson message
     return internal_error("truncation did not converge");
 }
 
-Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
-                         const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens) {
+Status completion_prompt(Server::State& st, const LoadedModel& m, const ModelTemplate* tmpl, const std::string& prompt,
+                         const std::string& system, bool raw, const json& context, PromptExtras& extras,
+                         std::vector<int32_t>& tokens) {
     const TextCodec& codec = m.engine->codec();
     tokens.clear();
     if (context.is_array()) {
@@ -285,7 +298,7 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemp
             tokens.push_back(t.get<int32_t>());
         }
     }
-    std::string text;
+    std::string& text = extras.rendered;
     bool add_special = tokens.empty();
     if (raw) {
         text = prompt;
@@ -293,7 +306,7 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemp
         ojson messages = ojson::array();
         if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
         messages.push_back({{"role", "user"}, {"content", prompt}});
-        ASSIGN_OR_RETURN(text, render_messages(m, tmpl, messages));
+        ASSIGN_OR_RETURN(text, render_messages(m, tmpl, messages, extras));
         if (!m.bos_token.empty() && text.rfind(m.bos_token, 0) == 0) add_special = false;
     } else {
         text = system.empty() ? prompt : system + "\n\n" + prompt;
@@ -474,7 +487,8 @@ json read_details(Server::State& st, const StoreEntry& e, bool verbose) {
         }
         info["general.parameter_count"] = params;
     }
-    json both = {{"details", d}, {"model_info", info}};
+    json both = {{"details", d}, {"model_info", info}, {"chat_template", ""}};
+    if (g.is_ok()) both["chat_template"] = std::string((*g)->get_string("tokenizer.chat_template").value_or(""));
     std::lock_guard<std::mutex> lock(st.details_mu);
     if (st.details_cache.size() > 256) st.details_cache.clear();
     st.details_cache[key] = both;
@@ -487,6 +501,11 @@ json model_details(Server::State& st, const StoreEntry& e) {
     json d = read_details(st, e, false)["details"];
     if (!e.parent.empty()) d["parent_model"] = e.parent;
     return d;
+}
+
+std::string model_template_source(Server::State& st, const StoreEntry& e) {
+    if (!e.template_text.empty() && parse_template(st, e.template_text).is_ok()) return e.template_text;
+    return read_details(st, e, false).value("chat_template", "");
 }
 
 json model_info(Server::State& st, const StoreEntry& e, bool verbose) {

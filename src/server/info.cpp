@@ -154,6 +154,19 @@ std::string metrics_text(Server::State& st) {
     return o;
 }
 
+// Ollama's capability names: what the model does, and what its chat template renders (tools, thinking).
+json capabilities(Server::State& st, const StoreEntry& e) {
+    if (model_details(st, e).value("family", "") == "bert") return json::array({"embedding"});
+    json caps = json::array({"completion"});
+    std::string source = model_template_source(st, e);
+    if (source.empty()) return caps;
+    Result<std::shared_ptr<const ModelTemplate>> t = parse_template(st, source);
+    if (!t.is_ok()) return caps;
+    if ((*t)->tmpl.capabilities().tools) caps.push_back("tools");
+    if ((*t)->tmpl.capabilities().thinking) caps.push_back("thinking");
+    return caps;
+}
+
 void show(Server::State& st, const httplib::Request& req, httplib::Response& res) {
     json body;
     if (!parse_body(req, res, body)) return;
@@ -188,8 +201,7 @@ void show(Server::State& st, const httplib::Request& req, httplib::Response& res
               {"system", e->system},
               {"details", model_details(st, *e)},
               {"model_info", info},
-              {"capabilities",
-               json::array({model_details(st, *e).value("family", "") == "bert" ? "embedding" : "completion"})},
+              {"capabilities", capabilities(st, *e)},
               {"modified_at", format_rfc3339(e->modified_ns)}};
     if (!e->messages.empty()) j["messages"] = e->messages;
     reply_json(res, j);

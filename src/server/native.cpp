@@ -10,6 +10,7 @@ struct Stream {
     Prepared p;
     bool chat = false;
     bool raw = false;
+    OutputPlan plan;
 };
 
 json final_fields(const Prepared& p, const GenerateResult& r) {
@@ -26,23 +27,34 @@ json final_fields(const Prepared& p, const GenerateResult& r) {
     return j;
 }
 
-json chunk(const Stream& s, std::string_view text) {
-    json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
-    if (s.chat)
-        j["message"] = {{"role", "assistant"}, {"content", std::string(text)}};
-    else
-        j["response"] = std::string(text);
+// The assistant's part of a chunk: `message` (chat) or `response` + `thinking` (generate). `thinking` and
+// `tool_calls` only when there are some; tool calls keep the model's key order in their arguments.
+void put_output(const Stream& s, ojson& j, const std::string& content, const std::string& thinking,
+                const ojson& calls) {
+    if (s.chat) {
+        ojson m = {{"role", "assistant"}, {"content", content}};
+        if (!thinking.empty()) m["thinking"] = thinking;
+        if (!calls.empty()) m["tool_calls"] = calls;
+        j["message"] = std::move(m);
+    } else {
+        j["response"] = content;
+        if (!thinking.empty()) j["thinking"] = thinking;
+    }
+}
+
+ojson chunk(const Stream& s, const std::string& content, const std::string& thinking, const ojson& calls) {
+    ojson j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
+    put_output(s, j, content, thinking, calls);
     j["done"] = false;
     return j;
 }
 
-json final_chunk(const Stream& s, const GenerateResult& r, const std::string& all_text) {
-    json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
-    if (s.chat)
-        j["message"] = {{"role", "assistant"}, {"content", all_text}};
-    else
-        j["response"] = all_text;
-    j.update(final_fields(s.p, r));
+ojson final_chunk(const Stream& s, const GenerateResult& r, const std::string& content, const std::string& thinking,
+                  const ojson& calls) {
+    ojson j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
+    put_output(s, j, content, thinking, calls);
+    const json fields = final_fields(s.p, r);
+    for (auto& [k, v] : fields.items()) j[k] = v;
     if (!s.chat) {  // Ollama omits it for raw prompts; clients that chain requests expect it, so berth always sends it
         std::vector<int32_t> ctx = s.p.greq.prompt;
         for (int32_t t : r.output) {
@@ -51,6 +63,12 @@ json final_chunk(const Stream& s, const GenerateResult& r, const std::string& al
         j["context"] = ctx;
     }
     return j;
+}
+
+// Appends the calls of `out` (the last push of `splitter`) in the native shape.
+void append_calls(const OutputSplitter& splitter, const ParsedOutput& out, ojson& calls) {
+    int first = splitter.calls() - int(out.calls.size());
+    for (size_t i = 0; i < out.calls.size(); ++i) calls.push_back(native_tool_call(out.calls[i], first + int(i)));
 }
 
 // Answers an empty prompt / empty messages: load the model, or unload it with keep_alive 0.
@@ -97,8 +115,6 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!s.is_ok()) return reply_error(res, 400, s.message());
     if (creq.format.kind != FormatSetting::none)
         return reply_error(res, 400, "format (JSON mode and schemas) is not supported yet");
-    if (!creq.tools.empty()) return reply_error(res, 400, "\"" + name + "\" does not support tools");
-    if (creq.think.enabled) return reply_error(res, 400, "\"" + name + "\" does not support thinking");
     if (creq.has_images) return reply_error(res, 400, "\"" + name + "\" does not support images");
     RequestOptions ro;
     s = apply_options(entry->params, ro);
@@ -116,7 +132,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
 
     ojson messages = ojson::array();
     std::string prompt, system;
-    std::shared_ptr<const ChatTemplate> request_template;  // /api/generate's `template`
+    std::shared_ptr<const ModelTemplate> request_template;  // /api/generate's `template`
     if (chat) {
         messages = std::move(creq.messages);
         if (messages.empty()) return load_or_unload(st, *entry, name, ro, *ka, true, res);
@@ -147,7 +163,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         if (body.contains("template") && !body["template"].is_null()) {
             if (!body["template"].is_string()) return reply_error(res, 400, "template must be a string");
             if (const std::string& t = body["template"].get_ref<const std::string&>(); !t.empty()) {
-                Result<std::shared_ptr<const ChatTemplate>> parsed = parse_template(st, t);
+                Result<std::shared_ptr<const ModelTemplate>> parsed = parse_template(st, t);
                 if (!parsed.is_ok()) return reply_error(res, 400, invalid_template_error(parsed.status()).message());
                 request_template = *parsed;
             }
@@ -161,34 +177,64 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     sm.p.lease = std::move(lease).value();
     const LoadedModel& lm = sm.p.lease.model();
     if (!lm.engine) return reply_error(res, 400, "\"" + name + "\" does not support " + (chat ? "chat" : "generate"));
-    Result<std::shared_ptr<const ChatTemplate>> tmpl = request_template;
+    Result<std::shared_ptr<const ModelTemplate>> tmpl = request_template;
     if (!request_template && !sm.raw) tmpl = model_template(st, *entry, lm);
     if (!tmpl.is_ok()) return reply_error(res, http_status(tmpl.status()), tmpl.status().message());
+    s = plan_output(name, tmpl->get(), entry->params, creq, sm.plan);
+    if (!s.is_ok()) return reply_error(res, 400, s.message());
+    PromptExtras extras;
+    extras.tools = &creq.tools;
+    extras.think = creq.think;
     if (chat)
-        s = chat_prompt(lm, tmpl->get(), messages, sm.p.greq.prompt, sm.p.truncated);
+        s = chat_prompt(lm, tmpl->get(), messages, extras, sm.p.greq.prompt, sm.p.truncated);
     else
         s = completion_prompt(st, lm, tmpl->get(), prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()),
-                              sm.p.greq.prompt);
+                              extras, sm.p.greq.prompt);
     if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
+    plan_after_render(sm.plan, extras.rendered);
     apply_generation_options(sm.p, ro, res);
 
     if (!stream) {
-        std::string text;
-        Result<GenerateResult> r = run_generation_to_text(st, sm.p, text);
+        OutputSplitter splitter(sm.plan);
+        ParsedOutput out;
+        ojson calls = ojson::array();
+        Result<GenerateResult> r = run_generation(st, sm.p, [&](std::string_view t) {
+            splitter.push(t, out);
+            return true;
+        });
         if (!r.is_ok()) return reply_error(res, http_status(r.status()), r.status().message());
-        return reply_json(res, final_chunk(sm, *r, text));
+        splitter.finish(out);
+        for (size_t i = 0; i < out.calls.size(); ++i) calls.push_back(native_tool_call(out.calls[i], int(i)));
+        return reply_ordered_json(res, final_chunk(sm, *r, out.content, out.thinking, calls));
     }
     res.set_chunked_content_provider("application/x-ndjson", [st_ptr](size_t, httplib::DataSink& sink) {
         Stream& s = *st_ptr;
         bool alive = true;
-        Result<GenerateResult> r = run_generation(*s.st, s.p, [&](std::string_view t) {
-            std::string line = dump(chunk(s, t)) + "\n";
+        OutputSplitter splitter(s.plan);
+        ParsedOutput out;
+        auto send = [&] {
+            if (out.content.empty() && out.thinking.empty() && out.calls.empty()) return;
+            ojson calls = ojson::array();
+            append_calls(splitter, out, calls);
+            std::string line = dump(chunk(s, out.content, out.thinking, calls)) + "\n";
             alive = alive && sink.write(line.data(), line.size());
+        };
+        Result<GenerateResult> r = run_generation(*s.st, s.p, [&](std::string_view t) {
+            out = ParsedOutput{};
+            splitter.push(t, out);
+            send();
             return alive;  // a client that went away cancels the generation
         });
         if (!alive) return false;
-        std::string line =
-            r.is_ok() ? dump(final_chunk(s, *r, "")) + "\n" : dump(json{{"error", r.status().message()}}) + "\n";
+        std::string line;
+        if (r.is_ok()) {
+            out = ParsedOutput{};
+            splitter.finish(out);
+            send();
+            line = dump(final_chunk(s, *r, "", "", ojson::array())) + "\n";
+        } else {
+            line = dump(json{{"error", r.status().message()}}) + "\n";
+        }
         s.p.lease.release();  // the keep-alive countdown starts when the generation is complete
         sink.write(line.data(), line.size());
         sink.done();

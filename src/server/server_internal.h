@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "server/agent.h"
 #include "server/chat_request.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -141,7 +142,7 @@ struct Server::State {
     // Parsed chat templates by source text (GGUF templates, Modelfile TEMPLATEs, request templates), so a request
     // does not parse its template again. An entry with a null template records the parse error. Bounded.
     struct ParsedTemplate {
-        std::shared_ptr<const ChatTemplate> tmpl;  // null: not valid Jinja
+        std::shared_ptr<const ModelTemplate> tmpl;  // null: neither valid Jinja nor a valid Go template
         Status error;
     };
     std::mutex templates_mu;
@@ -152,6 +153,8 @@ struct Server::State {
 // ---- responses -----------------------------------------------------------------------------------------
 // Dumps JSON replacing invalid UTF-8 (model output may end inside a character).
 std::string dump(const json& j);
+std::string dump(const ojson& j);
+void reply_ordered_json(httplib::Response& res, const ojson& j, int status = 200);
 // {"error": message} with `status`.
 void reply_error(httplib::Response& res, int status, const std::string& message);
 // {"error": {"message","type","param","code"}} for /v1 routes.
@@ -199,20 +202,30 @@ Result<StoreEntry> resolve_model(Server::State& st, const json& body, const char
 // Acquires a lease (load if needed) for the entry.
 Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const RequestOptions& ro,
                             const std::optional<int64_t>& keep_alive);
-// Parses a Jinja template once (cached by its text); the parser's invalid_argument when it does not parse.
-Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, const std::string& source);
-// The chat template of a model: its Modelfile TEMPLATE when that is valid Jinja (a Go template from an Ollama store
-// is ignored: logged once at debug level), else the GGUF's tokenizer.chat_template (its parse error if it does not
-// parse); null when it has neither: the plain fallback then renders the messages.
-Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,
-                                                           const LoadedModel& m);
+// Parses a chat template, Jinja or Ollama's Go syntax (detected), once (cached by its text); invalid_argument naming
+// the parse errors when it is neither.
+Result<std::shared_ptr<const ModelTemplate>> parse_template(Server::State& st, const std::string& source);
+// The chat template of a model: its Modelfile TEMPLATE (Jinja, or a Go template as Ollama stores carry), else the
+// GGUF's tokenizer.chat_template; null when it has neither: the plain fallback then renders the messages.
+Result<std::shared_ptr<const ModelTemplate>> model_template(Server::State& st, const StoreEntry& e,
+                                                            const LoadedModel& m);
+// The chat template source a model would use, read without loading it (for /api/show's capabilities).
+std::string model_template_source(Server::State& st, const StoreEntry& e);
+
+// What a prompt is rendered from besides the messages.
+struct PromptExtras {
+    const ojson* tools = nullptr;  // tool definitions (null or empty: none)
+    ThinkSetting think;
+    std::string rendered;  // out: the prompt text as rendered (before tokenization)
+};
 // Renders chat messages with `tmpl` (or the plain fallback when null) and tokenizes them, dropping the oldest
 // non-system messages until the prompt fits the context.
-Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, ojson messages, std::vector<int32_t>& tokens,
-                   bool& truncated);
+Status chat_prompt(const LoadedModel& m, const ModelTemplate* tmpl, ojson messages, PromptExtras& extras,
+                   std::vector<int32_t>& tokens, bool& truncated);
 // Tokenizes a completion prompt (`tmpl` applied unless raw or null); 400 when it does not fit (unless truncation).
-Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
-                         const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens);
+Status completion_prompt(Server::State& st, const LoadedModel& m, const ModelTemplate* tmpl, const std::string& prompt,
+                         const std::string& system, bool raw, const json& context, PromptExtras& extras,
+                         std::vector<int32_t>& tokens);
 // Runs the generation; `emit` gets text pieces and returns false when the client went away. The generation is also
 // cancelled (done_reason "cancel") when the watcher sees p.peer's connection closed.
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,

@@ -231,31 +231,35 @@ TEST(Store, TemplateMustBeJinja) {
     }
 }
 
-TEST(Templates, ModelfileTemplateWinsAndGoTemplatesFallBackToTheGguf) {
+TEST(Templates, ModelfileTemplateWinsGoTemplatesRenderAndBrokenOnesFallBackToTheGguf) {
     Server::State st;
     LoadedModel m;
     m.chat_template = "GGUF:{{ messages[0].content }}";
     StoreEntry e;
     e.name = "x";
-    const json ctx = {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+    const ojson messages = ojson::array({{{"role", "user"}, {"content", "hi"}}});
     auto rendered = [&]() -> std::string {
-        Result<std::shared_ptr<const ChatTemplate>> t = model_template(st, e, m);
+        Result<std::shared_ptr<const ModelTemplate>> t = model_template(st, e, m);
         if (!t.is_ok()) return "error: " + t.status().message();
         if (!*t) return "plain";
-        Result<std::string> r = (*t)->render(ctx);
+        ChatRenderInput in;
+        in.messages = &messages;
+        Result<std::string> r = (*t)->tmpl.render(in);
         return r.is_ok() ? *r : "render error: " + r.status().message();
     };
     EXPECT_EQ(rendered(), "GGUF:hi") << "no TEMPLATE: the GGUF's";
     e.template_text = "MODELFILE:{{ messages[0].content }}";
     EXPECT_EQ(rendered(), "MODELFILE:hi");
-    e.template_text = "{{ .Prompt }}";  // from an Ollama store
+    e.template_text = "GO:{{ .Prompt }}";  // an Ollama Go template, as an Ollama store carries
+    EXPECT_EQ(rendered(), "GO:hi");
+    e.template_text = "{% for %}{{ .X";  // neither syntax
     EXPECT_EQ(rendered(), "GGUF:hi");
     EXPECT_EQ(rendered(), "GGUF:hi") << "again, from the cache";
     m.chat_template.clear();
     EXPECT_EQ(rendered(), "plain");
     // The cache holds each text once, parse errors too.
-    EXPECT_EQ(st.templates.size(), 3u);
-    EXPECT_EQ(parse_template(st, "{{ .Prompt }}").status().code(), StatusCode::invalid_argument);
+    EXPECT_EQ(st.templates.size(), 4u);
+    EXPECT_EQ(parse_template(st, "{% for %}{{ .X").status().code(), StatusCode::invalid_argument);
 }
 
 }  // namespace
