@@ -61,6 +61,11 @@ struct Engine::Slot {
     // pool: each slot holds at most one sequence, as while it generates.
     int kept_seq = -1;
     std::vector<int32_t> cached;
+    // Constrained decoding: the request's grammar position and a mask over the vocabulary, both sized at
+    // construction.
+    std::unique_ptr<GrammarMatcher> matcher;
+    TokenMask mask;
+    bool constrained = false, render_special = false;
 };
 
 Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec, EngineLimits limits)
@@ -69,12 +74,17 @@ Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec
     n_parallel_ = std::max(1, backend_->n_parallel());
     n_batch_ = std::max(1, backend_->n_batch());
     n_vocab_ = backend_->n_vocab();
+    vocab_ = codec_->vocabulary();
+    CHECK(!vocab_ || vocab_->n_vocab() <= n_vocab_);
+    mask_cache_ = std::make_unique<MaskCache>(n_vocab_);
     slots_.reserve(size_t(n_parallel_));
     for (int i = 0; i < n_parallel_; ++i) {
         auto slot = std::make_unique<Slot>();
         slot->sampler = std::make_unique<Sampler>(n_vocab_, SamplingParams{}, n_ctx_);
         slot->utf8.reserve(kUtf8Reserve);
         slot->cached.reserve(size_t(n_ctx_));
+        slot->matcher = std::make_unique<GrammarMatcher>(n_vocab_);
+        slot->mask = TokenMask(n_vocab_);
         slots_.push_back(std::move(slot));
     }
     batch_.resize(size_t(n_batch_));
@@ -96,19 +106,22 @@ int64_t Engine::heap_bytes() const {
                         batch_owner_.capacity() * sizeof(Slot*));
     for (auto& slot : slots_) {
         n += int64_t(sizeof(Slot) + sizeof(Sampler) + slot->utf8.capacity() + 1) + slot->sampler->heap_bytes() +
-             int64_t(slot->cached.capacity() * sizeof(int32_t));
+             int64_t(slot->cached.capacity() * sizeof(int32_t)) + int64_t(sizeof(GrammarMatcher)) +
+             slot->matcher->heap_bytes() + slot->mask.heap_bytes();
     }
-    return n;
+    return n + int64_t(sizeof(MaskCache)) + mask_cache_->heap_bytes();
 }
 
 int64_t Engine::heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch) {
     n_parallel = std::max(1, n_parallel);
     n_batch = std::max(1, n_batch);
-    int64_t per_slot = int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) +
-                       Sampler::heap_bytes(n_vocab, n_ctx) +
-                       int64_t(n_ctx) * int64_t(sizeof(int32_t));  // the prefix cache's token list
+    int64_t per_slot =
+        int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) + Sampler::heap_bytes(n_vocab, n_ctx) +
+        int64_t(n_ctx) * int64_t(sizeof(int32_t)) +  // the prefix cache's token list
+        int64_t(sizeof(GrammarMatcher)) + GrammarMatcher::heap_bytes_for(n_vocab) + TokenMask::heap_bytes_for(n_vocab);
     return int64_t(n_parallel) * int64_t(sizeof(std::unique_ptr<Slot>) + sizeof(Slot*)) +
-           int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot;
+           int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot +
+           int64_t(sizeof(MaskCache)) + MaskCache::heap_bytes_for(n_vocab);
 }
 
 EngineStats Engine::stats() const {
@@ -125,6 +138,9 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     }
     for (int32_t t : request.prompt) {
         if (t < 0 || t >= n_vocab_) return invalid_argument("token %d is outside the vocabulary", t);
+    }
+    if (request.grammar && !vocab_) {
+        return unsupported("this model cannot constrain its output: its vocabulary is not available to grammars");
     }
     Job job;
     job.request = &request;
@@ -279,6 +295,13 @@ void Engine::admit_waiting() {
         for (int32_t t : req.prompt) slot->sampler->accept(t);
         slot->stops = StopMatcher(req.stop);
         slot->utf8.clear();
+        slot->constrained = req.grammar != nullptr;
+        slot->render_special = vocab_ && (req.render_special || slot->constrained);
+        if (slot->constrained) {
+            slot->matcher->start(req.grammar, vocab_.get());
+        } else {
+            slot->matcher->stop();
+        }
         job->result.output.reserve(size_t(std::max(0, slot->limit)));
         job->result.prompt_eval_count = int(req.prompt.size());
         job->result.queue_ns = slot->t_start - job->t_submit;
@@ -332,6 +355,8 @@ void Engine::finish(Slot& slot, const char* reason) {
         job->cv.notify_all();
     }
     slot.stops.reset();
+    slot.matcher->stop();  // drops the request's reference to its grammar
+    slot.constrained = false;
     slot.job = nullptr;
     slot.seq = -1;
     if (std::string_view(reason) == "cancel") {
@@ -404,7 +429,15 @@ bool Engine::step() {
             continue;
         }
         const float* row = *logits + size_t(r) * size_t(n_vocab_);
-        int32_t token = slot.sampler->sample(row);
+        int32_t token;
+        if (Status st = sample_token(slot, row, &token); !st.is_ok()) {
+            {
+                std::lock_guard<std::mutex> jl(slot.job->m);
+                slot.job->status = st;
+            }
+            finish(slot, "error");
+            continue;
+        }
         slot.sampler->accept(token);
         if (!slot.t_first) slot.t_first = now_ns();
         Job* job = slot.job;
@@ -416,7 +449,11 @@ bool Engine::step() {
             finish(slot, "stop");
             continue;
         }
-        codec_->append_piece(token, slot.utf8);
+        if (slot.render_special && vocab_->kind(token) == TokenKind::special) {
+            slot.utf8.append(vocab_->bytes(token));
+        } else {
+            codec_->append_piece(token, slot.utf8);
+        }
         size_t tail = incomplete_utf8_tail(slot.utf8);
         size_t whole = slot.utf8.size() - tail;
         size_t safe = slot.stops.push(std::string_view(slot.utf8).substr(0, whole));
@@ -428,7 +465,7 @@ bool Engine::step() {
             job->cv.notify_all();
         }
         slot.stops.consume(safe);
-        if (slot.stops.stopped()) {
+        if (slot.stops.stopped() || (slot.constrained && slot.matcher->is_finished())) {
             finish(slot, "stop");
         } else if (job->result.eval_count >= slot.limit || slot.n_past + 1 >= n_ctx_) {
             finish(slot, "length");
@@ -438,6 +475,35 @@ bool Engine::step() {
     ++stats_.steps;
     stats_.tokens_generated += generated;
     return true;
+}
+
+Status Engine::sample_token(Slot& slot, const float* row, int32_t* token) {
+    int32_t t = slot.sampler->sample(row);
+    if (!slot.constrained) {
+        *token = t;
+        return Status::ok();
+    }
+    const int64_t t0 = now_ns();
+    GenerateResult& result = slot.job->result;
+    GrammarMatcher& m = *slot.matcher;
+    if (!m.allows(t)) {
+        ++result.grammar_masks;
+        const int n = m.fill_mask(slot.mask, mask_cache_.get());
+        t = n > 0 ? slot.sampler->sample(row, slot.mask.words()) : -1;
+        if (t < 0) {
+            result.grammar_ns += now_ns() - t0;
+            return Status(StatusCode::internal,
+                          string_printf("constrained generation reached a dead end after %lld bytes: no token of "
+                                        "the vocabulary continues the grammar%s%s",
+                                        (long long)m.bytes_accepted(), m.limit_error().empty() ? "" : "; ",
+                                        m.limit_error().c_str()));
+        }
+    }
+    Status st = m.accept(t);
+    CHECK_MSG(st.is_ok(), st.message().c_str());  // allowed by allows() or by the mask
+    result.grammar_ns += now_ns() - t0;
+    *token = t;
+    return Status::ok();
 }
 
 }  // namespace berth
