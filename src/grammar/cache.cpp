@@ -23,6 +23,10 @@ GrammarCache::GrammarCache(int64_t max_bytes, int max_entries) : max_bytes_(max_
 
 Result<GrammarPtr> GrammarCache::get_or_compile(const nlohmann::ordered_json& schema) {
     std::string key = schema.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return get_or_build(std::move(key), [&] { return compile_json_schema(schema); });
+}
+
+Result<GrammarPtr> GrammarCache::get_or_build(std::string key, const std::function<Result<GrammarPtr>()>& build) {
     {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = index_.find(key);
@@ -33,9 +37,9 @@ Result<GrammarPtr> GrammarCache::get_or_compile(const nlohmann::ordered_json& sc
         }
         ++misses_;
     }
-    // Compiled outside the lock: two requests with the same new schema may both compile it (the second
+    // Compiled outside the lock: two requests with the same new key may both compile it (the second
     // insert finds the first and keeps it).
-    ASSIGN_OR_RETURN(GrammarPtr g, compile_json_schema(schema));
+    ASSIGN_OR_RETURN(GrammarPtr g, build());
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(key);
     if (it != index_.end()) return it->second->grammar;

@@ -90,6 +90,9 @@ class GrammarCache {
   public:
     explicit GrammarCache(int64_t max_bytes = int64_t(64) << 20, int max_entries = 256);
     Result<GrammarPtr> get_or_compile(const nlohmann::ordered_json& schema);
+    // Any grammar under a caller's key (e.g. a schema behind a reasoning block, or a tool-call grammar): `build`
+    // runs on a miss, outside the lock.
+    Result<GrammarPtr> get_or_build(std::string key, const std::function<Result<GrammarPtr>()>& build);
     int64_t bytes() const;
     int entries() const;
     int64_t hits() const;

@@ -30,9 +30,9 @@ Status plan_output(const std::string& model, const ModelTemplate* t, const nlohm
     const bool tools = !req.tools.empty() && req.tool_choice.kind != ToolChoice::none;
     if (!req.tools.empty() && !caps.tools) {
         if (tools) {
-            return invalid_argument("\"%s\" does not support tools: %s", model.c_str(),
-                                    t ? "its chat template does not render tool definitions"
-                                      : "it has no chat template");
+            return invalid_argument(
+                "\"%s\" does not support tools: %s", model.c_str(),
+                t ? "its chat template does not render tool definitions" : "it has no chat template");
         }
         req.tools = ojson::array();  // tool_choice "none" on a model that cannot render them: leave them out
     }
@@ -40,10 +40,12 @@ Status plan_output(const std::string& model, const ModelTemplate* t, const nlohm
         return invalid_argument("\"%s\" does not support thinking: %s", model.c_str(),
                                 t ? "its chat template has no reasoning block" : "it has no chat template");
     }
+    // Unset on a thinking model means on, as in Ollama, whose templates then see .IsThinkSet true.
+    if (!req.think.set && caps.thinking) req.think.set = req.think.enabled = true;
     if (!t || (!tools && !caps.thinking && !t->format.template_thinks)) return Status::ok();
     plan.parse = true;
     plan.format = t->format;
-    // Unset on a thinking model means on (Ollama); off still parses, so reasoning never reaches content.
+    // Off still parses, so reasoning never reaches content.
     plan.parser.thinking = req.think.set ? req.think.enabled : true;
     if (tools) plan.parser.tools = req.tools;
     plan.parser.max_calls = req.parallel_tool_calls ? -1 : 1;
@@ -55,8 +57,16 @@ void plan_after_render(OutputPlan& plan, std::string_view rendered_prompt) {
     if (plan.parse) plan.parser.starts_in_thinking = prompt_opens_thinking(plan.format, rendered_prompt);
 }
 
-OutputSplitter::OutputSplitter(const OutputPlan& plan) {
+OutputSplitter::OutputSplitter(const OutputPlan& plan) : trimming_(plan.trim_leading_whitespace) {
     if (plan.parse) parser_.emplace(plan.format, plan.parser);
+}
+
+void OutputSplitter::trim(ParsedOutput& out, size_t content_from) {
+    if (!trimming_) return;
+    size_t keep = out.content.find_first_not_of(" \t\r\n", content_from);
+    if (keep == std::string::npos) keep = out.content.size();
+    out.content.erase(content_from, keep - content_from);
+    if (out.content.size() > content_from) trimming_ = false;
 }
 
 void OutputSplitter::assign_ids(ParsedOutput& out, size_t from) {
@@ -69,19 +79,24 @@ void OutputSplitter::assign_ids(ParsedOutput& out, size_t from) {
 }
 
 void OutputSplitter::push(std::string_view text, ParsedOutput& out) {
+    const size_t content_from = out.content.size();
     if (!parser_) {
         out.content.append(text);
+        trim(out, content_from);
         return;
     }
     size_t from = out.calls.size();
     parser_->push(text, out);
+    trim(out, content_from);
     assign_ids(out, from);
 }
 
 void OutputSplitter::finish(ParsedOutput& out) {
     if (!parser_) return;
+    const size_t content_from = out.content.size();
     size_t from = out.calls.size();
     parser_->finish(out);
+    trim(out, content_from);
     assign_ids(out, from);
 }
 

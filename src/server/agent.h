@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "grammar/grammar.h"
 #include "server/chat_request.h"
 #include "template/template.h"
 
@@ -27,6 +28,10 @@ struct OutputPlan {
     OutputFormat format;  // when parse
     ParserOptions parser;
     bool render_special = false;  // markers may be special tokens: the engine renders them as text for the parser
+    GrammarPtr grammar;           // null: unconstrained
+    // A format's value may start after whitespace (SentencePiece tokens carry a leading space); the answer's
+    // content starts at the value.
+    bool trim_leading_whitespace = false;
 };
 
 // Decides the output plan for `req` on a model named `model` with template `t` (null: the plain fallback, which
@@ -38,6 +43,14 @@ Status plan_output(const std::string& model, const ModelTemplate* t, const nlohm
 
 // Sets what only the rendered prompt tells: whether it ends inside an open reasoning block.
 void plan_after_render(OutputPlan& plan, std::string_view rendered_prompt);
+
+// Compiles the format's schema through `cache` (before a model is loaded, so a bad schema is a quick 400 that
+// names the keyword's path).
+Status check_format(GrammarCache& cache, const FormatSetting& format);
+// The grammar of `format` and of tool_choice required / a named function, after plan_after_render: the template's
+// reasoning block comes first where the request thinks (or the prompt left it open), then the value or the calls.
+// invalid_argument (a 400) when a schema cannot be enforced, or both a format and a forced tool call are asked.
+Status plan_grammar(GrammarCache& cache, const ChatRequest& req, OutputPlan& plan);
 
 // Turns generated text into content, thinking and tool calls per an OutputPlan, assigning each call an id
 // ("call_" + 8 of [a-z0-9], unless the model wrote one) and a running index. Without a parser every byte is
@@ -53,7 +66,9 @@ class OutputSplitter {
 
   private:
     void assign_ids(ParsedOutput& out, size_t from);
+    void trim(ParsedOutput& out, size_t content_from);
     std::optional<OutputParser> parser_;
+    bool trimming_ = false;  // still before the first content byte that is not whitespace
     int n_calls_ = 0;
 };
 

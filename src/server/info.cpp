@@ -83,6 +83,11 @@ json memory_json(Server::State& st, size_t max_history, int64_t since_ms) {
             {"budget", ss.budget},
             {"process", process},
             {"unaccounted", unaccounted},
+            {"grammar_cache",
+             {{"bytes", st.grammars.bytes()},
+              {"entries", st.grammars.entries()},
+              {"hits", st.grammars.hits()},
+              {"misses", st.grammars.misses()}}},
             {"history", history}};
 }
 
@@ -123,6 +128,10 @@ std::string metrics_text(Server::State& st) {
         line(string_printf("# HELP %s %s\n# TYPE %s counter\n%s %lld", name, help, name, name, (long long)v));
     };
     counter("berth_model_loads_total", "Model loads.", ss.loads);
+    line(
+        "# HELP berth_grammar_cache_bytes Compiled grammars kept for format schemas and forced tool calls.\n"
+        "# TYPE berth_grammar_cache_bytes gauge");
+    line("berth_grammar_cache_bytes " + std::to_string(st.grammars.bytes()));
     counter("berth_model_load_failures_total", "Failed model loads.", ss.load_failures);
     counter("berth_model_unloads_total", "Model unloads.", ss.unloads);
     counter("berth_model_evictions_total", "Models evicted to make room.", ss.evictions);

@@ -112,9 +112,8 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         s = decode_native_format(obody.contains("format") ? obody["format"] : ojson(), creq.format);
         if (s.is_ok()) s = decode_native_think(obody.contains("think") ? obody["think"] : ojson(), creq.think);
     }
+    if (s.is_ok()) s = check_format(st.grammars, creq.format);
     if (!s.is_ok()) return reply_error(res, 400, s.message());
-    if (creq.format.kind != FormatSetting::none)
-        return reply_error(res, 400, "format (JSON mode and schemas) is not supported yet");
     if (creq.has_images) return reply_error(res, 400, "\"" + name + "\" does not support images");
     RequestOptions ro;
     s = apply_options(entry->params, ro);
@@ -192,7 +191,11 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
                               extras, sm.p.greq.prompt);
     if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
     plan_after_render(sm.plan, extras.rendered);
+    s = plan_grammar(st.grammars, creq, sm.plan);
+    if (!s.is_ok()) return reply_error(res, 400, s.message());
     apply_generation_options(sm.p, ro, res);
+    sm.p.greq.grammar = sm.plan.grammar;
+    sm.p.greq.render_special = sm.plan.render_special;
 
     if (!stream) {
         OutputSplitter splitter(sm.plan);

@@ -113,9 +113,8 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         stt =
             decode_response_format(obody.contains("response_format") ? obody["response_format"] : ojson(), creq.format);
     }
+    if (stt.is_ok()) stt = check_format(st.grammars, creq.format);
     if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
-    if (creq.format.kind != FormatSetting::none)
-        return reply_openai_error(res, 400, "response_format (JSON mode and schemas) is not supported yet");
     if (creq.has_images) return reply_openai_error(res, 400, "\"" + s.p.name + "\" does not support images");
     ojson messages = ojson::array();
     std::string prompt;
@@ -154,7 +153,11 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     }
     if (!stt.is_ok()) return reply_openai_error(res, http_status(stt), stt.message());
     plan_after_render(s.plan, extras.rendered);
+    stt = plan_grammar(st.grammars, creq, s.plan);
+    if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
     apply_generation_options(s.p, ro, res);
+    s.p.greq.grammar = s.plan.grammar;
+    s.p.greq.render_special = s.plan.render_special;
 
     if (!stream) {
         OutputSplitter splitter(s.plan);

@@ -148,6 +148,10 @@ struct Server::State {
     std::mutex templates_mu;
     std::unordered_map<std::string, ParsedTemplate> templates;
     size_t templates_bytes = 0;  // of the keys
+
+    // Compiled grammars of `format` schemas and forced tool calls, by schema / tool set (bounded; its bytes are
+    // reported in /api/memory and /metrics).
+    GrammarCache grammars;
 };
 
 // ---- responses -----------------------------------------------------------------------------------------
