@@ -87,14 +87,15 @@ std::string sha256_hex(const std::string& bytes) {
 
 Status invalid_template_error(const Status& parse_error) {
     return invalid_argument(
-        "the template is not valid Jinja (%s): berth's TEMPLATE is a Jinja chat template like a GGUF's "
-        "tokenizer.chat_template (variables: messages, add_generation_prompt, bos_token, eos_token); Ollama's Go "
-        "templates such as {{ .Prompt }} are not supported",
+        "invalid TEMPLATE: %s. berth takes a Jinja chat template like a GGUF's tokenizer.chat_template (variables: "
+        "messages, tools, add_generation_prompt, bos_token, eos_token) or one of Ollama's Go templates "
+        "({{ .Messages }}, {{ .System }}, {{ .Prompt }}, ...)",
         parse_error.message().c_str());
 }
 
 Status check_template(const std::string& text) {
-    Result<ChatTemplate> t = ChatTemplate::parse(text);
+    // Either syntax, detected as PromptTemplate does (a Go template that does not parse as Jinja is Go).
+    Result<PromptTemplate> t = PromptTemplate::parse(text);
     if (!t.is_ok()) return invalid_template_error(t.status());
     return Status::ok();
 }

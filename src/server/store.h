@@ -99,8 +99,8 @@ class Store {
 std::string manifest_path_for(const std::string& root, const std::string& name);
 // Canonical display name ("llama3.2" → "llama3.2:latest"); invalid_argument for bad names (path traversal...).
 Result<std::string> canonical_model_name(const std::string& name);
-// Checks that a TEMPLATE (Modelfile, /api/create, /api/generate's `template`) is a Jinja template berth can parse;
-// invalid_argument saying that berth's templates are Jinja and Go templates are not supported otherwise.
+// Checks that a TEMPLATE (Modelfile, /api/create) parses as a Jinja chat template or as one of Ollama's Go
+// templates; invalid_argument naming the parse error(s) and the two syntaxes otherwise.
 Status check_template(const std::string& text);
 // That message for a template's parse error.
 Status invalid_template_error(const Status& parse_error);

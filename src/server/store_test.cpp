@@ -209,7 +209,7 @@ TEST(Store, ManifestCacheFollowsChanges) {
     EXPECT_EQ(store.find("loose").status().code(), StatusCode::not_found);
 }
 
-TEST(Store, TemplateMustBeJinja) {
+TEST(Store, TemplateIsJinjaOrGo) {
     TempStore t;
     Store store(t.root + "/berth", {}, {std::string(BERTH_TESTDATA) + "/models"});
     CreateSpec spec;
@@ -219,16 +219,27 @@ TEST(Store, TemplateMustBeJinja) {
     spec.has_template = true;
     ASSERT_TRUE(store.create(spec).is_ok());
     EXPECT_EQ(store.find("templated")->template_text, spec.template_text);
-    // Ollama's Go templates do not parse as Jinja: refused with a message that says what berth expects.
-    for (const char* go : {"{{ .Prompt }}", "{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}"}) {
+    // Ollama's Go templates are accepted as Ollama accepts them, and stored as given.
+    for (const char* go : {"{{ .Prompt }}", "{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}",
+                           "{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}</s>\n{{ end }}<|assistant|>\n"}) {
         spec.name = "go-template";
         spec.template_text = go;
         Status s = store.create(spec);
-        EXPECT_EQ(s.code(), StatusCode::invalid_argument) << go;
-        EXPECT_NE(s.message().find("Jinja"), std::string::npos) << s.message();
-        EXPECT_NE(s.message().find("Go templates"), std::string::npos) << s.message();
-        EXPECT_FALSE(store.find("go-template").is_ok()) << "nothing was written";
+        ASSERT_TRUE(s.is_ok()) << go << ": " << s.message();
+        EXPECT_EQ(store.find("go-template")->template_text, go);
+        ASSERT_TRUE(store.remove("go-template").is_ok());
     }
+    // Neither syntax: 400 naming both parse errors, nothing written.
+    spec.name = "broken";
+    spec.template_text = "{{ .System }} {{ end }}";
+    Status s = store.create(spec);
+    EXPECT_EQ(s.code(), StatusCode::invalid_argument);
+    EXPECT_EQ(s.message(),
+              "invalid TEMPLATE: template is neither valid Jinja (template syntax error: line 1: unexpected '.') nor "
+              "a valid Go template (template: :1: unexpected {{end}}). berth takes a Jinja chat template like a GGUF's "
+              "tokenizer.chat_template (variables: messages, tools, add_generation_prompt, bos_token, eos_token) or "
+              "one of Ollama's Go templates ({{ .Messages }}, {{ .System }}, {{ .Prompt }}, ...)");
+    EXPECT_FALSE(store.find("broken").is_ok()) << "nothing was written";
 }
 
 TEST(Templates, ModelfileTemplateWinsGoTemplatesRenderAndBrokenOnesFallBackToTheGguf) {

@@ -67,7 +67,17 @@ class Exec {
     std::string& out_;
     std::vector<std::pair<std::string, Value>> vars_;
     uint64_t steps_ = 0;
-    int depth_ = 0;
+    int depth_ = 0;  // {{template}} calls
+    int nest_ = 0;   // control structures and template calls being executed: bounds the native stack
+
+    struct Nest {
+        Exec& e;
+        Nest(Exec& e_, int line) : e(e_) {
+            if (++e.nest_ > kMaxNest) fail(line, "template nesting exceeds " + std::to_string(kMaxNest) + " levels");
+        }
+        ~Nest() { --e.nest_; }
+    };
+    static constexpr int kMaxNest = 1000;
 
     void step(int line) {
         if (++steps_ > limits_.max_steps) fail(line, "template exceeded the step limit");
@@ -113,6 +123,7 @@ class Exec {
             }
             case NodeKind::if_:
             case NodeKind::with: {
+                Nest nest(*this, n.line);
                 size_t mark = vars_.size();
                 Value v = eval_pipeline(dot, *n.pipe);
                 Flow f = Flow::normal;
@@ -124,12 +135,16 @@ class Exec {
                 return f;
             }
             case NodeKind::range: {
+                Nest nest(*this, n.line);
                 size_t outer = vars_.size();
                 Flow f = walk_range(dot, n);
                 vars_.resize(outer);
                 return f;
             }
-            case NodeKind::template_call: return call_template(dot, n);
+            case NodeKind::template_call: {
+                Nest nest(*this, n.line);
+                return call_template(dot, n);
+            }
             case NodeKind::break_: return Flow::break_;
             case NodeKind::continue_: return Flow::continue_;
         }

@@ -129,6 +129,7 @@ Value parse_number(const std::string& text, int line) {
         char* end = nullptr;
         double f = std::strtod(t.c_str(), &end);
         if (!end || *end || t.empty()) fail(line, "illegal number syntax: \"" + text + "\"");
+        if (errno == ERANGE && std::isinf(f)) fail(line, "number out of range: " + text);
         return Value::floating(f);
     }
     int base = 10;

@@ -193,6 +193,13 @@ TEST(GoTemplate, BoundsStopRunawayTemplates) {
     std::string nested;
     for (int k = 0; k < 2000; ++k) nested += "{{ if 1 }}";
     EXPECT_FALSE(render_go(nested).is_ok());
+    // Template calls inside deep control structures: bounded in total nesting, not just in calls.
+    std::string deep_ifs, ends;
+    for (int k = 0; k < 200; ++k) deep_ifs += "{{ if 1 }}", ends += "{{ end }}";
+    auto nest = render_go(R"({{ define "a" }})" + deep_ifs + R"({{ template "a" . }})" + ends +
+                          R"({{ end }}{{ template "a" . }})");
+    ASSERT_FALSE(nest.is_ok());
+    EXPECT_NE(nest.status().message().find("nesting exceeds"), std::string::npos) << nest.status().message();
 }
 
 // Truncations of the reference templates and random token soup parse or fail cleanly, and render or fail

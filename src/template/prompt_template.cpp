@@ -51,6 +51,41 @@ bool jinja_mentions_thinking(std::string_view s) {
            s.find("reasoning_content") == std::string_view::npos && s.find("<SPECIAL_12>") == std::string_view::npos;
 }
 
+// Ollama-shaped messages as chat templates expect them (the shape llama.cpp hands its templates, and what
+// Ollama's native path sends it): a tool result's tool_name also as `name`, `thinking` also as
+// `reasoning_content`, tool calls with `"type": "function"` first. Keys already there are kept as they are.
+ordered_json jinja_messages(const ordered_json& messages) {
+    ordered_json out = ordered_json::array();
+    for (const auto& m : messages) {
+        if (!m.is_object()) {
+            out.push_back(m);
+            continue;
+        }
+        ordered_json c = m;
+        auto tool_name = m.find("tool_name");
+        if (tool_name != m.end() && tool_name->is_string() && !m.contains("name")) c["name"] = *tool_name;
+        auto thinking = m.find("thinking");
+        if (thinking != m.end() && thinking->is_string() && !m.contains("reasoning_content"))
+            c["reasoning_content"] = *thinking;
+        auto calls = m.find("tool_calls");
+        if (calls != m.end() && calls->is_array()) {
+            ordered_json typed = ordered_json::array();
+            for (const auto& call : *calls) {
+                if (!call.is_object() || call.contains("type")) {
+                    typed.push_back(call);
+                    continue;
+                }
+                ordered_json t = {{"type", "function"}};
+                for (auto it = call.begin(); it != call.end(); ++it) t[it.key()] = it.value();
+                typed.push_back(std::move(t));
+            }
+            c["tool_calls"] = std::move(typed);
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
 }  // namespace
 
 const char* template_syntax_name(TemplateSyntax s) { return s == TemplateSyntax::go ? "go" : "jinja"; }
@@ -118,7 +153,7 @@ Result<std::string> PromptTemplate::render(const ChatRenderInput& in) const {
     if (in.tools && !in.tools->is_null() && !in.tools->is_array()) return invalid_argument("tools must be an array");
     if (go_) return render_go_prompt(*go_, in, *options_);
     ordered_json ctx = ordered_json::object();
-    ctx["messages"] = *in.messages;
+    ctx["messages"] = jinja_messages(*in.messages);
     if (in.tools && !in.tools->is_null()) ctx["tools"] = *in.tools;
     ctx["add_generation_prompt"] = in.add_generation_prompt;
     ctx["bos_token"] = in.bos_token;

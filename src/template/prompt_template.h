@@ -36,8 +36,10 @@ Result<ThinkSetting> parse_think(const nlohmann::ordered_json& value);
 // messages: [{role, content, thinking?, tool_calls?: [{id?, function: {index?, name, arguments: {...}}}],
 //   tool_name?, tool_call_id?}, ...]. tools: [{type, function: {name, description, parameters}}] or null.
 //
-// Jinja: the variables are messages and tools exactly as given (raw JSON, key order kept, so a prompt is
-// byte-identical turn after turn and the prefix cache hits; `tools` is left undefined when absent or null),
+// Jinja: the variables are messages and tools as given (raw JSON, key order kept, so a prompt is byte-identical
+// turn after turn and the prefix cache hits; `tools` is left undefined when absent or null), with the keys
+// chat templates read added where missing (tool_name also as `name`, thinking also as `reasoning_content`,
+// tool calls with "type": "function", as llama.cpp and Ollama's native path hand them to templates),
 // add_generation_prompt, bos_token, eos_token; `think`, when set, becomes enable_thinking = thinking =
 // enabled, plus reasoning_effort = level for a level; then every key of `extra` (chat_template_kwargs),
 // which wins over the above. strftime_now uses `now_unix_s`.

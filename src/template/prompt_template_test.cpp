@@ -98,6 +98,53 @@ TEST(PromptTemplate, ThinkMapsToTheJinjaVariablesOfTheReference) {
     EXPECT_EQ(checked, 392);
 }
 
+// The same cases from Ollama-shaped messages (tool_name, thinking, tool calls without "type"): the keys
+// templates read are added, so the prompts are the reference's.
+TEST(PromptTemplate, OllamaShapedMessagesRenderLikeTheReference) {
+    ordered_json tools_ref = read_json(kTemplates + "/renderings-tools.json");
+    ordered_json go_ref = read_json(kTemplates + "/gotmpl/renderings.json");
+    int checked = 0;
+    for (const auto& c : tools_ref["cases"]) {
+        std::string conv = c["conversation"].get<std::string>();
+        if (c.contains("error")) continue;
+        ordered_json messages = ordered_json::array();
+        for (const auto& m : tools_ref["conversations"][conv]) {
+            ordered_json o = ordered_json::object();
+            for (auto it = m.begin(); it != m.end(); ++it) {
+                if (it.key() == "name")
+                    o["tool_name"] = it.value();
+                else if (it.key() == "reasoning_content")
+                    o["thinking"] = it.value();
+                else if (it.key() == "tool_calls") {
+                    o["tool_calls"] = ordered_json::array();
+                    for (auto call : it.value()) {
+                        call.erase("type");
+                        o["tool_calls"].push_back(call);
+                    }
+                } else
+                    o[it.key()] = it.value();
+            }
+            messages.push_back(o);
+        }
+        auto t = PromptTemplate::parse(jinja_source(c["template"].get<std::string>()));
+        ASSERT_TRUE(t.is_ok());
+        ChatRenderInput in;
+        in.messages = &messages;
+        if (tools_ref["tools"].contains(conv)) in.tools = &tools_ref["tools"][conv];
+        const ordered_json& request = go_ref["conversations"][conv];
+        if (request.contains("think")) in.think = *parse_think(request["think"]);
+        in.add_generation_prompt = c["add_generation_prompt"].get<bool>();
+        in.bos_token = c["bos_token"].get<std::string>();
+        in.eos_token = c["eos_token"].get<std::string>();
+        in.now_unix_s = 1795435200;
+        auto out = t->render(in);
+        ASSERT_TRUE(out.is_ok()) << c["template"] << " / " << conv << ": " << out.status().message();
+        EXPECT_EQ(*out, c["expected"].get<std::string>()) << c["template"] << " / " << conv;
+        ++checked;
+    }
+    EXPECT_EQ(checked, 392);
+}
+
 TEST(PromptTemplate, ParseThink) {
     EXPECT_FALSE(parse_think(nullptr)->set);
     auto t = parse_think(true);
