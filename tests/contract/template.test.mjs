@@ -63,10 +63,22 @@ test("Go templates are accepted as Ollama accepts them; a template that is neith
   assert.match(bad.json.error, /neither valid Jinja \(.*\) nor a valid Go template \(template: :1: unexpected \{\{end\}\}\)/);
   assert.equal((await post(srv.base, "/api/show", { model: "badtmpl" })).status, 404, "nothing was created");
 
-  // /api/generate's own `template` is Jinja only for now.
-  const g = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once", template: "{{ .Prompt }}", stream: false });
-  assert.equal(g.status, 400, g.text);
-  assert.match(g.json.error, /Jinja/);
+  // A Go template renders prompts as Ollama renders them: here the user's text alone, so the chat answer is the
+  // raw generation of that text; /api/generate's own `template` may be a Go template too.
+  const raw = await post(srv.base, "/api/generate",
+                         { model: "stories260K", prompt: "Once upon a time", raw: true, stream: false, options: greedy });
+  const chat = await post(srv.base, "/api/chat", { model: "gotmpl", messages: [{ role: "user", content: "Once upon a time" }],
+                                                   stream: false, options: greedy });
+  assert.equal(chat.status, 200, chat.text);
+  assert.equal(chat.json.prompt_eval_count, raw.json.prompt_eval_count);
+  assert.equal(chat.json.message.content, raw.json.response);
+  const g = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once upon a time", template: "{{ .Prompt }}",
+                                                   stream: false, options: greedy });
+  assert.equal(g.status, 200, g.text);
+  assert.equal(g.json.response, raw.json.response);
+  const neither = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once", template: "{{ .System }} {{ end }}", stream: false });
+  assert.equal(neither.status, 400, neither.text);
+  assert.match(neither.json.error, /neither valid Jinja/);
   const t = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once", template: 5, stream: false });
   assert.equal(t.status, 400, t.text);
 });
