@@ -17,6 +17,8 @@ import { startServer, post, testdata } from "./server.mjs";
 
 let srv, ollama, openai;
 const MODEL = "qwen3-tools-q8_0";
+// Where parallel calls are allowed, the grammar admits up to 8 of them and random weights may write all 8 (about
+// 60 tokens each with this vocabulary): such requests get a budget of 1000 tokens so that they end with "stop".
 const weather = {
   type: "function",
   function: {
@@ -88,7 +90,7 @@ test("openai: tool_choice required, not streamed", async () => {
 test("openai: a named function, streamed; calls accumulate by index; then the round trip", async () => {
   const stream = await openai.chat.completions.create({
     model: MODEL, messages: [{ role: "user", content: "Weather?" }], tools: [weather, time],
-    tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 300, seed: 4, stream: true,
+    tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 1000, seed: 4, stream: true,
     reasoning_effort: "none",
   });
   const calls = [];
@@ -127,16 +129,17 @@ test("openai: a named function, streamed; calls accumulate by index; then the ro
 
 test("ollama: tools with berth's tool_choice, streamed and not; arguments are objects", async () => {
   const r = await ollama.chat({ model: MODEL, messages: [{ role: "user", content: "Weather in Rome?" }], tools: [weather],
-                                tool_choice: "required", think: false, stream: false, options: { seed: 2, num_predict: 300 } });
+                                tool_choice: "required", think: false, stream: false, options: { seed: 2, num_predict: 1000 } });
   assert.equal(r.message.tool_calls.length >= 1, true, JSON.stringify(r.message));
   const call = r.message.tool_calls[0];
   assert.equal(call.function.name, "get_weather");
   assert.equal(typeof call.function.arguments, "object");
   checkWeatherArgs(call.function.arguments);
   assert.equal(r.done_reason, "stop");
+  assert.equal(r.message.content, "", "a forced call leaves nothing for content");
   let seen = 0, inFinal = false;
   for await (const part of await ollama.chat({ model: "qwen3-forced", messages: [{ role: "user", content: "Weather?" }],
-                                                tools: [weather], think: false, stream: true, options: { seed: 3, num_predict: 300 } })) {
+                                                tools: [weather], think: false, stream: true, options: { seed: 3, num_predict: 1000 } })) {
     if (part.message.tool_calls?.length) {
       seen += part.message.tool_calls.length;
       if (part.done) inFinal = true;
@@ -152,7 +155,7 @@ test("LangChain bindTools round trip, as n8n's AI Agent runs it", async () => {
     name: "get_weather", description: "Current weather in a city",
     schema: z.object({ city: z.enum(["Paris", "Berlin", "Rome"]), unit: z.enum(["celsius", "fahrenheit"]) }),
   });
-  const llm = new ChatOllama({ baseUrl: srv.base, model: "qwen3-forced", seed: 5, numPredict: 300, think: false }).bindTools([getWeather]);
+  const llm = new ChatOllama({ baseUrl: srv.base, model: "qwen3-forced", seed: 5, numPredict: 1000, think: false }).bindTools([getWeather]);
   const messages = [new HumanMessage("What is the weather in Paris?")];
   const ai = await llm.invoke(messages);
   assert.ok(ai.tool_calls.length >= 1, JSON.stringify(ai));
