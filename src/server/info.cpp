@@ -274,7 +274,7 @@ void register_info_routes(Server::State& st) {
             st.sched->set_pinned(e->name, body["pin"].get<bool>());
         }
         RequestOptions ro;
-        if (Status s = apply_options(body.value("options", json()), ro); !s.is_ok())
+        if (Status s = body.contains("options") ? apply_options(body["options"], ro) : Status::ok(); !s.is_ok())
             return reply_error(res, 400, s.message());
         Result<Lease> lease = acquire_model(st, *e, ro, *ka);
         if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());
