@@ -65,6 +65,31 @@ TEST(BoundedJson, TypedReadsNeverThrow) {
     EXPECT_EQ(json_int_or(j, "missing", 7), 7);
 }
 
+TEST(Options, IntegersMayBeSentAsFloats) {
+    RequestOptions ro;
+    ASSERT_TRUE(apply_options(json::parse(R"({"num_ctx": 2048.0, "seed": 42.0, "top_k": 40.0, "num_predict": 8.0,
+                                               "repeat_last_n": 64.0})"),
+                              ro)
+                    .is_ok());
+    EXPECT_EQ(ro.num_ctx, 2048);
+    EXPECT_EQ(ro.sampling.seed, 42u);
+    EXPECT_EQ(ro.sampling.top_k, 40);
+    EXPECT_EQ(ro.num_predict, 8);
+    // Fractions are truncated toward zero, as Ollama converts its float64 options.
+    ASSERT_TRUE(apply_options(json{{"top_k", 4.9}}, ro).is_ok());
+    EXPECT_EQ(ro.sampling.top_k, 4);
+    EXPECT_FALSE(apply_options(json{{"num_ctx", 1e12}}, ro).is_ok());
+    EXPECT_FALSE(apply_options(json::parse(R"({"seed": 18446744073709551615})"), ro).is_ok());
+}
+
+TEST(Options, AnyNegativeNumPredictMeansNoLimit) {
+    for (int v : {-1, -2, -7, -2147483647}) {
+        RequestOptions ro;
+        ASSERT_TRUE(apply_options(json{{"num_predict", v}}, ro).is_ok()) << v;
+        EXPECT_EQ(ro.num_predict, -1) << v;
+    }
+}
+
 TEST(Status, ModelFileProblemsAre400AndShutdownIs503) {
     EXPECT_EQ(http_status(corrupt_data("tensor count cannot fit in the file")), 400);
     EXPECT_EQ(http_status(unsupported("architecture 'x' is not supported")), 400);

@@ -83,14 +83,22 @@ Status apply_options(const json& options, RequestOptions& out) {
         // build's compiler) cannot capture structured bindings.
         const std::string& key = item.key();
         const json& v = item.value();
-        // Integers: any JSON number that rounds to an integer within ±2^31 (Ollama's int options); floats:
-        // finite as a 32-bit float. Each option then has its own range, named in the message.
+        // Integers: any JSON number within ±2^31, also written as a float ("num_ctx": 2048.0), truncated toward
+        // zero as Ollama converts them (its options are a map of float64); floats: finite as a 32-bit float. Each
+        // option then has its own range, named in the message.
         auto need_int = [&]() -> Result<int64_t> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type integer", key.c_str());
+            if (v.is_number_integer()) {
+                const bool big = v.is_number_unsigned()
+                                     ? v.get<uint64_t>() > 2147483647u
+                                     : v.get<int64_t>() < -2147483647 || v.get<int64_t>() > 2147483647;
+                if (big) return invalid_argument("option \"%s\" is out of range (%s)", key.c_str(), v.dump().c_str());
+                return v.get<int64_t>();
+            }
             double d = v.get<double>();
             if (!std::isfinite(d) || std::fabs(d) > 2147483647.0)
                 return invalid_argument("option \"%s\" is out of range (%g)", key.c_str(), d);
-            return int64_t(std::llround(d));
+            return int64_t(std::trunc(d));
         };
         auto need_float = [&]() -> Result<float> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type number", key.c_str());
@@ -132,7 +140,7 @@ Status apply_options(const json& options, RequestOptions& out) {
             out.sampling.seed = x < 0 ? 0xFFFFFFFFu : uint64_t(x);
         } else if (key == "num_predict") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
-            RETURN_IF_ERROR(in_range(double(x), -2, 2147483647.0));  // -1: unlimited, -2: fill the context
+            // Any negative value means no limit (until the context is full), as in Ollama (-1, -2, ...).
             out.num_predict = x < 0 ? -1 : int(std::min<int64_t>(x, 1 << 30));
         } else if (key == "num_ctx") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
@@ -289,8 +297,11 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemp
     tokens.clear();
     if (context.is_array()) {
         for (auto& t : context) {
-            if (!t.is_number_integer()) return invalid_argument("context must be a list of token ids");
-            tokens.push_back(t.get<int32_t>());
+            // Token ids, also written as floats (1.0); the engine refuses ids outside the vocabulary.
+            const double id = t.is_number() ? t.get<double>() : -1.0;
+            if (!(id >= 0 && id <= 2147483647.0) || id != std::trunc(id))
+                return invalid_argument("context must be a list of token ids");
+            tokens.push_back(int32_t(id));
         }
     }
     std::string text;

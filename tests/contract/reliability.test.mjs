@@ -1,7 +1,8 @@
 // Issue 16's findings, each against a real server: a deeply nested body gets 400 (it used to end the server
 // with SIGSEGV), broken model files get 4xx naming what is wrong (they got 500 "std::bad_alloc"), `berth debug
 // logits` on a broken file exits with a message (it aborted), a shutdown cuts streams with a final error frame
-// and answers queued requests with 503 (both looked like a normal end).
+// and answers queued requests with 503 (both looked like a normal end); and the compatibility edges: negative
+// num_predict means no limit, integers sent as floats are accepted.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -113,6 +114,27 @@ test("berth debug logits on a broken file exits with a message, not abort()", ()
     assert.equal(r.status, 1, `${name}: exit ${r.status}: ${r.stderr}`);
     assert.match(r.stderr, /^berth: .+/m, name);
   }
+});
+
+test("negative num_predict means no limit; integers sent as floats are accepted", async () => {
+  const r = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once", raw: true, stream: false,
+                                                    options: { num_predict: -7, num_ctx: 64, temperature: 0 } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.done_reason, "length", "ran until the context was full");
+  const ints = { temperature: 0, num_predict: 8, num_ctx: 128, seed: 42, top_k: 40, repeat_last_n: 64 };
+  const floats = { temperature: 0.0, num_predict: 8.0, num_ctx: 128.0, seed: 42.0, top_k: 40.0, repeat_last_n: 64.0 };
+  const a = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once", stream: false, options: ints });
+  // JSON.stringify writes 8.0 as 8; send the floats as text so that the server sees them as floats.
+  const body = `{"model":"stories260K","prompt":"Once","stream":false,"options":` +
+    JSON.stringify(floats).replace(/:(-?\d+)([,}])/g, ":$1.0$2") + "}";
+  assert.match(body, /"num_ctx":128\.0/);
+  const b = await post(srv.base, "/api/generate", body);
+  assert.equal(b.status, 200, b.text);
+  assert.equal(b.json.response, a.json.response);
+  const oa = await post(srv.base, "/v1/chat/completions",
+    `{"model":"stories260K","messages":[{"role":"user","content":"hi"}],"max_tokens":3.0,"seed":7.0,"temperature":0.0}`);
+  assert.equal(oa.status, 200, oa.text);
+  assert.equal(oa.json.usage.completion_tokens, 3);
 });
 
 test("SIGTERM: a stream cut at the grace limit ends with an error frame; queued requests get 503", async () => {

@@ -31,7 +31,7 @@ test("max loaded models 1: the idle model is evicted for the next one", async ()
     r = await post(srv.base, "/api/generate", { model: "llama2xs-tok512", prompt: "Once", raw: true, stream: false, options: { num_predict: 3 } });
     assert.equal(r.status, 200, r.text);
     const names = (await get(srv.base, "/api/ps")).json.models.map((m) => m.name);
-    assert.deepEqual(names, ["llama2xs-tok512"]);
+    assert.deepEqual(names, ["llama2xs-tok512:latest"]);
     assert.match((await get(srv.base, "/metrics")).text, /^berth_model_evictions_total 1$/m);
   } finally {
     await srv.stop();
@@ -73,14 +73,14 @@ test("BERTH_CONFIG policy: a pinned model is preloaded at start and ignores the 
   try {
     await waitFor(async () => (await get(srv.base, "/api/ps")).json.models.length === 1, "preload", 10000);
     let p = (await get(srv.base, "/api/ps")).json.models[0];
-    assert.equal(p.name, "stories260K");
+    assert.equal(p.name, "stories260K:latest");
     assert.equal(p.pinned, true);
     assert.equal(p.expiry_reason, "pinned");
     await post(srv.base, "/api/generate", { model: "stories260K", prompt: "", keep_alive: 0 });
     assert.equal((await get(srv.base, "/api/ps")).json.models.length, 1, "still loaded");
     // Another model under the default policy: the client's 1h is clamped to 2m.
     await post(srv.base, "/api/generate", { model: "llama2xs-tok512", prompt: "", keep_alive: "1h" });
-    p = (await get(srv.base, "/api/ps")).json.models.find((m) => m.name === "llama2xs-tok512");
+    p = (await get(srv.base, "/api/ps")).json.models.find((m) => m.name === "llama2xs-tok512:latest");
     assert.equal(p.expiry_reason, "client (clamped)");
     assert.equal(p.keep_alive, 120);
   } finally {
