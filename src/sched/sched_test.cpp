@@ -86,6 +86,11 @@ TEST(Duration, ParsesGoDurations) {
     EXPECT_FALSE(parse_duration("").is_ok());
     EXPECT_FALSE(parse_duration("m").is_ok());
     EXPECT_FALSE(parse_duration("-1").is_ok());
+    // Near and past int64: saturates, never wraps to a negative duration (found by fuzz/duration_fuzz).
+    EXPECT_EQ(*parse_duration("9223372036854775806ns"), 9223372036854775806);
+    EXPECT_EQ(*parse_duration("9223372036854775807.9ns"), kForever);
+    EXPECT_EQ(*parse_duration("300000000h"), kForever);
+    EXPECT_EQ(*parse_duration("-9223372036854775806ns"), -9223372036854775806);
 }
 
 TEST(Duration, KeepAliveForms) {
