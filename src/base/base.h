@@ -48,6 +48,7 @@ enum class StatusCode {
     cancelled,
     timeout,
     internal,
+    unavailable,  // shutting down: try again later (HTTP 503)
 };
 const char* status_code_name(StatusCode code);
 

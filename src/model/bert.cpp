@@ -116,6 +116,10 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::load(const std::string& 
     ASSIGN_OR_RETURN(m->n_layer_, geti("bert.block_count"));
     ASSIGN_OR_RETURN(m->n_head_, geti("bert.attention.head_count"));
     ASSIGN_OR_RETURN(m->n_ctx_, geti("bert.context_length"));
+    // Each layer has its own tensors: the tensor count bounds the layers before they size anything.
+    if (size_t(m->n_layer_) > g.tensors().size())
+        return corrupt_data("%s: bert.block_count is %d but the file has only %zu tensors", path.c_str(), m->n_layer_,
+                            g.tensors().size());
     if (m->n_embd_ % m->n_head_ != 0) return corrupt_data("%s: n_embd not divisible by n_head", path.c_str());
     if (auto pool = g.get_int("bert.pooling_type"); pool && *pool != 1)
         return unsupported("%s: pooling type %lld (only mean pooling, 1, is supported)", path.c_str(),

@@ -185,9 +185,14 @@ class Scheduler {
     const SchedConfig& config() const { return config_; }
     // Returns a lease on the model, loading it (single-flight) after making room if needed. Errors:
     // resource_exhausted (queue full, or it does not fit: the message has the numbers, also after waiting
-    // wait_timeout for room), timeout (another request's load took longer than load_timeout), and the
-    // loader's errors. The request that loads runs its load to the end (a load cannot be interrupted).
+    // wait_timeout for room), timeout (another request's load took longer than load_timeout), unavailable
+    // (shutdown() was called), and the loader's errors. The request that loads runs its load to the end (a load cannot
+    // be interrupted).
     Result<Lease> acquire(const ModelFile& ref, const AcquireOptions& options);
+    // The server is shutting down: requests waiting in acquire (for room, a load, a busy model) and any that
+    // would have to load a model end with unavailable ("the server is shutting down", HTTP 503); resident models
+    // keep serving the requests that hold them.
+    void shutdown();
     // Unloads now if idle, otherwise as soon as its last request ends. false if not resident. `admin`
     // unloads pinned models too; otherwise a pinned model stays.
     bool unload(const std::string& name, bool admin);
@@ -223,7 +228,9 @@ class Scheduler {
     std::map<std::string, std::shared_ptr<Runner>> runners_;
     std::map<std::string, bool> runtime_pins_;
     SchedStats stats_;
-    bool stopping_ = false;
+    bool stopping_ = false;       // destroying: every wait ends
+    bool shutting_down_ = false;  // shutdown(): waits end with unavailable, no new loads
+    static Status shutting_down_status();
     std::thread reaper_;
     // Removed models whose memory is still being released, listed with state "unloading". Its own mutex
     // (taken after mu_, never before), so a runner may finish unloading with or without mu_ held.

@@ -191,11 +191,11 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
     int64_t load_deadline = 0;  // set when first waiting for a load
     // Waits for a change (a load finishing, a request ending); false when `deadline` passed or stopping.
     auto wait = [&](int64_t deadline) -> bool {
-        if (stopping_) return false;
+        if (stopping_ || shutting_down_) return false;
         int64_t left = deadline - berth::now_ns();
         if (left <= 0) return false;
         cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100 * 1000000)));
-        return !stopping_;
+        return !stopping_ && !shutting_down_;
     };
     auto timed_out = [&](const char* waiting_for, int64_t timeout, const char* knob) {
         return Status(StatusCode::timeout, "timed out after " + format_duration(timeout) + " waiting for " + ref.name +
@@ -209,7 +209,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             if (r->state == RunnerState::loading) {
                 if (load_deadline == 0) load_deadline = deadline_after(berth::now_ns(), config_.load_timeout);
                 if (!wait(load_deadline)) {
-                    if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                    if (stopping_ || shutting_down_) return give_up(shutting_down_status());
                     return give_up(timed_out("to load", config_.load_timeout, "BERTH_LOAD_TIMEOUT"));
                 }
                 continue;
@@ -231,14 +231,16 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 continue;
             }
             if (!wait(room_deadline)) {
-                if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                if (stopping_ || shutting_down_) return give_up(shutting_down_status());
                 return give_up(timed_out("(loaded with a smaller context) to finish its requests before reloading",
                                          config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
             }
             continue;
         }
 
-        // Not resident: plan, make room, load (single-flight through the placeholder runner).
+        // Not resident: plan, make room, load (single-flight through the placeholder runner). Not once the server
+        // is shutting down: nothing would be left to run on it.
+        if (shutting_down_) return give_up(shutting_down_status());
         LoadOptions lo;
         lo.n_ctx = want_ctx;
         lo.n_parallel = config_.num_parallel;
@@ -286,7 +288,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             bool hopeless = *need > config_.max_memory - pinned_bytes ||
                             (unpinned == 0 && int(runners_.size()) >= config_.max_loaded_models);
             if (!hopeless && wait(room_deadline)) continue;
-            if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+            if (stopping_ || shutting_down_) return give_up(shutting_down_status());
             ++stats_.rejected_memory;
             std::string waited = hopeless ? ""
                                           : "timed out after " + format_duration(config_.wait_timeout) +
@@ -401,6 +403,18 @@ void Scheduler::reap() {
         }
     }
     if (!dead.empty()) cv_.notify_all();
+}
+
+Status Scheduler::shutting_down_status() {
+    return Status(StatusCode::unavailable, "the server is shutting down; try again later");
+}
+
+void Scheduler::shutdown() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        shutting_down_ = true;
+    }
+    cv_.notify_all();
 }
 
 void Scheduler::reaper_loop() {

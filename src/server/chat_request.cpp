@@ -17,29 +17,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-// Deepest nesting of arrays and objects in `text`, scanning past strings; stops counting above `limit`.
-int json_depth(std::string_view text, int limit) {
-    int depth = 0, deepest = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\')
-                ++i;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            deepest = std::max(deepest, ++depth);
-            if (deepest > limit) return deepest;
-        } else if (c == ']' || c == '}') {
-            --depth;
-        }
-    }
-    return deepest;
-}
-
 // A tool call's arguments: an object, or a string holding one ("" and null mean no arguments).
 Status decode_arguments(const ojson& v, const std::string& path, ojson& out) {
     if (v.is_null()) {
@@ -56,7 +33,7 @@ Status decode_arguments(const ojson& v, const std::string& path, ojson& out) {
             out = ojson::object();
             return Status::ok();
         }
-        if (json_depth(s, kMaxJsonDepth) > kMaxJsonDepth)
+        if (json_nesting_depth(s, kMaxJsonDepth) > kMaxJsonDepth)
             return invalid_argument("invalid tool call arguments at %s: nested deeper than %d levels", path.c_str(),
                                     kMaxJsonDepth);
         out = ojson::parse(s, nullptr, false);
@@ -173,7 +150,7 @@ bool parse_body_ordered(const httplib::Request& req, httplib::Response& res, ojs
         return false;
     };
     if (req.body.empty()) return fail("missing request body");
-    if (json_depth(req.body, kMaxJsonDepth) > kMaxJsonDepth)
+    if (json_nesting_depth(req.body, kMaxJsonDepth) > kMaxJsonDepth)
         return fail(string_printf("the request body nests JSON deeper than %d levels", kMaxJsonDepth));
     out = ojson::parse(req.body, nullptr, false);
     if (out.is_discarded()) return fail("invalid JSON in the request body");

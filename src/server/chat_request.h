@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/base.h"
+#include "server/bounded_json.h"  // kMaxJsonDepth
 #include "template/template.h"  // ThinkSetting
 
 namespace httplib {
@@ -19,9 +20,6 @@ struct Response;
 namespace berth {
 
 using ojson = nlohmann::ordered_json;
-
-// Deepest JSON nesting accepted in a request body (arrays and objects); deeper bodies get 400.
-inline constexpr int kMaxJsonDepth = 128;
 
 // Parses a JSON object body keeping key order, refusing nesting deeper than kMaxJsonDepth; writes the 400 reply
 // and returns false on failure.

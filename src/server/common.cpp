@@ -36,8 +36,11 @@ int http_status(const Status& st) {
         case StatusCode::invalid_argument: return 400;
         case StatusCode::not_found: return 404;
         case StatusCode::resource_exhausted:
-        case StatusCode::timeout: return 503;
+        case StatusCode::timeout:
+        case StatusCode::unavailable: return 503;
         case StatusCode::cancelled: return 499;
+        // A model file that is malformed or uses what berth does not support: the message names what is wrong.
+        case StatusCode::corrupt_data:
         case StatusCode::unsupported: return 400;
         default: return 500;
     }
@@ -60,8 +63,9 @@ bool parse_body(const httplib::Request& req, httplib::Response& res, json& out, 
         return false;
     };
     if (req.body.empty()) return fail("missing request body");
-    out = json::parse(req.body, nullptr, false);
-    if (out.is_discarded()) return fail("invalid JSON in the request body");
+    Result<json> parsed = parse_json_bounded(req.body, "the request body");
+    if (!parsed.is_ok()) return fail(parsed.status().message());
+    out = std::move(parsed).value();
     if (!out.is_object()) return fail("the request body must be a JSON object");
     return true;
 }
@@ -80,15 +84,27 @@ RequestOptions::RequestOptions() {
 Status apply_options(const json& options, RequestOptions& out) {
     if (options.is_null()) return Status::ok();
     if (!options.is_object()) return invalid_argument("options must be an object");
-    for (auto& [key, v] : options.items()) {
-        // Integers: any JSON number that rounds to an integer within ±2^31 (Ollama's int options); floats:
-        // finite as a 32-bit float. Each option then has its own range, named in the message.
+    for (const auto& item : options.items()) {
+        // Named references rather than a structured binding: the lambdas below use them, and clang 14 (the fuzz
+        // build's compiler) cannot capture structured bindings.
+        const std::string& key = item.key();
+        const json& v = item.value();
+        // Integers: any JSON number within ±2^31, also written as a float ("num_ctx": 2048.0), truncated toward
+        // zero as Ollama converts them (its options are a map of float64); floats: finite as a 32-bit float. Each
+        // option then has its own range, named in the message.
         auto need_int = [&]() -> Result<int64_t> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type integer", key.c_str());
+            if (v.is_number_integer()) {
+                const bool big = v.is_number_unsigned()
+                                     ? v.get<uint64_t>() > 2147483647u
+                                     : v.get<int64_t>() < -2147483647 || v.get<int64_t>() > 2147483647;
+                if (big) return invalid_argument("option \"%s\" is out of range (%s)", key.c_str(), v.dump().c_str());
+                return v.get<int64_t>();
+            }
             double d = v.get<double>();
             if (!std::isfinite(d) || std::fabs(d) > 2147483647.0)
                 return invalid_argument("option \"%s\" is out of range (%g)", key.c_str(), d);
-            return int64_t(std::llround(d));
+            return int64_t(std::trunc(d));
         };
         auto need_float = [&]() -> Result<float> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type number", key.c_str());
@@ -130,7 +146,7 @@ Status apply_options(const json& options, RequestOptions& out) {
             out.sampling.seed = x < 0 ? 0xFFFFFFFFu : uint64_t(x);
         } else if (key == "num_predict") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
-            RETURN_IF_ERROR(in_range(double(x), -2, 2147483647.0));  // -1: unlimited, -2: fill the context
+            // Any negative value means no limit (until the context is full), as in Ollama (-1, -2, ...).
             out.num_predict = x < 0 ? -1 : int(std::min<int64_t>(x, 1 << 30));
         } else if (key == "num_ctx") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
@@ -294,8 +310,11 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const ModelTem
     tokens.clear();
     if (context.is_array()) {
         for (auto& t : context) {
-            if (!t.is_number_integer()) return invalid_argument("context must be a list of token ids");
-            tokens.push_back(t.get<int32_t>());
+            // Token ids, also written as floats (1.0); the engine refuses ids outside the vocabulary.
+            const double id = t.is_number() ? t.get<double>() : -1.0;
+            if (!(id >= 0 && id <= 2147483647.0) || id != std::trunc(id))
+                return invalid_argument("context must be a list of token ids");
+            tokens.push_back(int32_t(id));
         }
     }
     std::string& text = extras.rendered;
@@ -350,7 +369,26 @@ Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
         st.ttft_ms[i] = double(r->prompt_eval_ns) / 1e6;
         st.token_ms[i] = r->eval_count > 0 ? double(r->eval_ns) / 1e6 / r->eval_count : 0;
     }
-    return r;
+    return shutdown_outcome(st, std::move(r));
+}
+
+Result<GenerateResult> shutdown_outcome(Server::State& st, Result<GenerateResult> r) {
+    // Once the shutdown grace period is over every generation is cancelled (cancel_all is set before the watcher
+    // cancels). Such an end is not a normal one: a stream cut short gets a final error frame and a request that
+    // never started gets 503, instead of done_reason "stop" with HTTP 200.
+    if (!st.cancel_all.load()) return r;
+    const bool cut = r.is_ok() ? r->done_reason == "cancel" : r.status().code() == StatusCode::cancelled;
+    if (!cut) return r;
+    const int n = r.is_ok() ? r->eval_count : 0;
+    if (n > 0) {
+        return Status(StatusCode::unavailable,
+                      string_printf("the server is shutting down: the generation was cut after %d tokens "
+                                    "(BERTH_SHUTDOWN_GRACE); try again later",
+                                    n));
+    }
+    return Status(StatusCode::unavailable,
+                  "the server is shutting down: the request was cancelled before it produced any output; try "
+                  "again later");
 }
 
 void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res) {

@@ -9,6 +9,13 @@ namespace berth {
 
 namespace {
 
+// A model's name as Ollama lists it in /api/tags and /api/ps (`name` and `model` alike): with its tag,
+// "stories260K:latest" for a models-dir file served as "stories260K". Any form of it finds the model again.
+std::string listed_name(const std::string& name) {
+    Result<std::string> c = canonical_model_name(name);
+    return c.is_ok() ? *c : name;
+}
+
 json ps_json(Server::State& st) {
     json models = json::array();
     for (auto& r : st.sched->list()) {
@@ -19,8 +26,9 @@ json ps_json(Server::State& st) {
         else
             e.name = r.name, e.model_path = r.path;
         int64_t size = r.weights_bytes + r.kv_bytes + r.scratch_bytes + r.cache_bytes;
-        models.push_back({{"name", r.name},
-                          {"model", r.name},
+        const std::string listed = listed_name(r.name);
+        models.push_back({{"name", listed},
+                          {"model", listed},
                           {"size", size},
                           {"digest", e.digest},
                           {"details", model_details(st, e)},
@@ -240,8 +248,9 @@ void register_info_routes(Server::State& st) {
     st.http.Get("/api/tags", [&st](const httplib::Request&, httplib::Response& res) {
         json models = json::array();
         for (auto& e : st.store->list()) {
-            models.push_back({{"name", e.name},
-                              {"model", e.name},
+            const std::string listed = listed_name(e.name);
+            models.push_back({{"name", listed},
+                              {"model", listed},
                               {"modified_at", format_rfc3339(e.modified_ns)},
                               {"size", e.size},
                               {"digest", e.digest},
@@ -295,7 +304,7 @@ void register_info_routes(Server::State& st) {
             st.sched->set_pinned(e->name, body["pin"].get<bool>());
         }
         RequestOptions ro;
-        if (Status s = apply_options(body.value("options", json()), ro); !s.is_ok())
+        if (Status s = body.contains("options") ? apply_options(body["options"], ro) : Status::ok(); !s.is_ok())
             return reply_error(res, 400, s.message());
         Result<Lease> lease = acquire_model(st, *e, ro, *ka);
         if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());

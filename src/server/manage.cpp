@@ -88,7 +88,9 @@ void pull(Server::State& st, const httplib::Request& req, httplib::Response& res
         po.insecure = insecure;
         po.progress = [&st](const PullProgress&) { return !st.cancel_all; };  // shutdown; the partial file stays
         Status s = pull_model(model, po);
-        if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
+        // corrupt_data here is the registry's answer (a bad manifest, a digest mismatch): a bad gateway, not a 400.
+        if (!s.is_ok())
+            return reply_error(res, s.code() == StatusCode::corrupt_data ? 502 : http_status(s), s.message());
         return reply_json(res, {{"status", "success"}});
     }
     res.set_chunked_content_provider("application/x-ndjson",

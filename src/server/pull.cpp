@@ -11,6 +11,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "server/bounded_json.h"
+
 namespace berth {
 namespace fs = std::filesystem;
 namespace {
@@ -293,8 +295,9 @@ Status pull_model(const std::string& name, const PullOptions& opts) {
     ASSIGN_OR_RETURN(long status, http_get(url, &mt, 0, "application/vnd.docker.distribution.manifest.v2+json", opts));
     if (status == 404) return not_found("pull model manifest: file does not exist (%s)", ref.display().c_str());
     if (status != 200) return io_error("pull model manifest: registry answered HTTP %ld for %s", status, url.c_str());
-    nlohmann::json m = nlohmann::json::parse(mt.body, nullptr, false);
-    if (m.is_discarded() || !m.is_object() || !m.contains("layers") || !m["layers"].is_array())
+    Result<nlohmann::json> parsed = parse_json_bounded(mt.body, "the registry's manifest");
+    nlohmann::json m = parsed.is_ok() ? std::move(parsed).value() : nlohmann::json();
+    if (!m.is_object() || !m.contains("layers") || !m["layers"].is_array())
         return corrupt_data("pull model manifest: the registry's manifest for %s is not valid JSON",
                             ref.display().c_str());
     std::vector<std::pair<std::string, int64_t>> blobs;

@@ -362,6 +362,7 @@ Status Server::run() {
                 LOG_INFO("shutdown grace period over: cancelling the generations still running");
                 st.cancel_all = true;
                 st.watcher.cancel_all();
+                st.sched->shutdown();  // requests still waiting for a model or room get 503
             }
         };
         while (!st.finished) {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "server/agent.h"
+#include "server/bounded_json.h"
 #include "server/chat_request.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -164,11 +165,12 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
 // {"error": {"message","type","param","code"}} for /v1 routes.
 void reply_openai_error(httplib::Response& res, int status, const std::string& message);
 void reply_json(httplib::Response& res, const json& j, int status = 200);
-// HTTP status for a Status: invalid_argument 400, not_found 404, resource_exhausted/timeout 503, ...
+// HTTP status for a Status: invalid_argument, corrupt_data (a malformed model file) and unsupported 400,
+// not_found 404, resource_exhausted, timeout and unavailable 503, cancelled 499, others 500.
 int http_status(const Status& st);
 std::string now_rfc3339();
 
-// Parses a JSON object body; 400 replies are written on failure (false returned).
+// Parses a JSON object body (nesting bounded by kMaxJsonDepth); 400 replies are written on failure (false returned).
 bool parse_body(const httplib::Request& req, httplib::Response& res, json& out, bool openai = false);
 
 // ---- model info ----------------------------------------------------------------------------------------
@@ -231,9 +233,13 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const ModelTem
                          const std::string& system, bool raw, const json& context, PromptExtras& extras,
                          std::vector<int32_t>& tokens);
 // Runs the generation; `emit` gets text pieces and returns false when the client went away. The generation is also
-// cancelled (done_reason "cancel") when the watcher sees p.peer's connection closed.
+// cancelled (done_reason "cancel") when the watcher sees p.peer's connection closed. A generation cancelled because
+// the shutdown grace period is over is unavailable (503, or a final error frame once a stream has begun).
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit);
+// What run_generation returns for a result `r` of the engine: `r` itself, or unavailable when the shutdown
+// cancelled it (a stream cut after N tokens, or a request that never started).
+Result<GenerateResult> shutdown_outcome(Server::State& st, Result<GenerateResult> r);
 // Puts the request's sampling options, num_predict and stop strings into the generation, and marks a truncated
 // prompt with the X-Berth-Truncated header (shared by the native and OpenAI routes).
 void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res);

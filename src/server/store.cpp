@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "server/bounded_json.h"
 #include "server/pull.h"
 #include "template/template.h"
 
@@ -160,20 +161,23 @@ size_t Store::cached_manifests() const {
 Result<StoreEntry> Store::parse_manifest(const std::string& root, const std::string& manifest_path,
                                          const std::string& name, const std::string& source) const {
     std::string bytes = read_text(manifest_path);
-    json m = json::parse(bytes, nullptr, false);
-    if (m.is_discarded() || !m.is_object() || !m.contains("layers") || !m["layers"].is_array())
+    Result<json> parsed = parse_json_bounded(bytes, "the manifest");
+    json m = parsed.is_ok() ? std::move(parsed).value() : json();
+    if (!m.is_object() || !m.contains("layers") || !m["layers"].is_array())
         return corrupt_data("manifest %s is not valid JSON", manifest_path.c_str());
     StoreEntry e;
     e.name = name;
     e.source = source;
     e.digest = sha256_hex(bytes);
     e.modified_ns = mtime_ns(manifest_path);
-    if (m.contains("config") && m["config"].is_object()) e.size += m["config"].value("size", int64_t(0));
+    // Sizes are summed with saturation and types checked without throwing: a manifest is outside input.
+    auto add_size = [&e](int64_t n) { e.size = n > 0 && e.size < INT64_MAX - n ? e.size + n : e.size; };
+    if (m.contains("config")) add_size(json_int_or(m["config"], "size", 0));
     for (const json& layer : m["layers"]) {
         if (!layer.is_object()) continue;
-        std::string media = layer.value("mediaType", "");
-        std::string digest = layer.value("digest", "");
-        e.size += layer.value("size", int64_t(0));
+        std::string media = json_string_or(layer, "mediaType", "");
+        std::string digest = json_string_or(layer, "digest", "");
+        add_size(json_int_or(layer, "size", 0));
         Result<std::string> file = blob_file_name(digest);
         if (!file.is_ok()) continue;
         std::string path = root + "/blobs/" + *file;
@@ -189,11 +193,11 @@ Result<StoreEntry> Store::parse_manifest(const std::string& root, const std::str
         } else if (kind == "license") {
             e.license += (e.license.empty() ? "" : "\n") + read_text(path);
         } else if (kind == "params") {
-            json p = json::parse(read_text(path), nullptr, false);
-            if (p.is_object()) e.params = p;
+            Result<json> p = parse_json_bounded(read_text(path), "the params layer");
+            if (p.is_ok() && p->is_object()) e.params = std::move(p).value();
         } else if (kind == "messages") {
-            json p = json::parse(read_text(path), nullptr, false);
-            if (p.is_array()) e.messages = p;
+            Result<json> p = parse_json_bounded(read_text(path), "the messages layer");
+            if (p.is_ok() && p->is_array()) e.messages = std::move(p).value();
         }
     }
     if (e.model_path.empty()) return unsupported("model %s has no GGUF layer", name.c_str());
@@ -461,10 +465,12 @@ Status Store::remove(const std::string& name) {
     std::vector<std::string> keep;
     for (auto& x : rest) {
         std::string bytes = read_text(manifest_path_for(berth_dir_, x.name));
-        json m = json::parse(bytes, nullptr, false);
-        if (m.is_discarded()) continue;
-        if (m.contains("config")) keep.push_back(m["config"].value("digest", ""));
-        for (auto& l : m.value("layers", json::array())) keep.push_back(l.value("digest", ""));
+        Result<json> parsed = parse_json_bounded(bytes, "the manifest");
+        if (!parsed.is_ok() || !parsed->is_object()) continue;
+        const json& m = *parsed;
+        if (m.contains("config")) keep.push_back(json_string_or(m["config"], "digest", ""));
+        if (m.contains("layers") && m["layers"].is_array())
+            for (auto& l : m["layers"]) keep.push_back(json_string_or(l, "digest", ""));
     }
     for (auto& f : fs::directory_iterator(berth_dir_ + "/blobs", ec)) {
         std::string fn = f.path().filename();

@@ -42,9 +42,13 @@ export async function startServer(extraEnv = {}, extraArgs = []) {
   proc.stderr.on("data", (d) => { log += d; });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(base + "/")).ok, "berth to answer GET /");
+  const exited = new Promise((r) => proc.once("exit", (code, signal) => r({ code, signal })));
   return {
     base, store, port,
     log: () => log,
+    // Sends a signal to the server; `exited` resolves with {code, signal} once it is gone.
+    kill: (sig) => proc.kill(sig),
+    exited,
     async stop() {
       if (proc.exitCode === null) {
         proc.kill("SIGTERM");
