@@ -375,7 +375,6 @@ Status Server::run() {
         // long as the process is sound.
         const int64_t watchdog_ns = systemd_watchdog_ns();
         int64_t last_watchdog = 0;
-        bool told_stopping = false;
         auto check_grace = [&st] {
             int64_t stop_ns = st.stop_requested_ns.load();
             if (stop_ns && !st.cancel_all && now_ns() - stop_ns >= st.opt.shutdown_grace_ns) {
@@ -391,10 +390,8 @@ Status Server::run() {
             sample_memory(st);
             for (int i = 0; i < 10 && !st.finished; ++i) {
                 check_grace();
-                if (st.stop_requested_ns.load() && !told_stopping) {
-                    systemd_notify("STOPPING=1");
-                    told_stopping = true;
-                }
+                // While in-flight requests drain (run() tells it too, when they are done before this sees it).
+                if (st.stop_requested_ns.load() && !st.told_stopping.exchange(true)) systemd_notify("STOPPING=1");
                 if (watchdog_ns > 0 && now_ns() - last_watchdog >= watchdog_ns / 2) {
                     systemd_notify("WATCHDOG=1");
                     last_watchdog = now_ns();
@@ -408,25 +405,32 @@ Status Server::run() {
     for (auto& [name, p] : st.opt.sched.policies) {
         if (p.preload) preload.push_back(name);
     }
-    st.preloader = std::thread([&st, preload] {
-        for (auto& name : preload) {
-            if (st.stopping) break;
-            Result<StoreEntry> e = st.store->find(name);
-            if (!e.is_ok()) {
-                LOG_WARN("preload: %s", e.status().message().c_str());
-                continue;
-            }
-            Result<Lease> l = st.sched->acquire(ModelFile{e->name, e->model_path}, AcquireOptions{});
-            if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
-        }
-        // Ready: listening (bind() came first) and preloaded. A failed preload is logged, not fatal: the server
-        // still serves every other model.
-        if (st.stopping) return;
+    // Ready: listening (bind() came first) and preloaded. A failed preload is logged, not fatal: the server still
+    // serves every other model. Without preloads it is ready before the first request can be accepted.
+    auto become_ready = [&st] {
         st.ready = true;
         systemd_notify(string_printf("READY=1\nSTATUS=serving on %s:%d", st.opt.host.c_str(), st.port));
-    });
+    };
+    if (preload.empty()) {
+        become_ready();
+    } else {
+        st.preloader = std::thread([&st, preload, become_ready] {
+            for (auto& name : preload) {
+                if (st.stopping) break;
+                Result<StoreEntry> e = st.store->find(name);
+                if (!e.is_ok()) {
+                    LOG_WARN("preload: %s", e.status().message().c_str());
+                    continue;
+                }
+                Result<Lease> l = st.sched->acquire(ModelFile{e->name, e->model_path}, AcquireOptions{});
+                if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
+            }
+            if (!st.stopping) become_ready();
+        });
+    }
     LOG_INFO("berth listening on %s:%d (store %s)", st.opt.host.c_str(), st.port, st.opt.store_dir.c_str());
     bool ok = st.http.listen_after_bind();  // returns when stop() was called and every handler has finished
+    if (!st.told_stopping.exchange(true)) systemd_notify("STOPPING=1");
     st.stopping = true;
     st.finished = true;
     return ok ? Status::ok() : io_error("the HTTP server stopped with an error");

@@ -131,6 +131,7 @@ struct Server::State {
     std::atomic<bool> ready{false};
     std::atomic<bool> finished{false};          // run() has returned from the HTTP loop
     std::atomic<int64_t> stop_requested_ns{0};  // monotonic; 0 until stop()
+    std::atomic<bool> told_stopping{false};     // STOPPING=1 went to the service manager
     // Set when the shutdown grace period is over: pulls poll it; generations are cancelled through the watcher.
     std::atomic<bool> cancel_all{false};
     DisconnectWatcher watcher;

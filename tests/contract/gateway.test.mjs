@@ -129,7 +129,7 @@ test("BERTH_GATEWAY_METRICS_PREFIX renames the gauges or leaves them out", async
   try {
     const text = (await get(srv.base, "/metrics")).text;
     assert.doesNotMatch(text, /num_requests_waiting|lora_requests_info/);
-    assert.match(text, /^berth_requests_running/m, "berth's own per-model gauges stay");
+    assert.match(text, /^# TYPE berth_requests_running gauge$/m, "berth's own per-model gauges stay");
   } finally {
     await srv.stop();
   }
