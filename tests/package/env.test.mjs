@@ -63,7 +63,9 @@ async function json(base, p, body) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   const text = await r.text();
-  return { status: r.status, headers: r.headers, text, json: text ? JSON.parse(text) : null };
+  let parsed = null;
+  try { parsed = JSON.parse(text); } catch { parsed = null; }  // /metrics is text
+  return { status: r.status, headers: r.headers, text, json: parsed };
 }
 
 const gen = (model, extra = {}) => ({ model, prompt: "Once upon a time", raw: true, stream: false,
