@@ -66,24 +66,24 @@ test("gateway metrics follow the server's state", async () => {
 
     const a = new AbortController(); acs.push(a);
     const pa = endless(srv.base, "stories260K", a);
-    await waitFor(async () => (g = await gateway(srv.base)).running === 1, "one request generating");
+    await waitFor(async () => (g = await gateway(srv.base)).running === 1, "one request generating", 60000);
     const name = (await get(srv.base, "/api/ps")).json.models[0].name;
     assert.deepEqual(g.loaded, [name], "the loaded model is listed");
     assert.equal(g.waiting, 0);
-    await waitFor(async () => (g = await gateway(srv.base)).kv > 0, "KV positions in use");
+    await waitFor(async () => (g = await gateway(srv.base)).kv > 0, "KV positions in use", 60000);
     assert.ok(g.kv < 1, `KV fraction ${g.kv} of a 32768-position pool`);
     assert.equal(g.perModel("berth_requests_running", name), 1);
     assert.ok(g.perModel("berth_kv_cache_usage_ratio", name) > 0);
 
     const b = new AbortController(); acs.push(b);
     const pb = endless(srv.base, "stories260K", b);
-    await waitFor(async () => (g = await gateway(srv.base)).waiting === 1, "a second request waiting for the sequence");
+    await waitFor(async () => (g = await gateway(srv.base)).waiting === 1, "a second request waiting for the sequence", 60000);
     assert.equal(g.running, 1);
     assert.equal(g.perModel("berth_requests_waiting", name), 1);
 
     const c = new AbortController(); acs.push(c);
     const pc = endless(srv.base, "llama2xs-tok512", c);
-    await waitFor(async () => (g = await gateway(srv.base)).waiting === 2, "a third waiting for room to load");
+    await waitFor(async () => (g = await gateway(srv.base)).waiting === 2, "a third waiting for room to load", 60000);
     assert.deepEqual(g.toLoad, ["llama2xs-tok512"], "the model waiting to load is listed");
     assert.deepEqual(g.loaded, [name]);
     assert.equal(g.perModel("berth_requests_waiting", "llama2xs-tok512"), 1);
@@ -93,7 +93,7 @@ test("gateway metrics follow the server's state", async () => {
     await waitFor(async () => {
       g = await gateway(srv.base);
       return g.waiting === 0 && g.running === 0 && g.kv === 0;
-    }, "idle again once the clients left", 30000);
+    }, "idle again once the clients left", 60000);
     assert.equal(g.toLoad.length, 0);
   } finally {
     for (const ac of acs) ac.abort();

@@ -77,7 +77,7 @@ const endless = (base, ac) => fetch(base + "/api/generate", {
                          options: { temperature: 5, seed: 1, num_predict: 1000000, num_ctx: 32768 } }),
 }).then((r) => r.status, (e) => e.name);
 
-async function until(fn, what, ms = 20000) {
+async function until(fn, what, ms = 60000) {
   const end = Date.now() + ms;
   while (Date.now() < end) { if (await fn()) return; await sleep(50); }
   throw new Error(`timed out waiting for ${what}`);
