@@ -107,7 +107,9 @@ test("a finished generation leaves no KV in use (the slot's kept prefix is reusa
     const r = await post(srv.base, "/api/generate", { model: "stories260K", prompt: "Once", raw: true, stream: false,
                                                       options: { num_predict: 8 } });
     assert.equal(r.status, 200, r.text);
-    const g = await gateway(srv.base);
+    // The engine's worker updates the gauges after each step, so they may trail the response by that one step.
+    let g;
+    await waitFor(async () => (g = await gateway(srv.base)).running === 0, "the worker's step after the last token");
     assert.deepEqual([g.waiting, g.running, g.kv], [0, 0, 0]);
     assert.equal(g.loaded.length, 1);
     assert.equal(g.maxLora, 3, "BERTH_MAX_LOADED_MODELS' default");
