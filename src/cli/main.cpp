@@ -111,13 +111,23 @@ namespace {
 
 int run_command(const std::vector<std::string>& args) {
     using namespace berth::cli;
-    // Longest match: two words first ("debug logits"), then one.
+    // Longest match: two words first ("debug logits"), then one. `berth COMMAND --help` prints its usage.
+    auto run = [&](const Command& c, size_t skip) {
+        std::vector<std::string> rest(args.begin() + long(skip), args.end());
+        for (auto& a : rest) {
+            if (a == "--help" || a == "-h") {
+                printf("%s\n\n%s\nSee berth(1) for the options and environment variables.\n", c.usage, c.help);
+                return 0;
+            }
+        }
+        return c.fn(rest);
+    };
     if (args.size() >= 2) {
         auto it = commands().find(args[0] + " " + args[1]);
-        if (it != commands().end()) return it->second.fn(std::vector<std::string>(args.begin() + 2, args.end()));
+        if (it != commands().end()) return run(it->second, 2);
     }
     auto it = commands().find(args[0]);
-    if (it != commands().end()) return it->second.fn(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (it != commands().end()) return run(it->second, 1);
     fail("unknown command \"%s\"; run `berth --help` for the list", args[0].c_str());
     return 2;
 }

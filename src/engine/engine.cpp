@@ -225,9 +225,14 @@ void Engine::worker_loop() {
         admit_waiting();
         step();
         active = 0;
-        for (auto& s : slots_) active += s->job != nullptr;
+        int64_t positions = 0;
+        for (auto& s : slots_) {
+            active += s->job != nullptr;
+            if (s->job) positions += s->n_past;
+        }
         std::lock_guard<std::mutex> lock(mu_);
         stats_.active = active;
+        stats_.kv_positions = positions;
         if (stopping_ && active == 0 && waiting_.empty()) return;
     }
 }

@@ -98,6 +98,9 @@ using TextCallback = std::function<bool(std::string_view text)>;
 struct EngineStats {
     int64_t requests = 0, tokens_prompt = 0, tokens_generated = 0, steps = 0, cancelled = 0;
     int active = 0, waiting = 0;
+    // KV positions held by the active sequences (of n_ctx × n_parallel); finished sequences kept for prefix reuse
+    // are not counted: the next request takes them over or overwrites them.
+    int64_t kv_positions = 0;
 };
 
 // Bounds on requests waiting for a free sequence when all n_parallel sequences are in use.

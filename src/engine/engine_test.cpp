@@ -467,6 +467,28 @@ TEST(EngineGrammar, CodecWithoutVocabularyRefusesGrammars) {
     auto res = e.generate(constrained({11}, 5, g), nullptr);
     ASSERT_FALSE(res.is_ok());
     EXPECT_EQ(res.status().code(), StatusCode::unsupported);
+
+// stats().kv_positions: the positions the generating sequences hold (what /metrics reports as KV use); they grow
+// while a request decodes and drop to 0 when it ends, although the slot keeps its tokens for prefix reuse.
+TEST(Engine, KvPositionsCountGeneratingSequencesOnly) {
+    Fixture f(/*n_ctx=*/256, /*n_parallel=*/2, /*n_batch=*/16);
+    f.st->delay_us = 2000;
+    f.st->never_eog = true;
+    EXPECT_EQ(f.engine->stats().kv_positions, 0);
+    std::thread t([&] { EXPECT_TRUE(f.engine->generate(greedy({1, 2, 3, 4}, 100), nullptr).is_ok()); });
+    int64_t seen = 0;
+    for (int i = 0; i < 5000 && seen < 20; ++i) {
+        EngineStats s = f.engine->stats();
+        EXPECT_LE(s.kv_positions, 4 + 100) << "at most the prompt and the generated tokens";
+        seen = std::max(seen, s.kv_positions);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_GE(seen, 20) << "positions grow while decoding";
+    t.join();
+    for (int i = 0; i < 1000 && f.engine->stats().active > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(f.engine->stats().active, 0);
+    EXPECT_EQ(f.engine->stats().kv_positions, 0) << "a finished (kept) sequence is not in use";
 }
 
 // The decode loop allocates nothing per token: a request generating 200 tokens makes exactly as many heap

@@ -141,6 +141,9 @@ struct ResidentInfo {
     int64_t expires_at = 0;        // wall ns; kForever when it never expires
     std::string expiry_reason;     // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
     int64_t loaded_at = 0;         // wall ns
+    int running = 0;               // requests generating now (the engine's active sequences)
+    // KV positions the running requests hold, of kv_capacity = n_ctx × n_parallel (0 for embedding models).
+    int64_t kv_positions = 0, kv_capacity = 0;
 };
 
 struct SchedStats {
@@ -201,6 +204,9 @@ class Scheduler {
     // Pins or unpins a model at run time (overrides the policy file until restart); applies if resident.
     void set_pinned(const std::string& name, bool pinned);
     std::vector<ResidentInfo> list() const;  // sorted by expires_at, latest first
+    // Requests waiting, by model name: inside acquire() (for the model's load, for room, or for a reload with a
+    // larger context) and holding a lease but waiting for a free sequence. Models with none are left out.
+    std::map<std::string, int> waiting() const;
     SchedStats stats() const;
     const ModelPolicy& policy_for(const std::string& name) const;
 
@@ -227,6 +233,7 @@ class Scheduler {
     std::condition_variable reaper_cv_;  // the reaper's 250 ms tick; woken only to stop
     std::map<std::string, std::shared_ptr<Runner>> runners_;
     std::map<std::string, bool> runtime_pins_;
+    std::map<std::string, int> acquiring_;  // requests inside acquire() by model name
     SchedStats stats_;
     bool stopping_ = false;       // destroying: every wait ends
     bool shutting_down_ = false;  // shutdown(): waits end with unavailable, no new loads

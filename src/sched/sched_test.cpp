@@ -308,6 +308,29 @@ TEST(Sched, SingleFlightLoading) {
     EXPECT_EQ(f.loader.loads.load(), 1);
 }
 
+// waiting(): requests inside acquire() per model, here three waiting for one slow load, then none once it is done
+// (a model whose load is over is not "waiting"; its engine's waiting requests are added for real engines).
+TEST(Sched, WaitingCountsRequestsWaitingForALoad) {
+    Fixture f;
+    f.loader.load_delay_ms = 300;
+    EXPECT_TRUE(f.sched->waiting().empty());
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) threads.emplace_back([&] { EXPECT_TRUE(f.get("a").is_ok()); });
+    std::map<std::string, int> seen;
+    for (int i = 0; i < 250 && seen["a"] < 3; ++i) {
+        seen = f.sched->waiting();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(seen["a"], 3);
+    EXPECT_EQ(seen.size(), 1u);
+    for (auto& t : threads) t.join();
+    EXPECT_TRUE(f.sched->waiting().empty());
+    auto held = f.get("a");  // holding a lease is not waiting
+    ASSERT_TRUE(held.is_ok());
+    EXPECT_TRUE(f.sched->waiting().empty());
+    EXPECT_EQ(f.sched->stats().outstanding, 1);
+}
+
 TEST(Sched, QueueLimitIs503) {
     SchedConfig c;
     c.max_queue = 2;

@@ -174,8 +174,15 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         return resource_exhausted("server busy, please try again.  maximum pending requests exceeded");
     }
     ++stats_.outstanding;
+    ++acquiring_[ref.name];
+    auto leave_locked = [&] {
+        auto a = acquiring_.find(ref.name);
+        CHECK(a != acquiring_.end() && a->second > 0);
+        if (--a->second == 0) acquiring_.erase(a);
+    };
     auto give_up = [&](Status st) -> Result<Lease> {
         --stats_.outstanding;
+        leave_locked();
         lock.unlock();
         dead.clear();
         return st;
@@ -223,6 +230,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 lease.sched_ = this;
                 lease.runner_ = r;
                 lease.load_ns_ = clock_->now_ns() - t0;
+                leave_locked();
                 return lease;
             }
             // Loaded with a smaller context: reload once idle.
@@ -446,7 +454,13 @@ ResidentInfo Scheduler::info_locked(const Runner& r) const {
     i.kv_bytes = r.model.kv_bytes;
     i.scratch_bytes = r.model.scratch_bytes;
     i.cache_bytes = r.model.cache_bytes;
-    if (r.state == RunnerState::ready && r.model.engine) i.weights_resident = r.model.engine->weights_resident_bytes();
+    if (r.state == RunnerState::ready && r.model.engine) {
+        i.weights_resident = r.model.engine->weights_resident_bytes();
+        EngineStats es = r.model.engine->stats();
+        i.running = es.active;
+        i.kv_positions = es.kv_positions;
+        i.kv_capacity = int64_t(r.model.engine->n_ctx()) * r.model.engine->n_parallel();
+    }
     if (r.state == RunnerState::ready && r.model.embedder)
         i.weights_resident = r.model.embedder->weights_resident_bytes();
     i.keep_alive = r.keep_alive;
@@ -473,6 +487,16 @@ std::vector<ResidentInfo> Scheduler::list() const {
     }
     std::sort(out.begin(), out.end(),
               [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
+    return out;
+}
+
+std::map<std::string, int> Scheduler::waiting() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, int> out = acquiring_;
+    for (auto& [name, r] : runners_) {
+        if (r->state != RunnerState::ready || !r->model.engine) continue;
+        if (int w = r->model.engine->stats().waiting; w > 0) out[name] += w;
+    }
     return out;
 }
 

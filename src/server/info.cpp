@@ -159,6 +159,25 @@ std::string metrics_text(Server::State& st) {
         "# HELP berth_queue_outstanding Requests holding or waiting for a model.\n# TYPE berth_queue_outstanding "
         "gauge");
     line("berth_queue_outstanding " + std::to_string(ss.outstanding));
+    // Per model: requests waiting (for the load, room or a free sequence) and generating, and the KV positions the
+    // generating ones hold as a fraction of the model's pool (n_ctx × n_parallel).
+    std::map<std::string, int> waiting = st.sched->waiting();
+    line("# HELP berth_requests_waiting Requests waiting per model.\n# TYPE berth_requests_waiting gauge");
+    for (auto& [name, n] : waiting) line(string_printf("berth_requests_waiting{model=\"%s\"} %d", name.c_str(), n));
+    line("# HELP berth_requests_running Requests generating per model.\n# TYPE berth_requests_running gauge");
+    for (auto& r : list) {
+        if (r.state != "unloading")
+            line(string_printf("berth_requests_running{model=\"%s\"} %d", r.name.c_str(), r.running));
+    }
+    line(
+        "# HELP berth_kv_cache_usage_ratio KV positions held by running requests per model, of n_ctx x n_parallel.\n"
+        "# TYPE berth_kv_cache_usage_ratio gauge");
+    for (auto& r : list) {
+        if (r.kv_capacity > 0)
+            line(string_printf("berth_kv_cache_usage_ratio{model=\"%s\"} %.6f", r.name.c_str(),
+                               double(r.kv_positions) / double(r.kv_capacity)));
+    }
+    o += gateway_metrics_text(st);
     line(
         "# HELP berth_http_requests_total HTTP requests by route and status.\n# TYPE berth_http_requests_total "
         "counter");
@@ -238,12 +257,17 @@ void register_info_routes(Server::State& st) {
         reply_json(res, {{"version", "0.1.0"}});
 #endif
     });
+    // Readiness: 503 {"status": "starting"} until the models the policy preloads are loaded (or failed to), then
+    // 200 {"status": "ok"}. Liveness probes use GET /, which answers 200 from the start.
     st.http.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
         SchedStats ss = st.sched->stats();
-        reply_json(res, {{"status", "ok"},
-                         {"models_loaded", st.sched->list().size()},
-                         {"outstanding", ss.outstanding},
-                         {"uptime_s", (wall_time_ns() - st.started_wall) / kNsPerSecond}});
+        bool ready = st.ready.load();
+        reply_json(res,
+                   {{"status", ready ? "ok" : "starting"},
+                    {"models_loaded", st.sched->list().size()},
+                    {"outstanding", ss.outstanding},
+                    {"uptime_s", (wall_time_ns() - st.started_wall) / kNsPerSecond}},
+                   ready ? 200 : 503);
     });
     st.http.Get("/api/tags", [&st](const httplib::Request&, httplib::Response& res) {
         json models = json::array();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 
@@ -89,6 +90,20 @@ Result<ServerOptions> server_options_from_env() {
         if (!one.empty()) o.origins.push_back(one);
         if (comma == std::string::npos) break;
         start = comma + 1;
+    }
+    if (const char* gp = std::getenv("BERTH_GATEWAY_METRICS_PREFIX")) {
+        std::string prefix = gp;
+        if (prefix == "none") prefix.clear();
+        // A Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*.
+        for (size_t i = 0; i < prefix.size(); ++i) {
+            char c = prefix[i];
+            if (!(isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':' || (i > 0 && isdigit(c))))
+                return invalid_argument(
+                    "BERTH_GATEWAY_METRICS_PREFIX=%s: a metric name prefix has only letters, digits, '_' and ':' "
+                    "(and no digit first); \"none\" leaves the gateway metrics out",
+                    gp);
+        }
+        o.gateway_metrics_prefix = prefix;
     }
     std::string threads = env_or("BERTH_HTTP_THREADS", nullptr, "");
     if (!threads.empty()) {
@@ -356,6 +371,10 @@ Status Server::run() {
     State& st = *state_;
     if (st.port == 0) RETURN_IF_ERROR(bind());
     st.sampler = std::thread([&st] {
+        // systemd's watchdog (WatchdogSec=): a keep-alive at half the interval, from this thread, which runs as
+        // long as the process is sound.
+        const int64_t watchdog_ns = systemd_watchdog_ns();
+        int64_t last_watchdog = 0;
         auto check_grace = [&st] {
             int64_t stop_ns = st.stop_requested_ns.load();
             if (stop_ns && !st.cancel_all && now_ns() - stop_ns >= st.opt.shutdown_grace_ns) {
@@ -372,6 +391,12 @@ Status Server::run() {
             sample_memory(st);
             for (int i = 0; i < 10 && !st.finished; ++i) {
                 check_grace();
+                // While in-flight requests drain (run() tells it too, when they are done before this sees it).
+                if (st.stop_requested_ns.load() && !st.told_stopping.exchange(true)) systemd_notify("STOPPING=1");
+                if (watchdog_ns > 0 && now_ns() - last_watchdog >= watchdog_ns / 2) {
+                    systemd_notify("WATCHDOG=1");
+                    last_watchdog = now_ns();
+                }
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
         }
@@ -381,20 +406,32 @@ Status Server::run() {
     for (auto& [name, p] : st.opt.sched.policies) {
         if (p.preload) preload.push_back(name);
     }
-    st.preloader = std::thread([&st, preload] {
-        for (auto& name : preload) {
-            if (st.stopping) break;
-            Result<StoreEntry> e = st.store->find(name);
-            if (!e.is_ok()) {
-                LOG_WARN("preload: %s", e.status().message().c_str());
-                continue;
+    // Ready: listening (bind() came first) and preloaded. A failed preload is logged, not fatal: the server still
+    // serves every other model. Without preloads it is ready before the first request can be accepted.
+    auto become_ready = [&st] {
+        st.ready = true;
+        systemd_notify(string_printf("READY=1\nSTATUS=serving on %s:%d", st.opt.host.c_str(), st.port));
+    };
+    if (preload.empty()) {
+        become_ready();
+    } else {
+        st.preloader = std::thread([&st, preload, become_ready] {
+            for (auto& name : preload) {
+                if (st.stopping) break;
+                Result<StoreEntry> e = st.store->find(name);
+                if (!e.is_ok()) {
+                    LOG_WARN("preload: %s", e.status().message().c_str());
+                    continue;
+                }
+                Result<Lease> l = st.sched->acquire(ModelFile{e->name, e->model_path}, AcquireOptions{});
+                if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
             }
-            Result<Lease> l = st.sched->acquire(ModelFile{e->name, e->model_path}, AcquireOptions{});
-            if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
-        }
-    });
+            if (!st.stopping) become_ready();
+        });
+    }
     LOG_INFO("berth listening on %s:%d (store %s)", st.opt.host.c_str(), st.port, st.opt.store_dir.c_str());
     bool ok = st.http.listen_after_bind();  // returns when stop() was called and every handler has finished
+    if (!st.told_stopping.exchange(true)) systemd_notify("STOPPING=1");
     st.stopping = true;
     st.finished = true;
     return ok ? Status::ok() : io_error("the HTTP server stopped with an error");

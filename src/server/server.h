@@ -28,13 +28,17 @@ struct ServerOptions {
     // BERTH_SHUTDOWN_GRACE: on SIGTERM/SIGINT, in-flight generations may finish for this long; then they are
     // cancelled (their clients get what was generated so far) and the server unloads and exits.
     int64_t shutdown_grace_ns = 10 * kNsPerSecond;
+    // BERTH_GATEWAY_METRICS_PREFIX: /metrics also exposes the gauges the Gateway API Inference Extension's
+    // endpoint picker reads, named as its default (vLLM) engine configuration expects: "vllm:num_requests_waiting",
+    // ... ("none": left out).
+    std::string gateway_metrics_prefix = "vllm:";
     SchedConfig sched;
 };
 
 // "127.0.0.1:11434", "0.0.0.0", ":8080", "http://host:port", "[::1]:11434" → host and port.
 Status parse_host_port(const std::string& text, std::string& host, int& port);
-// Options from BERTH_HOST/OLLAMA_HOST, BERTH_MODELS, OLLAMA_MODELS, BERTH_API_KEY, BERTH_MAX_BODY, the
-// scheduler's variables and BERTH_CONFIG.
+// Options from BERTH_HOST/OLLAMA_HOST, BERTH_MODELS, OLLAMA_MODELS, BERTH_API_KEY, BERTH_MAX_BODY,
+// BERTH_GATEWAY_METRICS_PREFIX, the scheduler's variables and BERTH_CONFIG.
 Result<ServerOptions> server_options_from_env();
 
 // sha256 of a file's content as 64 hex digits (blob digests; defined with the registry pull).

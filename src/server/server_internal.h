@@ -130,8 +130,11 @@ struct Server::State {
     std::thread sampler;
     std::thread preloader;
     std::atomic<bool> stopping{false};
+    // The preloads are done (or there were none): /health answers 200 and systemd was told READY=1.
+    std::atomic<bool> ready{false};
     std::atomic<bool> finished{false};          // run() has returned from the HTTP loop
     std::atomic<int64_t> stop_requested_ns{0};  // monotonic; 0 until stop()
+    std::atomic<bool> told_stopping{false};     // STOPPING=1 went to the service manager
     // Set when the shutdown grace period is over: pulls poll it; generations are cancelled through the watcher.
     std::atomic<bool> cancel_all{false};
     DisconnectWatcher watcher;
@@ -245,6 +248,19 @@ Result<GenerateResult> shutdown_outcome(Server::State& st, Result<GenerateResult
 void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res);
 // Runs a non-streamed generation, collecting its whole text into `text`.
 Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text);
+
+// ---- systemd -------------------------------------------------------------------------------------------
+// Sends `state` ("READY=1", "WATCHDOG=1", "STOPPING=1", "STATUS=...", newline-separated) to the service manager
+// over $NOTIFY_SOCKET (sd_notify's protocol). false when the variable is unset or sending failed (logged once).
+bool systemd_notify(const std::string& state);
+// The watchdog interval the service manager asks for (WATCHDOG_USEC, when WATCHDOG_PID is unset or this
+// process), in ns; 0 when there is none.
+int64_t systemd_watchdog_ns();
+
+// ---- metrics ---------------------------------------------------------------------------------------------
+// The model-server metrics the Gateway API Inference Extension's endpoint picker scrapes (its model-server
+// protocol), under opt.gateway_metrics_prefix; empty when that is empty.
+std::string gateway_metrics_text(Server::State& st);
 
 // ---- route registration --------------------------------------------------------------------------------
 void register_native_routes(Server::State& st);
