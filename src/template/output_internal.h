@@ -145,9 +145,6 @@ void add_xml_family_triggers(const OutputFormat& format, bool tools, Dialect& d)
 void add_tagged_family_triggers(const OutputFormat& format, bool tools, Dialect& d);  // tool_parse_tagged.cpp
 void add_gemma_family_triggers(const OutputFormat& format, bool tools, Dialect& d);   // tool_parse_gemma.cpp
 
-// The JSON value block used behind explicit markers: one JSON object/array.
-const BlockFormat& json_value_block();
-
 // Where a block of tagged values ends: at block_close, reading each value (after value_open) raw up to
 // value_close so values may hold code and markup (agents.md f.4). A value without value_close is read, at
 // the end of the text only, up to the next value_open or block_close. Resumable through scan.

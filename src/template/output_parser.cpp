@@ -112,30 +112,16 @@ BlockEnd find_json_end(std::string_view text, bool final, JsonScan& scan) {
 
 namespace {
 
-// One JSON value behind an explicit marker (Granite's <|tool_call|>, Nemo's [TOOL_CALLS], a generic tag).
-class JsonValueBlock : public BlockFormat {
-  public:
-    BlockEnd find_end(std::string_view text, bool final, JsonScan& scan) const override {
-        return find_json_end(text, final, scan);
-    }
-    BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
-        BodyResult r;
-        auto v = parse_json(trim(body), !strict, &r.repaired);
-        if (!v) {
-            r.error = "malformed JSON";
-            return r;
-        }
-        r.ok = calls_from_json(*v, tools, r.calls);
-        if (!r.ok) r.error = "JSON without a tool call shape";
-        return r;
-    }
-};
-
-// Where a JSON object that may be a call starts: '{' then a first key naming a call field. Returns 1 (yes),
-// 0 (no) or -1 (need more text).
+// Where a JSON object that may be a call starts: '{' (or '[' then '{') then a first key naming a call field.
+// Returns 1 (yes), 0 (no) or -1 (need more text).
 int json_call_prefix(std::string_view s, bool final) {
     size_t i = 1;
     while (i < s.size() && is_space(s[i])) ++i;
+    if (s[0] == '[') {
+        if (i == s.size()) return final ? 0 : -1;
+        if (s[i] != '{') return 0;
+        return json_call_prefix(s.substr(i), final);
+    }
     if (i == s.size()) return final ? 0 : -1;
     if (s[i] != '"') return 0;
     size_t close = s.find('"', i + 1);
@@ -424,11 +410,6 @@ class MarkerParser : public ParserCore {
 };
 
 }  // namespace
-
-const BlockFormat& json_value_block() {
-    static const JsonValueBlock block;
-    return block;
-}
 
 std::unique_ptr<ParserCore> make_marker_parser(const OutputFormat& format, const ParserOptions& options) {
     return std::make_unique<MarkerParser>(format, options);

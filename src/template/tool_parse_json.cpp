@@ -59,6 +59,19 @@ BodyResult parse_json_calls(std::string_view body, const ToolSet& tools, bool st
     return r;
 }
 
+// One JSON value (object or array of calls) behind an explicit marker: Granite's <|tool_call|>, FireFunction's
+// functools, a generic tag.
+class JsonBlock : public BlockFormat {
+  public:
+    explicit JsonBlock(std::vector<std::string> trail = {}) { trailers = std::move(trail); }
+    BlockEnd find_end(std::string_view text, bool final, JsonScan& scan) const override {
+        return find_json_end(text, final, scan);
+    }
+    BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
+        return parse_json_calls(body, tools, strict);
+    }
+};
+
 // A bare JSON object that starts like a call ({"name": ...), anywhere in the text (agents.md f.5).
 class ImpliedJsonBlock : public BlockFormat {
   public:
@@ -73,7 +86,7 @@ class ImpliedJsonBlock : public BlockFormat {
             r.error = "malformed JSON";
             return r;
         }
-        r.ok = v->is_object() && calls_from_json(*v, tools, r.calls);
+        r.ok = calls_from_json(*v, tools, r.calls);
         if (!r.ok) r.error = "JSON without a tool call shape";
         return r;
     }
@@ -341,15 +354,23 @@ void add_json_family_triggers(const OutputFormat& format, bool tools, Dialect& d
     static const CommandRBlock command_r;
     static const LiteralJsonBlock command_r7b({"<|END_ACTION|>"}, {"<|START_ACTION|>"});
     static const FunctionaryV32Block functionary;
+    static const JsonBlock json;
+    static const JsonBlock fenced_json({"```"});
     auto drop = [&](std::string text) { d.triggers.push_back({std::move(text), TriggerKind::drop}); };
     auto ends_thinking = [&](std::string text) { d.triggers.push_back({std::move(text), TriggerKind::think_close}); };
     switch (format.family) {
-        case ToolFamily::generic:
+        case ToolFamily::generic: {
             if (!tools) break;
             d.triggers.push_back(implied_json(bare));
-            if (format.generic_tag != "{" && !format.generic_tag.empty())
-                d.triggers.push_back(block_trigger(format.generic_tag, json_value_block()));
+            Trigger array = implied_json(bare);
+            array.text = "[";
+            d.triggers.push_back(array);
+            // A tag that opens the JSON ("functools[", "[TOOL_CALL] [") leaves its bracket to the value.
+            std::string tag = format.generic_tag;
+            while (!tag.empty() && (tag.back() == '[' || is_space(tag.back()))) tag.pop_back();
+            if (!tag.empty() && tag != "{") d.triggers.push_back(block_trigger(tag, fenced_json));
             break;
+        }
         case ToolFamily::llama3:
             drop("<|eom_id|>");
             drop("<|eot_id|>");
@@ -376,10 +397,10 @@ void add_json_family_triggers(const OutputFormat& format, bool tools, Dialect& d
         case ToolFamily::granite:
             ends_thinking("<response>");
             drop("</response>");
-            if (tools) d.triggers.push_back(block_trigger("<|tool_call|>", json_value_block()));
+            if (tools) d.triggers.push_back(block_trigger("<|tool_call|>", json));
             break;
         case ToolFamily::firefunction_v2:
-            if (tools) d.triggers.push_back(block_trigger("functools", json_value_block()));
+            if (tools) d.triggers.push_back(block_trigger("functools", json));
             break;
         case ToolFamily::functionary_v3_2:
             if (!tools) break;
