@@ -184,18 +184,22 @@ class HarmonyParser : public ParserCore {
                                                      "<|return|>", "<|message|>", "<|constrain|>"};
         MarkerHit hit = find_marker(s, kMarks, 0, final);
         size_t n = hit.index < 0 ? s.size() : hit.pos;
+        // Whitespace right before a marker is markup, so trailing whitespace waits until it is known.
+        size_t head = n;
+        if (hit.index >= 0 || !final) {
+            while (head > 0 && is_space(s[head - 1])) --head;
+        }
+        if (head > 0) {
+            em.content(s.substr(0, head));
+            pos_ += head;
+            return true;
+        }
+        if (hit.index < 0 || hit.partial) return false;
         if (n > 0) {
-            std::string_view text = s.substr(0, n);
-            if (trim(text).empty()) {
-                if (hit.index < 0 && !final) return false;
-                em.markup(text);
-            } else {
-                em.content(text);
-            }
+            em.markup(s.substr(0, n));
             pos_ += n;
             return true;
         }
-        if (hit.partial) return false;
         std::string_view mark = kMarks[hit.index];
         if (mark == kStart) {
             em.markup(mark);

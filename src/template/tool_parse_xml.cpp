@@ -178,15 +178,16 @@ class ToolCallBlock : public BlockFormat {
                 scan.mark = w;
             }
             size_t e = json_value_end(text, scan);
-            if (e > 0) return with_optional_closer(text, e, kToolCallEnd, final);
-            // Not balanced (yet): a closer outside any JSON string ends a malformed body.
-            for (size_t c = text.find(kToolCallEnd, scan.mark); c != std::string_view::npos;
+            // A closer outside any JSON string before the value's end ends a malformed body there.
+            size_t limit = e > 0 ? e : text.size();
+            for (size_t c = text.find(kToolCallEnd, scan.mark); c != std::string_view::npos && c < limit;
                  c = text.find(kToolCallEnd, c + 1)) {
                 JsonScan upto{w};
                 json_value_end(text.substr(0, c), upto);
-                if (!upto.in_string || final) return {true, c, c + kToolCallEnd.size()};
+                if (!upto.in_string || (final && e == 0)) return {true, c, c + kToolCallEnd.size()};
                 scan.mark = c + 1;
             }
+            if (e > 0) return with_optional_closer(text, e, kToolCallEnd, final);
             if (final) return {true, text.size(), text.size()};
             return {};
         }
