@@ -110,6 +110,16 @@ BlockEnd find_json_end(std::string_view text, bool final, JsonScan& scan) {
     return {};
 }
 
+Trigger block_trigger(std::string text, const BlockFormat& block, bool keep) {
+    Trigger t;
+    t.text = std::move(text);
+    t.kind = TriggerKind::block;
+    t.block = &block;
+    t.keep = keep;
+    t.warn_on_fail = !keep;
+    return t;
+}
+
 namespace {
 
 // Where a JSON object that may be a call starts: '{' (or '[' then '{') then a first key naming a call field.
@@ -170,39 +180,18 @@ class MarkerParser : public ParserCore {
         }
     }
 
-    void push(std::string_view text, Emitter& em) override {
-        buf_.append(text);
-        run(em, false);
-        if (pos_ > 4096 && pos_ * 2 > buf_.size()) {
-            buf_.erase(0, pos_);
-            pos_ = 0;
-        }
-    }
-
-    void finish(Emitter& em) override {
-        run(em, true);
-        CHECK(pos_ == buf_.size());
-        buf_.clear();
-        pos_ = 0;
-    }
+  protected:
+    bool step(Emitter& em, bool final) override { return in_block_ ? step_block(em, final) : step_text(em, final); }
 
   private:
-    std::string_view rest() const { return std::string_view(buf_).substr(pos_); }
-    void consume(size_t n) { pos_ += n; }
+    std::string_view rest() const { return buf_.rest(); }
+    void consume(size_t n) { buf_.consume(n); }
 
     void text_out(Emitter& em, std::string_view s) {
         if (thinking_)
             em.thinking(s);
         else
             em.content(s);
-    }
-
-    void run(Emitter& em, bool final) {
-        for (int guard = 0;; ++guard) {
-            CHECK(guard < 100'000'000);
-            bool progress = in_block_ ? step_block(em, final) : step_text(em, final);
-            if (!progress) break;
-        }
     }
 
     // The earliest trigger that applies in the current context; partial: wait for more text.
@@ -394,8 +383,6 @@ class MarkerParser : public ParserCore {
     ToolSet tools_;
     int max_calls_ = -1;
     int emitted_ = 0;
-    std::string buf_;
-    size_t pos_ = 0;  // unconsumed text is buf_[pos_:]
     bool thinking_ = false;
     bool skip_ws_ = false;  // whitespace right after a marker is markup
     std::vector<std::string> swallow_;

@@ -195,14 +195,6 @@ class GemmaBlock : public BlockFormat {
     std::string delim_;
 };
 
-Trigger block_trigger(std::string text, const BlockFormat& block) {
-    Trigger t;
-    t.text = std::move(text);
-    t.kind = TriggerKind::block;
-    t.block = &block;
-    return t;
-}
-
 }  // namespace
 
 std::optional<ordered_json> parse_gemma_object(std::string_view text, std::string_view delim) {

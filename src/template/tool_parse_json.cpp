@@ -19,46 +19,6 @@ JsonScan global_scan(JsonScan s, size_t offset) {
 
 bool is_ident(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
 
-// A sequence of JSON values separated by whitespace (and optionally commas or semicolons), each holding calls.
-BodyResult parse_json_calls(std::string_view body, const ToolSet& tools, bool strict) {
-    BodyResult r;
-    std::string_view t = trim(body);
-    if (t.empty()) {
-        r.error = "empty tool call";
-        return r;
-    }
-    // One value first (with repairs), then a sequence of well-formed values.
-    if (auto v = parse_json(t, false)) {
-        r.ok = calls_from_json(*v, tools, r.calls);
-        if (!r.ok) r.error = "JSON without a tool call shape";
-        return r;
-    }
-    size_t i = 0;
-    std::vector<RawCall> calls;
-    while (i < t.size() && (t[i] == '{' || t[i] == '[')) {
-        JsonScan scan{i};
-        size_t end = json_value_end(t, scan);
-        if (end == 0) break;
-        auto v = parse_json(t.substr(i, end - i), false);
-        if (!v || !calls_from_json(*v, tools, calls)) break;
-        i = end;
-        while (i < t.size() && (is_space(t[i]) || t[i] == ',' || t[i] == ';')) ++i;
-    }
-    if (i == t.size() && !calls.empty()) {
-        r.ok = true;
-        r.calls = std::move(calls);
-        return r;
-    }
-    auto v = parse_json(t, !strict, &r.repaired);
-    if (!v) {
-        r.error = "malformed JSON";
-        return r;
-    }
-    r.ok = calls_from_json(*v, tools, r.calls);
-    if (!r.ok) r.error = "JSON without a tool call shape";
-    return r;
-}
-
 // One JSON value (object or array of calls) behind an explicit marker: Granite's <|tool_call|>, FireFunction's
 // functools, a generic tag.
 class JsonBlock : public BlockFormat {
@@ -80,15 +40,7 @@ class ImpliedJsonBlock : public BlockFormat {
         return find_json_end(text, final, scan);
     }
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
-        BodyResult r;
-        auto v = parse_json(body, !strict, &r.repaired);
-        if (!v) {
-            r.error = "malformed JSON";
-            return r;
-        }
-        r.ok = calls_from_json(*v, tools, r.calls);
-        if (!r.ok) r.error = "JSON without a tool call shape";
-        return r;
+        return parse_json_calls(body, tools, strict);
     }
 };
 
@@ -202,21 +154,10 @@ class MistralBlock : public BlockFormat {
         std::string_view t = trim(body);
         size_t args = t.find("[ARGS]");
         if (args == std::string_view::npos) return parse_json_calls(t, tools, strict);
-        BodyResult r;
-        RawCall call;
         std::string_view head = t.substr(0, args);
         size_t cid = head.find("[CALL_ID]");
-        call.name = std::string(trim(head.substr(0, cid)));
-        if (cid != std::string_view::npos) call.id = std::string(trim(head.substr(cid + 9)));
-        auto v = parse_json(trim(t.substr(args + 6)), !strict, &r.repaired);
-        if (call.name.empty() || !v || !v->is_object()) {
-            r.error = "malformed [TOOL_CALLS] call";
-            return r;
-        }
-        call.arguments = std::move(*v);
-        r.ok = true;
-        r.calls.push_back(std::move(call));
-        return r;
+        std::string id = cid == std::string_view::npos ? "" : std::string(trim(head.substr(cid + 9)));
+        return one_call(std::string(trim(head.substr(0, cid))), t.substr(args + 6), strict, id, "[TOOL_CALLS] call");
     }
 };
 
@@ -294,21 +235,12 @@ class FunctionaryV32Block : public BlockFormat {
             r.ok = true;  // markup only: the text after it is content
             return r;
         }
-        RawCall call;
-        call.name = std::string(name);
         if (name == "python" && !starts_with(trim(rest), "{")) {
-            call.arguments = ordered_json::object({{"code", std::string(rest)}});
-        } else {
-            auto v = parse_json(trim(rest), !strict, &r.repaired);
-            if (!v || !v->is_object()) {
-                r.error = "malformed JSON arguments";
-                return r;
-            }
-            call.arguments = std::move(*v);
+            r.ok = true;
+            r.calls.push_back({"python", ordered_json::object({{"code", std::string(rest)}}), ""});
+            return r;
         }
-        r.ok = true;
-        r.calls.push_back(std::move(call));
-        return r;
+        return one_call(std::string(name), rest, strict, "", "JSON arguments");
     }
 };
 
@@ -328,18 +260,8 @@ class LiteralJsonBlock : public BlockFormat {
     std::vector<std::string> closers_, cuts_;
 };
 
-Trigger block_trigger(std::string text, const BlockFormat& block, bool warn = true) {
-    Trigger t;
-    t.text = std::move(text);
-    t.kind = TriggerKind::block;
-    t.block = &block;
-    t.warn_on_fail = warn;
-    return t;
-}
-
 Trigger implied_json(const BlockFormat& block) {
-    Trigger t = block_trigger("{", block, false);
-    t.keep = true;
+    Trigger t = block_trigger("{", block, true);
     t.json_prefix = true;
     return t;
 }
@@ -385,7 +307,9 @@ void add_json_family_triggers(const OutputFormat& format, bool tools, Dialect& d
             if (tools) d.triggers.push_back(block_trigger("[TOOL_CALLS]", mistral));
             break;
         case ToolFamily::command_r:
-            if (tools) d.triggers.push_back(block_trigger("Action:", command_r, false));
+            if (!tools) break;
+            d.triggers.push_back(block_trigger("Action:", command_r));
+            d.triggers.back().warn_on_fail = false;  // "Action:" is also an English word
             break;
         case ToolFamily::command_r7b:
             ends_thinking("<|START_RESPONSE|>");
@@ -404,7 +328,8 @@ void add_json_family_triggers(const OutputFormat& format, bool tools, Dialect& d
             break;
         case ToolFamily::functionary_v3_2:
             if (!tools) break;
-            d.triggers.push_back(block_trigger(">>>", functionary, false));
+            d.triggers.push_back(block_trigger(">>>", functionary));
+            d.triggers.back().warn_on_fail = false;  // ">>>" is also a Python prompt
             d.initial_block = &functionary;
             break;
         default: break;

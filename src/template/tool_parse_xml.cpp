@@ -69,14 +69,9 @@ BodyResult parse_xml_function(std::string_view body, const ToolSet& tools, bool 
         return r;
     }
     std::string_view rest = body.substr(gt + 1);
-    if (std::string_view t = trim(rest); !t.empty() && t[0] == '{') {
-        auto v = parse_json(t, !strict, &r.repaired);
-        if (!v || !v->is_object()) {
-            r.error = "malformed JSON arguments";
-            return r;
-        }
-        call.arguments = std::move(*v);
-    } else {
+    if (std::string_view t = trim(rest); !t.empty() && t[0] == '{')
+        return one_call(call.name, t, strict, "", "JSON arguments");
+    {
         int tool = tools.find(call.name);
         for (size_t i = 0;;) {
             size_t p = rest.find(kParam, i);
@@ -128,34 +123,6 @@ class XmlFunctionBlock : public BlockFormat {
     }
 };
 
-BodyResult parse_json_sequence(std::string_view t, const ToolSet& tools, bool strict) {
-    BodyResult r;
-    std::vector<RawCall> calls;
-    size_t i = 0;
-    while (i < t.size() && (t[i] == '{' || t[i] == '[')) {
-        JsonScan scan{i};
-        size_t end = json_value_end(t, scan);
-        if (end == 0) break;
-        auto v = parse_json(t.substr(i, end - i), false);
-        if (!v || !calls_from_json(*v, tools, calls)) break;
-        i = end;
-        while (i < t.size() && (is_space(t[i]) || t[i] == ',')) ++i;
-    }
-    if (i == t.size() && !calls.empty()) {
-        r.ok = true;
-        r.calls = std::move(calls);
-        return r;
-    }
-    auto v = parse_json(t, !strict, &r.repaired);
-    if (!v) {
-        r.error = "malformed JSON";
-        return r;
-    }
-    r.ok = calls_from_json(*v, tools, r.calls);
-    if (!r.ok) r.error = "JSON without a tool call shape";
-    return r;
-}
-
 // <tool_call> ... </tool_call> with JSON (Hermes, Qwen) or an XML function (Qwen3-Coder) inside. The end is
 // found structurally, so a "</tool_call>" inside a JSON string or a parameter value does not cut the call.
 class ToolCallBlock : public BlockFormat {
@@ -205,7 +172,7 @@ class ToolCallBlock : public BlockFormat {
             r.error = "empty tool call";
             return r;
         }
-        return parse_json_sequence(t, tools, strict);
+        return parse_json_calls(t, tools, strict);
     }
 
   private:
@@ -222,7 +189,7 @@ class GlmBlock : public BlockFormat {
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
         BodyResult r;
         std::string_view t = trim(body);
-        if (!t.empty() && t[0] == '{') return parse_json_sequence(t, tools, strict);
+        if (!t.empty() && t[0] == '{') return parse_json_calls(t, tools, strict);
         size_t first = t.find("<arg_key>");
         RawCall call;
         call.name = std::string(trim(t.substr(0, first)));
@@ -340,16 +307,6 @@ class DsmlBlock : public BlockFormat {
         return r;
     }
 };
-
-Trigger block_trigger(std::string text, const BlockFormat& block, bool keep) {
-    Trigger t;
-    t.text = std::move(text);
-    t.kind = TriggerKind::block;
-    t.block = &block;
-    t.keep = keep;
-    t.warn_on_fail = !keep;
-    return t;
-}
 
 }  // namespace
 
