@@ -214,6 +214,8 @@ class MarkerParser : public ParserCore {
             }
         };
         for (const Trigger& t : dialect_.triggers) {
+            // Inside reasoning only explicit markers count: an implied opener there is a rehearsal (f.12).
+            if (thinking_ && t.keep) continue;
             const std::string& m = t.text;
             for (size_t from = 0;;) {
                 size_t p = s.find(m, from);
@@ -270,10 +272,16 @@ class MarkerParser : public ParserCore {
         }
         Found f = find_trigger(s, final);
         if (!f.trigger) {
+            if (final && after_block_ && trailing_ws(s) == s.size()) {
+                em.markup(s);  // the end of a turn that ends in calls is not content
+                consume(s.size());
+                return true;
+            }
             size_t n = s.size() - (final ? 0 : trailing_ws(s));
             if (n == 0) return false;
             text_out(em, s.substr(0, n));
             consume(n);
+            after_block_ = false;
             return true;
         }
         size_t head = f.pos - trailing_ws(s.substr(0, f.pos));
@@ -281,11 +289,13 @@ class MarkerParser : public ParserCore {
             if (head == 0) return false;
             text_out(em, s.substr(0, head));
             consume(head);
+            after_block_ = false;
             return true;
         }
         if (head > 0) {
             text_out(em, s.substr(0, head));
             consume(head);
+            after_block_ = false;
             return true;
         }
         // The trigger sits at f.pos, after f.pos bytes of whitespace.
@@ -375,7 +385,8 @@ class MarkerParser : public ParserCore {
         consume(head + end.consumed);
         if (block_in_thinking_) thinking_ = false;  // agents.md f.12: a real call ends the reasoning
         swallow_ = fmt.trailers;
-        skip_ws_ = true;
+        // Whitespace after a call is markup before another marker or at the end, content before more text.
+        after_block_ = true;
         return true;
     }
 
@@ -384,7 +395,8 @@ class MarkerParser : public ParserCore {
     int max_calls_ = -1;
     int emitted_ = 0;
     bool thinking_ = false;
-    bool skip_ws_ = false;  // whitespace right after a marker is markup
+    bool skip_ws_ = false;      // whitespace right after a reasoning or dropped marker is markup
+    bool after_block_ = false;  // only calls (and whitespace) since the last text
     std::vector<std::string> swallow_;
     Trigger initial_trigger_;
     // The open block: block_ws_ bytes of whitespace, the opener (opener_len_ bytes), then its text.

@@ -111,7 +111,7 @@ TEST(OutputParser, ContentStreamsAtOnceAndHoldsOnlyAMarkerPrefix) {
     EXPECT_EQ(out.calls[0].arguments, R"({"city":"Paris"})");
     out = {};
     p.push(" Done", out);
-    EXPECT_EQ(out.content, "Done");
+    EXPECT_EQ(out.content, " Done");  // text after a call keeps its whitespace
     out = {};
     p.finish(out);
     EXPECT_TRUE(out.content.empty() && out.calls.empty());
