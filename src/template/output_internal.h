@@ -156,6 +156,12 @@ void add_xml_family_triggers(const OutputFormat& format, bool tools, Dialect& d)
 void add_tagged_family_triggers(const OutputFormat& format, bool tools, Dialect& d);  // tool_parse_tagged.cpp
 void add_gemma_family_triggers(const OutputFormat& format, bool tools, Dialect& d);   // tool_parse_gemma.cpp
 
+// After a body that ended at body_end, an optional closer (whitespace before it allowed) is part of the block.
+BlockEnd with_optional_closer(std::string_view text, size_t body_end, std::string_view closer, bool final);
+// A JSON value starting at text[start], then an optional closer; a closer outside JSON strings before the
+// value balances ends a malformed value there (and a "</tool_call>" inside a string does not cut a good one).
+BlockEnd json_or_closer_end(std::string_view text, size_t start, std::string_view closer, bool final, JsonScan& scan);
+
 // Where a block of tagged values ends: at block_close, reading each value (after value_open) raw up to
 // value_close so values may hold code and markup (agents.md f.4). A value without value_close is read, at
 // the end of the text only, up to the next value_open or block_close. Resumable through scan.

@@ -171,7 +171,13 @@ std::optional<std::string> rewrite(std::string_view s) {
             out += c;
         } else if (c == '}' || c == ']') {
             char open = c == '}' ? '{' : '[';
-            if (stack.empty() || stack.back() != open) continue;  // stray closer
+            size_t at = stack.rfind(open);
+            if (at == std::string::npos) continue;  // stray closer
+            while (stack.size() > at + 1) {         // closes what the model left open inside it
+                drop_trailing_comma();
+                out += stack.back() == '{' ? '}' : ']';
+                stack.pop_back();
+            }
             stack.pop_back();
             drop_trailing_comma();
             out += c;

@@ -110,6 +110,34 @@ BlockEnd find_json_end(std::string_view text, bool final, JsonScan& scan) {
     return {};
 }
 
+BlockEnd with_optional_closer(std::string_view text, size_t body_end, std::string_view closer, bool final) {
+    size_t j = body_end;
+    while (j < text.size() && is_space(text[j])) ++j;
+    std::string_view t = text.substr(j);
+    if (starts_with(t, closer)) return {true, body_end, j + closer.size()};
+    if (!final && (t.empty() || starts_with(closer, t))) return {};
+    return {true, body_end, body_end};
+}
+
+BlockEnd json_or_closer_end(std::string_view text, size_t start, std::string_view closer, bool final, JsonScan& scan) {
+    if (scan.pos < start) {
+        scan = JsonScan{start};
+        scan.mark = start;
+    }
+    size_t e = json_value_end(text, scan);
+    size_t limit = e > 0 ? e : text.size();
+    for (size_t c = text.find(closer, scan.mark); c != std::string_view::npos && c < limit;
+         c = text.find(closer, c + 1)) {
+        JsonScan upto{start};
+        json_value_end(text.substr(0, c), upto);
+        if (!upto.in_string || (final && e == 0)) return {true, c, c + closer.size()};
+        scan.mark = c + 1;
+    }
+    if (e > 0) return with_optional_closer(text, e, closer, final);
+    if (final) return {true, text.size(), text.size()};
+    return {};
+}
+
 Trigger block_trigger(std::string text, const BlockFormat& block, bool keep) {
     Trigger t;
     t.text = std::move(text);

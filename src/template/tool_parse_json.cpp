@@ -176,16 +176,10 @@ class CommandRBlock : public BlockFormat {
             }
             if (!final && starts_with(fence, t)) return {};
         }
-        JsonScan inner = local_scan(scan, i);
-        BlockEnd e = find_json_end(text.substr(i), final, inner);
-        scan = global_scan(inner, i);
-        if (!e.found) return {};
-        size_t end = i + e.consumed, j = end;
-        while (j < text.size() && is_space(text[j])) ++j;
-        std::string_view t = text.substr(j);
-        if (starts_with(t, "```")) return {true, end, j + 3};
-        if (!final && (t.empty() || starts_with("```", t))) return {};
-        return {true, end, end};
+        while (i < text.size() && is_space(text[i])) ++i;
+        if (i == text.size()) return final ? BlockEnd{true, i, i} : BlockEnd{};
+        if (text[i] != '[' && text[i] != '{') return {true, i, i};  // no JSON: the parse refuses it
+        return json_or_closer_end(text, i, "```", final, scan);
     }
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
         std::string_view t = trim(body);

@@ -101,16 +101,6 @@ BodyResult parse_xml_function(std::string_view body, const ToolSet& tools, bool 
     return r;
 }
 
-// After a body that ended at body_end, an optional closer (with whitespace before it) is part of the block.
-BlockEnd with_optional_closer(std::string_view text, size_t body_end, std::string_view closer, bool final) {
-    size_t j = body_end;
-    while (j < text.size() && is_space(text[j])) ++j;
-    std::string_view t = text.substr(j);
-    if (starts_with(t, closer)) return {true, body_end, j + closer.size()};
-    if (!final && (t.empty() || starts_with(closer, t))) return {};
-    return {true, body_end, body_end};
-}
-
 // <function=f>...</function>, also without the <tool_call> around it (agents.md f.2).
 class XmlFunctionBlock : public BlockFormat {
   public:
@@ -139,25 +129,7 @@ class ToolCallBlock : public BlockFormat {
             return with_optional_closer(text, w + e.consumed, kToolCallEnd, final);
         }
         if (!final && starts_with(kFunction, rest)) return {};
-        if (rest[0] == '{' || rest[0] == '[') {
-            if (scan.pos < w) {
-                scan = JsonScan{w};
-                scan.mark = w;
-            }
-            size_t e = json_value_end(text, scan);
-            // A closer outside any JSON string before the value's end ends a malformed body there.
-            size_t limit = e > 0 ? e : text.size();
-            for (size_t c = text.find(kToolCallEnd, scan.mark); c != std::string_view::npos && c < limit;
-                 c = text.find(kToolCallEnd, c + 1)) {
-                JsonScan upto{w};
-                json_value_end(text.substr(0, c), upto);
-                if (!upto.in_string || (final && e == 0)) return {true, c, c + kToolCallEnd.size()};
-                scan.mark = c + 1;
-            }
-            if (e > 0) return with_optional_closer(text, e, kToolCallEnd, final);
-            if (final) return {true, text.size(), text.size()};
-            return {};
-        }
+        if (rest[0] == '{' || rest[0] == '[') return json_or_closer_end(text, w, kToolCallEnd, final, scan);
         return find_literal_end(text, final, closers_, scan, cuts_);
     }
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
