@@ -214,6 +214,7 @@ class GemmaImpliedBlock : public BlockFormat {
         size_t j = scan.pos;
         while (j < text.size()) {
             std::string_view t = text.substr(j);
+            if (!final && t.size() < delim_.size() && starts_with(delim_, t)) break;  // a delimiter may follow
             if (starts_with(t, delim_)) {
                 size_t e = text.find(delim_, j + delim_.size());
                 if (e == std::string_view::npos) break;
