@@ -85,6 +85,13 @@ struct BodyResult {
     std::string error;  // why not ok, for the warning
 };
 
+// Calls in JSON text: one value (repaired unless strict), or several well-formed values in a row (separated by
+// whitespace, commas or semicolons).
+BodyResult parse_json_calls(std::string_view body, const ToolSet& tools, bool strict);
+// One call `name` whose arguments are the JSON object `args` (repaired unless strict); `what` names the format
+// in the error.
+BodyResult one_call(std::string name, std::string_view args, bool strict, std::string id, std::string_view what);
+
 // Calls in a JSON value: {"name", "arguments"|"parameters"}, {"function": {...}}, {"tool_name",
 // "parameters"}, {"tool_call": {...}}, {"tool_calls": [...]}, {"<registered name>": {...}}, arrays of these.
 // Stringified argument objects are parsed. False when the value has no such shape.
@@ -132,6 +139,10 @@ struct Trigger {
     bool warn_on_fail = true;  // a body that does not parse warns (explicit markers) or is plain text
 };
 
+// A trigger for `block`; `keep`: an implied opener (the marker starts the body, and a body that does not
+// parse is plain text without a warning).
+Trigger block_trigger(std::string text, const BlockFormat& block, bool keep = false);
+
 // The markers of one family. Built once per parser from the OutputFormat.
 struct Dialect {
     std::vector<Trigger> triggers;
@@ -145,8 +156,11 @@ void add_xml_family_triggers(const OutputFormat& format, bool tools, Dialect& d)
 void add_tagged_family_triggers(const OutputFormat& format, bool tools, Dialect& d);  // tool_parse_tagged.cpp
 void add_gemma_family_triggers(const OutputFormat& format, bool tools, Dialect& d);   // tool_parse_gemma.cpp
 
-// The JSON value block used behind explicit markers: one JSON object/array.
-const BlockFormat& json_value_block();
+// After a body that ended at body_end, an optional closer (whitespace before it allowed) is part of the block.
+BlockEnd with_optional_closer(std::string_view text, size_t body_end, std::string_view closer, bool final);
+// A JSON value starting at text[start], then an optional closer; a closer outside JSON strings before the
+// value balances ends a malformed value there (and a "</tool_call>" inside a string does not cut a good one).
+BlockEnd json_or_closer_end(std::string_view text, size_t start, std::string_view closer, bool final, JsonScan& scan);
 
 // Where a block of tagged values ends: at block_close, reading each value (after value_open) raw up to
 // value_close so values may hold code and markup (agents.md f.4). A value without value_close is read, at
@@ -184,10 +198,48 @@ class Emitter {
 std::vector<ParsedToolCall> resolve_calls(std::vector<RawCall>&& raw, const ToolSet& tools, int max_calls, int& emitted,
                                           std::vector<std::string>& warnings);
 
-struct ParserCore {
+// Unconsumed generated text: appended by push(), consumed from the front, compacted now and then.
+class TextBuffer {
+  public:
+    void append(std::string_view s) { buf_.append(s); }
+    std::string_view rest() const { return std::string_view(buf_).substr(pos_); }
+    void consume(size_t n) { pos_ += n; }
+    bool empty() const { return pos_ == buf_.size(); }
+    void compact() {
+        if (pos_ > 4096 && pos_ * 2 > buf_.size()) {
+            buf_.erase(0, pos_);
+            pos_ = 0;
+        }
+    }
+
+  private:
+    std::string buf_;
+    size_t pos_ = 0;
+};
+
+// A parser over the unconsumed text: step() consumes what the text seen so far decides (with `final`, the end
+// of the output, it must consume everything eventually) and returns whether it made progress.
+class ParserCore {
+  public:
     virtual ~ParserCore() = default;
-    virtual void push(std::string_view text, Emitter& em) = 0;
-    virtual void finish(Emitter& em) = 0;
+    void push(std::string_view text, Emitter& em) {
+        buf_.append(text);
+        run(em, false);
+        buf_.compact();
+    }
+    void finish(Emitter& em) {
+        run(em, true);
+        CHECK(buf_.empty());
+    }
+
+  protected:
+    virtual bool step(Emitter& em, bool final) = 0;
+    TextBuffer buf_;
+
+  private:
+    void run(Emitter& em, bool final) {
+        for (int guard = 0; step(em, final); ++guard) CHECK(guard < 100'000'000);
+    }
 };
 std::unique_ptr<ParserCore> make_marker_parser(const OutputFormat& format, const ParserOptions& options);
 std::unique_ptr<ParserCore> make_harmony_parser(const OutputFormat& format, const ParserOptions& options);

@@ -171,7 +171,13 @@ std::optional<std::string> rewrite(std::string_view s) {
             out += c;
         } else if (c == '}' || c == ']') {
             char open = c == '}' ? '{' : '[';
-            if (stack.empty() || stack.back() != open) continue;  // stray closer
+            size_t at = stack.rfind(open);
+            if (at == std::string::npos) continue;  // stray closer
+            while (stack.size() > at + 1) {         // closes what the model left open inside it
+                drop_trailing_comma();
+                out += stack.back() == '{' ? '}' : ']';
+                stack.pop_back();
+            }
             stack.pop_back();
             drop_trailing_comma();
             out += c;
@@ -429,6 +435,57 @@ bool calls_from_json(const ordered_json& value, const ToolSet& tools, std::vecto
     if (extract(value, tools, calls, 0)) return true;
     calls.resize(before);
     return false;
+}
+
+BodyResult parse_json_calls(std::string_view body, const ToolSet& tools, bool strict) {
+    BodyResult r;
+    std::string_view t = trim(body);
+    if (t.empty()) {
+        r.error = "empty tool call";
+        return r;
+    }
+    // One value first (with repairs), then a sequence of well-formed values.
+    if (auto v = parse_json(t, false)) {
+        r.ok = calls_from_json(*v, tools, r.calls);
+        if (!r.ok) r.error = "JSON without a tool call shape";
+        return r;
+    }
+    size_t i = 0;
+    std::vector<RawCall> calls;
+    while (i < t.size() && (t[i] == '{' || t[i] == '[')) {
+        JsonScan scan{i};
+        size_t end = json_value_end(t, scan);
+        if (end == 0) break;
+        auto v = parse_json(t.substr(i, end - i), false);
+        if (!v || !calls_from_json(*v, tools, calls)) break;
+        i = end;
+        while (i < t.size() && (is_space(t[i]) || t[i] == ',' || t[i] == ';')) ++i;
+    }
+    if (i == t.size() && !calls.empty()) {
+        r.ok = true;
+        r.calls = std::move(calls);
+        return r;
+    }
+    auto v = parse_json(t, !strict, &r.repaired);
+    if (!v) {
+        r.error = "malformed JSON";
+        return r;
+    }
+    r.ok = calls_from_json(*v, tools, r.calls);
+    if (!r.ok) r.error = "JSON without a tool call shape";
+    return r;
+}
+
+BodyResult one_call(std::string name, std::string_view args, bool strict, std::string id, std::string_view what) {
+    BodyResult r;
+    auto v = parse_json(trim(args), !strict, &r.repaired);
+    if (name.empty() || !v || !v->is_object()) {
+        r.error = "malformed " + std::string(what);
+        return r;
+    }
+    r.ok = true;
+    r.calls.push_back({std::move(name), std::move(*v), std::move(id)});
+    return r;
 }
 
 std::vector<ParsedToolCall> resolve_calls(std::vector<RawCall>&& raw, const ToolSet& tools, int max_calls, int& emitted,

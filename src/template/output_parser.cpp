@@ -110,32 +110,56 @@ BlockEnd find_json_end(std::string_view text, bool final, JsonScan& scan) {
     return {};
 }
 
+BlockEnd with_optional_closer(std::string_view text, size_t body_end, std::string_view closer, bool final) {
+    size_t j = body_end;
+    while (j < text.size() && is_space(text[j])) ++j;
+    std::string_view t = text.substr(j);
+    if (starts_with(t, closer)) return {true, body_end, j + closer.size()};
+    if (!final && (t.empty() || starts_with(closer, t))) return {};
+    return {true, body_end, body_end};
+}
+
+BlockEnd json_or_closer_end(std::string_view text, size_t start, std::string_view closer, bool final, JsonScan& scan) {
+    if (scan.pos < start) {
+        scan = JsonScan{start};
+        scan.mark = start;
+    }
+    size_t e = json_value_end(text, scan);
+    size_t limit = e > 0 ? e : text.size();
+    for (size_t c = text.find(closer, scan.mark); c != std::string_view::npos && c < limit;
+         c = text.find(closer, c + 1)) {
+        JsonScan upto{start};
+        json_value_end(text.substr(0, c), upto);
+        if (!upto.in_string || (final && e == 0)) return {true, c, c + closer.size()};
+        scan.mark = c + 1;
+    }
+    if (e > 0) return with_optional_closer(text, e, closer, final);
+    if (final) return {true, text.size(), text.size()};
+    return {};
+}
+
+Trigger block_trigger(std::string text, const BlockFormat& block, bool keep) {
+    Trigger t;
+    t.text = std::move(text);
+    t.kind = TriggerKind::block;
+    t.block = &block;
+    t.keep = keep;
+    t.warn_on_fail = !keep;
+    return t;
+}
+
 namespace {
 
-// One JSON value behind an explicit marker (Granite's <|tool_call|>, Nemo's [TOOL_CALLS], a generic tag).
-class JsonValueBlock : public BlockFormat {
-  public:
-    BlockEnd find_end(std::string_view text, bool final, JsonScan& scan) const override {
-        return find_json_end(text, final, scan);
-    }
-    BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
-        BodyResult r;
-        auto v = parse_json(trim(body), !strict, &r.repaired);
-        if (!v) {
-            r.error = "malformed JSON";
-            return r;
-        }
-        r.ok = calls_from_json(*v, tools, r.calls);
-        if (!r.ok) r.error = "JSON without a tool call shape";
-        return r;
-    }
-};
-
-// Where a JSON object that may be a call starts: '{' then a first key naming a call field. Returns 1 (yes),
-// 0 (no) or -1 (need more text).
+// Where a JSON object that may be a call starts: '{' (or '[' then '{') then a first key naming a call field.
+// Returns 1 (yes), 0 (no) or -1 (need more text).
 int json_call_prefix(std::string_view s, bool final) {
     size_t i = 1;
     while (i < s.size() && is_space(s[i])) ++i;
+    if (s[0] == '[') {
+        if (i == s.size()) return final ? 0 : -1;
+        if (s[i] != '{') return 0;
+        return json_call_prefix(s.substr(i), final);
+    }
     if (i == s.size()) return final ? 0 : -1;
     if (s[i] != '"') return 0;
     size_t close = s.find('"', i + 1);
@@ -184,39 +208,18 @@ class MarkerParser : public ParserCore {
         }
     }
 
-    void push(std::string_view text, Emitter& em) override {
-        buf_.append(text);
-        run(em, false);
-        if (pos_ > 4096 && pos_ * 2 > buf_.size()) {
-            buf_.erase(0, pos_);
-            pos_ = 0;
-        }
-    }
-
-    void finish(Emitter& em) override {
-        run(em, true);
-        CHECK(pos_ == buf_.size());
-        buf_.clear();
-        pos_ = 0;
-    }
+  protected:
+    bool step(Emitter& em, bool final) override { return in_block_ ? step_block(em, final) : step_text(em, final); }
 
   private:
-    std::string_view rest() const { return std::string_view(buf_).substr(pos_); }
-    void consume(size_t n) { pos_ += n; }
+    std::string_view rest() const { return buf_.rest(); }
+    void consume(size_t n) { buf_.consume(n); }
 
     void text_out(Emitter& em, std::string_view s) {
         if (thinking_)
             em.thinking(s);
         else
             em.content(s);
-    }
-
-    void run(Emitter& em, bool final) {
-        for (int guard = 0;; ++guard) {
-            CHECK(guard < 100'000'000);
-            bool progress = in_block_ ? step_block(em, final) : step_text(em, final);
-            if (!progress) break;
-        }
     }
 
     // The earliest trigger that applies in the current context; partial: wait for more text.
@@ -239,6 +242,8 @@ class MarkerParser : public ParserCore {
             }
         };
         for (const Trigger& t : dialect_.triggers) {
+            // Inside reasoning only explicit markers count: an implied opener there is a rehearsal (f.12).
+            if (thinking_ && t.keep) continue;
             const std::string& m = t.text;
             for (size_t from = 0;;) {
                 size_t p = s.find(m, from);
@@ -295,10 +300,16 @@ class MarkerParser : public ParserCore {
         }
         Found f = find_trigger(s, final);
         if (!f.trigger) {
+            if (final && after_block_ && trailing_ws(s) == s.size()) {
+                em.markup(s);  // the end of a turn that ends in calls is not content
+                consume(s.size());
+                return true;
+            }
             size_t n = s.size() - (final ? 0 : trailing_ws(s));
             if (n == 0) return false;
             text_out(em, s.substr(0, n));
             consume(n);
+            after_block_ = false;
             return true;
         }
         size_t head = f.pos - trailing_ws(s.substr(0, f.pos));
@@ -306,11 +317,13 @@ class MarkerParser : public ParserCore {
             if (head == 0) return false;
             text_out(em, s.substr(0, head));
             consume(head);
+            after_block_ = false;
             return true;
         }
         if (head > 0) {
             text_out(em, s.substr(0, head));
             consume(head);
+            after_block_ = false;
             return true;
         }
         // The trigger sits at f.pos, after f.pos bytes of whitespace.
@@ -400,7 +413,8 @@ class MarkerParser : public ParserCore {
         consume(head + end.consumed);
         if (block_in_thinking_) thinking_ = false;  // agents.md f.12: a real call ends the reasoning
         swallow_ = fmt.trailers;
-        skip_ws_ = true;
+        // Whitespace after a call is markup before another marker or at the end, content before more text.
+        after_block_ = true;
         return true;
     }
 
@@ -408,10 +422,9 @@ class MarkerParser : public ParserCore {
     ToolSet tools_;
     int max_calls_ = -1;
     int emitted_ = 0;
-    std::string buf_;
-    size_t pos_ = 0;  // unconsumed text is buf_[pos_:]
     bool thinking_ = false;
-    bool skip_ws_ = false;  // whitespace right after a marker is markup
+    bool skip_ws_ = false;      // whitespace right after a reasoning or dropped marker is markup
+    bool after_block_ = false;  // only calls (and whitespace) since the last text
     std::vector<std::string> swallow_;
     Trigger initial_trigger_;
     // The open block: block_ws_ bytes of whitespace, the opener (opener_len_ bytes), then its text.
@@ -424,11 +437,6 @@ class MarkerParser : public ParserCore {
 };
 
 }  // namespace
-
-const BlockFormat& json_value_block() {
-    static const JsonValueBlock block;
-    return block;
-}
 
 std::unique_ptr<ParserCore> make_marker_parser(const OutputFormat& format, const ParserOptions& options) {
     return std::make_unique<MarkerParser>(format, options);

@@ -126,24 +126,29 @@ inline ordered_json standard_tools() {
     return ordered_json::parse(R"([
   {"type": "function", "function": {"name": "get_weather", "description": "Current weather",
     "parameters": {"type": "object", "required": ["city"], "properties": {
-      "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}}}},
+      "city": {"type": "string", "description": "City name"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "Unit"}}}}},
   {"type": "function", "function": {"name": "search", "description": "Search the web",
     "parameters": {"type": "object", "properties": {
-      "query": {"type": "string"}, "max_results": {"type": "integer"}}}}},
+      "query": {"type": "string", "description": "Query"},
+      "max_results": {"type": "integer", "description": "Result count"}}}}},
   {"type": "function", "function": {"name": "run_code", "description": "Run code",
-    "parameters": {"type": "object", "properties": {"code": {"type": "string"}, "language": {"type": "string"}}}}},
+    "parameters": {"type": "object", "properties": {"code": {"type": "string", "description": "Source"},
+      "language": {"type": "string", "description": "Language"}}}}},
   {"type": "function", "function": {"name": "set_options", "description": "Typed values",
     "parameters": {"type": "object", "properties": {
-      "flag": {"type": "boolean"}, "ratio": {"type": "number"}, "count": {"type": "integer"},
-      "tags": {"type": "array", "items": {"type": "string"}}, "config": {"type": "object"},
-      "limit": {"type": ["integer", "string"]}, "maybe": {"anyOf": [{"type": "null"}, {"type": "number"}]},
-      "note": {"type": "string"}}}}},
+      "flag": {"type": "boolean", "description": "d"}, "ratio": {"type": "number", "description": "d"},
+      "count": {"type": "integer", "description": "d"},
+      "tags": {"type": "array", "items": {"type": "string"}, "description": "d"},
+      "config": {"type": "object", "description": "d"},
+      "limit": {"type": ["integer", "string"], "description": "d"},
+      "maybe": {"anyOf": [{"type": "null"}, {"type": "number"}], "description": "d"},
+      "note": {"type": "string", "description": "d"}}}}},
   {"type": "function", "function": {"name": "python", "description": "Run Python",
-    "parameters": {"type": "object", "properties": {"code": {"type": "string"}}}}},
+    "parameters": {"type": "object", "properties": {"code": {"type": "string", "description": "d"}}}}},
   {"type": "function", "function": {"name": "brave_search", "description": "Builtin search",
-    "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}},
+    "parameters": {"type": "object", "properties": {"query": {"type": "string", "description": "d"}}}}},
   {"type": "function", "function": {"name": "my-tool.v2", "description": "A name that is no identifier",
-    "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}}}}
+    "parameters": {"type": "object", "properties": {"x": {"type": "integer", "description": "d"}}}}}
 ])");
 }
 

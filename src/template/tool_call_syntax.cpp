@@ -92,10 +92,19 @@ std::string ToolCallSyntax::write_calls(const std::vector<std::pair<std::string,
 ToolCallSyntax tool_call_syntax(const OutputFormat& format) {
     ToolCallSyntax s;
     switch (format.family) {
-        case ToolFamily::generic:
-            s = json_call(format.generic_tag == "{" ? "" : format.generic_tag, "arguments", "");
-            s.between_calls = "\n";
+        case ToolFamily::generic: {
+            const std::string& tag = format.generic_tag;
+            if (!tag.empty() && tag.back() == '[') {  // the tag opens a JSON list of calls
+                s = json_call("", "arguments", "");
+                s.before_calls = tag;
+                s.between_calls = ", ";
+                s.after_calls = "]";
+            } else {
+                s = json_call(tag == "{" ? "" : tag, "arguments", "");
+                s.between_calls = "\n";
+            }
             break;
+        }
         case ToolFamily::llama3:
             s = json_call("", "parameters", "");
             s.parallel = false;  // Llama 3.1's template refuses several calls in one turn

@@ -3,12 +3,12 @@
 // expected content, thinking, calls and warnings.
 //
 // File format: cases start with "### name"; "@key value" lines set family (@family NAME or @template FILE
-// for detection from a reference template), @tools (standard | none), @options (a JSON object of
-// ParserOptions fields: thinking, starts_in_thinking, max_calls); multi-line sections @input, @content,
-// @thinking run to the next line starting with '@' or "###" (newlines at their end are not part of the text;
-// "@input-json" and "@content-json" take one JSON string instead, for texts that end in a newline); @calls lists one
-// call per line as NAME ARGS_JSON [id=ID]; @warnings lists one substring per expected warning. A section left out
-// expects nothing (no content, no calls, no warnings).
+// for detection from a reference template), @variant and @generic-tag (OutputFormat fields), @tools
+// (standard | none), @options (a JSON object of ParserOptions fields: thinking, starts_in_thinking, max_calls);
+// multi-line sections @input, @content, @thinking run to the next line starting with '@' or "###" (newlines at
+// their end are not part of the text; "@input-json" and "@content-json" take one JSON string instead, for texts
+// that end in a newline); @calls lists one call per line as NAME ARGS_JSON [id=ID]; @warnings lists one
+// substring per expected warning. A section left out expects nothing (no content, no calls, no warnings).
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -105,6 +105,8 @@ std::vector<CannedCase> load_cases(const std::filesystem::path& path) {
             c->format = detect_output_format(read_file(std::string(BERTH_TESTDATA) + "/templates/jinja/" + value));
         } else if (key == "variant") {
             c->format.variant = value;
+        } else if (key == "generic-tag") {
+            c->format.generic_tag = value;
         } else if (key == "tools") {
             if (value == "none") c->options.tools = ordered_json();
         } else if (key == "options") {

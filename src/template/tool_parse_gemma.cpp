@@ -195,13 +195,51 @@ class GemmaBlock : public BlockFormat {
     std::string delim_;
 };
 
-Trigger block_trigger(std::string text, const BlockFormat& block) {
-    Trigger t;
-    t.text = std::move(text);
-    t.kind = TriggerKind::block;
-    t.block = &block;
-    return t;
-}
+// call:NAME{...} without the opening token (agents.md f.2): the object's end, found with strings between
+// delimiters (or JSON quotes) skipped, ends the call. Resumable: scan.pos/depth hold the brace scan.
+class GemmaImpliedBlock : public BlockFormat {
+  public:
+    GemmaImpliedBlock(std::string delim, std::vector<std::string> trail) : delim_(std::move(delim)) {
+        trailers = std::move(trail);
+    }
+    BlockEnd find_end(std::string_view text, bool final, JsonScan& scan) const override {
+        const BlockEnd all{true, text.size(), text.size()};
+        if (scan.pos == 0) {
+            size_t i = 5;  // after "call:"
+            while (i < text.size() && i < 133 && text[i] != '{' && !is_space(text[i]) && text[i] != '<') ++i;
+            if (i == text.size()) return final ? all : BlockEnd{};
+            if (text[i] != '{' || i == 5) return {true, i, i};  // not a call: the parse refuses it
+            scan.pos = i;
+        }
+        size_t j = scan.pos;
+        while (j < text.size()) {
+            std::string_view t = text.substr(j);
+            if (!final && t.size() < delim_.size() && starts_with(delim_, t)) break;  // a delimiter may follow
+            if (starts_with(t, delim_)) {
+                size_t e = text.find(delim_, j + delim_.size());
+                if (e == std::string_view::npos) break;
+                j = e + delim_.size();
+            } else if (t[0] == '"') {
+                size_t k = j + 1;
+                while (k < text.size() && text[k] != '"') k += text[k] == '\\' ? 2 : 1;
+                if (k >= text.size()) break;
+                j = k + 1;
+            } else {
+                if (t[0] == '{' || t[0] == '[') ++scan.depth;
+                if ((t[0] == '}' || t[0] == ']') && --scan.depth == 0) return {true, j + 1, j + 1};
+                ++j;
+            }
+            scan.pos = j;
+        }
+        return final ? all : BlockEnd{};
+    }
+    BodyResult parse(std::string_view body, const ToolSet&, bool strict) const override {
+        return parse_gemma_calls(body, delim_, strict);
+    }
+
+  private:
+    std::string delim_;
+};
 
 }  // namespace
 
@@ -218,10 +256,17 @@ void add_gemma_family_triggers(const OutputFormat& format, bool tools, Dialect& 
     static const GemmaBlock gemma4("<tool_call|>", "<|tool_call>", "<|\"|>", {"<tool_call|>", "<|tool_response>"});
     static const GemmaBlock function_gemma("<end_function_call>", "<start_function_call>", "<escape>",
                                            {"<end_function_call>", "<start_function_response>"});
+    static const GemmaImpliedBlock gemma4_implied("<|\"|>", {"<tool_call|>", "<|tool_response>"});
+    static const GemmaImpliedBlock function_gemma_implied("<escape>", {"<end_function_call>"});
     if (!tools) return;
-    if (format.family == ToolFamily::gemma4) d.triggers.push_back(block_trigger("<|tool_call>", gemma4));
-    if (format.family == ToolFamily::function_gemma)
+    if (format.family == ToolFamily::gemma4) {
+        d.triggers.push_back(block_trigger("<|tool_call>", gemma4));
+        d.triggers.push_back(block_trigger("call:", gemma4_implied, true));
+    }
+    if (format.family == ToolFamily::function_gemma) {
         d.triggers.push_back(block_trigger("<start_function_call>", function_gemma));
+        d.triggers.push_back(block_trigger("call:", function_gemma_implied, true));
+    }
 }
 
 }  // namespace berth::outparse

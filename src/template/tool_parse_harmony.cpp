@@ -48,34 +48,20 @@ class HarmonyParser : public ParserCore {
   public:
     HarmonyParser(const ParserOptions& options) : tools_(options.tools), max_calls_(options.max_calls) {}
 
-    void push(std::string_view text, Emitter& em) override {
-        buf_.append(text);
-        run(em, false);
-        if (pos_ > 4096 && pos_ * 2 > buf_.size()) {
-            buf_.erase(0, pos_);
-            pos_ = 0;
+  protected:
+    bool step(Emitter& em, bool final) override {
+        switch (state_) {
+            case State::header: return step_header(em, final);
+            case State::body: return step_body(em, final);
+            case State::outside: return step_outside(em, final);
         }
-    }
-
-    void finish(Emitter& em) override {
-        run(em, true);
-        CHECK(pos_ == buf_.size());
+        return false;
     }
 
   private:
     enum class State { header, body, outside };
 
-    std::string_view rest() const { return std::string_view(buf_).substr(pos_); }
-
-    void run(Emitter& em, bool final) {
-        for (int guard = 0;; ++guard) {
-            CHECK(guard < 100'000'000);
-            bool progress = state_ == State::header ? step_header(em, final)
-                            : state_ == State::body ? step_body(em, final)
-                                                    : step_outside(em, final);
-            if (!progress) break;
-        }
-    }
+    std::string_view rest() const { return buf_.rest(); }
 
     // Reads a header up to <|message|>; anything a header cannot hold makes it plain content.
     bool step_header(Emitter& em, bool final) {
@@ -88,7 +74,7 @@ class HarmonyParser : public ParserCore {
             if (starts_with(t, kMessage)) {
                 header_ = parse_header(s.substr(0, i));
                 em.markup(s.substr(0, i + kMessage.size()));
-                pos_ += i + kMessage.size();
+                buf_.consume(i + kMessage.size());
                 state_ = State::body;
                 return true;
             }
@@ -108,7 +94,7 @@ class HarmonyParser : public ParserCore {
         if (i == s.size() && !final) return false;
         // Not a header: what was read is content, and whatever stopped it is read as such.
         em.content(s.substr(0, i));
-        pos_ += i;
+        buf_.consume(i);
         state_ = State::outside;
         return true;
     }
@@ -133,7 +119,7 @@ class HarmonyParser : public ParserCore {
             }
             scan_from_ = 0;
             emit_call(em, s.substr(0, hit.pos));
-            pos_ += hit.pos;
+            buf_.consume(hit.pos);
         } else {
             size_t n = hit.index < 0 ? s.size() : hit.pos;
             if (n > 0) {
@@ -141,13 +127,13 @@ class HarmonyParser : public ParserCore {
                     em.thinking(s.substr(0, n));
                 else
                     em.content(s.substr(0, n));
-                pos_ += n;
+                buf_.consume(n);
             }
             if (hit.index < 0 || hit.partial) return n > 0 || (final && s.empty() && false);
         }
         if (hit.index >= 0 && hit.index < static_cast<int>(kEnds.size())) {
             em.markup(kEnds[hit.index]);
-            pos_ += kEnds[hit.index].size();
+            buf_.consume(kEnds[hit.index].size());
         }
         state_ = State::outside;
         return true;
@@ -184,28 +170,32 @@ class HarmonyParser : public ParserCore {
                                                      "<|return|>", "<|message|>", "<|constrain|>"};
         MarkerHit hit = find_marker(s, kMarks, 0, final);
         size_t n = hit.index < 0 ? s.size() : hit.pos;
-        if (n > 0) {
-            std::string_view text = s.substr(0, n);
-            if (trim(text).empty()) {
-                if (hit.index < 0 && !final) return false;
-                em.markup(text);
-            } else {
-                em.content(text);
-            }
-            pos_ += n;
+        // Whitespace right before a marker is markup, so trailing whitespace waits until it is known.
+        size_t head = n;
+        if (hit.index >= 0 || !final) {
+            while (head > 0 && is_space(s[head - 1])) --head;
+        }
+        if (head > 0) {
+            em.content(s.substr(0, head));
+            buf_.consume(head);
             return true;
         }
-        if (hit.partial) return false;
+        if (hit.index < 0 || hit.partial) return false;
+        if (n > 0) {
+            em.markup(s.substr(0, n));
+            buf_.consume(n);
+            return true;
+        }
         std::string_view mark = kMarks[hit.index];
         if (mark == kStart) {
             em.markup(mark);
-            pos_ += mark.size();
+            buf_.consume(mark.size());
             state_ = State::header;
         } else if (mark == kChannel) {
             state_ = State::header;  // the model left out <|start|>assistant: the channel starts the header
         } else {
             em.markup(mark);
-            pos_ += mark.size();
+            buf_.consume(mark.size());
         }
         return true;
     }
@@ -213,8 +203,6 @@ class HarmonyParser : public ParserCore {
     ToolSet tools_;
     int max_calls_ = -1;
     int emitted_ = 0;
-    std::string buf_;
-    size_t pos_ = 0;
     State state_ = State::header;  // after the prompt's "<|start|>assistant"
     Header header_;
     size_t scan_from_ = 0;

@@ -19,45 +19,18 @@ JsonScan global_scan(JsonScan s, size_t offset) {
 
 bool is_ident(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
 
-// A sequence of JSON values separated by whitespace (and optionally commas or semicolons), each holding calls.
-BodyResult parse_json_calls(std::string_view body, const ToolSet& tools, bool strict) {
-    BodyResult r;
-    std::string_view t = trim(body);
-    if (t.empty()) {
-        r.error = "empty tool call";
-        return r;
+// One JSON value (object or array of calls) behind an explicit marker: Granite's <|tool_call|>, FireFunction's
+// functools, a generic tag.
+class JsonBlock : public BlockFormat {
+  public:
+    explicit JsonBlock(std::vector<std::string> trail = {}) { trailers = std::move(trail); }
+    BlockEnd find_end(std::string_view text, bool final, JsonScan& scan) const override {
+        return find_json_end(text, final, scan);
     }
-    // One value first (with repairs), then a sequence of well-formed values.
-    if (auto v = parse_json(t, false)) {
-        r.ok = calls_from_json(*v, tools, r.calls);
-        if (!r.ok) r.error = "JSON without a tool call shape";
-        return r;
+    BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
+        return parse_json_calls(body, tools, strict);
     }
-    size_t i = 0;
-    std::vector<RawCall> calls;
-    while (i < t.size() && (t[i] == '{' || t[i] == '[')) {
-        JsonScan scan{i};
-        size_t end = json_value_end(t, scan);
-        if (end == 0) break;
-        auto v = parse_json(t.substr(i, end - i), false);
-        if (!v || !calls_from_json(*v, tools, calls)) break;
-        i = end;
-        while (i < t.size() && (is_space(t[i]) || t[i] == ',' || t[i] == ';')) ++i;
-    }
-    if (i == t.size() && !calls.empty()) {
-        r.ok = true;
-        r.calls = std::move(calls);
-        return r;
-    }
-    auto v = parse_json(t, !strict, &r.repaired);
-    if (!v) {
-        r.error = "malformed JSON";
-        return r;
-    }
-    r.ok = calls_from_json(*v, tools, r.calls);
-    if (!r.ok) r.error = "JSON without a tool call shape";
-    return r;
-}
+};
 
 // A bare JSON object that starts like a call ({"name": ...), anywhere in the text (agents.md f.5).
 class ImpliedJsonBlock : public BlockFormat {
@@ -67,15 +40,7 @@ class ImpliedJsonBlock : public BlockFormat {
         return find_json_end(text, final, scan);
     }
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
-        BodyResult r;
-        auto v = parse_json(body, !strict, &r.repaired);
-        if (!v) {
-            r.error = "malformed JSON";
-            return r;
-        }
-        r.ok = v->is_object() && calls_from_json(*v, tools, r.calls);
-        if (!r.ok) r.error = "JSON without a tool call shape";
-        return r;
+        return parse_json_calls(body, tools, strict);
     }
 };
 
@@ -189,21 +154,10 @@ class MistralBlock : public BlockFormat {
         std::string_view t = trim(body);
         size_t args = t.find("[ARGS]");
         if (args == std::string_view::npos) return parse_json_calls(t, tools, strict);
-        BodyResult r;
-        RawCall call;
         std::string_view head = t.substr(0, args);
         size_t cid = head.find("[CALL_ID]");
-        call.name = std::string(trim(head.substr(0, cid)));
-        if (cid != std::string_view::npos) call.id = std::string(trim(head.substr(cid + 9)));
-        auto v = parse_json(trim(t.substr(args + 6)), !strict, &r.repaired);
-        if (call.name.empty() || !v || !v->is_object()) {
-            r.error = "malformed [TOOL_CALLS] call";
-            return r;
-        }
-        call.arguments = std::move(*v);
-        r.ok = true;
-        r.calls.push_back(std::move(call));
-        return r;
+        std::string id = cid == std::string_view::npos ? "" : std::string(trim(head.substr(cid + 9)));
+        return one_call(std::string(trim(head.substr(0, cid))), t.substr(args + 6), strict, id, "[TOOL_CALLS] call");
     }
 };
 
@@ -222,16 +176,10 @@ class CommandRBlock : public BlockFormat {
             }
             if (!final && starts_with(fence, t)) return {};
         }
-        JsonScan inner = local_scan(scan, i);
-        BlockEnd e = find_json_end(text.substr(i), final, inner);
-        scan = global_scan(inner, i);
-        if (!e.found) return {};
-        size_t end = i + e.consumed, j = end;
-        while (j < text.size() && is_space(text[j])) ++j;
-        std::string_view t = text.substr(j);
-        if (starts_with(t, "```")) return {true, end, j + 3};
-        if (!final && (t.empty() || starts_with("```", t))) return {};
-        return {true, end, end};
+        while (i < text.size() && is_space(text[i])) ++i;
+        if (i == text.size()) return final ? BlockEnd{true, i, i} : BlockEnd{};
+        if (text[i] != '[' && text[i] != '{') return {true, i, i};  // no JSON: the parse refuses it
+        return json_or_closer_end(text, i, "```", final, scan);
     }
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
         std::string_view t = trim(body);
@@ -281,21 +229,12 @@ class FunctionaryV32Block : public BlockFormat {
             r.ok = true;  // markup only: the text after it is content
             return r;
         }
-        RawCall call;
-        call.name = std::string(name);
         if (name == "python" && !starts_with(trim(rest), "{")) {
-            call.arguments = ordered_json::object({{"code", std::string(rest)}});
-        } else {
-            auto v = parse_json(trim(rest), !strict, &r.repaired);
-            if (!v || !v->is_object()) {
-                r.error = "malformed JSON arguments";
-                return r;
-            }
-            call.arguments = std::move(*v);
+            r.ok = true;
+            r.calls.push_back({"python", ordered_json::object({{"code", std::string(rest)}}), ""});
+            return r;
         }
-        r.ok = true;
-        r.calls.push_back(std::move(call));
-        return r;
+        return one_call(std::string(name), rest, strict, "", "JSON arguments");
     }
 };
 
@@ -315,18 +254,8 @@ class LiteralJsonBlock : public BlockFormat {
     std::vector<std::string> closers_, cuts_;
 };
 
-Trigger block_trigger(std::string text, const BlockFormat& block, bool warn = true) {
-    Trigger t;
-    t.text = std::move(text);
-    t.kind = TriggerKind::block;
-    t.block = &block;
-    t.warn_on_fail = warn;
-    return t;
-}
-
 Trigger implied_json(const BlockFormat& block) {
-    Trigger t = block_trigger("{", block, false);
-    t.keep = true;
+    Trigger t = block_trigger("{", block, true);
     t.json_prefix = true;
     return t;
 }
@@ -341,15 +270,23 @@ void add_json_family_triggers(const OutputFormat& format, bool tools, Dialect& d
     static const CommandRBlock command_r;
     static const LiteralJsonBlock command_r7b({"<|END_ACTION|>"}, {"<|START_ACTION|>"});
     static const FunctionaryV32Block functionary;
+    static const JsonBlock json;
+    static const JsonBlock fenced_json({"```"});
     auto drop = [&](std::string text) { d.triggers.push_back({std::move(text), TriggerKind::drop}); };
     auto ends_thinking = [&](std::string text) { d.triggers.push_back({std::move(text), TriggerKind::think_close}); };
     switch (format.family) {
-        case ToolFamily::generic:
+        case ToolFamily::generic: {
             if (!tools) break;
             d.triggers.push_back(implied_json(bare));
-            if (format.generic_tag != "{" && !format.generic_tag.empty())
-                d.triggers.push_back(block_trigger(format.generic_tag, json_value_block()));
+            Trigger array = implied_json(bare);
+            array.text = "[";
+            d.triggers.push_back(array);
+            // A tag that opens the JSON ("functools[", "[TOOL_CALL] [") leaves its bracket to the value.
+            std::string tag = format.generic_tag;
+            while (!tag.empty() && (tag.back() == '[' || is_space(tag.back()))) tag.pop_back();
+            if (!tag.empty() && tag != "{") d.triggers.push_back(block_trigger(tag, fenced_json));
             break;
+        }
         case ToolFamily::llama3:
             drop("<|eom_id|>");
             drop("<|eot_id|>");
@@ -364,7 +301,9 @@ void add_json_family_triggers(const OutputFormat& format, bool tools, Dialect& d
             if (tools) d.triggers.push_back(block_trigger("[TOOL_CALLS]", mistral));
             break;
         case ToolFamily::command_r:
-            if (tools) d.triggers.push_back(block_trigger("Action:", command_r, false));
+            if (!tools) break;
+            d.triggers.push_back(block_trigger("Action:", command_r));
+            d.triggers.back().warn_on_fail = false;  // "Action:" is also an English word
             break;
         case ToolFamily::command_r7b:
             ends_thinking("<|START_RESPONSE|>");
@@ -376,14 +315,15 @@ void add_json_family_triggers(const OutputFormat& format, bool tools, Dialect& d
         case ToolFamily::granite:
             ends_thinking("<response>");
             drop("</response>");
-            if (tools) d.triggers.push_back(block_trigger("<|tool_call|>", json_value_block()));
+            if (tools) d.triggers.push_back(block_trigger("<|tool_call|>", json));
             break;
         case ToolFamily::firefunction_v2:
-            if (tools) d.triggers.push_back(block_trigger("functools", json_value_block()));
+            if (tools) d.triggers.push_back(block_trigger("functools", json));
             break;
         case ToolFamily::functionary_v3_2:
             if (!tools) break;
-            d.triggers.push_back(block_trigger(">>>", functionary, false));
+            d.triggers.push_back(block_trigger(">>>", functionary));
+            d.triggers.back().warn_on_fail = false;  // ">>>" is also a Python prompt
             d.initial_block = &functionary;
             break;
         default: break;

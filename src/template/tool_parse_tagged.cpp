@@ -196,16 +196,6 @@ class KimiBlock : public BlockFormat {
     std::vector<std::string> closers_, cuts_;
 };
 
-Trigger block_trigger(std::string text, const BlockFormat& block, bool keep) {
-    Trigger t;
-    t.text = std::move(text);
-    t.kind = TriggerKind::block;
-    t.block = &block;
-    t.keep = keep;
-    t.warn_on_fail = !keep;
-    return t;
-}
-
 }  // namespace
 
 void add_tagged_family_triggers(const OutputFormat& format, bool tools, Dialect& d) {

@@ -69,14 +69,9 @@ BodyResult parse_xml_function(std::string_view body, const ToolSet& tools, bool 
         return r;
     }
     std::string_view rest = body.substr(gt + 1);
-    if (std::string_view t = trim(rest); !t.empty() && t[0] == '{') {
-        auto v = parse_json(t, !strict, &r.repaired);
-        if (!v || !v->is_object()) {
-            r.error = "malformed JSON arguments";
-            return r;
-        }
-        call.arguments = std::move(*v);
-    } else {
+    if (std::string_view t = trim(rest); !t.empty() && t[0] == '{')
+        return one_call(call.name, t, strict, "", "JSON arguments");
+    {
         int tool = tools.find(call.name);
         for (size_t i = 0;;) {
             size_t p = rest.find(kParam, i);
@@ -106,16 +101,6 @@ BodyResult parse_xml_function(std::string_view body, const ToolSet& tools, bool 
     return r;
 }
 
-// After a body that ended at body_end, an optional closer (with whitespace before it) is part of the block.
-BlockEnd with_optional_closer(std::string_view text, size_t body_end, std::string_view closer, bool final) {
-    size_t j = body_end;
-    while (j < text.size() && is_space(text[j])) ++j;
-    std::string_view t = text.substr(j);
-    if (starts_with(t, closer)) return {true, body_end, j + closer.size()};
-    if (!final && (t.empty() || starts_with(closer, t))) return {};
-    return {true, body_end, body_end};
-}
-
 // <function=f>...</function>, also without the <tool_call> around it (agents.md f.2).
 class XmlFunctionBlock : public BlockFormat {
   public:
@@ -127,34 +112,6 @@ class XmlFunctionBlock : public BlockFormat {
         return parse_xml_function(body, tools, strict);
     }
 };
-
-BodyResult parse_json_sequence(std::string_view t, const ToolSet& tools, bool strict) {
-    BodyResult r;
-    std::vector<RawCall> calls;
-    size_t i = 0;
-    while (i < t.size() && (t[i] == '{' || t[i] == '[')) {
-        JsonScan scan{i};
-        size_t end = json_value_end(t, scan);
-        if (end == 0) break;
-        auto v = parse_json(t.substr(i, end - i), false);
-        if (!v || !calls_from_json(*v, tools, calls)) break;
-        i = end;
-        while (i < t.size() && (is_space(t[i]) || t[i] == ',')) ++i;
-    }
-    if (i == t.size() && !calls.empty()) {
-        r.ok = true;
-        r.calls = std::move(calls);
-        return r;
-    }
-    auto v = parse_json(t, !strict, &r.repaired);
-    if (!v) {
-        r.error = "malformed JSON";
-        return r;
-    }
-    r.ok = calls_from_json(*v, tools, r.calls);
-    if (!r.ok) r.error = "JSON without a tool call shape";
-    return r;
-}
 
 // <tool_call> ... </tool_call> with JSON (Hermes, Qwen) or an XML function (Qwen3-Coder) inside. The end is
 // found structurally, so a "</tool_call>" inside a JSON string or a parameter value does not cut the call.
@@ -172,24 +129,7 @@ class ToolCallBlock : public BlockFormat {
             return with_optional_closer(text, w + e.consumed, kToolCallEnd, final);
         }
         if (!final && starts_with(kFunction, rest)) return {};
-        if (rest[0] == '{' || rest[0] == '[') {
-            if (scan.pos < w) {
-                scan = JsonScan{w};
-                scan.mark = w;
-            }
-            size_t e = json_value_end(text, scan);
-            if (e > 0) return with_optional_closer(text, e, kToolCallEnd, final);
-            // Not balanced (yet): a closer outside any JSON string ends a malformed body.
-            for (size_t c = text.find(kToolCallEnd, scan.mark); c != std::string_view::npos;
-                 c = text.find(kToolCallEnd, c + 1)) {
-                JsonScan upto{w};
-                json_value_end(text.substr(0, c), upto);
-                if (!upto.in_string || final) return {true, c, c + kToolCallEnd.size()};
-                scan.mark = c + 1;
-            }
-            if (final) return {true, text.size(), text.size()};
-            return {};
-        }
+        if (rest[0] == '{' || rest[0] == '[') return json_or_closer_end(text, w, kToolCallEnd, final, scan);
         return find_literal_end(text, final, closers_, scan, cuts_);
     }
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
@@ -204,7 +144,7 @@ class ToolCallBlock : public BlockFormat {
             r.error = "empty tool call";
             return r;
         }
-        return parse_json_sequence(t, tools, strict);
+        return parse_json_calls(t, tools, strict);
     }
 
   private:
@@ -221,7 +161,7 @@ class GlmBlock : public BlockFormat {
     BodyResult parse(std::string_view body, const ToolSet& tools, bool strict) const override {
         BodyResult r;
         std::string_view t = trim(body);
-        if (!t.empty() && t[0] == '{') return parse_json_sequence(t, tools, strict);
+        if (!t.empty() && t[0] == '{') return parse_json_calls(t, tools, strict);
         size_t first = t.find("<arg_key>");
         RawCall call;
         call.name = std::string(trim(t.substr(0, first)));
@@ -339,16 +279,6 @@ class DsmlBlock : public BlockFormat {
         return r;
     }
 };
-
-Trigger block_trigger(std::string text, const BlockFormat& block, bool keep) {
-    Trigger t;
-    t.text = std::move(text);
-    t.kind = TriggerKind::block;
-    t.block = &block;
-    t.keep = keep;
-    t.warn_on_fail = !keep;
-    return t;
-}
 
 }  // namespace
 
