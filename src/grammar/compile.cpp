@@ -4,6 +4,7 @@
 // only used for nesting.
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <optional>
 #include <unordered_map>
 
@@ -59,7 +60,94 @@ struct CountedRule {
     std::vector<uint8_t> boundary;
     int end = -1;
     int min = 0, max = -1;
+    std::vector<int32_t> need, more;  // per state: fewest / most characters still to come before the end
 };
+
+// Fewest characters from each state to the end (0-1 BFS backwards: arriving at a boundary counts one) and most
+// (longest path over the strongly connected components; unbounded when a component counts characters in a
+// cycle). States that cannot reach the end get need = INT32_MAX, more = -1.
+void completion_lengths(CountedRule& r) {
+    const int n = r.dfa.n_states();
+    std::vector<std::vector<std::pair<int, int>>> rev(static_cast<size_t>(n));  // (from, weight)
+    for (int s = 0; s < n; ++s)
+        for (const ByteDfa::Edge& e : r.dfa.edges[size_t(s)])
+            rev[size_t(e.to)].push_back({s, r.boundary[size_t(e.to)]});
+    r.need.assign(size_t(n), INT32_MAX);
+    std::deque<int> dq{r.end};
+    r.need[size_t(r.end)] = 0;
+    while (!dq.empty()) {
+        const int v = dq.front();
+        dq.pop_front();
+        for (auto [u, w] : rev[size_t(v)]) {
+            if (r.need[size_t(v)] + w < r.need[size_t(u)]) {
+                r.need[size_t(u)] = r.need[size_t(v)] + w;
+                w ? dq.push_back(u) : dq.push_front(u);
+            }
+        }
+    }
+    // Tarjan (iterative); components come out sinks first.
+    std::vector<int> index(size_t(n), -1), low(size_t(n), 0), comp(size_t(n), -1), stack;
+    std::vector<uint8_t> on(size_t(n), 0);
+    std::vector<std::pair<int, size_t>> call;
+    int counter = 0, n_comp = 0;
+    r.more.assign(size_t(n), -1);
+    for (int s0 = 0; s0 < n; ++s0) {
+        if (index[size_t(s0)] >= 0) continue;
+        call.push_back({s0, 0});
+        while (!call.empty()) {
+            auto& [v, i] = call.back();
+            if (i == 0 && index[size_t(v)] < 0) {
+                index[size_t(v)] = low[size_t(v)] = counter++;
+                stack.push_back(v);
+                on[size_t(v)] = 1;
+            }
+            const auto& edges = r.dfa.edges[size_t(v)];
+            if (i < edges.size()) {
+                const int w = edges[i++].to;
+                if (index[size_t(w)] < 0) {
+                    call.push_back({w, 0});
+                } else if (on[size_t(w)]) {
+                    low[size_t(v)] = std::min(low[size_t(v)], index[size_t(w)]);
+                }
+                continue;
+            }
+            if (low[size_t(v)] == index[size_t(v)]) {
+                // Component of v: the longest completion of any member, or unbounded.
+                std::vector<int> members;
+                int w;
+                do {
+                    w = stack.back();
+                    stack.pop_back();
+                    on[size_t(w)] = 0;
+                    comp[size_t(w)] = n_comp;
+                    members.push_back(w);
+                } while (w != v);
+                bool cycle_counts = false;
+                int64_t best = -1;
+                for (int u : members) {
+                    if (u == r.end) best = std::max<int64_t>(best, 0);
+                    for (const ByteDfa::Edge& e : r.dfa.edges[size_t(u)]) {
+                        const int b = r.boundary[size_t(e.to)];
+                        if (comp[size_t(e.to)] == n_comp) {
+                            cycle_counts |= b != 0;
+                        } else if (r.more[size_t(e.to)] >= 0) {
+                            best = r.more[size_t(e.to)] == INT32_MAX
+                                       ? INT32_MAX
+                                       : std::max<int64_t>(best, b + r.more[size_t(e.to)]);
+                        }
+                    }
+                }
+                if (best >= 0 && cycle_counts) best = INT32_MAX;
+                for (int u : members) r.more[size_t(u)] = int32_t(std::min<int64_t>(best, INT32_MAX));
+                ++n_comp;
+            }
+            const int done = v;
+            call.pop_back();
+            if (!call.empty())
+                low[size_t(call.back().first)] = std::min(low[size_t(call.back().first)], low[size_t(done)]);
+        }
+    }
+}
 
 CountedRule make_counted(const ByteDfa* body, int min, int max, Status& status) {
     const ByteDfa chars = json_char_automaton(true);  // 0 starts, 1 accepts
@@ -118,6 +206,10 @@ CountedRule make_counted(const ByteDfa* body, int min, int max, Status& status) 
     for (size_t i = 0; i < pairs.size(); ++i)
         if (pairs[i].second == 0 && b.final[size_t(pairs[i].first)]) r.dfa.add(int(i), '"', '"', r.end);
     trim(r.dfa);
+    completion_lengths(r);
+    // No string within the bounds: the rule matches nothing (its start keeps no edge).
+    if (r.need[0] == INT32_MAX || (max >= 0 && r.need[0] > max) || (r.more[0] != INT32_MAX && r.more[0] < min))
+        r.dfa.edges[0].clear();
     return r;
 }
 
@@ -385,6 +477,7 @@ struct Dfa {
     std::vector<int32_t> rule;
     std::vector<uint8_t> boundary, count_end;  // counted strings (StateFlags kBoundary, kCountEnd)
     std::vector<int32_t> counter;              // index of the counted string, or -1
+    std::vector<int32_t> need, more;           // counted strings: completion lengths (CountedRule)
     int n() const { return int(final.size()); }
     void push_state(bool fin, int r) {
         final.push_back(fin);
@@ -395,6 +488,8 @@ struct Dfa {
         boundary.push_back(0);
         count_end.push_back(0);
         counter.push_back(-1);
+        need.push_back(0);
+        more.push_back(INT32_MAX);
     }
 };
 
@@ -840,6 +935,8 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
             d.boundary.back() = cr.boundary[size_t(i)];
             d.count_end.back() = i == cr.end;
             d.counter.back() = int32_t(k);
+            d.need.back() = cr.need[size_t(i)];
+            d.more.back() = cr.more[size_t(i)];
         }
         for (int i = 0; i < cr.dfa.n_states(); ++i)
             for (const ByteDfa::Edge& e : cr.dfa.edges[size_t(i)])
@@ -861,6 +958,8 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
         d.boundary.back() = d.boundary[size_t(s)];
         d.count_end.back() = d.count_end[size_t(s)];
         d.counter.back() = d.counter[size_t(s)];
+        d.need.back() = d.need[size_t(s)];
+        d.more.back() = d.more[size_t(s)];
         for (int k = 0; k < c.n; ++k) {
             d.next[size_t(copy) * size_t(c.n) + size_t(k)] = d.next[size_t(s) * size_t(c.n) + size_t(k)];
             d.lit[size_t(copy) * size_t(c.n) + size_t(k)] = d.lit[size_t(s) * size_t(c.n) + size_t(k)];
@@ -914,11 +1013,17 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     g->literal.assign((cells + 63) / 64, 0);
     g->flags.assign(size_t(n), 0);
     g->call_begin.assign(size_t(n) + 1, 0);
-    if (!counted.empty()) g->counter.assign(size_t(n), 0);
+    if (!counted.empty()) {
+        g->counter.assign(size_t(n), 0);
+        g->need.assign(size_t(n), 0);
+        g->more.assign(size_t(n), Grammar::Impl::kUnbounded);
+    }
     for (int s = 0; s < n; ++s) {
         uint8_t f = d.final[size_t(s)] ? kFinal : 0;
         if (d.counter[size_t(s)] >= 0) {
             g->counter[size_t(s)] = uint16_t(d.counter[size_t(s)] + 1);
+            g->need[size_t(s)] = d.need[size_t(s)];
+            g->more[size_t(s)] = d.more[size_t(s)];
             if (d.boundary[size_t(s)]) f |= kBoundary;
             if (d.count_end[size_t(s)]) f |= kCountEnd;
         }
@@ -956,7 +1061,8 @@ int64_t Grammar::memory_bytes() const {
     return int64_t(sizeof(Grammar) + sizeof(Impl) + g.next.capacity() * sizeof(uint16_t) +
                    g.literal.capacity() * sizeof(uint64_t) + g.flags.capacity() +
                    g.call_begin.capacity() * sizeof(int32_t) + g.calls.capacity() * sizeof(GrammarCall) +
-                   g.counter.capacity() * sizeof(uint16_t) + g.limits.capacity() * sizeof(CountLimits));
+                   g.counter.capacity() * sizeof(uint16_t) + g.limits.capacity() * sizeof(CountLimits) +
+                   (g.need.capacity() + g.more.capacity()) * sizeof(int32_t));
 }
 
 }  // namespace berth

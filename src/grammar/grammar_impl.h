@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -163,12 +164,22 @@ struct Grammar::Impl {
         return (literal[i >> 6] >> (i & 63)) & 1;
     }
     const CountLimits& limits_of(int32_t state) const { return limits[size_t(counter[size_t(state)]) - 1]; }
-    // Whether a transition from `from` (flags ff) to `to` (flags ft) is allowed with `count` characters so far.
-    bool count_allows(int32_t from, uint8_t ff, uint8_t ft, int32_t count) const {
-        if (!(ff & kBoundary)) return true;
+    // Whether the step from `from` (flags ff) to `to` (flags ft) is allowed with `count` characters before it:
+    // leaving a boundary starts a character (count < max) or closes the string (count >= min), and the count
+    // after it must leave the end reachable within the bounds (shortest and longest completions, `need`/`more`).
+    bool count_allows(int32_t from, uint8_t ff, int32_t to, uint8_t ft, int32_t count) const {
+        if (counter.empty() || counter[size_t(from)] == 0) return true;
         const CountLimits& l = limits_of(from);
-        return (ft & kCountEnd) ? count >= l.min : (l.max < 0 || count < l.max);
+        if (ff & kBoundary) {
+            if (ft & kCountEnd) return count >= l.min;
+            if (l.max >= 0 && count >= l.max) return false;
+        }
+        const int32_t after = count + ((ft & kBoundary) ? 1 : 0);
+        if (l.max >= 0 && after + need[size_t(to)] > l.max) return false;
+        return more[size_t(to)] == kUnbounded || after + more[size_t(to)] >= l.min;
     }
+    static constexpr int32_t kUnbounded = INT32_MAX;
+    std::vector<int32_t> need, more;  // (n_states, counted grammars only) fewest / most characters to the end
 };
 
 // ---- vocabulary ------------------------------------------------------------------------------------------

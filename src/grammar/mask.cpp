@@ -45,7 +45,7 @@ void walk_trie(GrammarMatcher::Impl& m, const std::vector<TrieNode>& trie, const
                 continue;
             }
             const uint8_t ff = g.flags[size_t(c.state)], ft = g.flags[size_t(s)];
-            if (!g.count_allows(c.state, ff, ft, c.count)) {
+            if (!g.count_allows(c.state, ff, s, ft, c.count)) {
                 i = nd.skip;
                 continue;
             }

@@ -86,7 +86,7 @@ int GrammarMatcher::Impl::step(const Config* in, int n_in, uint8_t byte, bool li
         const int32_t v = g->step(c.state, byte);
         if (v < 0 || (literal_only && !g->is_literal(c.state, byte))) continue;
         const uint8_t ft = g->flags[size_t(v)];
-        if (!g->count_allows(c.state, ff, ft, c.count)) continue;
+        if (!g->count_allows(c.state, ff, v, ft, c.count)) continue;
         n = expand({v, c.frame, c.count + ((ft & kBoundary) ? 1 : 0)}, out, n);
     }
     return n;

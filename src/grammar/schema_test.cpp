@@ -172,6 +172,27 @@ TEST(Schema, LongStringLengthsAreCounted) {
     EXPECT_FALSE(accepts(obj, "{\"code\": \"" + std::string(33, 'x') + "\"}"));
 }
 
+// A counted string refuses a prefix from which no string within the bounds can be completed (fewest and most
+// characters still to come), so constrained generation never walks into a dead end inside the string.
+TEST(Schema, CountedStringsRefuseDeadEndPrefixes) {
+    // Groups of five: 35 is the only length within 33..37.
+    auto fives = schema(R"({"type": "string", "pattern": "^(x{5})+$", "minLength": 33, "maxLength": 37})");
+    EXPECT_TRUE(accepts(fives, "\"" + std::string(35, 'x') + "\""));
+    EXPECT_TRUE(accepts_prefix(fives, "\"" + std::string(31, 'x')));
+    EXPECT_FALSE(accepts_prefix(fives, "\"" + std::string(36, 'x'))) << "36 needs 40 to complete";
+    // After the final "b" nothing more may come, so "b" is refused before the 33rd character.
+    auto tail = schema(R"({"type": "string", "pattern": "^a+b?$", "minLength": 33, "maxLength": 40})");
+    EXPECT_FALSE(accepts_prefix(tail, "\"aab"));
+    EXPECT_TRUE(accepts_prefix(tail, "\"" + std::string(32, 'a') + "b"));
+    EXPECT_TRUE(accepts(tail, "\"" + std::string(32, 'a') + "b\""));
+    // The pattern's lengths all lie outside the bounds: a compile error. (Only the fewest and most
+    // characters are tracked, so a periodic gap such as (x{10})+ within 33..37 is still found late, as a dead
+    // end at the 30th character, which the engine reports as an error.)
+    EXPECT_NE(schema_error(R"({"type": "string", "pattern": "^x{1,5}$", "minLength": 33, "maxLength": 37})")
+                  .find("matches nothing"),
+              std::string::npos);
+}
+
 TEST(Schema, PatternIsUnanchoredUnlessAnchored) {
     expect_all(schema(R"({"type": "string", "pattern": "ab+c"})"), {R"("abc")", R"("xxabbbcyy")"},
                {R"("ac")", R"("")"});
