@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <climits>
 
 namespace berth {
 
@@ -308,6 +309,7 @@ void Engine::admit_waiting() {
             slot->matcher->stop();
         }
         job->result.output.reserve(size_t(std::max(0, slot->limit)));
+        if (req.grammar_timing) job->result.grammar_token_ns.reserve(size_t(std::max(0, slot->limit)));
         job->result.prompt_eval_count = int(req.prompt.size());
         job->result.queue_ns = slot->t_start - job->t_submit;
         {
@@ -488,25 +490,30 @@ Status Engine::sample_token(Slot& slot, const float* row, int32_t* token) {
         *token = t;
         return Status::ok();
     }
-    const int64_t t0 = now_ns();
     GenerateResult& result = slot.job->result;
     GrammarMatcher& m = *slot.matcher;
+    int64_t t0 = now_ns(), spent = 0;
     if (!m.allows(t)) {
         ++result.grammar_masks;
         const int n = m.fill_mask(slot.mask, mask_cache_.get());
+        spent = now_ns() - t0;
         t = n > 0 ? slot.sampler->sample(row, slot.mask.words()) : -1;
         if (t < 0) {
-            result.grammar_ns += now_ns() - t0;
+            result.grammar_ns += spent;
             return Status(StatusCode::internal,
                           string_printf("constrained generation reached a dead end after %lld bytes: no token of "
                                         "the vocabulary continues the grammar%s%s",
                                         (long long)m.bytes_accepted(), m.limit_error().empty() ? "" : "; ",
                                         m.limit_error().c_str()));
         }
+        t0 = now_ns();
     }
     Status st = m.accept(t);
     CHECK_MSG(st.is_ok(), st.message().c_str());  // allowed by allows() or by the mask
-    result.grammar_ns += now_ns() - t0;
+    spent += now_ns() - t0;
+    result.grammar_ns += spent;
+    if (slot.job->request->grammar_timing)
+        result.grammar_token_ns.push_back(int32_t(std::min<int64_t>(spent, INT32_MAX)));
     *token = t;
     return Status::ok();
 }

@@ -75,6 +75,8 @@ struct GenerateRequest {
     // Special tokens (e.g. <tool_call>) appear in the text as their own text (always with a grammar);
     // end-of-generation tokens never do.
     bool render_special = false;
+    // Benchmarks: record each token's grammar time in GenerateResult::grammar_token_ns.
+    bool grammar_timing = false;
 };
 
 struct GenerateResult {
@@ -87,9 +89,11 @@ struct GenerateResult {
     int prompt_cached = 0;        // prompt tokens whose KV was reused from the slot's previous request
     std::vector<int32_t> output;  // generated tokens (including a final end-of-generation token)
     // Constrained decoding: full masks computed (the first sample was not allowed), and the time spent in the
-    // grammar (checking, masking, resampling and accepting tokens).
+    // grammar (checking the sampled token, the full mask when it was refused, accepting the token; the
+    // sampler's second pass over the masked logits is not included).
     int grammar_masks = 0;
     int64_t grammar_ns = 0;
+    std::vector<int32_t> grammar_token_ns;  // the same per generated token, when request.grammar_timing
 };
 
 // Receives generated text in order, on the caller's thread. Return false to cancel the request.

@@ -102,6 +102,15 @@ int GrammarBuilder::Impl::members(std::vector<int> kvs, std::vector<uint8_t> req
     return add(std::move(n));
 }
 
+int GrammarBuilder::Impl::counted_string(int body, int min, int max) {
+    CHECK(min >= 0 && (max < 0 || max >= min));
+    BuilderNode n{NodeKind::counted};
+    if (body >= 0) n.kids = {body};
+    n.min = min;
+    n.max = max;
+    return add(std::move(n));
+}
+
 int GrammarBuilder::Impl::call(int rule) {
     CHECK(rule >= 0 && rule < int(rules.size()));
     BuilderNode n{NodeKind::call};

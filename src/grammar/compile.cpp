@@ -4,6 +4,8 @@
 // only used for nesting.
 #include <algorithm>
 #include <atomic>
+#include <deque>
+#include <optional>
 #include <unordered_map>
 
 #include "grammar/grammar_impl.h"
@@ -49,13 +51,175 @@ struct Nfa {
 };
 
 ByteDfa intersect_dfas_impl(const ByteDfa& a, const ByteDfa& b, Status& status);
+void trim(ByteDfa& p);
+
+// A counted string: an automaton over (body state, character state) whose boundary states are those where a
+// character just ended, and whose only final state is after the closing quote.
+struct CountedRule {
+    ByteDfa dfa;
+    std::vector<uint8_t> boundary;
+    int end = -1;
+    int min = 0, max = -1;
+    std::vector<int32_t> need, more;  // per state: fewest / most characters still to come before the end
+};
+
+// Fewest characters from each state to the end (0-1 BFS backwards: arriving at a boundary counts one) and most
+// (longest path over the strongly connected components; unbounded when a component counts characters in a
+// cycle). States that cannot reach the end get need = INT32_MAX, more = -1.
+void completion_lengths(CountedRule& r) {
+    const int n = r.dfa.n_states();
+    std::vector<std::vector<std::pair<int, int>>> rev(static_cast<size_t>(n));  // (from, weight)
+    for (int s = 0; s < n; ++s)
+        for (const ByteDfa::Edge& e : r.dfa.edges[size_t(s)])
+            rev[size_t(e.to)].push_back({s, r.boundary[size_t(e.to)]});
+    r.need.assign(size_t(n), INT32_MAX);
+    std::deque<int> dq{r.end};
+    r.need[size_t(r.end)] = 0;
+    while (!dq.empty()) {
+        const int v = dq.front();
+        dq.pop_front();
+        for (auto [u, w] : rev[size_t(v)]) {
+            if (r.need[size_t(v)] + w < r.need[size_t(u)]) {
+                r.need[size_t(u)] = r.need[size_t(v)] + w;
+                w ? dq.push_back(u) : dq.push_front(u);
+            }
+        }
+    }
+    // Tarjan (iterative); components come out sinks first.
+    std::vector<int> index(size_t(n), -1), low(size_t(n), 0), comp(size_t(n), -1), stack;
+    std::vector<uint8_t> on(size_t(n), 0);
+    std::vector<std::pair<int, size_t>> call;
+    int counter = 0, n_comp = 0;
+    r.more.assign(size_t(n), -1);
+    for (int s0 = 0; s0 < n; ++s0) {
+        if (index[size_t(s0)] >= 0) continue;
+        call.push_back({s0, 0});
+        while (!call.empty()) {
+            auto& [v, i] = call.back();
+            if (i == 0 && index[size_t(v)] < 0) {
+                index[size_t(v)] = low[size_t(v)] = counter++;
+                stack.push_back(v);
+                on[size_t(v)] = 1;
+            }
+            const auto& edges = r.dfa.edges[size_t(v)];
+            if (i < edges.size()) {
+                const int w = edges[i++].to;
+                if (index[size_t(w)] < 0) {
+                    call.push_back({w, 0});
+                } else if (on[size_t(w)]) {
+                    low[size_t(v)] = std::min(low[size_t(v)], index[size_t(w)]);
+                }
+                continue;
+            }
+            if (low[size_t(v)] == index[size_t(v)]) {
+                // Component of v: the longest completion of any member, or unbounded.
+                std::vector<int> members;
+                int w;
+                do {
+                    w = stack.back();
+                    stack.pop_back();
+                    on[size_t(w)] = 0;
+                    comp[size_t(w)] = n_comp;
+                    members.push_back(w);
+                } while (w != v);
+                bool cycle_counts = false;
+                int64_t best = -1;
+                for (int u : members) {
+                    if (u == r.end) best = std::max<int64_t>(best, 0);
+                    for (const ByteDfa::Edge& e : r.dfa.edges[size_t(u)]) {
+                        const int b = r.boundary[size_t(e.to)];
+                        if (comp[size_t(e.to)] == n_comp) {
+                            cycle_counts |= b != 0;
+                        } else if (r.more[size_t(e.to)] >= 0) {
+                            best = r.more[size_t(e.to)] == INT32_MAX
+                                       ? INT32_MAX
+                                       : std::max<int64_t>(best, b + r.more[size_t(e.to)]);
+                        }
+                    }
+                }
+                if (best >= 0 && cycle_counts) best = INT32_MAX;
+                for (int u : members) r.more[size_t(u)] = int32_t(std::min<int64_t>(best, INT32_MAX));
+                ++n_comp;
+            }
+            const int done = v;
+            call.pop_back();
+            if (!call.empty())
+                low[size_t(call.back().first)] = std::min(low[size_t(call.back().first)], low[size_t(done)]);
+        }
+    }
+}
+
+CountedRule make_counted(const ByteDfa* body, int min, int max, Status& status) {
+    const ByteDfa chars = json_char_automaton(true);  // 0 starts, 1 accepts
+    auto dense = [](const ByteDfa& d) {
+        std::vector<int32_t> t(size_t(d.n_states()) * 256, -1);
+        for (int s = 0; s < d.n_states(); ++s)
+            for (const ByteDfa::Edge& e : d.edges[size_t(s)])
+                for (int x = e.lo; x <= e.hi; ++x) t[size_t(s) * 256 + size_t(x)] = e.to;
+        return t;
+    };
+    ByteDfa any;
+    any.add_state(true);
+    any.add(0, 0, 255, 0);
+    const ByteDfa& b = body ? *body : any;
+    const std::vector<int32_t> tb = dense(b), tc = dense(chars);
+    CountedRule r;
+    r.min = min;
+    r.max = max;
+    std::unordered_map<uint64_t, int> ids;
+    std::vector<std::pair<int, int>> pairs;
+    auto intern = [&](int x, int y) {
+        const uint64_t key = uint64_t(uint32_t(x)) << 32 | uint32_t(y);
+        auto it = ids.find(key);
+        if (it != ids.end()) return it->second;
+        if (r.dfa.n_states() >= kMaxStates) return -1;
+        const int id = r.dfa.add_state(false);
+        r.boundary.push_back(y == 0);
+        ids.emplace(key, id);
+        pairs.push_back({x, y});
+        return id;
+    };
+    intern(0, 0);
+    std::vector<int32_t> target(256);
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        auto [x, y] = pairs[i];
+        for (int c = 0; c < 256; ++c) {
+            int32_t u = tb[size_t(x) * 256 + size_t(c)], v = tc[size_t(y) * 256 + size_t(c)];
+            target[size_t(c)] = -1;
+            if (u < 0 || v < 0) continue;
+            target[size_t(c)] = intern(u, v == 1 ? 0 : v);  // a completed character starts the next one
+            if (target[size_t(c)] < 0) {
+                status = too_large();
+                return r;
+            }
+        }
+        for (int lo = 0; lo < 256;) {
+            int hi = lo;
+            while (hi + 1 < 256 && target[size_t(hi) + 1] == target[size_t(lo)]) ++hi;
+            if (target[size_t(lo)] >= 0) r.dfa.add(int(i), uint8_t(lo), uint8_t(hi), target[size_t(lo)]);
+            lo = hi + 1;
+        }
+    }
+    // The closing quote after a complete character where the body may end (a raw quote is never a character).
+    r.end = r.dfa.add_state(true);
+    r.boundary.push_back(0);
+    for (size_t i = 0; i < pairs.size(); ++i)
+        if (pairs[i].second == 0 && b.final[size_t(pairs[i].first)]) r.dfa.add(int(i), '"', '"', r.end);
+    trim(r.dfa);
+    completion_lengths(r);
+    // No string within the bounds: the rule matches nothing (its start keeps no edge).
+    if (r.need[0] == INT32_MAX || (max >= 0 && r.need[0] > max) || (r.more[0] != INT32_MAX && r.more[0] < min))
+        r.dfa.edges[0].clear();
+    return r;
+}
 
 // Thompson construction. Each fragment connects `from` to `to`, adds edges only out of `from`, into `to` and
 // among the states it creates, so fragments compose without sharing loops.
 class NfaBuild {
   public:
-    NfaBuild(const GrammarBuilder::Impl& b, const std::vector<int>* rule_index, const std::vector<uint8_t>* nullable)
-        : b_(b), rule_index_(rule_index), nullable_(nullable) {}
+    NfaBuild(const GrammarBuilder::Impl& b, const std::vector<int>* rule_index, const std::vector<uint8_t>* nullable,
+             std::vector<CountedRule>* counted = nullptr, int counted_base = 0)
+        : b_(b), rule_index_(rule_index), nullable_(nullable), counted_(counted), counted_base_(counted_base) {}
 
     Nfa nfa;
     Status status;
@@ -119,6 +283,26 @@ class NfaBuild {
             }
             case NodeKind::automaton: embed(b_.automata[size_t(n.index)], from, to); return;
             case NodeKind::members: build_members(n, from, to, depth); return;
+            case NodeKind::counted: {
+                if (!counted_) {
+                    status = invalid_argument("a counted string cannot be intersected with another grammar");
+                    return;
+                }
+                std::optional<ByteDfa> body;
+                if (!n.kids.empty()) {
+                    Result<ByteDfa> d = compile_to_dfa(b_, n.kids[0]);
+                    if (!d.is_ok()) {
+                        status = d.status();
+                        return;
+                    }
+                    body = std::move(*d);
+                }
+                CountedRule r = make_counted(body ? &*body : nullptr, n.min, n.max, status);
+                if (!status.is_ok()) return;
+                counted_->push_back(std::move(r));
+                nfa.edges.push_back({from, to, counted_base_ + int(counted_->size()) - 1, kCall, 0, 0, false});
+                return;
+            }
             case NodeKind::intersect: {
                 Result<ByteDfa> a = compile_to_dfa(b_, n.kids[0]);
                 if (!a.is_ok()) {
@@ -231,6 +415,8 @@ class NfaBuild {
     const GrammarBuilder::Impl& b_;
     const std::vector<int>* rule_index_;  // builder rule → compiled rule (null: calls are errors)
     const std::vector<uint8_t>* nullable_;
+    std::vector<CountedRule>* counted_;  // counted strings found, compiled rules counted_base_ + i
+    int counted_base_;
 };
 
 // ---- byte classes and subset construction -----------------------------------------------------------------
@@ -242,10 +428,13 @@ struct Classes {
     std::vector<std::vector<uint8_t>> range_classes;  // per distinct range: its classes
 };
 
-void compute_classes(Nfa& nfa, Classes& c) {
+void compute_classes(Nfa& nfa, Classes& c, const std::vector<CountedRule>& counted = {}) {
     std::vector<uint16_t> keys;
     for (const NEdge& e : nfa.edges)
         if (e.kind == kRange) keys.push_back(uint16_t(e.lo << 8 | e.hi));
+    for (const CountedRule& r : counted)
+        for (auto& edges : r.dfa.edges)
+            for (auto& e : edges) keys.push_back(uint16_t(e.lo << 8 | e.hi));
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
     for (NEdge& e : nfa.edges)
@@ -286,7 +475,22 @@ struct Dfa {
     std::vector<uint8_t> final;
     std::vector<std::vector<std::pair<int32_t, int32_t>>> calls;  // (callee rule, return state)
     std::vector<int32_t> rule;
+    std::vector<uint8_t> boundary, count_end;  // counted strings (StateFlags kBoundary, kCountEnd)
+    std::vector<int32_t> counter;              // index of the counted string, or -1
+    std::vector<int32_t> need, more;           // counted strings: completion lengths (CountedRule)
     int n() const { return int(final.size()); }
+    void push_state(bool fin, int r) {
+        final.push_back(fin);
+        rule.push_back(r);
+        calls.emplace_back();
+        next.resize(next.size() + size_t(n_classes), -1);
+        lit.resize(lit.size() + size_t(n_classes), 0);
+        boundary.push_back(0);
+        count_end.push_back(0);
+        counter.push_back(-1);
+        need.push_back(0);
+        more.push_back(INT32_MAX);
+    }
 };
 
 class Determinize {
@@ -355,11 +559,7 @@ class Determinize {
         table_[i] = id;
         pool_.insert(pool_.end(), s.begin(), s.end());
         set_begin_.push_back(pool_.size());
-        d.final.push_back(std::binary_search(s.begin(), s.end(), accept_[size_t(rule)]));
-        d.rule.push_back(rule);
-        d.calls.emplace_back();
-        d.next.resize(d.next.size() + size_t(c_.n), -1);
-        d.lit.resize(d.lit.size() + size_t(c_.n), 0);
+        d.push_state(std::binary_search(s.begin(), s.end(), accept_[size_t(rule)]), rule);
         work_.push_back(id);
         if (size_t(d.n()) * 2 > table_.size()) rehash();
         return id;
@@ -522,6 +722,7 @@ bool node_nullable(const GrammarBuilder::Impl& b, int node, const std::vector<in
             r = true;
             for (uint8_t req : n.required) r = r && !req;
             break;
+        case NodeKind::counted: r = false; break;  // the closing quote is part of it
     }
     m = r;
     return r;
@@ -699,7 +900,8 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
         }
     }
 
-    NfaBuild nb(b, &rule_index, &nullable);
+    std::vector<CountedRule> counted;  // compiled rules n_rules + i
+    NfaBuild nb(b, &rule_index, &nullable, &counted, n_rules);
     std::vector<std::pair<int, int>> ends(static_cast<size_t>(n_rules));
     for (int r = 0; r < n_rules; ++r) {
         int s = nb.state(), a = nb.state();
@@ -707,13 +909,14 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
         nb.build(bodies[size_t(r)], s, a);
         RETURN_IF_ERROR(nb.status);
     }
+    const int n_all = n_rules + int(counted.size());
 
     Classes c;
-    compute_classes(nb.nfa, c);
+    compute_classes(nb.nfa, c, counted);
     nb.nfa.index();
     Dfa d;
     d.n_classes = c.n;
-    std::vector<int32_t> start(static_cast<size_t>(n_rules));
+    std::vector<int32_t> start(static_cast<size_t>(n_all));
     {
         Determinize det(nb.nfa, c);
         for (int r = 0; r < n_rules; ++r) {
@@ -721,31 +924,54 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
         }
     }
     nb.nfa = Nfa{};
+    // Counted strings are rules of their own: their automata are copied in as they are.
+    for (size_t k = 0; k < counted.size(); ++k) {
+        const CountedRule& cr = counted[k];
+        const int base = d.n();
+        if (base + cr.dfa.n_states() > kMaxStates) return too_large();
+        const int r = n_rules + int(k);
+        for (int i = 0; i < cr.dfa.n_states(); ++i) {
+            d.push_state(i == cr.end, r);
+            d.boundary.back() = cr.boundary[size_t(i)];
+            d.count_end.back() = i == cr.end;
+            d.counter.back() = int32_t(k);
+            d.need.back() = cr.need[size_t(i)];
+            d.more.back() = cr.more[size_t(i)];
+        }
+        for (int i = 0; i < cr.dfa.n_states(); ++i)
+            for (const ByteDfa::Edge& e : cr.dfa.edges[size_t(i)])
+                for (int x = e.lo; x <= e.hi; ++x)
+                    d.next[size_t(base + i) * size_t(c.n) + c.of[size_t(x)]] = base + e.to;
+        start[size_t(r)] = base;
+    }
 
     // Calls enter a rule at a copy of its start state that is not final: the empty match is the caller's
     // epsilon edge, so a called rule always consumes a byte before it can return.
     std::vector<int32_t> callee_start(start);
-    for (int r = 1; r < n_rules; ++r) {
+    for (int r = 1; r < n_all; ++r) {
         const int s = start[size_t(r)];
         if (!d.final[size_t(s)]) continue;
         if (d.n() >= kMaxStates) return too_large();
         const int copy = d.n();
-        d.final.push_back(0);
-        d.rule.push_back(r);
-        std::vector<std::pair<int32_t, int32_t>> calls = d.calls[size_t(s)];
-        d.calls.push_back(std::move(calls));
+        d.push_state(false, r);
+        d.calls.back() = d.calls[size_t(s)];
+        d.boundary.back() = d.boundary[size_t(s)];
+        d.count_end.back() = d.count_end[size_t(s)];
+        d.counter.back() = d.counter[size_t(s)];
+        d.need.back() = d.need[size_t(s)];
+        d.more.back() = d.more[size_t(s)];
         for (int k = 0; k < c.n; ++k) {
-            d.next.push_back(d.next[size_t(s) * size_t(c.n) + size_t(k)]);
-            d.lit.push_back(d.lit[size_t(s) * size_t(c.n) + size_t(k)]);
+            d.next[size_t(copy) * size_t(c.n) + size_t(k)] = d.next[size_t(s) * size_t(c.n) + size_t(k)];
+            d.lit[size_t(copy) * size_t(c.n) + size_t(k)] = d.lit[size_t(s) * size_t(c.n) + size_t(k)];
         }
         callee_start[size_t(r)] = copy;
     }
 
     // Left recursion: a rule that can call itself before consuming a byte would push forever.
     {
-        std::vector<int8_t> color(static_cast<size_t>(n_rules), 0);
+        std::vector<int8_t> color(static_cast<size_t>(n_all), 0);
         std::vector<std::pair<int, size_t>> stack;
-        for (int r0 = 0; r0 < n_rules; ++r0) {
+        for (int r0 = 0; r0 < n_all; ++r0) {
             if (color[size_t(r0)]) continue;
             stack.push_back({r0, 0});
             color[size_t(r0)] = 1;
@@ -779,15 +1005,28 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     g->byte_class = c.of;
     g->n_classes = c.n;
     g->start = start[0];
-    g->n_rules = n_rules;
+    g->n_rules = n_all;
+    for (const CountedRule& cr : counted) g->limits.push_back({cr.min, cr.max});
     const int n = d.n();
     const size_t cells = size_t(n) * size_t(c.n);
     g->next.assign(cells, kNoState);
     g->literal.assign((cells + 63) / 64, 0);
     g->flags.assign(size_t(n), 0);
     g->call_begin.assign(size_t(n) + 1, 0);
+    if (!counted.empty()) {
+        g->counter.assign(size_t(n), 0);
+        g->need.assign(size_t(n), 0);
+        g->more.assign(size_t(n), Grammar::Impl::kUnbounded);
+    }
     for (int s = 0; s < n; ++s) {
         uint8_t f = d.final[size_t(s)] ? kFinal : 0;
+        if (d.counter[size_t(s)] >= 0) {
+            g->counter[size_t(s)] = uint16_t(d.counter[size_t(s)] + 1);
+            g->need[size_t(s)] = d.need[size_t(s)];
+            g->more[size_t(s)] = d.more[size_t(s)];
+            if (d.boundary[size_t(s)]) f |= kBoundary;
+            if (d.count_end[size_t(s)]) f |= kCountEnd;
+        }
         for (int k = 0; k < c.n; ++k) {
             const size_t at = size_t(s) * size_t(c.n) + size_t(k);
             const int32_t t = d.next[at];
@@ -821,7 +1060,9 @@ int64_t Grammar::memory_bytes() const {
     const Impl& g = *impl_;
     return int64_t(sizeof(Grammar) + sizeof(Impl) + g.next.capacity() * sizeof(uint16_t) +
                    g.literal.capacity() * sizeof(uint64_t) + g.flags.capacity() +
-                   g.call_begin.capacity() * sizeof(int32_t) + g.calls.capacity() * sizeof(GrammarCall));
+                   g.call_begin.capacity() * sizeof(int32_t) + g.calls.capacity() * sizeof(GrammarCall) +
+                   g.counter.capacity() * sizeof(uint16_t) + g.limits.capacity() * sizeof(CountLimits) +
+                   (g.need.capacity() + g.more.capacity()) * sizeof(int32_t));
 }
 
 }  // namespace berth

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,7 +36,20 @@ struct ByteDfa {
     int n_states() const { return int(final.size()); }
 };
 
-enum class NodeKind : uint8_t { empty, nothing, bytes, literal, seq, alt, repeat, call, automaton, intersect, members };
+enum class NodeKind : uint8_t {
+    empty,
+    nothing,
+    bytes,
+    literal,
+    seq,
+    alt,
+    repeat,
+    call,
+    automaton,
+    intersect,
+    members,
+    counted
+};
 
 struct BuilderNode {
     explicit BuilderNode(NodeKind k = NodeKind::empty) : kind(k) {}
@@ -75,6 +89,10 @@ struct GrammarBuilder::Impl {
     // Object members in declaration order, each required or optional, joined by `separator` (which stands only
     // between present members), then any number of `extra` members (-1: none).
     int members(std::vector<int> kvs, std::vector<uint8_t> required, int extra, int separator);
+    // The rest of a JSON string after its opening quote: min..max characters (a counter in the parse
+    // position, not unrolled states), in the language of `body` (a call-free node over the characters' JSON
+    // encodings; -1: any characters), then the closing quote.
+    int counted_string(int body, int min, int max);
     int new_rule() {
         rules.push_back(-1);
         return int(rules.size()) - 1;
@@ -95,6 +113,9 @@ struct GrammarBuilder::Impl {
     int json_array();        // any JSON array
 };
 
+// One JSON string character as a minimal automaton (state 0 starts, state 1 accepts; json_value.cpp).
+ByteDfa json_char_automaton(bool escapes);
+
 // Compiles `root` of `b` (compile.cpp).
 Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root);
 // Compiles a call-free node into a standalone byte DFA (trimmed), for intersections and enum filtering.
@@ -110,7 +131,14 @@ struct GrammarCall {
 inline constexpr uint16_t kNoState = 0xFFFF;
 inline constexpr int kMaxStates = 65000;
 
-enum StateFlags : uint8_t { kFinal = 1, kHasCalls = 2, kHasBytes = 4 };
+// kBoundary: a character of a counted string just ended here (arriving increments the count, leaving starts
+// another character and needs count < max). kCountEnd: the closing quote of a counted string (entering it
+// needs count >= min).
+enum StateFlags : uint8_t { kFinal = 1, kHasCalls = 2, kHasBytes = 4, kBoundary = 8, kCountEnd = 16 };
+
+struct CountLimits {
+    int32_t min, max;  // max < 0: unbounded
+};
 
 struct Grammar::Impl {
     uint64_t id = 0;
@@ -121,6 +149,8 @@ struct Grammar::Impl {
     std::vector<uint8_t> flags;       // (n_states) StateFlags
     std::vector<int32_t> call_begin;  // (n_states + 1) into calls
     std::vector<GrammarCall> calls;
+    std::vector<uint16_t> counter;  // (n_states, or empty when nothing is counted) 1 + index into limits, or 0
+    std::vector<CountLimits> limits;
     int32_t start = 0;
     int n_rules = 0;
     int n_states() const { return int(flags.size()); }
@@ -133,6 +163,23 @@ struct Grammar::Impl {
         size_t i = size_t(state) * size_t(n_classes) + byte_class[byte];
         return (literal[i >> 6] >> (i & 63)) & 1;
     }
+    const CountLimits& limits_of(int32_t state) const { return limits[size_t(counter[size_t(state)]) - 1]; }
+    // Whether the step from `from` (flags ff) to `to` (flags ft) is allowed with `count` characters before it:
+    // leaving a boundary starts a character (count < max) or closes the string (count >= min), and the count
+    // after it must leave the end reachable within the bounds (shortest and longest completions, `need`/`more`).
+    bool count_allows(int32_t from, uint8_t ff, int32_t to, uint8_t ft, int32_t count) const {
+        if (counter.empty() || counter[size_t(from)] == 0) return true;
+        const CountLimits& l = limits_of(from);
+        if (ff & kBoundary) {
+            if (ft & kCountEnd) return count >= l.min;
+            if (l.max >= 0 && count >= l.max) return false;
+        }
+        const int32_t after = count + ((ft & kBoundary) ? 1 : 0);
+        if (l.max >= 0 && after + need[size_t(to)] > l.max) return false;
+        return more[size_t(to)] == kUnbounded || after + more[size_t(to)] >= l.min;
+    }
+    static constexpr int32_t kUnbounded = INT32_MAX;
+    std::vector<int32_t> need, more;  // (n_states, counted grammars only) fewest / most characters to the end
 };
 
 // ---- vocabulary ------------------------------------------------------------------------------------------
@@ -140,9 +187,10 @@ struct Grammar::Impl {
 // A byte trie in depth-first order: node i's subtree is [i, skip). Node 0 is the root (no byte).
 struct TrieNode {
     int32_t skip;   // first node after this subtree
-    int32_t token;  // first token whose bytes end here, or -1 (more in Vocabulary::Impl::same_next)
+    int32_t token;  // first token whose bytes end here, or -1
     uint8_t byte;
     uint8_t depth_lo, depth_hi;  // depth (bytes from the root), 16 bits
+    uint8_t more = 0;            // other tokens have the same bytes (Vocabulary::Impl::same_next)
     int depth() const { return depth_lo | (depth_hi << 8); }
 };
 

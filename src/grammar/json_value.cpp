@@ -16,7 +16,7 @@ int GrammarBuilder::Impl::whitespace() {
 // One character (one code point) of a JSON string as a hand-made minimal automaton (it is repeated once per
 // position when a length is bounded): raw UTF-8 except '"', '\' and the C0 controls, a short escape,
 // \uXXXX outside the surrogates, or a surrogate pair \uD8xx\uDCxx. `escapes` false: raw characters only.
-static ByteDfa json_char_dfa(bool escapes) {
+ByteDfa json_char_automaton(bool escapes) {
     ByteDfa d;
     enum { S, E, C1, C2, C3, E0, ED, F0, F4, ESC, U, UD, H3, H2, H1, HS2, HS1, L0, L1, L2, L3 };
     const int n = escapes ? L3 + 1 : ESC;
@@ -75,7 +75,7 @@ static ByteDfa json_char_dfa(bool escapes) {
 
 int GrammarBuilder::Impl::json_string_char() {
     if (json_char_node < 0) {
-        json_char_node = automaton(json_char_dfa(true));
+        json_char_node = automaton(json_char_automaton(true));
         int quote = byte('"');
         json_string_node = seq({quote, repeat(json_char_node, 0, -1), quote});
     }
@@ -83,7 +83,7 @@ int GrammarBuilder::Impl::json_string_char() {
 }
 
 int GrammarBuilder::Impl::json_raw_char() {
-    if (json_raw_char_node < 0) json_raw_char_node = automaton(json_char_dfa(false));
+    if (json_raw_char_node < 0) json_raw_char_node = automaton(json_char_automaton(false));
     return json_raw_char_node;
 }
 

@@ -11,8 +11,8 @@
 namespace berth {
 namespace {
 
-// Walks `trie` from the `n` positions in `start`; for every node whose bytes some position accepts, calls
-// on_node(first token at the node or -1, the positions after it, their count); on_node returns false to stop.
+// Walks `trie` from the `n` positions in `start`; for every node with tokens whose bytes some position accepts,
+// calls on_node(node, the positions after it, their count); on_node returns false to stop.
 template <class OnNode>
 void walk_trie(GrammarMatcher::Impl& m, const std::vector<TrieNode>& trie, const Config* start, int n, bool lit_only,
                OnNode&& on_node) {
@@ -44,11 +44,17 @@ void walk_trie(GrammarMatcher::Impl& m, const std::vector<TrieNode>& trie, const
                 i = nd.skip;
                 continue;
             }
-            if (g.flags[size_t(s)] == kHasBytes) {
-                base[in_end] = {s, c.frame};
+            const uint8_t ff = g.flags[size_t(c.state)], ft = g.flags[size_t(s)];
+            if (!g.count_allows(c.state, ff, s, ft, c.count)) {
+                i = nd.skip;
+                continue;
+            }
+            const Config next{s, c.frame, c.count + ((ft & kBoundary) ? 1 : 0)};
+            if (!(ft & (kFinal | kHasCalls))) {
+                base[in_end] = next;
                 n_out = 1;
             } else {
-                n_out = m.expand({s, c.frame}, base + in_end, 0);
+                n_out = m.expand(next, base + in_end, 0);
             }
         } else {
             n_out = m.step(base + in_begin, in_end - in_begin, nd.byte, lit_only, base + in_end);
@@ -59,14 +65,17 @@ void walk_trie(GrammarMatcher::Impl& m, const std::vector<TrieNode>& trie, const
         }
         end[d] = in_end + n_out;
         tops[d] = m.top;
-        if (nd.token >= 0 && !on_node(nd.token, base + in_end, n_out)) break;
+        if (nd.token >= 0 && !on_node(nd, base + in_end, n_out)) break;
         ++i;
     }
     m.top = tops[0];
 }
 
-void set_chain(TokenMask& mask, const std::vector<int32_t>& same_next, int32_t t) {
-    for (; t >= 0; t = same_next[size_t(t)]) mask.set(t);
+// Sets the node's tokens (usually one; a few vocabularies have several tokens with the same bytes).
+void set_tokens(TokenMask& mask, const std::vector<int32_t>& same_next, const TrieNode& nd) {
+    mask.set(nd.token);
+    if (nd.more)
+        for (int32_t t = same_next[size_t(nd.token)]; t >= 0; t = same_next[size_t(t)]) mask.set(t);
 }
 
 }  // namespace
@@ -88,12 +97,13 @@ MaskCache::Impl::Impl(int n) : n_vocab(n), n_words64((n + 63) / 64) {
     tmp_u.resize(kMaxUncertain);
 }
 
-MaskCache::Impl::Entry* MaskCache::Impl::find(uint64_t grammar, int32_t state) {
-    uint64_t h = (grammar * 0x9E3779B97F4A7C15ull) ^ (uint64_t(uint32_t(state)) * 0xC2B2AE3D27D4EB4Full);
+MaskCache::Impl::Entry* MaskCache::Impl::find(uint64_t grammar, int32_t state, int32_t count_class) {
+    uint64_t h = (grammar * 0x9E3779B97F4A7C15ull) ^ (uint64_t(uint32_t(state)) * 0xC2B2AE3D27D4EB4Full) ^
+                 (uint64_t(uint32_t(count_class)) * 0x165667B19E3779F9ull);
     size_t i = size_t(h >> 20) & (table.size() - 1);
     for (;;) {
         Entry& e = table[i];
-        if (e.grammar == 0 || (e.grammar == grammar && e.state == state)) return &e;
+        if (e.grammar == 0 || (e.grammar == grammar && e.state == state && e.count_class == count_class)) return &e;
         i = (i + 1) & (table.size() - 1);
     }
 }
@@ -105,14 +115,14 @@ void MaskCache::Impl::reset() {
     ++stats.resets;
 }
 
-const MaskCache::Impl::Entry* MaskCache::Impl::store(uint64_t grammar, int32_t state, int a_n, int u_n,
-                                                     bool uncacheable) {
+const MaskCache::Impl::Entry* MaskCache::Impl::store(uint64_t grammar, int32_t state, int32_t count_class, int a_n,
+                                                     int u_n, bool uncacheable) {
     const bool bitset = !uncacheable && int64_t(a_n) * 32 > int64_t(n_vocab);
     const size_t a_words = uncacheable ? 0 : bitset ? size_t(n_words64) : (size_t(a_n) + 1) / 2;
     const size_t u_words = uncacheable ? 0 : (size_t(u_n) + 1) / 2;
     if (n_entries + 1 > int(table.size()) * 3 / 4 || arena_used + a_words + u_words > arena.size()) reset();
-    Entry* e = find(grammar, state);
-    *e = Entry{grammar, state, 0, 0, 0, 0, bitset, uncacheable};
+    Entry* e = find(grammar, state, count_class);
+    *e = Entry{grammar, state, count_class, 0, 0, 0, 0, bitset, uncacheable};
     ++n_entries;
     if (uncacheable) {
         ++stats.uncacheable;
@@ -176,10 +186,22 @@ int TokenMask::count() const {
 
 namespace {
 
-// The cache entry of `state` of the matcher's grammar, computed now if missing.
-const MaskCache::Impl::Entry* cached_entry(GrammarMatcher::Impl& m, MaskCache::Impl& cache, int32_t state) {
+// Inside a counted string the tokens allowed depend on the count only through how far it is from min and max,
+// and only up to the longest token: counts in the same class share an entry.
+int32_t count_class(const GrammarMatcher::Impl& m, const Config& pos) {
+    if (m.g->counter.empty() || m.g->counter[size_t(pos.state)] == 0) return 0;
+    const CountLimits& l = m.g->limits_of(pos.state);
+    const int32_t k = m.v->max_bytes + 1;
+    const int32_t a = std::clamp(l.min - pos.count, 0, k);
+    const int32_t b = l.max < 0 ? k : std::clamp(l.max - pos.count, 0, k);
+    return 1 + a * (k + 1) + b;
+}
+
+// The cache entry of a position's state (and count class) in the matcher's grammar, computed now if missing.
+const MaskCache::Impl::Entry* cached_entry(GrammarMatcher::Impl& m, MaskCache::Impl& cache, const Config& pos) {
     const uint64_t gid = m.g->id;
-    MaskCache::Impl::Entry* e = cache.find(gid, state);
+    const int32_t state = pos.state, cls = count_class(m, pos);
+    MaskCache::Impl::Entry* e = cache.find(gid, state, cls);
     if (e->grammar == gid) {
         ++cache.stats.hits;
         return e;
@@ -187,12 +209,12 @@ const MaskCache::Impl::Entry* cached_entry(GrammarMatcher::Impl& m, MaskCache::I
     ++cache.stats.misses;
     int a_n = 0, u_n = 0;
     bool too_many = false;
-    const Config start{state, kUnknown};
+    const Config start{state, kUnknown, pos.count};
     const auto& same = m.v->same_next;
-    walk_trie(m, m.v->text_trie, &start, 1, false, [&](int32_t t, const Config* set, int n) {
+    walk_trie(m, m.v->text_trie, &start, 1, false, [&](const TrieNode& nd, const Config* set, int n) {
         bool certain = false;
         for (int i = 0; i < n && !certain; ++i) certain = set[i].state != kPopAny;
-        for (; t >= 0; t = same[size_t(t)]) {
+        for (int32_t t = nd.token; t >= 0; t = nd.more ? same[size_t(t)] : -1) {
             if (certain) {
                 cache.tmp_a[size_t(a_n++)] = t;
             } else if (u_n < kMaxUncertain) {
@@ -204,7 +226,7 @@ const MaskCache::Impl::Entry* cached_entry(GrammarMatcher::Impl& m, MaskCache::I
         }
         return true;
     });
-    return cache.store(gid, state, a_n, u_n, too_many);
+    return cache.store(gid, state, cls, a_n, u_n, too_many);
 }
 
 }  // namespace
@@ -217,8 +239,8 @@ int GrammarMatcher::fill_mask(TokenMask& mask, MaskCache* cache) {
     if (m.done) return 0;
     m.overflow = false;
     const auto& same = m.v->same_next;
-    auto set_all = [&](int32_t t, const Config*, int) {
-        set_chain(mask, same, t);
+    auto set_all = [&](const TrieNode& nd, const Config*, int) {
+        set_tokens(mask, same, nd);
         return true;
     };
     if (!cache) {
@@ -228,7 +250,7 @@ int GrammarMatcher::fill_mask(TokenMask& mask, MaskCache* cache) {
         for (int i = 0; i < m.n_cur; ++i) {
             const Config pos = m.cur[size_t(i)];
             if (!(m.g->flags[size_t(pos.state)] & kHasBytes)) continue;
-            const MaskCache::Impl::Entry* e = cached_entry(m, c, pos.state);
+            const MaskCache::Impl::Entry* e = cached_entry(m, c, pos);
             if (e->uncacheable) {
                 walk_trie(m, m.v->text_trie, &pos, 1, false, set_all);
                 continue;

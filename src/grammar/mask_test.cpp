@@ -118,6 +118,9 @@ TEST(Mask, EqualsTokenByTokenChecks) {
         R"({"type": "string", "format": "date"})",
         R"({"anyOf": [{"type": "string", "maxLength": 3}, {"type": "boolean"}, {"type": "null"}]})",
         R"({})",
+        // Counted lengths: masks depend on how far the count is from its bounds.
+        R"({"type": "object", "properties": {"s": {"type": "string", "minLength": 34, "maxLength": 38}},
+            "required": ["s"], "additionalProperties": false})",
     };
     MaskCache cache(test_vocab().vocab->n_vocab());
     int total = 0;

@@ -43,7 +43,7 @@ int32_t GrammarMatcher::Impl::push(int32_t ret, int32_t parent) {
 
 int GrammarMatcher::Impl::add(Config* out, int n, Config c) {
     for (int i = 0; i < n; ++i)
-        if (out[i].state == c.state && out[i].frame == c.frame) return n;
+        if (out[i].state == c.state && out[i].frame == c.frame && out[i].count == c.count) return n;
     if (n == kMaxConfigs) {
         note_limit();
         return n;
@@ -52,9 +52,9 @@ int GrammarMatcher::Impl::add(Config* out, int n, Config c) {
     return n + 1;
 }
 
-// Adds `c` and everything reachable from it without consuming a byte: calls push and enter the callee, a
-// final state returns to its frame (below an unknown stack: kPopAny). Only positions that can take a byte,
-// or end the whole grammar, are kept.
+// Adds `c` and everything reachable from it without consuming a byte: calls push and enter the callee (with
+// a fresh count), a final state returns to its frame (below an unknown stack: kPopAny). Only positions that can
+// take a byte, or end the whole grammar, are kept.
 int GrammarMatcher::Impl::expand(Config c, Config* out, int n) {
     for (;;) {
         const uint8_t f = g->flags[size_t(c.state)];
@@ -62,14 +62,14 @@ int GrammarMatcher::Impl::expand(Config c, Config* out, int n) {
             for (int32_t i = g->call_begin[size_t(c.state)]; i < g->call_begin[size_t(c.state) + 1]; ++i) {
                 const GrammarCall& call = g->calls[size_t(i)];
                 int32_t fr = push(call.ret, c.frame);
-                if (fr >= 0) n = expand({call.callee, fr}, out, n);
+                if (fr >= 0) n = expand({call.callee, fr, 0}, out, n);
             }
         }
         if ((f & kHasBytes) || ((f & kFinal) && c.frame == kBottom)) n = add(out, n, c);
         if (!(f & kFinal) || c.frame == kBottom) return n;
-        if (c.frame == kUnknown) return add(out, n, {kPopAny, kUnknown});
+        if (c.frame == kUnknown) return add(out, n, {kPopAny, kUnknown, 0});
         const Frame& fr = frames[size_t(c.frame)];
-        c = {fr.ret, fr.parent};
+        c = {fr.ret, fr.parent, 0};
     }
 }
 
@@ -81,10 +81,13 @@ int GrammarMatcher::Impl::step(const Config* in, int n_in, uint8_t byte, bool li
             n = add(out, n, c);
             continue;
         }
-        if (!(g->flags[size_t(c.state)] & kHasBytes)) continue;
+        const uint8_t ff = g->flags[size_t(c.state)];
+        if (!(ff & kHasBytes)) continue;
         const int32_t v = g->step(c.state, byte);
         if (v < 0 || (literal_only && !g->is_literal(c.state, byte))) continue;
-        n = expand({v, c.frame}, out, n);
+        const uint8_t ft = g->flags[size_t(v)];
+        if (!g->count_allows(c.state, ff, v, ft, c.count)) continue;
+        n = expand({v, c.frame, c.count + ((ft & kBoundary) ? 1 : 0)}, out, n);
     }
     return n;
 }
@@ -167,7 +170,7 @@ void GrammarMatcher::start(GrammarPtr grammar, const Vocabulary* vocab) {
     m.done = m.overflow = false;
     m.limit_error.clear();
     m.bytes_accepted = 0;
-    m.n_cur = m.expand({m.g->start, kBottom}, m.cur.data(), 0);
+    m.n_cur = m.expand({m.g->start, kBottom, 0}, m.cur.data(), 0);
     m.committed = m.top;
 }
 

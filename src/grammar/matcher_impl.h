@@ -8,10 +8,12 @@
 
 namespace berth {
 
-// A parse position: `state` on top of the stack `frame` (kBottom: empty; kUnknown: not known, in cache walks).
+// A parse position: `state` on top of the stack `frame` (kBottom: empty; kUnknown: not known, in cache walks),
+// and inside a counted string the characters it has so far.
 struct Config {
     int32_t state;
     int32_t frame;
+    int32_t count = 0;
 };
 // One stack frame: where the caller continues, the frame below it, and its depth (1 = just above the bottom).
 struct Frame {
@@ -63,6 +65,7 @@ struct MaskCache::Impl {
     struct Entry {
         uint64_t grammar = 0;  // 0: empty slot
         int32_t state = 0;
+        int32_t count_class = 0;      // inside a counted string: how far the count is from its limits
         uint32_t a_off = 0, a_n = 0;  // accepted tokens: a bitset of n_words64 words, or a_n ids
         uint32_t u_off = 0, u_n = 0;  // stack-dependent tokens to check one by one
         bool bitset = false, uncacheable = false;
@@ -76,11 +79,11 @@ struct MaskCache::Impl {
     Stats stats;
 
     explicit Impl(int n_vocab);
-    Entry* find(uint64_t grammar, int32_t state);
+    Entry* find(uint64_t grammar, int32_t state, int32_t count_class);
     void reset();
     // Stores a computed entry (resetting the cache first when it is full); the entry's lists come from tmp_a
     // and tmp_u.
-    const Entry* store(uint64_t grammar, int32_t state, int a_n, int u_n, bool uncacheable);
+    const Entry* store(uint64_t grammar, int32_t state, int32_t count_class, int a_n, int u_n, bool uncacheable);
     const uint32_t* ids(uint32_t off) const { return reinterpret_cast<const uint32_t*>(arena.data() + off); }
 };
 

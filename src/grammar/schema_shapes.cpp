@@ -5,8 +5,8 @@
 namespace berth::schema {
 namespace {
 
-constexpr int kMaxLength = 1000;  // minLength/maxLength are unrolled: one automaton step per character
-constexpr int kMaxItems = 1000;   // likewise for minItems/maxItems
+constexpr int kUnrolledLength = 32;  // longer minLength/maxLength are counted instead of unrolled
+constexpr int kMaxItems = 1000;      // likewise for minItems/maxItems
 constexpr int kMaxPrefixItems = 64;
 
 bool is_nothing(const GrammarBuilder::Impl& b, int n) { return b.nodes[size_t(n)].kind == NodeKind::nothing; }
@@ -185,12 +185,6 @@ Result<int> SchemaCompiler::array_node(const Merged& m) {
 Result<int> SchemaCompiler::string_node(const Merged& m) {
     const int min = m.min_length, max = m.max_length;
     if (max >= 0 && min > max) return b_.nothing();
-    if (min > kMaxLength || max > kMaxLength) {
-        return error(
-            "\"minLength\"/\"maxLength\" above %d%s are not supported (each character is a step of the "
-            "automaton)",
-            kMaxLength, at(m.path).c_str());
-    }
     int body = -1;
     for (const auto& [pattern, path] : m.patterns) {
         ASSIGN_OR_RETURN(int n, regex_body(b_, pattern, path));
@@ -200,13 +194,15 @@ Result<int> SchemaCompiler::string_node(const Merged& m) {
         ASSIGN_OR_RETURN(int n, format_body(b_, format, path));
         body = body < 0 ? n : b_.intersect(body, n);
     }
+    const int quote = b_.byte('"');
+    // Long bounds are counted by the matcher; short ones are unrolled (one automaton state per character).
+    if (min > kUnrolledLength || max > kUnrolledLength) return b_.seq({quote, b_.counted_string(body, min, max)});
     const int chars = b_.repeat(b_.json_string_char(), min, max);
     if (body < 0) {
         body = chars;
     } else if (min > 0 || max >= 0) {
         body = b_.intersect(body, chars);
     }
-    const int quote = b_.byte('"');
     return b_.seq({quote, body, quote});
 }
 

@@ -18,7 +18,7 @@ void build_trie(const Vocabulary::Impl& v, std::vector<int32_t> ids, std::vector
         return x < y || (x == y && a < b);
     });
     trie.clear();
-    trie.push_back({0, -1, 0, 0, 0});
+    trie.push_back({0, -1, 0, 0, 0, 0});
     std::vector<int32_t> path{0};  // node at each depth of the current path
     std::string_view prev;
     auto close_to = [&](size_t depth) {  // finishes the subtrees deeper than `depth`
@@ -34,7 +34,7 @@ void build_trie(const Vocabulary::Impl& v, std::vector<int32_t> ids, std::vector
         close_to(common);
         for (size_t d = common; d < b.size(); ++d) {
             const int depth = int(d) + 1;
-            trie.push_back({0, -1, uint8_t(b[d]), uint8_t(depth & 0xFF), uint8_t(depth >> 8)});
+            trie.push_back({0, -1, uint8_t(b[d]), uint8_t(depth & 0xFF), uint8_t(depth >> 8), 0});
             path.push_back(int32_t(trie.size()) - 1);
         }
         TrieNode& node = trie[size_t(path.back())];
@@ -44,6 +44,7 @@ void build_trie(const Vocabulary::Impl& v, std::vector<int32_t> ids, std::vector
             int32_t last = node.token;  // same bytes as an earlier token: chain it
             while (same_next[size_t(last)] >= 0) last = same_next[size_t(last)];
             same_next[size_t(last)] = t;
+            node.more = 1;
         }
         prev = b;
     }
