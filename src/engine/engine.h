@@ -41,6 +41,12 @@ class Backend {
     virtual Result<const float*> forward(const BatchToken* tokens, int n_tokens) = 0;
     // Bytes of the weight mapping resident in memory now (mincore); 0 when not file-backed.
     virtual int64_t weights_resident_bytes() const { return 0; }
+    // Pages of the KV pool, all and free now (0 when the backend has no paged pool). Called on the engine's
+    // worker thread only, which owns the pool.
+    virtual int64_t kv_pages_total() const { return 0; }
+    virtual int64_t kv_pages_free() const { return 0; }
+    // The weight file on disk compared with the mapping (MappedFile::file_state); any thread.
+    virtual FileState weights_file_state() const { return FileState::intact; }
 };
 
 // Text ↔ tokens for one model (the model's tokenizer, or a fake in tests).
@@ -82,6 +88,11 @@ using TextCallback = std::function<bool(std::string_view text)>;
 struct EngineStats {
     int64_t requests = 0, tokens_prompt = 0, tokens_generated = 0, steps = 0, cancelled = 0;
     int active = 0, waiting = 0;
+    // The KV pool: every page, and the free ones after the last step (pages kept for prefix reuse are not free).
+    int64_t kv_pages = 0, kv_pages_free = 0;
+    // Cancellations (part of `cancelled`) by where the request was: waiting for a sequence, evaluating its prompt,
+    // generating.
+    int64_t cancelled_waiting = 0, cancelled_prefill = 0, cancelled_decoding = 0;
 };
 
 // Bounds on requests waiting for a free sequence when all n_parallel sequences are in use.
@@ -116,6 +127,9 @@ class Engine {
     static int64_t heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch);
     // Bytes of the weights resident in memory now: a model the OS paged out is warm in name only.
     int64_t weights_resident_bytes() const { return backend_->weights_resident_bytes(); }
+    // Whether the weight file was replaced (harmless: the mapping keeps the old bytes) or changed in place (the
+    // mapping may show other bytes or zeros: the model must be loaded again).
+    FileState weights_file_state() const { return backend_->weights_file_state(); }
 
   private:
     struct Job;
@@ -195,6 +209,7 @@ class EmbeddingEngine {
     // when `truncate`, otherwise invalid_argument. `n_tokens` receives the tokens used.
     Result<std::vector<float>> embed(std::string_view text, bool truncate, int* n_tokens);
     int64_t weights_resident_bytes() const;
+    FileState weights_file_state() const;  // as Engine::weights_file_state
 
   private:
     std::unique_ptr<EmbeddingModel> model_;

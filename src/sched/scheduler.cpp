@@ -24,6 +24,7 @@ struct SchedRunner {
     int64_t last_used = 0;          // monotonic ns
     int64_t loaded_at_wall = 0;
     Scheduler* unloading_for = nullptr;  // set when removed: told when the model is gone
+    bool file_changed_logged = false;
 
     // Unloading: the engine (and with it the model's mappings) goes first, then the heap memory the load
     // freed (tokenizer tables, metadata) is returned to the OS, so RssAnon falls back at once.
@@ -214,7 +215,16 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 }
                 continue;
             }
-            if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
+            // A weight file written or truncated in place: the mapping may hold other bytes now; load it again.
+            const bool changed = r->state == RunnerState::ready &&
+                                 ((r->model.engine && r->model.engine->weights_file_state() == FileState::changed) ||
+                                  (r->model.embedder && r->model.embedder->weights_file_state() == FileState::changed));
+            if (changed && !r->file_changed_logged) {
+                r->file_changed_logged = true;
+                LOG_WARN("%s: %s changed on disk while loaded; it is loaded again once its requests end",
+                         ref.name.c_str(), r->ref.path.c_str());
+            }
+            if (r->state == RunnerState::ready && !changed && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
                 ++r->refcount;
                 r->unload_pending = false;
                 r->expires_at = kForever;
@@ -225,15 +235,17 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 lease.load_ns_ = clock_->now_ns() - t0;
                 return lease;
             }
-            // Loaded with a smaller context: reload once idle.
+            // Loaded with a smaller context, or from a file that changed since: reload once idle.
             if (r->state == RunnerState::ready && r->refcount == 0) {
                 remove_locked(r, dead);
                 continue;
             }
             if (!wait(room_deadline)) {
                 if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
-                return give_up(timed_out("(loaded with a smaller context) to finish its requests before reloading",
-                                         config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
+                return give_up(
+                    timed_out("(loaded with a smaller context, or changed on disk) to finish its requests "
+                              "before reloading",
+                              config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
             }
             continue;
         }
@@ -432,7 +444,15 @@ ResidentInfo Scheduler::info_locked(const Runner& r) const {
     i.kv_bytes = r.model.kv_bytes;
     i.scratch_bytes = r.model.scratch_bytes;
     i.cache_bytes = r.model.cache_bytes;
-    if (r.state == RunnerState::ready && r.model.engine) i.weights_resident = r.model.engine->weights_resident_bytes();
+    if (r.state == RunnerState::ready && r.model.engine) {
+        i.weights_resident = r.model.engine->weights_resident_bytes();
+        EngineStats es = r.model.engine->stats();
+        i.kv_pages = es.kv_pages;
+        i.kv_pages_free = es.kv_pages_free;
+        i.cancelled_waiting = es.cancelled_waiting;
+        i.cancelled_prefill = es.cancelled_prefill;
+        i.cancelled_decoding = es.cancelled_decoding;
+    }
     if (r.state == RunnerState::ready && r.model.embedder)
         i.weights_resident = r.model.embedder->weights_resident_bytes();
     i.keep_alive = r.keep_alive;
