@@ -33,13 +33,17 @@ double slope(const std::vector<double>& x, const std::vector<double>& y) {
 }
 
 Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
-               int64_t baseline, int64_t final_mem) {
+               const Sample& first, const Sample& last) {
+    const int64_t baseline = first.rss_anon, final_mem = last.rss_anon;
     Report r;
+    r.threads_baseline = first.threads, r.threads_final = last.threads;
+    r.fds_baseline = first.fds, r.fds_final = last.fds;
     r.models = cfg.models;
     r.requests = int64_t(reqs.size());
     std::map<std::string, int64_t> kinds;
     std::vector<double> ttft, lat, tps;
     for (const auto& q : reqs) {
+        if (q.status >= 500 && q.status != 503) r.server_errors++;
         if (!q.error_kind.empty()) {
             r.errors++;
             kinds[q.error_kind]++;
@@ -135,6 +139,11 @@ std::string report_json(const Report& r) {
                    {"unaccounted_growth_bytes_per_1k_requests", r.unaccounted_growth_per_1k_requests},
                    {"retention", r.retention},
                    {"unaccounted_max_bytes", r.unaccounted_max}};
+    j["process"] = {{"threads_baseline", r.threads_baseline},
+                    {"threads_final", r.threads_final},
+                    {"fds_baseline", r.fds_baseline},
+                    {"fds_final", r.fds_final}};
+    j["server_errors"] = r.server_errors;
     j["latency_ms"] = {{"ttft_p50", r.ttft_p50_ms},     {"ttft_p95", r.ttft_p95_ms},
                        {"ttft_p99", r.ttft_p99_ms},     {"total_p50", r.latency_p50_ms},
                        {"total_p95", r.latency_p95_ms}, {"total_p99", r.latency_p99_ms}};
