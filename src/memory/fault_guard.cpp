@@ -32,8 +32,8 @@ void on_sigbus(int sig, siginfo_t* info, void* context) {
         uintptr_t b = s.begin.load(std::memory_order_acquire), e = s.end.load(std::memory_order_acquire);
         if (b == 0 || at < b || at >= e) continue;
         uintptr_t from = at & ~(page - 1);
-        void* p = mmap(reinterpret_cast<void*>(from), e - from, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                       -1, 0);
+        void* p =
+            mmap(reinterpret_cast<void*>(from), e - from, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         if (p != MAP_FAILED) {
             s.faulted.store(true, std::memory_order_release);
             return;  // the read is retried and finds zeros

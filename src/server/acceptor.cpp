@@ -24,13 +24,13 @@ namespace berth {
 namespace {
 
 constexpr uint64_t kListenId = UINT64_MAX - 1, kWakeId = UINT64_MAX;
-constexpr int64_t kScanEveryNs = 100'000'000;      // deadlines are checked ten times a second
-constexpr int64_t kLingerNs = 2'000'000'000;       // after an error answer, the client's bytes are read and dropped
-constexpr size_t kReadChunk = 16 << 10;            // one recv()
-constexpr int kReadsPerEvent = 4;                  // fairness: at most 64 KiB per connection per wake-up
-constexpr int kAcceptsPerEvent = 256;              // fairness between accepting and reading
-constexpr int64_t kAcceptPauseNs = 100'000'000;    // out of descriptors: accept again after this
-constexpr int kDescriptorReserve = 128;            // model files, blobs, pipes, the store: never used by clients
+constexpr int64_t kScanEveryNs = 100'000'000;    // deadlines are checked ten times a second
+constexpr int64_t kLingerNs = 2'000'000'000;     // after an error answer, the client's bytes are read and dropped
+constexpr size_t kReadChunk = 16 << 10;          // one recv()
+constexpr int kReadsPerEvent = 4;                // fairness: at most 64 KiB per connection per wake-up
+constexpr int kAcceptsPerEvent = 256;            // fairness between accepting and reading
+constexpr int64_t kAcceptPauseNs = 100'000'000;  // out of descriptors: accept again after this
+constexpr int kDescriptorReserve = 128;          // model files, blobs, pipes, the store: never used by clients
 
 thread_local int tls_connection_fd = -1;
 
@@ -75,9 +75,9 @@ std::string error_response(int status, const std::string& message, const std::st
 // Requests that take long (generation, embeddings, model transfers): at most workers - reserve of them run at
 // once, so that the reserve always answers the quick ones (tags, ps, show, health, metrics ...).
 bool is_heavy(const std::string& path) {
-    static const char* heavy[] = {"/api/generate", "/api/chat",         "/api/embed",      "/api/embeddings",
-                                  "/api/pull",     "/api/create",       "/api/push",       "/api/load",
-                                  "/v1/completions", "/v1/chat/completions", "/v1/embeddings"};
+    static const char* heavy[] = {"/api/generate", "/api/chat", "/api/embed", "/api/embeddings", "/api/pull",
+                                  "/api/create",   "/api/push", "/api/load",  "/v1/completions", "/v1/chat/completions",
+                                  "/v1/embeddings"};
     for (const char* h : heavy) {
         if (path == h) return true;
     }
@@ -258,7 +258,8 @@ Acceptor::~Acceptor() {
 Status Acceptor::bind() {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (epoll_fd_ < 0 || wake_fd_ < 0) return io_error("cannot create the event loop (epoll/eventfd): %s", strerror(errno));
+    if (epoll_fd_ < 0 || wake_fd_ < 0)
+        return io_error("cannot create the event loop (epoll/eventfd): %s", strerror(errno));
     addrinfo hints{}, *res = nullptr;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -427,8 +428,7 @@ void Acceptor::accept_all() {
         }
         accepted_.fetch_add(1, std::memory_order_relaxed);
         if (open_ >= opt_.max_connections) {
-            refuse(fd, 503,
-                   string_printf("too many connections (%d open; BERTH_MAX_CONNECTIONS)", open_).c_str());
+            refuse(fd, 503, string_printf("too many connections (%d open; BERTH_MAX_CONNECTIONS)", open_).c_str());
             continue;
         }
         int one = 1;
@@ -457,8 +457,7 @@ void Acceptor::refuse(int fd, int status, const char* message) {
     (void)!send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(fd, SHUT_WR);
     char drop[4096];  // unread bytes would turn the close into a reset that can hide the answer
-    for (int i = 0; i < 16 && recv(fd, drop, sizeof drop, MSG_DONTWAIT) > 0; ++i) {
-    }
+    for (int i = 0; i < 16 && recv(fd, drop, sizeof drop, MSG_DONTWAIT) > 0; ++i) {}
     ::close(fd);
 }
 
@@ -475,6 +474,7 @@ void Acceptor::close_conn(Conn& c) {
 // Answers with an error and closes; the client's further bytes are read and dropped for a moment first (a close
 // with unread bytes resets the connection, and the client might never see the answer).
 void Acceptor::reply_and_close(Conn& c, int status, const std::string& message) {
+    LOG_DEBUG("connection %d answered %d and closed: %s", c.fd, status, message.c_str());
     std::string r = error_response(status, message, c.framer.head().path);  // empty until the head is parsed
     (void)!send(c.fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(c.fd, SHUT_WR);
@@ -585,6 +585,7 @@ void Acceptor::expire(int64_t now) {
             close_conn(c);
         } else if (c.state == Conn::State::reading) {
             if (!c.in_request || c.buf.empty()) {
+                LOG_DEBUG("connection %d closed: idle", c.fd);
                 idle_closed_.fetch_add(1, std::memory_order_relaxed);  // never sent a byte of a next request
                 close_conn(c);
             } else if (!c.head_done) {
@@ -614,6 +615,7 @@ void Acceptor::take_back() {
     for (Conn* c : back) {
         if (c->stream_body) --uploads_;
         if (c->close_after || stopping_) {
+            LOG_DEBUG("connection %d closed after its request", c->fd);
             close_conn(*c);
             continue;
         }
@@ -640,9 +642,8 @@ void Acceptor::worker_main(int) {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
         Conn* c = nullptr;
-        work_cv_.wait(lock, [&] {
-            return workers_stop_ || !light_.empty() || (!heavy_.empty() && busy_heavy_ < heavy_limit);
-        });
+        work_cv_.wait(
+            lock, [&] { return workers_stop_ || !light_.empty() || (!heavy_.empty() && busy_heavy_ < heavy_limit); });
         if (!light_.empty()) {
             c = light_.front();
             light_.pop_front();

@@ -77,26 +77,26 @@ class RequestFramer {
 // ---- the acceptor --------------------------------------------------------------------------------------
 struct AcceptorOptions {
     std::string host = "127.0.0.1";
-    int port = 11434;                                // 0: any free port
-    int backlog = 4096;                              // listen(2); the kernel caps it at net.core.somaxconn
-    int max_connections = 4096;                      // BERTH_MAX_CONNECTIONS (capped by RLIMIT_NOFILE)
-    int workers = 16;                                // BERTH_HTTP_THREADS: requests processed at once
-    int64_t header_timeout_ns = 10'000'000'000;      // BERTH_HEADER_TIMEOUT: connection (or first byte) to blank line
-    int64_t body_timeout_ns = 60'000'000'000;        // BERTH_BODY_TIMEOUT: end of header to end of body
-    int64_t idle_timeout_ns = 30'000'000'000;        // BERTH_IDLE_TIMEOUT: keep-alive wait for the next request
-    int64_t write_timeout_ns = 60'000'000'000;       // a client that reads nothing of its answer this long is dropped
-    int64_t max_body_bytes = 32 << 20;               // BERTH_MAX_BODY: buffered bodies (blob uploads stream)
+    int port = 11434;                                 // 0: any free port
+    int backlog = 4096;                               // listen(2); the kernel caps it at net.core.somaxconn
+    int max_connections = 4096;                       // BERTH_MAX_CONNECTIONS (capped by RLIMIT_NOFILE)
+    int workers = 16;                                 // BERTH_HTTP_THREADS: requests processed at once
+    int64_t header_timeout_ns = 10'000'000'000;       // BERTH_HEADER_TIMEOUT: connection (or first byte) to blank line
+    int64_t body_timeout_ns = 60'000'000'000;         // BERTH_BODY_TIMEOUT: end of header to end of body
+    int64_t idle_timeout_ns = 30'000'000'000;         // BERTH_IDLE_TIMEOUT: keep-alive wait for the next request
+    int64_t write_timeout_ns = 60'000'000'000;        // a client that reads nothing of its answer this long is dropped
+    int64_t max_body_bytes = 32 << 20;                // BERTH_MAX_BODY: buffered bodies (blob uploads stream)
     int64_t max_buffered_bytes = int64_t(256) << 20;  // every connection's buffer together (more: 503)
 };
 
 struct AcceptorStats {
     int64_t accepted = 0, refused = 0, header_timeouts = 0, body_timeouts = 0, idle_closed = 0, bad_requests = 0;
-    int64_t requests = 0;      // handed to workers
-    int open = 0;              // connections open now
-    int queued = 0;            // complete requests waiting for a worker
-    int busy = 0;              // workers answering a request
-    int64_t buffered = 0;      // bytes in connection buffers
-    int max_connections = 0;   // after the RLIMIT_NOFILE cap
+    int64_t requests = 0;     // handed to workers
+    int open = 0;             // connections open now
+    int queued = 0;           // complete requests waiting for a worker
+    int busy = 0;             // workers answering a request
+    int64_t buffered = 0;     // bytes in connection buffers
+    int max_connections = 0;  // after the RLIMIT_NOFILE cap
 };
 
 // Runs one complete request read from `strm` on a worker thread: cpp-httplib's Server::process_request. Returns

@@ -31,9 +31,8 @@ struct TestServer {
         o.host = "127.0.0.1";
         o.port = 0;
         http.Get("/fast", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
-        http.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
-            res.set_content(req.body, "text/plain");
-        });
+        http.Post("/echo",
+                  [](const httplib::Request& req, httplib::Response& res) { res.set_content(req.body, "text/plain"); });
         // A "heavy" route (as generation is): sleeps, then answers.
         http.Post("/api/generate", [](const httplib::Request& req, httplib::Response& res) {
             std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(req.body.c_str())));
@@ -46,9 +45,8 @@ struct TestServer {
                 return true;
             });
         });
-        acceptor = std::make_unique<Acceptor>(o, [this](httplib::Stream& s, bool close, bool& closed) {
-            return http.process(s, close, closed);
-        });
+        acceptor = std::make_unique<Acceptor>(
+            o, [this](httplib::Stream& s, bool close, bool& closed) { return http.process(s, close, closed); });
         EXPECT_TRUE(acceptor->bind().is_ok());
         http.attach(acceptor->listen_fd());
         thread = std::thread([this] { acceptor->run(); });
@@ -70,7 +68,9 @@ int connect_to(int port) {
     return fd;
 }
 
-void send_all(int fd, const std::string& s) { ASSERT_EQ(send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
+void send_all(int fd, const std::string& s) {
+    ASSERT_EQ(send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size()));
+}
 
 // Reads until `done(received)` or the peer closes or `timeout_ms` passes.
 std::string receive(int fd, int timeout_ms, const std::function<bool(const std::string&)>& done = nullptr,
@@ -263,8 +263,7 @@ TEST(Acceptor, BadRequestsAndOversizedBodiesAreAnswered) {
     close(fd);
     fd = connect_to(s.port());
     send_all(fd, kGetFast);
-    EXPECT_EQ(receive(fd, 2000, [](const std::string& x) { return has_responses(x, 1); }).rfind("HTTP/1.1 200", 0),
-              0u);
+    EXPECT_EQ(receive(fd, 2000, [](const std::string& x) { return has_responses(x, 1); }).rfind("HTTP/1.1 200", 0), 0u);
     close(fd);
 }
 

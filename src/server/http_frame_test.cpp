@@ -85,24 +85,24 @@ TEST(RequestFramer, Refusals) {
     const std::string big(70000, 'a');
     const Case cases[] = {
         {"GET /x HTTP/1.1\nHost: a\r\n\r\n", 400},                                         // bare LF
-        {"GET /x HTTP/1.1\r\nHost: a\nContent-Length: 5\r\n\r\n", 400},                     // LF inside a line
-        {"GET /x HTTP/1.1\r\n folded: x\r\n\r\n", 400},                                     // obs-fold
-        {"GET /x HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},                                    // space in a name
-        {"GET /x HTTP/2.0\r\n\r\n", 400},                                                   // version
-        {"GET  HTTP/1.1\r\n\r\n", 400},                                                     // empty target
-        {"\x16\x03\x01\x02\xa5\r\n\r\n", 400},                                              // TLS bytes
-        {"POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},   // two lengths
-        {"POST /x HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", 400},                       // not digits
+        {"GET /x HTTP/1.1\r\nHost: a\nContent-Length: 5\r\n\r\n", 400},                    // LF inside a line
+        {"GET /x HTTP/1.1\r\n folded: x\r\n\r\n", 400},                                    // obs-fold
+        {"GET /x HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},                                   // space in a name
+        {"GET /x HTTP/2.0\r\n\r\n", 400},                                                  // version
+        {"GET  HTTP/1.1\r\n\r\n", 400},                                                    // empty target
+        {"\x16\x03\x01\x02\xa5\r\n\r\n", 400},                                             // TLS bytes
+        {"POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},  // two lengths
+        {"POST /x HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", 400},                      // not digits
         {"POST /x HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
         {"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
-        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},              // chunk size
-        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhiXX", 400},           // no CRLF after data
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},     // chunk size
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhiXX", 400},  // no CRLF after data
         {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTrailer: x\r\n\r\n", 400},
         {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", 400},
-        {"POST /x HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", 413},                       // over max_body
-        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n", 413},          // chunks over max_body
-        {"GET /" + big + " HTTP/1.1\r\n\r\n", 414},                                          // long target, no CRLF yet
-        {"GET /x HTTP/1.1\r\nX: " + big + "\r\n\r\n", 431},                                  // long head
+        {"POST /x HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", 413},               // over max_body
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n", 413},  // chunks over max_body
+        {"GET /" + big + " HTTP/1.1\r\n\r\n", 414},                                 // long target, no CRLF yet
+        {"GET /x HTTP/1.1\r\nX: " + big + "\r\n\r\n", 431},                         // long head
     };
     for (const Case& c : cases) {
         Framed r = frame(c.bytes);
