@@ -219,9 +219,12 @@ void Engine::worker_loop() {
         active = 0;
         for (auto& s : slots_) active += s->job != nullptr;
         const int64_t kv_free = backend_->kv_pages_free();  // the pool is this thread's
+        int64_t kv_kept = 0;
+        for (auto& s : slots_) kv_kept += s->kept_seq >= 0 ? backend_->kv_pages_of(s->kept_seq) : 0;
         std::lock_guard<std::mutex> lock(mu_);
         stats_.active = active;
         stats_.kv_pages_free = kv_free;
+        stats_.kv_pages_kept = kv_kept;
         if (stopping_ && active == 0 && waiting_.empty()) return;
     }
 }

@@ -45,6 +45,7 @@ class Backend {
     // worker thread only, which owns the pool.
     virtual int64_t kv_pages_total() const { return 0; }
     virtual int64_t kv_pages_free() const { return 0; }
+    virtual int64_t kv_pages_of(int /*seq*/) const { return 0; }  // pages sequence `seq` holds
     // The weight file on disk compared with the mapping (MappedFile::file_state); any thread.
     virtual FileState weights_file_state() const { return FileState::intact; }
 };
@@ -88,8 +89,9 @@ using TextCallback = std::function<bool(std::string_view text)>;
 struct EngineStats {
     int64_t requests = 0, tokens_prompt = 0, tokens_generated = 0, steps = 0, cancelled = 0;
     int active = 0, waiting = 0;
-    // The KV pool: every page, and the free ones after the last step (pages kept for prefix reuse are not free).
-    int64_t kv_pages = 0, kv_pages_free = 0;
+    // The KV pool after the last step: every page, the free ones, and those held by finished sequences kept for
+    // prefix reuse (the rest belong to requests in flight).
+    int64_t kv_pages = 0, kv_pages_free = 0, kv_pages_kept = 0;
     // Cancellations (part of `cancelled`) by where the request was: waiting for a sequence, evaluating its prompt,
     // generating.
     int64_t cancelled_waiting = 0, cancelled_prefill = 0, cancelled_decoding = 0;

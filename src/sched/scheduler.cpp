@@ -449,6 +449,7 @@ ResidentInfo Scheduler::info_locked(const Runner& r) const {
         EngineStats es = r.model.engine->stats();
         i.kv_pages = es.kv_pages;
         i.kv_pages_free = es.kv_pages_free;
+        i.kv_pages_kept = es.kv_pages_kept;
         i.cancelled_waiting = es.cancelled_waiting;
         i.cancelled_prefill = es.cancelled_prefill;
         i.cancelled_decoding = es.cancelled_decoding;

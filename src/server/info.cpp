@@ -55,6 +55,7 @@ json ps_json(Server::State& st) {
                           {"weights_resident", r.weights_resident},
                           {"kv_pages", r.kv_pages},
                           {"kv_pages_free", r.kv_pages_free},
+                          {"kv_pages_kept", r.kv_pages_kept},
                           {"pinned", r.pinned},
                           {"state", r.state},
                           {"in_flight", r.in_flight},
@@ -133,6 +134,11 @@ std::string metrics_text(Server::State& st) {
     line("# HELP berth_kv_pages_free Free pages of a model's KV pool.\n# TYPE berth_kv_pages_free gauge");
     for (auto& r : list)
         line(string_printf("berth_kv_pages_free{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages_free));
+    line(
+        "# HELP berth_kv_pages_kept KV pages held by finished sequences kept for prefix reuse.\n"
+        "# TYPE berth_kv_pages_kept gauge");
+    for (auto& r : list)
+        line(string_printf("berth_kv_pages_kept{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages_kept));
     line(
         "# HELP berth_model_cancelled_total Generations of a resident model cancelled, by where they were.\n"
         "# TYPE berth_model_cancelled_total counter");
