@@ -72,6 +72,7 @@ struct Report {
     std::vector<std::string> models;
     int64_t requests = 0, errors = 0;
     std::vector<std::pair<std::string, int64_t>> errors_by_kind;
+    std::vector<std::pair<std::string, int64_t>> requests_by_kind;  // "generate", "tags", ... (RequestRecord::kind)
     double duration_s = 0;
     int64_t baseline = 0, peak = 0, final_ = 0;     // RssAnon, bytes
     double growth_per_1k_requests = 0;              // bytes, steady-state least-squares slope

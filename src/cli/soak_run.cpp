@@ -384,6 +384,12 @@ int run(const Config& cfg_in) {
            (long long)r.requests, (long long)r.errors, (long long)r.server_errors, r.duration_s,
            cfg.models.size() + cfg.embed_models.size());
     for (auto& [k, n] : r.errors_by_kind) printf("  error       %s: %lld\n", k.c_str(), (long long)n);
+    if (r.requests_by_kind.size() > 1) {
+        std::string kinds;
+        for (auto& [k, n] : r.requests_by_kind)
+            kinds += string_printf("%s%s %lld", kinds.empty() ? "" : ", ", k.c_str(), (long long)n);
+        printf("  by kind     %s\n", kinds.c_str());
+    }
     printf("RssAnon       baseline %.1f MiB, peak %.1f MiB, final %.1f MiB\n", r.baseline / mib, r.peak / mib,
            r.final_ / mib);
     printf("growth        %.3f MiB per 1,000 requests, %.2f MiB per hour (steady state)\n",

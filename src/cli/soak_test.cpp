@@ -78,6 +78,15 @@ TEST(Soak, ErrorsAreCountedByKind) {
     EXPECT_EQ(analyze(cfg, {}, reqs, mem(0), mem(0)).server_errors, 1);
 }
 
+TEST(Soak, RequestsAreCountedByKind) {
+    auto reqs = ok_requests(5);
+    for (size_t i = 0; i < reqs.size(); ++i) reqs[i].kind = i < 3 ? "tags" : "embed";
+    Report r = analyze(Config{}, {}, reqs, mem(0), mem(0));
+    ASSERT_EQ(r.requests_by_kind.size(), 2u);
+    EXPECT_EQ(r.requests_by_kind[0], (std::pair<std::string, int64_t>{"embed", 2}));
+    EXPECT_EQ(r.requests_by_kind[1], (std::pair<std::string, int64_t>{"tags", 3}));
+}
+
 TEST(Soak, ThreadsAndDescriptorsComeFromTheFirstAndLastSamples) {
     Sample first = mem(1), last = mem(1);
     first.threads = 30, first.fds = 12;
