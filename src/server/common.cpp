@@ -234,20 +234,20 @@ Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, co
 
 namespace {
 
-Result<std::string> render_messages(const LoadedModel& m, const ChatTemplate* tmpl, const json& messages) {
+Result<std::string> render_messages(const LoadedModel& m, const ChatTemplate* tmpl, const ojson& messages) {
     if (tmpl) {
-        json ctx = {{"messages", messages},
-                    {"add_generation_prompt", true},
-                    {"bos_token", m.bos_token},
-                    {"eos_token", m.eos_token}};
+        ojson ctx = {{"messages", messages},
+                     {"add_generation_prompt", true},
+                     {"bos_token", m.bos_token},
+                     {"eos_token", m.eos_token}};
         return tmpl->render(ctx);
     }
-    return render_plain_chat(messages, true);
+    return render_plain_chat(json(messages), true);
 }
 
 }  // namespace
 
-Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages, std::vector<int32_t>& tokens,
+Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, ojson messages, std::vector<int32_t>& tokens,
                    bool& truncated) {
     const TextCodec& codec = m.engine->codec();
     const int n_ctx = m.n_ctx;
@@ -290,7 +290,7 @@ Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemp
     if (raw) {
         text = prompt;
     } else if (tmpl) {
-        json messages = json::array();
+        ojson messages = ojson::array();
         if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
         messages.push_back({{"role", "user"}, {"content", prompt}});
         ASSIGN_OR_RETURN(text, render_messages(m, tmpl, messages));

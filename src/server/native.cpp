@@ -75,8 +75,9 @@ void load_or_unload(Server::State& st, const StoreEntry& e, const std::string& n
 
 void handle(Server::State& st, const httplib::Request& req, httplib::Response& res, bool chat) {
     const int64_t t_start = now_ns();
-    json body;
-    if (!parse_body(req, res, body)) return;
+    ojson obody;
+    if (!parse_body_ordered(req, res, obody)) return;
+    const json body = obody;  // sorted copy for the option helpers (nesting is bounded by parse_body_ordered)
     Result<StoreEntry> entry = resolve_model(st, body);
     if (!entry.is_ok()) return reply_error(res, http_status(entry.status()), entry.status().message());
     std::string name = body["model"].get<std::string>();
@@ -87,18 +88,21 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         if (!body["stream"].is_boolean()) return reply_error(res, 400, "stream must be true or false");
         stream = body["stream"].get<bool>();
     }
-    if (body.contains("format") && !body["format"].is_null() && !(body["format"].is_string() && body["format"] == "")) {
+    ChatRequest creq;
+    Status s = chat ? decode_native_chat(obody, creq) : Status::ok();
+    if (s.is_ok() && !chat) {
+        s = decode_native_format(obody.contains("format") ? obody["format"] : ojson(), creq.format);
+        if (s.is_ok()) s = decode_native_think(obody.contains("think") ? obody["think"] : ojson(), creq.think);
+    }
+    if (!s.is_ok()) return reply_error(res, 400, s.message());
+    if (creq.format.kind != FormatSetting::none)
         return reply_error(res, 400, "format (JSON mode and schemas) is not supported yet");
-    }
-    if (body.contains("tools") && body["tools"].is_array() && !body["tools"].empty()) {
-        return reply_error(res, 400, "\"" + name + "\" does not support tools");
-    }
-    if (body.contains("think") && body["think"].is_boolean() && body["think"].get<bool>()) {
-        return reply_error(res, 400, "\"" + name + "\" does not support thinking");
-    }
+    if (!creq.tools.empty()) return reply_error(res, 400, "\"" + name + "\" does not support tools");
+    if (creq.think.enabled) return reply_error(res, 400, "\"" + name + "\" does not support thinking");
+    if (creq.has_images) return reply_error(res, 400, "\"" + name + "\" does not support images");
     RequestOptions ro;
-    Status s = apply_options(entry->params, ro);
-    if (s.is_ok()) s = apply_options(body.value("options", json()), ro);
+    s = apply_options(entry->params, ro);
+    if (s.is_ok() && body.contains("options")) s = apply_options(body["options"], ro);
     if (!s.is_ok()) return reply_error(res, 400, s.message());
 
     auto st_ptr = std::make_shared<Stream>();
@@ -110,32 +114,17 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     sm.p.entry = *entry;
     sm.p.t_start = t_start;
 
-    json messages = json::array();
+    ojson messages = ojson::array();
     std::string prompt, system;
     std::shared_ptr<const ChatTemplate> request_template;  // /api/generate's `template`
     if (chat) {
-        if (body.contains("messages") && !body["messages"].is_null()) {
-            if (!body["messages"].is_array()) return reply_error(res, 400, "messages must be a list");
-            for (auto& m : body["messages"]) {
-                if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-                    return reply_error(res, 400, "each message needs a string role");
-                if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null())
-                    return reply_error(res, 400, "message content must be a string");
-                if (m.contains("images") && m["images"].is_array() && !m["images"].empty())
-                    return reply_error(res, 400, "\"" + name + "\" does not support images");
-                std::string role = m["role"].get<std::string>();
-                for (auto& c : role) c = char(std::tolower(static_cast<unsigned char>(c)));
-                messages.push_back(
-                    {{"role", role},
-                     {"content", m.value("content", json("")).is_string() ? m.value("content", "") : ""}});
-            }
-        }
+        messages = std::move(creq.messages);
         if (messages.empty()) return load_or_unload(st, *entry, name, ro, *ka, true, res);
         // Modelfile MESSAGEs first; its SYSTEM unless the conversation starts with one.
-        json full = json::array();
+        ojson full = ojson::array();
         if (!entry->system.empty() && messages[0].value("role", "") != "system")
             full.push_back({{"role", "system"}, {"content", entry->system}});
-        for (auto& m : entry->messages) full.push_back(m);
+        for (auto& m : entry->messages) full.push_back(ojson(m));
         for (auto& m : messages) full.push_back(m);
         messages = full;
     } else {

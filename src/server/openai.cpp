@@ -58,8 +58,9 @@ Status map_options(const json& body, RequestOptions& ro) {
 
 void handle(Server::State& st, const httplib::Request& req, httplib::Response& res, bool chat) {
     const int64_t t_start = now_ns();
-    json body;
-    if (!parse_body(req, res, body, true)) return;
+    ojson obody;
+    if (!parse_body_ordered(req, res, obody, true)) return;
+    const json body = obody;  // sorted copy for the option helpers (nesting is bounded by parse_body_ordered)
     Result<StoreEntry> entry = resolve_model(st, body);
     if (!entry.is_ok()) return reply_openai_error(res, http_status(entry.status()), entry.status().message());
     auto sp = std::make_shared<OaStream>();
@@ -76,11 +77,6 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (body.contains("stream_options") && body["stream_options"].is_object())
         s.include_usage = body["stream_options"].value("include_usage", json(false)).is_boolean() &&
                           body["stream_options"].value("include_usage", false);
-    if (body.contains("response_format") && body["response_format"].is_object() &&
-        body["response_format"].value("type", "text") != "text")
-        return reply_openai_error(res, 400, "response_format (JSON mode and schemas) is not supported yet");
-    if (body.contains("tools") && body["tools"].is_array() && !body["tools"].empty())
-        return reply_openai_error(res, 400, "tools are not supported yet");
     if (body.contains("n") && body["n"].is_number() && body["n"].get<double>() != 1)
         return reply_openai_error(res, 400, "only n = 1 is supported");
     RequestOptions ro;
@@ -88,37 +84,26 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (stt.is_ok()) stt = map_options(body, ro);
     if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
 
-    json messages = json::array();
+    ChatRequest creq;
+    if (chat) {
+        stt = decode_openai_chat(obody, creq);
+    } else {
+        stt =
+            decode_response_format(obody.contains("response_format") ? obody["response_format"] : ojson(), creq.format);
+    }
+    if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
+    if (creq.format.kind != FormatSetting::none)
+        return reply_openai_error(res, 400, "response_format (JSON mode and schemas) is not supported yet");
+    if (!creq.tools.empty()) return reply_openai_error(res, 400, "tools are not supported yet");
+    if (creq.has_images) return reply_openai_error(res, 400, "\"" + s.p.name + "\" does not support images");
+    ojson messages = ojson::array();
     std::string prompt;
     if (chat) {
-        if (!body.contains("messages") || !body["messages"].is_array())
-            return reply_openai_error(res, 400, "messages must be a list of messages");
-        if (body["messages"].empty()) return reply_openai_error(res, 400, "[] is too short - 'messages'");
-        for (auto& m : body["messages"]) {
-            if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-                return reply_openai_error(res, 400, "each message needs a string role");
-            std::string content;
-            const json& c = m.contains("content") ? m["content"] : json();
-            if (c.is_string()) {
-                content = c.get<std::string>();
-            } else if (c.is_array()) {
-                for (auto& part : c) {
-                    if (!part.is_object()) return reply_openai_error(res, 400, "invalid message content part");
-                    std::string type = part.value("type", "");
-                    if (type == "text" && part.contains("text") && part["text"].is_string())
-                        content += part["text"].get<std::string>();
-                    else
-                        return reply_openai_error(res, 400, "content parts of type \"" + type + "\" are not supported");
-                }
-            } else if (!c.is_null()) {
-                return reply_openai_error(res, 400, "message content must be a string or a list of parts");
-            }
-            messages.push_back({{"role", m["role"]}, {"content", content}});
-        }
-        json full = json::array();
+        messages = std::move(creq.messages);
+        ojson full = ojson::array();
         if (!entry->system.empty() && messages[0].value("role", "") != "system")
             full.push_back({{"role", "system"}, {"content", entry->system}});
-        for (auto& m : entry->messages) full.push_back(m);
+        for (auto& m : entry->messages) full.push_back(ojson(m));
         for (auto& m : messages) full.push_back(m);
         messages = full;
     } else {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "server/acceptor.h"
+#include "server/chat_request.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "template/template.h"
@@ -220,7 +221,7 @@ Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, co
                                                            const LoadedModel& m);
 // Renders chat messages with `tmpl` (or the plain fallback when null) and tokenizes them, dropping the oldest
 // non-system messages until the prompt fits the context.
-Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages, std::vector<int32_t>& tokens,
+Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, ojson messages, std::vector<int32_t>& tokens,
                    bool& truncated);
 // Tokenizes a completion prompt (`tmpl` applied unless raw or null); 400 when it does not fit (unless truncation).
 Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
