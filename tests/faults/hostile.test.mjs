@@ -131,8 +131,13 @@ test("1,000 slow or idle connections do not starve fast requests", { timeout: 12
            `${openNow} open)`);
     assert.ok(elapsed < 11, `the measurements ran within the deadlines (${elapsed.toFixed(1)} s)`);
     assert.ok(p99 < 50, `GET /api/tags p99 ${p99.toFixed(1)} ms`);
-    // A shared 2-core machine moves these by tens of percent from run to run; starvation would be far worse.
-    assert.ok(rateDuring.client >= 0.5 * rateAlone.client,
+    // The stream keeps its rate: the tokens reach the client as fast as the engine generates them (an HTTP layer
+    // short of threads or CPU delays the chunks), and the rate does not collapse. Against the rate without the
+    // connections the bound is loose: other load on a shared 2-core machine moved the engine's own rate by up to
+    // 2.7x between the two measurements (2,063 and 773 tokens/s generated) while the acceptor used 0 % of a core.
+    assert.ok(rateDuring.client >= 0.7 * rateDuring.server,
+              `received ${rateDuring.client.toFixed(0)} tokens/s of ${rateDuring.server.toFixed(0)} generated`);
+    assert.ok(rateDuring.client >= 0.25 * rateAlone.client,
               `token rate ${rateDuring.client.toFixed(0)}/s vs ${rateAlone.client.toFixed(0)}/s without`);
     assert.equal(during.threads, before.threads, "no thread per connection");
     assert.ok(idleCpu < 0.05, `holding the connections costs ${(100 * idleCpu).toFixed(1)} % of a core`);
