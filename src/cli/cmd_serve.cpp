@@ -54,6 +54,9 @@ int cmd_serve(const std::vector<std::string>& argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    // A file-size limit (RLIMIT_FSIZE) makes the write fail with EFBIG, answered as an error, instead of killing the
+    // server in the middle of a pull.
+    std::signal(SIGXFSZ, SIG_IGN);
     s = server.run();
     g_server = nullptr;
     if (!s.is_ok()) return fail("%s", s.message().c_str());

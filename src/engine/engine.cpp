@@ -90,6 +90,8 @@ Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec
     }
     batch_.resize(size_t(n_batch_));
     batch_owner_.resize(size_t(n_parallel_));
+    stats_.kv_pages = backend_->kv_pages_total();
+    stats_.kv_pages_free = backend_->kv_pages_free();
     worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -195,6 +197,12 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
         if (done) break;
     }
     if (!job.status.is_ok()) return job.status;
+    // Weights that changed under the computation (the file was written or truncated in place) gave an answer
+    // that means nothing; the scheduler loads the model again for the next request.
+    if (backend_->weights_file_state() == FileState::changed)
+        return io_error(
+            "the model file was changed or truncated on disk while it was in use; the answer was "
+            "discarded (the model is loaded again by the next request)");
     return std::move(job.result);
 }
 
@@ -231,9 +239,14 @@ void Engine::worker_loop() {
             active += s->job != nullptr;
             if (s->job) positions += s->n_past;
         }
+        const int64_t kv_free = backend_->kv_pages_free();  // the pool is this thread's
+        int64_t kv_kept = 0;
+        for (auto& s : slots_) kv_kept += s->kept_seq >= 0 ? backend_->kv_pages_of(s->kept_seq) : 0;
         std::lock_guard<std::mutex> lock(mu_);
         stats_.active = active;
         stats_.kv_positions = positions;
+        stats_.kv_pages_free = kv_free;
+        stats_.kv_pages_kept = kv_kept;
         if (stopping_ && active == 0 && waiting_.empty()) return;
     }
 }
@@ -251,6 +264,7 @@ void Engine::admit_waiting() {
             job->done = true;
             job->cv.notify_all();
             ++stats_.cancelled;
+            ++stats_.cancelled_waiting;
         } else {
             ++it;
         }
@@ -369,6 +383,7 @@ void Engine::finish(Slot& slot, const char* reason) {
     if (std::string_view(reason) == "cancel") {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.cancelled;
+        ++(slot.decoding ? stats_.cancelled_decoding : stats_.cancelled_prefill);
     }
 }
 

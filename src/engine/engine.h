@@ -42,6 +42,13 @@ class Backend {
     virtual Result<const float*> forward(const BatchToken* tokens, int n_tokens) = 0;
     // Bytes of the weight mapping resident in memory now (mincore); 0 when not file-backed.
     virtual int64_t weights_resident_bytes() const { return 0; }
+    // Pages of the KV pool, all and free now (0 when the backend has no paged pool). Called on the engine's
+    // worker thread only, which owns the pool.
+    virtual int64_t kv_pages_total() const { return 0; }
+    virtual int64_t kv_pages_free() const { return 0; }
+    virtual int64_t kv_pages_of(int /*seq*/) const { return 0; }  // pages sequence `seq` holds
+    // The weight file on disk compared with the mapping (MappedFile::file_state); any thread.
+    virtual FileState weights_file_state() const { return FileState::intact; }
 };
 
 // Text ↔ tokens for one model (the model's tokenizer, or a fake in tests).
@@ -105,6 +112,12 @@ struct EngineStats {
     // KV positions held by the active sequences (of n_ctx × n_parallel); finished sequences kept for prefix reuse
     // are not counted: the next request takes them over or overwrites them.
     int64_t kv_positions = 0;
+    // The KV pool after the last step: every page, the free ones, and those held by finished sequences kept for
+    // prefix reuse (the rest belong to requests in flight).
+    int64_t kv_pages = 0, kv_pages_free = 0, kv_pages_kept = 0;
+    // Cancellations (part of `cancelled`) by where the request was: waiting for a sequence, evaluating its prompt,
+    // generating.
+    int64_t cancelled_waiting = 0, cancelled_prefill = 0, cancelled_decoding = 0;
 };
 
 // Bounds on requests waiting for a free sequence when all n_parallel sequences are in use.
@@ -142,6 +155,9 @@ class Engine {
     MaskCache::Stats mask_cache_stats() const { return mask_cache_->stats(); }
     // Bytes of the weights resident in memory now: a model the OS paged out is warm in name only.
     int64_t weights_resident_bytes() const { return backend_->weights_resident_bytes(); }
+    // Whether the weight file was replaced (harmless: the mapping keeps the old bytes) or changed in place (the
+    // mapping may show other bytes or zeros: the model must be loaded again).
+    FileState weights_file_state() const { return backend_->weights_file_state(); }
 
   private:
     struct Job;
@@ -226,6 +242,7 @@ class EmbeddingEngine {
     // when `truncate`, otherwise invalid_argument. `n_tokens` receives the tokens used.
     Result<std::vector<float>> embed(std::string_view text, bool truncate, int* n_tokens);
     int64_t weights_resident_bytes() const;
+    FileState weights_file_state() const;  // as Engine::weights_file_state
 
   private:
     std::unique_ptr<EmbeddingModel> model_;

@@ -467,6 +467,7 @@ TEST(EngineGrammar, CodecWithoutVocabularyRefusesGrammars) {
     auto res = e.generate(constrained({11}, 5, g), nullptr);
     ASSERT_FALSE(res.is_ok());
     EXPECT_EQ(res.status().code(), StatusCode::unsupported);
+}
 
 // stats().kv_positions: the positions the generating sequences hold (what /metrics reports as KV use); they grow
 // while a request decodes and drop to 0 when it ends, although the slot keeps its tokens for prefix reuse.

@@ -136,12 +136,14 @@ struct ResidentInfo {
     int in_flight = 0;
     bool pinned = false;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, cache_bytes = 0;
-    int64_t weights_resident = 0;  // bytes of the weight mapping resident now (mincore)
-    int64_t keep_alive = 0;        // ns, kForever
-    int64_t expires_at = 0;        // wall ns; kForever when it never expires
-    std::string expiry_reason;     // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
-    int64_t loaded_at = 0;         // wall ns
-    int running = 0;               // requests generating now (the engine's active sequences)
+    int64_t weights_resident = 0;                                // bytes of the weight mapping resident now (mincore)
+    int64_t kv_pages = 0, kv_pages_free = 0, kv_pages_kept = 0;  // the KV pool's pages: EngineStats
+    int64_t cancelled_waiting = 0, cancelled_prefill = 0, cancelled_decoding = 0;  // EngineStats
+    int64_t keep_alive = 0;                                                        // ns, kForever
+    int64_t expires_at = 0;     // wall ns; kForever when it never expires
+    std::string expiry_reason;  // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
+    int64_t loaded_at = 0;      // wall ns
+    int running = 0;            // requests generating now (the engine's active sequences)
     // KV positions the running requests hold, of kv_capacity = n_ctx × n_parallel (0 for embedding models).
     int64_t kv_positions = 0, kv_capacity = 0;
 };

@@ -24,6 +24,7 @@ struct SchedRunner {
     int64_t last_used = 0;          // monotonic ns
     int64_t loaded_at_wall = 0;
     Scheduler* unloading_for = nullptr;  // set when removed: told when the model is gone
+    bool file_changed_logged = false;
 
     // Unloading: the engine (and with it the model's mappings) goes first, then the heap memory the load
     // freed (tokenizer tables, metadata) is returned to the OS, so RssAnon falls back at once.
@@ -221,7 +222,16 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 }
                 continue;
             }
-            if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
+            // A weight file written or truncated in place: the mapping may hold other bytes now; load it again.
+            const bool changed = r->state == RunnerState::ready &&
+                                 ((r->model.engine && r->model.engine->weights_file_state() == FileState::changed) ||
+                                  (r->model.embedder && r->model.embedder->weights_file_state() == FileState::changed));
+            if (changed && !r->file_changed_logged) {
+                r->file_changed_logged = true;
+                LOG_WARN("%s: %s changed on disk while loaded; it is loaded again once its requests end",
+                         ref.name.c_str(), r->ref.path.c_str());
+            }
+            if (r->state == RunnerState::ready && !changed && (want_ctx <= 0 || want_ctx <= r->n_ctx)) {
                 ++r->refcount;
                 r->unload_pending = false;
                 r->expires_at = kForever;
@@ -233,15 +243,17 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 leave_locked();
                 return lease;
             }
-            // Loaded with a smaller context: reload once idle.
+            // Loaded with a smaller context, or from a file that changed since: reload once idle.
             if (r->state == RunnerState::ready && r->refcount == 0) {
                 remove_locked(r, dead);
                 continue;
             }
             if (!wait(room_deadline)) {
                 if (stopping_ || shutting_down_) return give_up(shutting_down_status());
-                return give_up(timed_out("(loaded with a smaller context) to finish its requests before reloading",
-                                         config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
+                return give_up(
+                    timed_out("(loaded with a smaller context, or changed on disk) to finish its requests "
+                              "before reloading",
+                              config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
             }
             continue;
         }
@@ -460,6 +472,12 @@ ResidentInfo Scheduler::info_locked(const Runner& r) const {
         i.running = es.active;
         i.kv_positions = es.kv_positions;
         i.kv_capacity = int64_t(r.model.engine->n_ctx()) * r.model.engine->n_parallel();
+        i.kv_pages = es.kv_pages;
+        i.kv_pages_free = es.kv_pages_free;
+        i.kv_pages_kept = es.kv_pages_kept;
+        i.cancelled_waiting = es.cancelled_waiting;
+        i.cancelled_prefill = es.cancelled_prefill;
+        i.cancelled_decoding = es.cancelled_decoding;
     }
     if (r.state == RunnerState::ready && r.model.embedder)
         i.weights_resident = r.model.embedder->weights_resident_bytes();

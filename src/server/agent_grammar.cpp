@@ -38,8 +38,10 @@ Node reasoning_prefix(GrammarBuilder& b, const OutputPlan& plan) {
 std::string prefix_key(const OutputPlan& plan) {
     if (!has_reasoning_prefix(plan)) return "-";
     return plan.format.think_open[0] + "\x1f" + plan.format.think_close[0] + "\x1f" +
-           (plan.parser.starts_in_thinking ? "open" : plan.parser.thinking ? "opt" : "off") + "\x1f" +
-           plan.format.family_name();
+           (plan.parser.starts_in_thinking ? "open"
+            : plan.parser.thinking         ? "opt"
+                                           : "off") +
+           "\x1f" + plan.format.family_name();
 }
 
 const ojson& tool_function(const ojson& tool) { return tool.contains("function") ? tool["function"] : tool; }
@@ -52,8 +54,8 @@ Result<Node> call_arguments(GrammarBuilder& b, const ToolCallSyntax& syn, const 
         case ToolCallSyntax::Args::json: {
             Result<Node> n = b.json_schema(params);
             if (!n.is_ok())
-                return invalid_argument("tools: the parameters of \"%s\": %s",
-                                        fn["name"].get<std::string>().c_str(), n.status().message().c_str());
+                return invalid_argument("tools: the parameters of \"%s\": %s", fn["name"].get<std::string>().c_str(),
+                                        n.status().message().c_str());
             return *n;
         }
         case ToolCallSyntax::Args::xml_params: {
@@ -109,9 +111,9 @@ Result<Node> one_call(GrammarBuilder& b, const ToolCallSyntax& syn, const ojson&
             name = quoted.substr(1, quoted.size() - 2);
         }
         ASSIGN_OR_RETURN(Node args, call_arguments(b, syn, fn));
-        options.push_back(b.seq({b.literal(replace_all(syn.call_prefix, "{i}", index) + name +
-                                           replace_all(syn.name_suffix, "{i}", index)),
-                                 args, b.literal(replace_all(syn.call_suffix, "{i}", index))}));
+        options.push_back(b.seq(
+            {b.literal(replace_all(syn.call_prefix, "{i}", index) + name + replace_all(syn.name_suffix, "{i}", index)),
+             args, b.literal(replace_all(syn.call_suffix, "{i}", index))}));
     }
     return b.alt(options);
 }
@@ -126,13 +128,13 @@ Status check_format(GrammarCache& cache, const FormatSetting& format) {
 }
 
 Status plan_grammar(GrammarCache& cache, const ChatRequest& req, OutputPlan& plan) {
-    const bool forced =
-        (req.tool_choice.kind == ToolChoice::required || req.tool_choice.kind == ToolChoice::named) &&
-        !req.tools.empty();
+    const bool forced = (req.tool_choice.kind == ToolChoice::required || req.tool_choice.kind == ToolChoice::named) &&
+                        !req.tools.empty();
     if (req.format.kind != FormatSetting::none && forced)
-        return invalid_argument("format (or response_format) and a forced tool call (tool_choice \"%s\") cannot be "
-                                "combined: the answer is either a value of the schema or a tool call",
-                                req.tool_choice.kind == ToolChoice::required ? "required" : "function");
+        return invalid_argument(
+            "format (or response_format) and a forced tool call (tool_choice \"%s\") cannot be "
+            "combined: the answer is either a value of the schema or a tool call",
+            req.tool_choice.kind == ToolChoice::required ? "required" : "function");
     if (req.format.kind == FormatSetting::none && !forced) return Status::ok();
     const std::string prefix = prefix_key(plan);
     if (req.format.kind != FormatSetting::none) {

@@ -112,7 +112,8 @@ TEST(Agent, ForcedToolCallsInTheFamilySyntax) {
     OutputPlan plan;
     ChatRequest r;
     ASSERT_TRUE(decode_openai_chat(ojson::parse(std::string(R"({"messages":[{"role":"user","content":"x"}],
-        "tool_choice":"required","reasoning_effort":"none","tools":)") + kWeather.dump() + "}"),
+        "tool_choice":"required","reasoning_effort":"none","tools":)") +
+                                                kWeather.dump() + "}"),
                                    r)
                     .is_ok());
     ASSERT_TRUE(plan_output("q", &qwen, nlohmann::json::object(), r, plan).is_ok());
@@ -120,8 +121,8 @@ TEST(Agent, ForcedToolCallsInTheFamilySyntax) {
     ASSERT_TRUE(plan_grammar(cache, r, plan).is_ok());
     const ToolCallSyntax syn = tool_call_syntax(plan.format);
     const std::string one = syn.write_calls({{"get_weather", ojson::parse(R"({"city":"Rome","days":3})")}});
-    const std::string two = syn.write_calls({{"get_weather", ojson::parse(R"({"city":"Paris"})")},
-                                             {"get_time", ojson::parse(R"({"zone":"CET"})")}});
+    const std::string two = syn.write_calls(
+        {{"get_weather", ojson::parse(R"({"city":"Paris"})")}, {"get_time", ojson::parse(R"({"zone":"CET"})")}});
     EXPECT_TRUE(matches(plan.grammar, one)) << one;
     EXPECT_TRUE(matches(plan.grammar, two)) << two;
     EXPECT_FALSE(matches(plan.grammar, syn.write_calls({{"get_weather", ojson::parse(R"({"city":"Oslo"})")}})));
@@ -186,9 +187,11 @@ TEST(Agent, SplitterTrimsBeforeAFormatValueAndNumbersCalls) {
     EXPECT_EQ(out.content, "{\"a\":  1}");
     EXPECT_EQ(new_tool_call_id().size(), 13u);
     ParsedToolCall call{"f", R"({"b":1,"a":[2]})", "call_x"};
-    EXPECT_EQ(native_tool_call(call, 3).dump(), R"({"id":"call_x","function":{"index":3,"name":"f","arguments":{"b":1,"a":[2]}}})");
-    EXPECT_EQ(openai_tool_call(call, 0).dump(),
-              R"({"id":"call_x","index":0,"type":"function","function":{"name":"f","arguments":"{\"b\":1,\"a\":[2]}"}})");
+    EXPECT_EQ(native_tool_call(call, 3).dump(),
+              R"({"id":"call_x","function":{"index":3,"name":"f","arguments":{"b":1,"a":[2]}}})");
+    EXPECT_EQ(
+        openai_tool_call(call, 0).dump(),
+        R"({"id":"call_x","index":0,"type":"function","function":{"name":"f","arguments":"{\"b\":1,\"a\":[2]}"}})");
 }
 
 }  // namespace

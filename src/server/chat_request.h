@@ -10,7 +10,7 @@
 
 #include "base/base.h"
 #include "server/bounded_json.h"  // kMaxJsonDepth
-#include "template/template.h"  // ThinkSetting
+#include "template/template.h"    // ThinkSetting
 
 namespace httplib {
 struct Request;

@@ -1,5 +1,7 @@
 // Status and listing routes: /, /api/version, /health, /api/tags, /api/ps, /api/show, /api/memory, /metrics,
 // /ui, and the operator's /api/load and /api/unload.
+#include <dirent.h>
+
 #include "server/server_internal.h"
 
 extern const char dashboard_html[];
@@ -14,6 +16,24 @@ namespace {
 std::string listed_name(const std::string& name) {
     Result<std::string> c = canonical_model_name(name);
     return c.is_ok() ? *c : name;
+}
+
+// Threads and open descriptors of this process (/proc/self): they must not grow with requests or connections.
+void threads_and_fds(int& threads, int& fds) {
+    threads = fds = -1;
+    if (FILE* f = fopen("/proc/self/status", "re")) {
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "Threads: %d", &threads) == 1) break;
+        }
+        fclose(f);
+    }
+    if (DIR* d = opendir("/proc/self/fd")) {
+        int n = 0;
+        while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+        closedir(d);
+        fds = n - 1;  // less the listing's own descriptor
+    }
 }
 
 json ps_json(Server::State& st) {
@@ -41,6 +61,9 @@ json ps_json(Server::State& st) {
                           {"size_cache", r.cache_bytes},
                           {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
                           {"weights_resident", r.weights_resident},
+                          {"kv_pages", r.kv_pages},
+                          {"kv_pages_free", r.kv_pages_free},
+                          {"kv_pages_kept", r.kv_pages_kept},
                           {"pinned", r.pinned},
                           {"state", r.state},
                           {"in_flight", r.in_flight},
@@ -84,6 +107,10 @@ json memory_json(Server::State& st, size_t max_history, int64_t since_ms) {
     HeapStats heap = heap_stats();
     process["heap_in_use"] = heap.in_use;
     process["heap_free"] = heap.free;
+    int threads, fds;
+    threads_and_fds(threads, fds);
+    process["threads"] = threads;
+    process["fds"] = fds;
     SchedStats ss = st.sched->stats();
     return {{"ledger", rows},
             {"ledger_total", st.ledger.total()},
@@ -114,6 +141,26 @@ std::string metrics_text(Server::State& st) {
                                memory_kind_name(MemoryKind(i)), (long long)row.bytes[i]));
         }
     }
+    line("# HELP berth_kv_pages Pages of a model's KV pool.\n# TYPE berth_kv_pages gauge");
+    for (auto& r : list)
+        line(string_printf("berth_kv_pages{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages));
+    line("# HELP berth_kv_pages_free Free pages of a model's KV pool.\n# TYPE berth_kv_pages_free gauge");
+    for (auto& r : list)
+        line(string_printf("berth_kv_pages_free{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages_free));
+    line(
+        "# HELP berth_kv_pages_kept KV pages held by finished sequences kept for prefix reuse.\n"
+        "# TYPE berth_kv_pages_kept gauge");
+    for (auto& r : list)
+        line(string_printf("berth_kv_pages_kept{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages_kept));
+    line(
+        "# HELP berth_model_cancelled_total Generations of a resident model cancelled, by where they were.\n"
+        "# TYPE berth_model_cancelled_total counter");
+    for (auto& r : list) {
+        for (auto [phase, n] : {std::pair{"waiting", r.cancelled_waiting}, std::pair{"prefill", r.cancelled_prefill},
+                                std::pair{"decoding", r.cancelled_decoding}})
+            line(string_printf("berth_model_cancelled_total{model=\"%s\",phase=\"%s\"} %lld", r.name.c_str(), phase,
+                               (long long)n));
+    }
     line("# HELP berth_memory_budget_bytes BERTH_MAX_MEMORY.\n# TYPE berth_memory_budget_bytes gauge");
     line("berth_memory_budget_bytes " + std::to_string(ss.budget));
     line("# HELP berth_memory_in_use_bytes Planned bytes of resident models.\n# TYPE berth_memory_in_use_bytes gauge");
@@ -132,6 +179,12 @@ std::string metrics_text(Server::State& st) {
             "berth_unaccounted_bytes gauge");
         line("berth_unaccounted_bytes " + std::to_string(pm->rss_anon - st.ledger.anonymous_total()));
     }
+    int threads, fds;
+    threads_and_fds(threads, fds);
+    line("# HELP berth_process_threads Threads of the server process.\n# TYPE berth_process_threads gauge");
+    line("berth_process_threads " + std::to_string(threads));
+    line("# HELP berth_process_open_fds Open descriptors of the server process.\n# TYPE berth_process_open_fds gauge");
+    line("berth_process_open_fds " + std::to_string(fds));
     auto counter = [&](const char* name, const char* help, int64_t v) {
         line(string_printf("# HELP %s %s\n# TYPE %s counter\n%s %lld", name, help, name, name, (long long)v));
     };
@@ -178,6 +231,25 @@ std::string metrics_text(Server::State& st) {
                                double(r.kv_positions) / double(r.kv_capacity)));
     }
     o += gateway_metrics_text(st);
+    if (st.acceptor) {
+        AcceptorStats as = st.acceptor->stats();
+        auto gauge = [&](const char* name, const char* help, int64_t v) {
+            line(string_printf("# HELP %s %s\n# TYPE %s gauge\n%s %lld", name, help, name, name, (long long)v));
+        };
+        gauge("berth_http_connections", "Client connections open.", as.open);
+        gauge("berth_http_connections_max", "BERTH_MAX_CONNECTIONS (after the descriptor limit).", as.max_connections);
+        gauge("berth_http_requests_waiting", "Complete requests waiting for a worker.", as.queued);
+        gauge("berth_http_workers_busy", "Workers answering a request.", as.busy);
+        gauge("berth_http_buffered_bytes", "Bytes of requests held in connection buffers.", as.buffered);
+        counter("berth_http_connections_total", "Connections accepted.", as.accepted);
+        counter("berth_http_connections_refused_total", "Connections refused at BERTH_MAX_CONNECTIONS.", as.refused);
+        counter("berth_http_header_timeouts_total", "Requests whose header did not arrive in time.",
+                as.header_timeouts);
+        counter("berth_http_body_timeouts_total", "Requests whose body did not arrive in time.", as.body_timeouts);
+        counter("berth_http_idle_closed_total", "Connections closed for sending nothing.", as.idle_closed);
+        counter("berth_http_malformed_total", "Requests refused before routing (malformed, too large).",
+                as.bad_requests);
+    }
     line(
         "# HELP berth_http_requests_total HTTP requests by route and status.\n# TYPE berth_http_requests_total "
         "counter");

@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "server/acceptor.h"
 #include "server/agent.h"
 #include "server/bounded_json.h"
 #include "server/chat_request.h"
@@ -40,18 +41,19 @@ class LatencyHistogram {
     std::atomic<int64_t> sum_us_{0}, count_{0};
 };
 
-// The connection a request came on, by its address pair.
+// The connection a request came on: its address pair, and its socket (-1 when unknown).
 struct PeerAddress {
     std::string remote_addr;
     int remote_port = -1;
     int local_port = -1;
+    int fd = -1;  // open, and this request's, while its handler (or content provider) runs
+    // On a worker thread, inside a handler: the connection the Acceptor handed to this thread.
     static PeerAddress of(const httplib::Request& req);
 };
 
 // Cancels generations whose client closed its connection, streamed or not, also while they wait for a slot or
-// evaluate their prompt. One thread, asleep in epoll_wait: a request registers its connection, whose socket is
-// looked up among the process's descriptors only once the request has run 20 ms (short requests never pay for it),
-// and the peer's FIN or reset sets the request's cancel flag, which the engine polls every step.
+// evaluate their prompt. One thread, asleep in epoll_wait on the registered requests' sockets: the peer's FIN or
+// reset sets the request's cancel flag, which the engine polls every step.
 class DisconnectWatcher {
   public:
     DisconnectWatcher();
@@ -80,10 +82,8 @@ class DisconnectWatcher {
 
   private:
     struct Entry {
-        PeerAddress peer;
+        int fd;  // the request's socket, registered with epoll
         std::atomic<bool>* cancel;
-        int64_t resolve_at;  // monotonic ns: when to look the socket up
-        int fd;              // -2 not looked up yet, -1 not found, else the socket (registered with epoll)
     };
     uint64_t add(const PeerAddress& peer, std::atomic<bool>* cancel);  // 0: not watched
     void remove(uint64_t id);
@@ -93,11 +93,23 @@ class DisconnectWatcher {
     std::mutex mu_;
     std::map<uint64_t, Entry> entries_;
     uint64_t next_id_ = 1;
-    int64_t next_wake_ns_ = INT64_MAX;  // when the watcher wakes next (INT64_MAX: only when woken)
     bool stopping_ = false;
     bool all_cancelled_ = false;  // cancel_all() was called
     int epoll_fd_ = -1, wake_fd_ = -1;
     std::thread thread_;
+};
+
+// cpp-httplib's routing, handlers and response writing, fed complete requests by the Acceptor instead of reading
+// them from its own listener (which would give every connection a thread from its first byte).
+class HttpCore : public httplib::Server {
+  public:
+    // Processes one request read from `strm` (see RequestProcessor).
+    bool process(httplib::Stream& strm, bool close_connection, bool& connection_closed) {
+        return process_request(strm, close_connection, connection_closed, nullptr);
+    }
+    // cpp-httplib stops calling content providers once its listening socket is gone; the Acceptor's is the one
+    // that counts. Only compared with INVALID_SOCKET, never used or closed by cpp-httplib.
+    void attach(int listen_fd) { svr_sock_ = listen_fd; }
 };
 
 struct Server::State {
@@ -106,7 +118,8 @@ struct Server::State {
     std::unique_ptr<ModelLoader> loader;
     std::unique_ptr<Scheduler> sched;
     std::unique_ptr<Store> store;
-    httplib::Server http;
+    HttpCore http;
+    std::unique_ptr<Acceptor> acceptor;  // from bind()
     int port = 0;
     int64_t started_wall = 0;
 

@@ -2,10 +2,13 @@
 #include "server/store.h"
 
 #include <openssl/evp.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,9 +40,14 @@ Status write_text_atomic(const std::string& path, const std::string& bytes) {
     std::string tmp = path + ".tmp" + std::to_string(getpid());
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) return io_error("cannot write %s", tmp.c_str());
+        if (!f) return io_error("cannot write %s: %s", tmp.c_str(), strerror(errno));
         f.write(bytes.data(), std::streamsize(bytes.size()));
-        if (!f) return io_error("cannot write %s", tmp.c_str());
+        f.close();  // a full disk often shows only when the buffer is flushed
+        if (!f) {
+            int e = errno;
+            fs::remove(tmp, ec);
+            return io_error("cannot write %s: %s (is the disk full?)", tmp.c_str(), strerror(e));
+        }
     }
     fs::rename(tmp, path, ec);
     if (ec) return io_error("cannot move %s into place: %s", path.c_str(), ec.message().c_str());
@@ -151,6 +159,30 @@ Result<StoreEntry> Store::read_manifest(const std::string& root, const std::stri
 void Store::forget_manifest(const std::string& manifest_path) const {
     std::lock_guard<std::mutex> lock(cache_mu_);
     manifests_.erase(manifest_path);
+}
+
+size_t Store::remove_stale_temporaries() {
+    size_t removed = 0;
+    std::error_code ec;
+    for (const char* sub : {"blobs", "manifests"}) {
+        fs::path dir = fs::path(berth_dir_) / sub;
+        if (!fs::is_directory(dir, ec)) continue;
+        for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec)) {
+            if (it.depth() > 4 || !it->is_regular_file(ec)) continue;
+            std::string name = it->path().filename();
+            size_t at = name.rfind(".tmp");
+            size_t skip = 4;
+            if (size_t up = name.rfind(".upload"); up != std::string::npos && (at == std::string::npos || up > at))
+                at = up, skip = 7;
+            if (at == std::string::npos) continue;
+            long pid = std::strtol(name.c_str() + at + skip, nullptr, 10);
+            if (pid <= 0 || (kill(pid_t(pid), 0) == 0 || errno != ESRCH)) continue;  // a live writer's
+            std::error_code rm;
+            if (fs::remove(it->path(), rm)) ++removed;
+        }
+    }
+    return removed;
 }
 
 size_t Store::cached_manifests() const {
@@ -368,7 +400,11 @@ Result<std::string> Store::import_file_blob(const std::string& path, int64_t* si
     if (ec) {
         ec.clear();
         fs::copy_file(path, tmp, fs::copy_options::overwrite_existing, ec);
-        if (ec) return io_error("cannot copy %s into the store: %s", path.c_str(), ec.message().c_str());
+        if (ec) {
+            std::error_code ignored;
+            fs::remove(tmp, ignored);
+            return io_error("cannot copy %s into the store: %s", path.c_str(), ec.message().c_str());
+        }
     }
     fs::rename(tmp, dst, ec);
     if (ec) return io_error("cannot store blob: %s", ec.message().c_str());

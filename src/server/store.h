@@ -62,6 +62,10 @@ class Store {
 
     // Manifests parsed and held in the cache now (for tests).
     size_t cached_manifests() const;
+    // Deletes the temporary files of writes a killed process never finished (".tmp<pid>", ".upload<pid>-<n>" in
+    // berth's store, whose process is gone); those of a live process stay. Pull's "-partial" files are kept: the
+    // next pull resumes them. Returns how many were deleted.
+    size_t remove_stale_temporaries();
 
   private:
     Result<StoreEntry> read_manifest(const std::string& root, const std::string& manifest_path, const std::string& name,

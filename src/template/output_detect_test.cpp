@@ -264,7 +264,10 @@ TEST(OutputDetect, TemplatesRenderedCallsParseBack) {
     }
     for (const auto& s : skipped) std::cout << "not rendered as a turn: " << s << "\n";
     std::cout << "templates whose rendered calls parse back: " << parsed_back << "\n";
-    EXPECT_GE(parsed_back, 31);  // all but the 4 that render no tool calls
+    // All but the 4 that render no tool calls and llama.cpp's DeepSeek R1 template, which Jinja2 itself cannot
+    // render with tools (`tools | map(...) | tojson`: a generator has no JSON form; renderings-tools.json holds
+    // that error as the reference).
+    EXPECT_GE(parsed_back, 30);
 }
 
 }  // namespace
