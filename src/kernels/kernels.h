@@ -1,6 +1,6 @@
-// kernels: every hot loop. Matrix products per weight dtype and instruction set (scalar, AVX2, AVX-512 /
-// VNNI, chosen at run time), activation quantization, norms, rope, softmax, attention over KV pages, and the
-// persistent thread pool. No allocation in the hot path: callers pass scratch sized by the *_bytes functions.
+// kernels: every hot loop. Matrix products per weight dtype and instruction set (scalar, AVX2, AVX-VNNI,
+// AVX-512 VNNI, AMX, chosen at run time), activation quantization, norms, rope, softmax, attention over KV pages, and
+// the persistent thread pool. No allocation in the hot path: callers pass scratch sized by the *_bytes functions.
 #pragma once
 
 #include <atomic>
@@ -17,9 +17,13 @@
 namespace berth {
 
 // ---- CPU features --------------------------------------------------------------------------------------
-enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
-Isa detected_isa();            // best ISA of this CPU
-Isa active_isa();              // the one in use (detected, or forced by BERTH_ISA=scalar|avx2|avx512)
+// Ordered by preference; a higher one is not always a superset (AVX-VNNI CPUs may lack AVX-512 and the
+// reverse), so use isa_supported() rather than comparisons to ask what a CPU runs. Row kernels: avx2 for
+// avx2/avxvnni, avx512 for avx512/amx; the prefill GEMM has a kernel for each.
+enum class Isa { scalar = 0, avx2 = 1, avxvnni = 2, avx512 = 3, amx = 4 };
+Isa detected_isa();            // best ISA of this CPU (amx only when Linux granted the tile state)
+bool isa_supported(Isa isa);   // this CPU and OS can run it
+Isa active_isa();              // the one in use (detected, or BERTH_ISA=scalar|avx2|avxvnni|avx512|amx)
 void set_active_isa(Isa isa);  // tests; CHECKs that the CPU supports it
 const char* isa_name(Isa isa);
 int physical_core_count();
@@ -64,10 +68,11 @@ class ThreadPool {
 // ---- matrix products -----------------------------------------------------------------------------------
 // y = x · Wᵀ:  W is (n_rows = w.ne[1], n_cols = w.ne[0]) of any weight dtype; x is (n_tokens, n_cols) f32,
 // row-major; y is (n_tokens, n_rows) f32 with row stride ldy (≥ n_rows; 0 = n_rows).
-// wdata: scratch for the quantized activations, matmul_scratch_bytes(w.type, n_cols, n_tokens) bytes.
+// wdata: scratch for the quantized activations and the GEMM's per-thread weight panels,
+// matmul_scratch_bytes(w.type, n_cols, n_tokens, pool.n_threads()) bytes.
 // Whether matmul() has kernels for weights of this dtype.
 bool matmul_supports(DType t);
-size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens);
+size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n_threads);
 void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
             int64_t ldy = 0);
 // Several products that share one input x (q/k/v, gate/up): y_j = x · W_jᵀ for each job, with x quantized

@@ -103,7 +103,10 @@ TEST_P(Archs, PrefillMatchesDecodeAndSequencesAreIndependent) {
     ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
     Model& m = **loaded;
     const int V = m.n_vocab(), n = 12;  // 12 > the gemma sliding window of 8
-    const double tol = type == "f32" ? 1e-4 : 0.02;
+    // Quantized weights: batches of ≥ 16 tokens take the prefill GEMM, whose activations are quantized in
+    // 32-blocks with f32 scales, one token at a time the row kernels with Q8_0 / Q8_K activations; the two
+    // roundings differ (up to 0.026 relative RMS on these random models; an indexing bug gives O(1)).
+    const double tol = type == "f32" ? 1e-4 : 0.04;
     std::vector<int32_t> toks, toks2;
     for (int i = 0; i < n; ++i) {
         toks.push_back(1 + (i * 37) % (V - 1));
