@@ -144,4 +144,33 @@ void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_b
 void attention_group(const float* q, int group, const AttnKv& kv, int kv_head, int64_t pos_begin, int64_t pos_end,
                      float scale, float softcap, float* out, float* scores, float* tmp);
 
+// ---- attention over many query rows at once (prefill runs, and decode split over key ranges) ------------------
+// Rows r = t · group + g: query head g of the `group` heads sharing kv_head, for token t of a run of n_tok
+// tokens of one sequence (row r's query at q + t · q_stride + g · head_dim); token t sees the keys in
+// [begin[t], end[t]). The softmax is online: a partial state (unnormalized output, running max and sum per
+// row) absorbs keys [kb, ke), so a long context can be split across threads and the parts merged.
+constexpr int kAttnMaxRows = 64;  // n_tok · group per call
+struct AttnPartial {
+    float* o;  // (rows, head_dim)
+    float* m;  // (rows) running max of the scores, −inf before any key
+    float* l;  // (rows) running sum of exp(score − m)
+};
+// Whether attention_rows() can run on this cache here (AVX-512, f16 or f32 KV, head_dim a multiple of 16 up
+// to 256); otherwise use attention_group() per token.
+bool attention_rows_supported(const AttnKv& kv);
+// Floats of scratch one attention_rows() call needs (its caller's thread-private work area, 64-byte aligned).
+size_t attention_rows_scratch_floats(int head_dim);
+// Floats of one partial state for kAttnMaxRows rows.
+inline size_t attention_partial_floats(int head_dim) { return size_t(kAttnMaxRows) * (size_t(head_dim) + 2); }
+// The partial state stored in `mem` (attention_partial_floats floats); _init also resets it for `rows` rows.
+AttnPartial attention_partial_view(float* mem, int head_dim);
+AttnPartial attention_partial_init(float* mem, int rows, int head_dim);
+void attention_rows(const float* q, int64_t q_stride, int n_tok, int group, const int64_t* begin, const int64_t* end,
+                    int64_t kb, int64_t ke, const AttnKv& kv, int kv_head, float scale, float softcap, AttnPartial st,
+                    float* scratch);
+// Merges partial states of the same rows (over disjoint key ranges) and writes the normalized outputs: row
+// r = t · group + g at out + t · out_stride + g · head_dim. A row that saw no key gets zeros.
+void attention_merge(const AttnPartial* parts, int n_parts, int n_tok, int group, int head_dim, float* out,
+                     int64_t out_stride);
+
 }  // namespace berth
