@@ -14,10 +14,10 @@ struct Resolved {
     ScratchDims dims;
 };
 
-size_t max_wdata(const Weights& w, int64_t n_batch) {
+size_t max_wdata(const Weights& w, int64_t n_batch, int n_threads) {
     size_t m = 0;
     auto consider = [&](const TensorView& t) {
-        if (t.data) m = std::max(m, matmul_scratch_bytes(t.type, t.ne[0], n_batch));
+        if (t.data) m = std::max(m, matmul_scratch_bytes(t.type, t.ne[0], n_batch, n_threads));
     };
     consider(w.output);
     for (const LayerWeights& L : w.layers) {
@@ -69,7 +69,7 @@ Result<Resolved> resolve(const GgufFile& g, const ModelOptions& o, Weights* weig
     r.dims.n_logits = r.opt.n_logits;
     r.dims.n_threads = r.opt.n_threads;
     r.dims.n_ctx = r.opt.n_ctx;
-    r.dims.wdata_bytes = max_wdata(w, r.opt.n_batch);
+    r.dims.wdata_bytes = max_wdata(w, r.opt.n_batch, r.opt.n_threads);
     if (weights_out) *weights_out = std::move(w);
     return r;
 }
