@@ -156,8 +156,9 @@ class FakeDevice final : public Device {
     bool host_backed() const override { return true; }
     size_t allocation_granularity() const override { return page_size(); }
     int64_t default_reserve() const override { return 0; }
-    size_t matmul_scratch_bytes(DType type, int64_t n_cols, int64_t, int64_t n_tokens, int) const override {
-        return berth::matmul_scratch_bytes(type, n_cols, n_tokens);
+    // The CPU kernels' scratch: the quantized activations and, for a GEMM, a weight panel per host thread.
+    size_t matmul_scratch_bytes(DType type, int64_t n_cols, int64_t, int64_t n_tokens, int n_threads) const override {
+        return berth::matmul_scratch_bytes(type, n_cols, n_tokens, n_threads);
     }
     // Per host thread: the scores of a GQA group over the context, and 2 head_dim temporaries.
     size_t attention_scratch_bytes(int n_head, int n_head_kv, int head_dim, int64_t n_ctx,

@@ -15,8 +15,12 @@ namespace berth {
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 void set_log_level(LogLevel level);
 LogLevel log_level();
-// printf-style; one line to stderr with a timestamp and level. Thread-safe.
+// printf-style; one line to stderr with a timestamp and level. Thread-safe. When stderr is the systemd journal
+// (JOURNAL_STREAM names its device and inode), the line starts with its syslog priority instead ("<4>WARN ..."),
+// so that `journalctl -p warning` filters by level; the journal adds its own timestamps.
 void log_message(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// Looks at JOURNAL_STREAM and stderr again (log_message does it once, on its first line; tests redirect stderr).
+void detect_log_journal();
 #define LOG_DEBUG(...) ::berth::log_message(::berth::LogLevel::debug, __VA_ARGS__)
 #define LOG_INFO(...) ::berth::log_message(::berth::LogLevel::info, __VA_ARGS__)
 #define LOG_WARN(...) ::berth::log_message(::berth::LogLevel::warn, __VA_ARGS__)
@@ -48,6 +52,7 @@ enum class StatusCode {
     cancelled,
     timeout,
     internal,
+    unavailable,  // shutting down: try again later (HTTP 503)
 };
 const char* status_code_name(StatusCode code);
 

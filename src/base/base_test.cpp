@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <functional>
 
 #include "base/base.h"
 
@@ -62,3 +67,57 @@ TEST(Sizes, ParseByteSize) {
 }
 
 }  // namespace berth
+
+namespace {
+// Runs `fn` with stderr redirected to a temporary file; returns what was written. `journal`: JOURNAL_STREAM names
+// that file (as systemd names the journal's stream), else it names some other inode.
+std::string capture_stderr(bool journal, const std::function<void()>& fn) {
+    char path[] = "/tmp/berth-log-XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    struct stat st;
+    EXPECT_EQ(fstat(fd, &st), 0);
+    std::string js = std::to_string((unsigned long long)st.st_dev) + ":" +
+                     std::to_string((unsigned long long)st.st_ino + (journal ? 0 : 1));
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    setenv("JOURNAL_STREAM", js.c_str(), 1);
+    berth::detect_log_journal();
+    fn();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    unsetenv("JOURNAL_STREAM");
+    berth::detect_log_journal();
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    lseek(fd, 0, SEEK_SET);
+    while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+    close(fd);
+    unlink(path);
+    return out;
+}
+}  // namespace
+
+TEST(Log, JournalStreamGetsSyslogPriorities) {
+    berth::LogLevel before = berth::log_level();
+    berth::set_log_level(berth::LogLevel::debug);
+    std::string out = capture_stderr(true, [] {
+        LOG_DEBUG("d %d", 1);
+        LOG_INFO("i");
+        LOG_WARN("w");
+        LOG_ERROR("e");
+    });
+    berth::set_log_level(before);
+    EXPECT_EQ(out, "<7>DEBUG d 1\n<6>INFO  i\n<4>WARN  w\n<3>ERROR e\n");
+}
+
+TEST(Log, OtherStreamsKeepTimestamps) {
+    // JOURNAL_STREAM inherited from a parent whose stderr was the journal, but this stderr is a file.
+    std::string out = capture_stderr(false, [] { LOG_WARN("w"); });
+    ASSERT_EQ(out.size(), std::string("2026-01-01T00:00:00.000Z WARN  w\n").size()) << out;
+    EXPECT_EQ(out[4], '-');
+    EXPECT_EQ(out.substr(out.size() - 10), "Z WARN  w\n");
+}

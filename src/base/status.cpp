@@ -17,6 +17,7 @@ const char* status_code_name(StatusCode code) {
         case StatusCode::cancelled: return "cancelled";
         case StatusCode::timeout: return "timeout";
         case StatusCode::internal: return "internal error";
+        case StatusCode::unavailable: return "unavailable";
     }
     return "unknown";
 }

@@ -1,6 +1,6 @@
 // berth bench: engine benchmarks of one model (prefill, decode at context depths, load cold/warm, memory,
-// parallel streams). Options and statistics (bench_stats.cpp, unit-tested), the measurements
-// (bench_engine.cpp) and the table / JSON output (bench_report.cpp).
+// parallel streams, constrained decoding). Options and statistics (bench_stats.cpp, unit-tested), the
+// measurements (bench_engine.cpp, bench_grammar.cpp) and the table / JSON output (bench_report.cpp).
 #pragma once
 
 #include <cstdint>
@@ -30,7 +30,8 @@ enum Section : unsigned {
     section_load = 4,
     section_memory = 8,
     section_parallel = 16,
-    section_all = 31
+    section_all = 31,     // every section but grammar
+    section_grammar = 32  // constrained decoding (--only grammar)
 };
 // "prefill,decode" → the section bits; 0 with `error` set on an unknown name.
 unsigned parse_sections(const std::string& s, std::string* error);
@@ -48,6 +49,8 @@ struct Options {
     unsigned sections = section_all;
     // Layers on the device BERTH_DEVICE opens (Ollama's num_gpu): 0 the CPU, -1 as many as fit, N the first N.
     int num_gpu = 0;
+    std::string grammar_vocab;  // grammar section: a vocabulary GGUF whose tokenizer replaces the model's
+    int grammar_tokens = 96;    // grammar section: decode tokens per repetition
 };
 
 struct PrefillRow {
@@ -89,6 +92,34 @@ struct ParallelRow {
     double speedup = 0;               // median over the median at one stream
 };
 
+struct GrammarSchemaRow {
+    std::string name;
+    Summary compile_ms;
+    int states = 0;
+    int64_t bytes = 0;
+};
+
+// Constrained decoding through the Engine: unconstrained and schema-constrained decode on the same model,
+// the grammar time each generated token really cost (sample, check that token; full mask and resample only
+// when it is refused), and the time of full masks replayed over the same token sequences.
+struct GrammarReport {
+    std::string vocab_label;
+    int n_vocab = 0, trie_nodes = 0;
+    int64_t vocab_bytes = 0;
+    double vocab_build_ms = 0;
+    std::vector<GrammarSchemaRow> schemas;
+    std::string decode_schema;
+    int tokens = 0;  // generated per repetition and mode
+    Summary free_tps, constrained_tps;
+    double ratio = 0;  // median constrained / median unconstrained
+    int64_t constrained_tokens = 0, masked_tokens = 0, documents = 0;
+    double spent_median_us = 0, spent_p99_us = 0, spent_mean_us = 0, spent_max_us = 0;
+    int replay_steps = 0;
+    double full_cached_median_us = 0, full_cached_p99_us = 0;  // full mask, mask cache warm
+    double full_walk_median_us = 0, full_walk_p99_us = 0;      // full mask by trie walk, no cache
+    int64_t cache_hits = 0, cache_misses = 0, cache_bytes = 0;
+};
+
 struct Report {
     std::string label, path, arch, isa;
     int n_layer = 0, n_embd = 0, n_vocab = 0, n_ctx_train = 0, threads = 0, reps = 0, gen = 0;
@@ -105,6 +136,8 @@ struct Report {
     LoadRow cold, warm;
     MemoryReport memory;
     std::vector<ParallelRow> parallel;
+    bool has_grammar = false;
+    GrammarReport grammar;
 };
 
 // Runs the sections `o` asks for; an environmental failure returns a message in `error` and false.

@@ -298,6 +298,9 @@ std::vector<int> clamp_lengths(const std::vector<int>& v, int limit, const char*
 
 }  // namespace
 
+// bench_grammar.cpp: the constrained-decoding section (--only grammar).
+Status run_grammar(const Options& o, Report& r);
+
 bool run(const Options& opt, Report& r, std::string* error) {
     auto fail = [&](const Status& st) {
         *error = st.to_string();
@@ -364,11 +367,9 @@ bool run(const Options& opt, Report& r, std::string* error) {
         unsigned bit;
         Status (*fn)(const Options&, Report&);
     };
-    const Step steps[] = {{section_memory, run_memory},
-                          {section_load, run_load},
-                          {section_prefill, run_prefill},
-                          {section_decode, run_decode},
-                          {section_parallel, run_parallel}};
+    const Step steps[] = {{section_memory, run_memory},     {section_load, run_load},
+                          {section_prefill, run_prefill},   {section_decode, run_decode},
+                          {section_parallel, run_parallel}, {section_grammar, run_grammar}};
     for (const Step& s : steps) {
         if (!(o.sections & s.bit)) continue;
         Status st = s.fn(o, r);

@@ -101,6 +101,31 @@ void print_table(const Report& r) {
             printf("  %7d  %-28s %7.2fx  %s\n", p.streams, cell(p.tokens_per_s).c_str(), p.speedup,
                    cell(p.per_stream_tokens_per_s).c_str());
     }
+    if (r.has_grammar) {
+        const GrammarReport& g = r.grammar;
+        printf("\nconstrained decoding (vocabulary: %s, %d tokens, trie %d nodes, %s, built in %.1f ms)\n",
+               g.vocab_label.c_str(), g.n_vocab, g.trie_nodes, format_bytes(g.vocab_bytes).c_str(), g.vocab_build_ms);
+        printf("  %-20s %-26s %7s %10s\n", "schema", "compile ms", "states", "bytes");
+        for (const GrammarSchemaRow& s : g.schemas)
+            printf("  %-20s %-26s %7d %10s\n", s.name.c_str(), cell(s.compile_ms, 2).c_str(), s.states,
+                   format_bytes(s.bytes).c_str());
+        printf("  decode, %d tokens per repetition (Engine, schema %s):\n", g.tokens, g.decode_schema.c_str());
+        printf("    unconstrained  %s tokens/s\n", cell(g.free_tps).c_str());
+        printf("    constrained    %s tokens/s (%.1f %% of unconstrained; %lld documents)\n",
+               cell(g.constrained_tps).c_str(), 100 * g.ratio, (long long)g.documents);
+        printf(
+            "  grammar time spent per constrained token (check the sampled token; full mask + resample when "
+            "refused, on %.1f %% of %lld tokens):\n",
+            g.constrained_tokens ? 100.0 * double(g.masked_tokens) / double(g.constrained_tokens) : 0.0,
+            (long long)g.constrained_tokens);
+        printf("    median %.2f us, p99 %.2f us, mean %.2f us, max %.2f us\n", g.spent_median_us, g.spent_p99_us,
+               g.spent_mean_us, g.spent_max_us);
+        printf("  full mask at each of %d positions of those documents (replayed, one thread):\n", g.replay_steps);
+        printf("    warm mask cache  median %.2f us, p99 %.2f us\n", g.full_cached_median_us, g.full_cached_p99_us);
+        printf("    trie walk only   median %.2f us, p99 %.2f us\n", g.full_walk_median_us, g.full_walk_p99_us);
+        printf("  engine mask cache: %lld hits, %lld misses, %s\n", (long long)g.cache_hits, (long long)g.cache_misses,
+               format_bytes(g.cache_bytes).c_str());
+    }
     for (const std::string& n : r.notes) printf("note: %s\n", n.c_str());
 }
 
@@ -169,6 +194,38 @@ std::string to_json(const Report& r) {
                                  {"per_stream_tokens_per_s", summary_json(p.per_stream_tokens_per_s)},
                                  {"speedup", p.speedup}});
     j["parallel_prompt_tokens"] = r.parallel_prompt;
+    if (r.has_grammar) {
+        const GrammarReport& g = r.grammar;
+        nlohmann::json schemas = nlohmann::json::array();
+        for (const GrammarSchemaRow& s : g.schemas)
+            schemas.push_back({{"name", s.name},
+                               {"compile_ms", summary_json(s.compile_ms)},
+                               {"states", s.states},
+                               {"bytes", s.bytes}});
+        j["grammar"] = {{"vocabulary", g.vocab_label},
+                        {"n_vocab", g.n_vocab},
+                        {"trie_nodes", g.trie_nodes},
+                        {"vocabulary_bytes", g.vocab_bytes},
+                        {"vocabulary_build_ms", g.vocab_build_ms},
+                        {"schemas", schemas},
+                        {"decode_schema", g.decode_schema},
+                        {"tokens_per_repetition", g.tokens},
+                        {"unconstrained_tokens_per_s", summary_json(g.free_tps)},
+                        {"constrained_tokens_per_s", summary_json(g.constrained_tps)},
+                        {"constrained_over_unconstrained", g.ratio},
+                        {"documents", g.documents},
+                        {"constrained_tokens", g.constrained_tokens},
+                        {"full_masks", g.masked_tokens},
+                        {"spent_us",
+                         {{"median", g.spent_median_us},
+                          {"p99", g.spent_p99_us},
+                          {"mean", g.spent_mean_us},
+                          {"max", g.spent_max_us}}},
+                        {"replay_positions", g.replay_steps},
+                        {"full_mask_cached_us", {{"median", g.full_cached_median_us}, {"p99", g.full_cached_p99_us}}},
+                        {"full_mask_walk_us", {{"median", g.full_walk_median_us}, {"p99", g.full_walk_p99_us}}},
+                        {"mask_cache", {{"hits", g.cache_hits}, {"misses", g.cache_misses}, {"bytes", g.cache_bytes}}}};
+    }
     return j.dump(2);
 }
 

@@ -51,18 +51,16 @@ std::vector<int> sorted_unique(std::vector<int> v) {
 }
 
 unsigned parse_sections(const std::string& s, std::string* error) {
-    static const std::pair<const char*, Section> names[] = {{"prefill", section_prefill},
-                                                            {"decode", section_decode},
-                                                            {"load", section_load},
-                                                            {"memory", section_memory},
-                                                            {"parallel", section_parallel}};
+    static const std::pair<const char*, Section> names[] = {
+        {"prefill", section_prefill}, {"decode", section_decode},     {"load", section_load},
+        {"memory", section_memory},   {"parallel", section_parallel}, {"grammar", section_grammar}};
     unsigned bits = 0;
     for (const std::string& item : split_commas(s)) {
         unsigned bit = 0;
         for (const auto& [name, b] : names)
             if (item == name) bit = b;
         if (bit == 0) {
-            *error = "unknown section '" + item + "' (prefill, decode, load, memory, parallel)";
+            *error = "unknown section '" + item + "' (prefill, decode, load, memory, parallel, grammar)";
             return 0;
         }
         bits |= bit;

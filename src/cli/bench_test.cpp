@@ -34,6 +34,8 @@ TEST(Bench, ParsesSections) {
     std::string err;
     EXPECT_EQ(parse_sections("prefill,parallel", &err), unsigned(section_prefill | section_parallel));
     EXPECT_EQ(parse_sections("load,memory,decode", &err), unsigned(section_load | section_memory | section_decode));
+    EXPECT_EQ(parse_sections("grammar", &err), unsigned(section_grammar));
+    EXPECT_EQ(section_all & section_grammar, 0u) << "grammar runs only when asked for";
     EXPECT_TRUE(err.empty());
     EXPECT_EQ(parse_sections("prefil", &err), 0u);
     EXPECT_NE(err.find("prefil"), std::string::npos);

@@ -59,13 +59,15 @@ int cmd_bench(const std::vector<std::string>& argv) {
     o.num_gpu = int(a.get_int("num-gpu", o.num_gpu));
     if (a.has("only") && (o.sections = bench::parse_sections(a.get_or("only", ""), &err)) == 0)
         return fail("--only: %s", err.c_str());
+    o.grammar_vocab = a.get_or("grammar-vocab", "");
+    o.grammar_tokens = int(a.get_int("grammar-tokens", o.grammar_tokens));
     const bool json = a.has("json");
     const std::optional<std::string> synthetic = a.get("synthetic");
     auto unknown = a.unknown({"prompts", "depths", "parallel", "gen", "reps", "threads", "parallel-prompt", "only",
-                              "json", "synthetic", "num-gpu"});
+                              "json", "synthetic", "num-gpu", "grammar-vocab", "grammar-tokens"});
     if (!unknown.empty()) return fail("unknown option --%s", unknown[0].c_str());
-    if (o.gen < 1 || o.reps < 1 || o.parallel_prompt < 1)
-        return fail("--gen, --reps and --parallel-prompt must be ≥ 1");
+    if (o.gen < 1 || o.reps < 1 || o.parallel_prompt < 1 || o.grammar_tokens < 1)
+        return fail("--gen, --reps, --parallel-prompt and --grammar-tokens must be ≥ 1");
     if (a.positional().size() != (synthetic ? 0u : 1u)) return fail("expected one model path or --synthetic SHAPE");
 
     TempFile temp;
@@ -73,6 +75,15 @@ int cmd_bench(const std::vector<std::string>& argv) {
         SyntheticSpec spec;
         spec.n_threads = o.threads;
         if (!synthetic_spec(*synthetic, spec, &err)) return fail("--synthetic: %s", err.c_str());
+        if (!o.grammar_vocab.empty()) {
+            // The synthetic model gets as many outputs as the grammar vocabulary has tokens.
+            Result<std::unique_ptr<GgufFile>> vf = GgufFile::open(o.grammar_vocab);
+            if (!vf.is_ok()) return fail("--grammar-vocab: %s", vf.status().to_string().c_str());
+            const GgufValue* tokens = (*vf)->get_array("tokenizer.ggml.tokens");
+            if (!tokens || tokens->count == 0)
+                return fail("--grammar-vocab: %s has no tokenizer.ggml.tokens", o.grammar_vocab.c_str());
+            spec.n_vocab = int(tokens->count);
+        }
         const char* tmpdir = getenv("TMPDIR");
         std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/berth-bench-XXXXXX.gguf";
         const int fd = mkstemps(tmpl.data(), 5);
@@ -103,9 +114,11 @@ int cmd_bench(const std::vector<std::string>& argv) {
 BERTH_COMMAND(bench, "bench",
               "berth bench MODEL.gguf | --synthetic tinyllama|tiny[:TYPE] [--prompts 32,128,512] "
               "[--depths 0,512,1536] [--gen 32] [--reps 3] [--parallel 1,2,4,8] [--parallel-prompt 16] "
-              "[--threads N] [--num-gpu N] [--only prefill,decode,load,memory,parallel] [--json]",
+              "[--threads N] [--num-gpu N] [--only prefill,decode,load,memory,parallel,grammar] "
+              "[--grammar-vocab VOCAB.gguf] [--grammar-tokens 96] [--json]",
               "benchmark prefill, decode, load time, memory and parallel streams, as tokens/s and shares of the "
-              "measured memory bandwidth",
+              "measured memory bandwidth; --only grammar: constrained decoding (schema compile time, "
+              "constrained vs unconstrained decode, per-token mask time)",
               cmd_bench);
 
 }  // namespace berth::cli

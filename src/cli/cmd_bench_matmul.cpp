@@ -58,7 +58,7 @@ double bench_one(ThreadPool& pool, DType type, Shape s, int64_t tokens, double m
     std::vector<float> x(size_t(tokens * s.cols));
     for (float& v : x) v = dist(rng);
     std::vector<float> y(size_t(tokens * s.rows));
-    std::vector<uint8_t> scratch(matmul_scratch_bytes(type, s.cols, tokens) + 64);
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(type, s.cols, tokens, pool.n_threads()) + 64);
 
     TensorView w;
     w.type = type;
@@ -121,9 +121,14 @@ int cmd_bench_matmul(const std::vector<std::string>& argv) {
     const int64_t tokens = args.get_int("tokens", 1);
     const double seconds = args.get_double("seconds", 1.0);
     if (auto isa = args.get("isa")) {
-        Isa want = *isa == "scalar" ? Isa::scalar : *isa == "avx2" ? Isa::avx2 : Isa::avx512;
-        if (int(want) > int(detected_isa())) return fail("this CPU does not support %s", isa->c_str());
-        set_active_isa(want);
+        bool known_isa = false;
+        for (Isa want : {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::amx}) {
+            if (*isa != isa_name(want)) continue;
+            if (!isa_supported(want)) return fail("this CPU does not support %s", isa->c_str());
+            set_active_isa(want);
+            known_isa = true;
+        }
+        if (!known_isa) return fail("unknown --isa %s (scalar, avx2, avxvnni, avx512, amx)", isa->c_str());
     }
     ThreadPool pool(int(args.get_int("threads", 0)));
     double bw = 0;
@@ -159,7 +164,7 @@ int cmd_bench_matmul(const std::vector<std::string>& argv) {
 
 BERTH_COMMAND(bench_matmul, "debug bench-matmul",
               "berth debug bench-matmul [--type q4_K,q8_0] [--rows N --cols N] [--tokens T] "
-              "[--threads N] [--seconds S] [--isa scalar|avx2|avx512] [--bandwidth] [--cached]",
+              "[--threads N] [--seconds S] [--isa scalar|avx2|avxvnni|avx512|amx] [--bandwidth] [--cached]",
               "Times matmul per weight type and shape: GFLOP/s and GB/s of weight traffic.", cmd_bench_matmul);
 
 }  // namespace berth::cli

@@ -1,5 +1,6 @@
 // berth serve: the HTTP server (Ollama and OpenAI APIs) on BERTH_HOST (default 127.0.0.1:11434).
 #include <csignal>
+#include <cstdlib>
 
 #include "base/base.h"
 #include "cli/command.h"
@@ -10,6 +11,15 @@ namespace berth::cli {
 namespace {
 
 Server* g_server = nullptr;
+
+// BERTH_DEBUG / OLLAMA_DEBUG as Ollama reads it: a boolean ("1", "true", "t") or a level (1 debug, 2 trace: berth has
+// no finer level than debug); "0", "false" and anything else keep info.
+bool debug_requested(const std::string& v) {
+    if (v == "true" || v == "TRUE" || v == "True" || v == "t" || v == "T") return true;
+    char* end = nullptr;
+    long n = std::strtol(v.c_str(), &end, 10);
+    return !v.empty() && *end == '\0' && n > 0;
+}
 
 void on_signal(int) {
     if (g_server) g_server->stop();
@@ -35,8 +45,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
         else if (argv[i].rfind("--models-dir=", 0) == 0)
             opts->models_dirs.push_back(argv[i].substr(13));
     }
-    if (std::string lvl = env_or("BERTH_DEBUG", "OLLAMA_DEBUG", ""); lvl == "1" || lvl == "true")
-        set_log_level(LogLevel::debug);
+    if (debug_requested(env_or("BERTH_DEBUG", "OLLAMA_DEBUG", ""))) set_log_level(LogLevel::debug);
     configure_process_allocator();
     Server server(std::move(opts).value());
     Status s = server.bind();
@@ -45,6 +54,9 @@ int cmd_serve(const std::vector<std::string>& argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    // A file-size limit (RLIMIT_FSIZE) makes the write fail with EFBIG, answered as an error, instead of killing the
+    // server in the middle of a pull.
+    std::signal(SIGXFSZ, SIG_IGN);
     s = server.run();
     g_server = nullptr;
     if (!s.is_ok()) return fail("%s", s.message().c_str());

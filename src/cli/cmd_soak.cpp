@@ -41,17 +41,19 @@ int soak_main(const std::vector<std::string>& argv_in) {
     }
     Args a(argv, flags);
     const std::vector<std::string> known = {
-        "url",      "models",       "concurrency",  "duration",    "requests",        "pid",         "out",
-        "mix",      "keep-alive",   "prompt-words", "num-predict", "num-ctx",         "idle-gap-ms", "seed",
-        "workload", "allow-remote", "no-unload",    "no-warm-up",  "sample-interval", "warmup",      "stream-share"};
+        "url",         "models",       "concurrency",  "duration",    "requests",        "pid",         "out",
+        "mix",         "keep-alive",   "prompt-words", "num-predict", "num-ctx",         "idle-gap-ms", "seed",
+        "workload",    "allow-remote", "no-unload",    "no-warm-up",  "sample-interval", "warmup",      "stream-share",
+        "embed-models"};
     auto bad = a.unknown(known);
     if (!bad.empty()) return fail("soak: unknown option --%s", bad[0].c_str());
     soak::Config c;
     if (auto mix = a.get("mix")) {
-        auto share = soak::parse_request_mix(*mix);
-        if (!share.is_ok()) return fail("soak: %s", share.status().message().c_str());
-        c.chat_share = *share;
+        auto parsed = soak::parse_request_mix(*mix);
+        if (!parsed.is_ok()) return fail("soak: %s", parsed.status().message().c_str());
+        c.mix = *parsed;
     }
+    c.embed_models = split_list(a.get_or("embed-models", ""));
     c.stream_share = a.get_double("stream-share", 1.0);
     if (!(c.stream_share >= 0 && c.stream_share <= 1)) return fail("soak: --stream-share must be between 0 and 1");
     c.url = a.get_or("url", env_or("BERTH_HOST", "OLLAMA_HOST", "127.0.0.1:11434"));
@@ -84,10 +86,12 @@ int soak_main(const std::vector<std::string>& argv_in) {
 
 }  // namespace
 
-BERTH_COMMAND(soak, "soak",
-              "berth soak [--url URL] [--models a,b,c] [--concurrency N] [--duration 5m | --requests N] [--pid PID] "
-              "[--keep-alive 0,5s,-1] [--mix generate=3,chat=1] [--stream-share 0.5] [--prompt-words 4,64] "
-              "[--idle-gap-ms MS] [--workload FILE.toml] --out DIR",
-              "load-test a running Ollama-compatible server and report memory growth and latency", soak_main);
+BERTH_COMMAND(
+    soak, "soak",
+    "berth soak [--url URL] [--models a,b,c] [--concurrency N] [--duration 5m | --requests N] [--pid PID] "
+    "[--keep-alive 0,5s,-1] [--mix generate=3,chat=1,embed=1,tags=1,ps=1,show=1,load=1,unload=1,disconnect=1] "
+    "[--embed-models e] [--stream-share 0.5] [--prompt-words 4,64] [--idle-gap-ms MS] [--workload FILE.toml] "
+    "--out DIR",
+    "load-test a running Ollama-compatible server and report memory growth and latency", soak_main);
 
 }  // namespace berth::cli

@@ -1,6 +1,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <new>
 #include <string>
 
 #include "base/base.h"
@@ -105,6 +107,33 @@ static void print_usage() {
 
 }  // namespace berth::cli
 
+namespace {
+
+int run_command(const std::vector<std::string>& args) {
+    using namespace berth::cli;
+    // Longest match: two words first ("debug logits"), then one. `berth COMMAND --help` prints its usage.
+    auto run = [&](const Command& c, size_t skip) {
+        std::vector<std::string> rest(args.begin() + long(skip), args.end());
+        for (auto& a : rest) {
+            if (a == "--help" || a == "-h") {
+                printf("%s\n\n%s\nSee berth(1) for the options and environment variables.\n", c.usage, c.help);
+                return 0;
+            }
+        }
+        return c.fn(rest);
+    };
+    if (args.size() >= 2) {
+        auto it = commands().find(args[0] + " " + args[1]);
+        if (it != commands().end()) return run(it->second, 2);
+    }
+    auto it = commands().find(args[0]);
+    if (it != commands().end()) return run(it->second, 1);
+    fail("unknown command \"%s\"; run `berth --help` for the list", args[0].c_str());
+    return 2;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace berth::cli;
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -117,13 +146,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (getenv("BERTH_DEBUG")) berth::set_log_level(berth::LogLevel::debug);
-    // Longest match: two words first ("debug logits"), then one.
-    if (args.size() >= 2) {
-        auto it = commands().find(args[0] + " " + args[1]);
-        if (it != commands().end()) return it->second.fn(std::vector<std::string>(args.begin() + 2, args.end()));
-    }
-    auto it = commands().find(args[0]);
-    if (it != commands().end()) return it->second.fn(std::vector<std::string>(args.begin() + 1, args.end()));
-    fail("unknown command \"%s\"; run `berth --help` for the list", args[0].c_str());
-    return 2;
+    // Commands report failures as messages; an exception that still escapes one (an allocation a corrupt file
+    // made impossible, a bug) ends the command with a message and exit status 1 instead of abort().
+    try {
+        return run_command(args);
+    } catch (const std::bad_alloc&) {
+        return fail("out of memory (a model file may declare impossible sizes)");
+    } catch (const std::exception& e) { return fail("%s", e.what()); }
 }

@@ -10,6 +10,16 @@
 
 namespace berth::soak {
 
+// The kinds of request a workload sends, by weight (--mix generate=4,chat=2,embed=1,...).
+struct Mix {
+    double generate = 1, chat = 0;
+    double embed = 0;                   // /api/embed on one of Config::embed_models
+    double tags = 0, ps = 0, show = 0;  // listings (show: of one of the models)
+    double load = 0, unload = 0;        // an empty /api/generate with a random keep-alive, or keep_alive 0
+    double disconnect = 0;              // a streamed generation the client drops after its first chunk
+    double total() const { return generate + chat + embed + tags + ps + show + load + unload + disconnect; }
+};
+
 struct Config {
     std::string url = "http://127.0.0.1:11434";
     std::vector<std::string> models;  // empty: the first three of /api/tags
@@ -19,12 +29,13 @@ struct Config {
     std::vector<std::string> keep_alives = {"5m"};  // chosen at random per request (JSON numbers or strings)
     int prompt_words_min = 4, prompt_words_max = 64;
     int num_predict = 16;
-    int num_ctx = 0;               // options.num_ctx per request (0 = server default)
-    double chat_share = 0;         // share of requests sent to /api/chat (the rest: /api/generate)
-    double stream_share = 1;       // share of requests streamed (TTFT of a non-streamed one is its total)
-    double idle_gap_ms = 0;        // pause between a worker's requests
-    double warmup_fraction = 0.1;  // share of requests before the steady state is measured
-    int pid = 0;                   // read /proc/<pid> when the server is not berth
+    int num_ctx = 0;                        // options.num_ctx per request (0 = server default)
+    Mix mix;                                // request kinds and their weights
+    std::vector<std::string> embed_models;  // for `embed` requests
+    double stream_share = 1;                // share of requests streamed (TTFT of a non-streamed one is its total)
+    double idle_gap_ms = 0;                 // pause between a worker's requests
+    double warmup_fraction = 0.1;           // share of requests before the steady state is measured
+    int pid = 0;                            // read /proc/<pid> when the server is not berth
     double sample_interval_s = 1.0;
     bool unload_at_end = true;  // ask the server to unload the models afterwards (keep_alive 0)
     bool warm_up = true;        // one request per model, then unload, before the baseline
@@ -39,6 +50,7 @@ struct Sample {
     int64_t errors = 0;
     int64_t rss_anon = -1;  // bytes; -1 when unknown
     int64_t rss = -1;
+    int threads = -1, fds = -1;                  // of the server process; -1 when unknown
     int64_t unaccounted = -1;                    // berth only
     int64_t ledger = -1;                         // berth only
     double ttft_p50_ms = 0, latency_p50_ms = 0;  // of requests completed since the previous sample
@@ -49,6 +61,7 @@ struct Sample {
 
 struct RequestRecord {
     double t_s = 0;
+    std::string kind;  // "generate", "chat", "embed", "tags", "ps", "show", "load", "unload", "disconnect"
     std::string model;
     int status = 0;          // HTTP status, 0 = connection error
     std::string error_kind;  // empty when ok
@@ -62,6 +75,7 @@ struct Report {
     std::vector<std::string> models;
     int64_t requests = 0, errors = 0;
     std::vector<std::pair<std::string, int64_t>> errors_by_kind;
+    std::vector<std::pair<std::string, int64_t>> requests_by_kind;  // "generate", "tags", ... (RequestRecord::kind)
     double duration_s = 0;
     int64_t baseline = 0, peak = 0, final_ = 0;     // RssAnon, bytes
     double growth_per_1k_requests = 0;              // bytes, steady-state least-squares slope
@@ -70,6 +84,9 @@ struct Report {
     double unaccounted_growth_per_1k_requests = 0;  // berth only: RssAnon minus the ledger, same slope
     double retention = 0;                           // (final - baseline) / (peak - baseline)
     int64_t unaccounted_max = -1;
+    // Threads and descriptors of the server at the baseline and at the end (both with every model unloaded).
+    int threads_baseline = -1, threads_final = -1, fds_baseline = -1, fds_final = -1;
+    int64_t server_errors = 0;  // answers 500-599 other than 503 (a 503 is the documented "busy" answer)
     double ttft_p50_ms = 0, ttft_p95_ms = 0, ttft_p99_ms = 0;
     double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
     double tokens_per_s_p50 = 0;
@@ -89,15 +106,17 @@ struct Report {
 // "models = [\"a\", \"b\"]", "duration = \"5m\"", "no-unload = true"); arrays become comma-separated
 // lists. Options given on the command line afterwards override the file.
 Result<std::vector<std::string>> workload_file_args(const std::string& path);
-// "generate=3,chat=1" → the share of chat requests (0.25); invalid_argument for other kinds or weights.
-Result<double> parse_request_mix(const std::string& text);
+// "generate=3,chat=1,embed=1,tags=1" → the weights (kinds left out weigh 0; a kind without "=W" weighs 1);
+// invalid_argument for unknown kinds, bad weights or a total of 0.
+Result<Mix> parse_request_mix(const std::string& text);
 
 // Runs the workload; returns 0 on a completed run (whatever the verdict), non-zero on setup errors.
 int run(const Config& cfg);
 
-// Pure analysis, separated for tests.
+// Pure analysis, separated for tests. `first` and `last` are the samples taken before the load (after the warm-up)
+// and after it (after the final unload).
 Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
-               int64_t baseline, int64_t final_mem);
+               const Sample& first, const Sample& last);
 // The device figures of a run (Report::device...), from the samples while the load runs and the readings before
 // and after it.
 void analyze_device(const Config& cfg, const std::vector<Sample>& samples, const Sample& before, const Sample& after,

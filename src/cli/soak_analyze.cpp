@@ -33,13 +33,18 @@ double slope(const std::vector<double>& x, const std::vector<double>& y) {
 }
 
 Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
-               int64_t baseline, int64_t final_mem) {
+               const Sample& first, const Sample& last) {
+    const int64_t baseline = first.rss_anon, final_mem = last.rss_anon;
     Report r;
+    r.threads_baseline = first.threads, r.threads_final = last.threads;
+    r.fds_baseline = first.fds, r.fds_final = last.fds;
     r.models = cfg.models;
     r.requests = int64_t(reqs.size());
-    std::map<std::string, int64_t> kinds;
+    std::map<std::string, int64_t> kinds, sent;
     std::vector<double> ttft, lat, tps;
     for (const auto& q : reqs) {
+        if (!q.kind.empty()) sent[q.kind]++;
+        if (q.status >= 500 && q.status != 503) r.server_errors++;
         if (!q.error_kind.empty()) {
             r.errors++;
             kinds[q.error_kind]++;
@@ -50,6 +55,7 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
         if (q.tokens_per_s > 0) tps.push_back(q.tokens_per_s);
     }
     for (auto& [k, n] : kinds) r.errors_by_kind.push_back({k, n});
+    for (auto& [k, n] : sent) r.requests_by_kind.push_back({k, n});
     r.ttft_p50_ms = percentile(ttft, 50), r.ttft_p95_ms = percentile(ttft, 95), r.ttft_p99_ms = percentile(ttft, 99);
     r.latency_p50_ms = percentile(lat, 50), r.latency_p95_ms = percentile(lat, 95);
     r.latency_p99_ms = percentile(lat, 99);
@@ -148,6 +154,9 @@ std::string report_json(const Report& r) {
     nlohmann::json kinds = nlohmann::json::object();
     for (auto& [k, n] : r.errors_by_kind) kinds[k] = n;
     j["errors_by_kind"] = kinds;
+    nlohmann::json by_kind = nlohmann::json::object();
+    for (auto& [k, n] : r.requests_by_kind) by_kind[k] = n;
+    j["requests_by_kind"] = by_kind;
     j["duration_s"] = r.duration_s;
     j["memory"] = {{"metric", "RssAnon"},
                    {"baseline_bytes", r.baseline},
@@ -161,6 +170,11 @@ std::string report_json(const Report& r) {
                    {"unaccounted_growth_bytes_per_1k_requests", r.unaccounted_growth_per_1k_requests},
                    {"retention", r.retention},
                    {"unaccounted_max_bytes", r.unaccounted_max}};
+    j["process"] = {{"threads_baseline", r.threads_baseline},
+                    {"threads_final", r.threads_final},
+                    {"fds_baseline", r.fds_baseline},
+                    {"fds_final", r.fds_final}};
+    j["server_errors"] = r.server_errors;
     j["latency_ms"] = {{"ttft_p50", r.ttft_p50_ms},     {"ttft_p95", r.ttft_p95_ms},
                        {"ttft_p99", r.ttft_p99_ms},     {"total_p50", r.latency_p50_ms},
                        {"total_p95", r.latency_p95_ms}, {"total_p99", r.latency_p99_ms}};

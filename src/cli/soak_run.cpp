@@ -1,5 +1,7 @@
-// Soak runner: worker threads send bounded streams of /api/generate requests; a sampler thread reads the
-// server's memory once per interval (from /api/memory when the server is berth, else /proc/<pid>).
+// Soak runner: worker threads send a mix of requests (generate, chat, embed, listings, loads, unloads, dropped
+// streams); a sampler thread reads the server's memory once per interval (from /api/memory when the server is berth,
+// else /proc/<pid>).
+#include <dirent.h>
 #include <httplib.h>
 
 #include <atomic>
@@ -67,7 +69,43 @@ bool read_berth_memory(httplib::Client& c, Sample* s) {
             s->device_allocations += num(d, {"allocations"});
         }
     }
+    s->threads = int(num(p, {"threads"}));
+    s->fds = int(num(p, {"fds"}));
     return s->rss_anon >= 0;
+}
+
+// Threads and open descriptors of process `pid` from /proc.
+void read_threads_and_fds(int pid, Sample* s) {
+    std::string base = "/proc/" + std::to_string(pid);
+    if (FILE* f = fopen((base + "/status").c_str(), "re")) {
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "Threads: %d", &s->threads) == 1) break;
+        }
+        fclose(f);
+    }
+    if (DIR* d = opendir((base + "/fd").c_str())) {
+        int n = 0;
+        while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+        closedir(d);
+        s->fds = n - 1;  // less the descriptor of this listing when pid is ourselves; harmless otherwise
+    }
+}
+
+enum class Kind { generate, chat, embed, tags, ps, show, load, unload, disconnect };
+const char* kind_name(Kind k) {
+    static const char* names[] = {"generate", "chat", "embed", "tags", "ps", "show", "load", "unload", "disconnect"};
+    return names[int(k)];
+}
+
+Kind pick_kind(const Mix& m, double u) {
+    const double w[] = {m.generate, m.chat, m.embed, m.tags, m.ps, m.show, m.load, m.unload, m.disconnect};
+    double x = u * m.total();
+    for (int i = 0; i < 9; ++i) {
+        if (x < w[i]) return Kind(i);
+        x -= w[i];
+    }
+    return Kind::generate;
 }
 
 std::string random_prompt(std::mt19937_64& rng, int min_words, int max_words) {
@@ -121,8 +159,8 @@ int run(const Config& cfg_in) {
                 if (cfg.models.size() < 3 && m.contains("name")) cfg.models.push_back(m["name"].get<std::string>());
         if (cfg.models.empty()) return fprintf(stderr, "berth soak: the server lists no models; pass --models\n"), 2;
     }
-    Sample first;
-    bool is_berth = read_berth_memory(probe, &first);
+    Sample probe_sample;
+    bool is_berth = read_berth_memory(probe, &probe_sample);
     if (!is_berth && cfg.pid <= 0) {
         fprintf(stderr, "berth soak: the server is not berth (no /api/memory); pass --pid PID to sample /proc\n");
         return 2;
@@ -134,7 +172,10 @@ int run(const Config& cfg_in) {
         }
         auto m = read_process_memory(cfg.pid);
         if (m.is_ok()) s->rss_anon = m->rss_anon, s->rss = m->rss;
+        read_threads_and_fds(cfg.pid, s);
     };
+    if (cfg.mix.embed > 0 && cfg.embed_models.empty())
+        return fprintf(stderr, "berth soak: --mix has embed requests: pass --embed-models\n"), 2;
     if (cfg.warm_up) {
         // One request per model and an unload: one-time allocations (thread stacks, first-use caches) happen
         // here, so the baseline and the retention figure measure what the load itself leaves behind.
@@ -145,12 +186,14 @@ int run(const Config& cfg_in) {
             probe.Post("/api/generate", body.dump(), "application/json");
             probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
         }
+        for (const auto& m : cfg.embed_models) {
+            probe.Post("/api/embed", json({{"model", m}, {"input", "Once upon a time"}}).dump(), "application/json");
+            probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
+        }
         std::this_thread::sleep_for(std::chrono::seconds(2));
     }
-    int64_t baseline = 0;
-    Sample before;
-    sample_memory(probe, &before);
-    baseline = before.rss_anon;
+    Sample first;
+    sample_memory(probe, &first);
     fprintf(stderr, "berth soak: %s (%s), models %zu, concurrency %d, up to %.0f s%s\n", cfg.url.c_str(),
             is_berth ? "berth" : "other server", cfg.models.size(), cfg.concurrency, cfg.duration_s,
             cfg.max_requests ? string_printf(" or %lld requests", (long long)cfg.max_requests).c_str() : "");
@@ -175,24 +218,57 @@ int run(const Config& cfg_in) {
             if (cfg.max_requests && issued.fetch_add(1) >= cfg.max_requests) break;
             if (elapsed() >= cfg.duration_s) break;
             RequestRecord rec;
-            rec.model = cfg.models[rng() % cfg.models.size()];
-            const bool chat = uniform(rng) < cfg.chat_share, stream = uniform(rng) < cfg.stream_share;
+            const Kind kind = pick_kind(cfg.mix, uniform(rng));
+            rec.kind = kind_name(kind);
+            rec.model = kind == Kind::embed ? cfg.embed_models[rng() % cfg.embed_models.size()]
+                                            : cfg.models[rng() % cfg.models.size()];
+            const bool generation = kind == Kind::generate || kind == Kind::chat || kind == Kind::disconnect;
+            const bool stream = kind == Kind::disconnect || (generation && uniform(rng) < cfg.stream_share);
             std::string prompt = random_prompt(rng, cfg.prompt_words_min, cfg.prompt_words_max);
-            json body = {
-                {"model", rec.model},
-                {"stream", stream},
-                {"keep_alive", keep_alive_value(cfg.keep_alives[rng() % cfg.keep_alives.size()])},
-                {"options", {{"num_predict", cfg.num_predict}, {"temperature", 0.8}, {"seed", int(rng() % 1000)}}}};
-            if (chat)
-                body["messages"] = json::array({{{"role", "user"}, {"content", std::move(prompt)}}});
-            else
-                body["prompt"] = std::move(prompt);
-            if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
+            json keep_alive = keep_alive_value(cfg.keep_alives[rng() % cfg.keep_alives.size()]);
             httplib::Request req;
             req.method = "POST";
-            req.path = chat ? "/api/chat" : "/api/generate";
-            req.body = body.dump();
-            req.set_header("Content-Type", "application/json");
+            json body;
+            switch (kind) {
+                case Kind::generate:
+                case Kind::chat:
+                case Kind::disconnect:
+                    body = {{"model", rec.model},
+                            {"stream", stream},
+                            {"keep_alive", keep_alive},
+                            {"options",
+                             {{"num_predict", cfg.num_predict}, {"temperature", 0.8}, {"seed", int(rng() % 1000)}}}};
+                    if (kind == Kind::chat)
+                        body["messages"] = json::array({{{"role", "user"}, {"content", std::move(prompt)}}});
+                    else
+                        body["prompt"] = std::move(prompt);
+                    if (cfg.num_ctx > 0) body["options"]["num_ctx"] = cfg.num_ctx;
+                    req.path = kind == Kind::chat ? "/api/chat" : "/api/generate";
+                    break;
+                case Kind::embed:
+                    body = {{"model", rec.model}, {"input", std::move(prompt)}, {"keep_alive", keep_alive}};
+                    req.path = "/api/embed";
+                    break;
+                case Kind::tags:
+                case Kind::ps:
+                    req.method = "GET";
+                    req.path = kind == Kind::tags ? "/api/tags" : "/api/ps";
+                    break;
+                case Kind::show:
+                    body = {{"model", rec.model}};
+                    req.path = "/api/show";
+                    break;
+                case Kind::load:
+                case Kind::unload:
+                    body = {{"model", rec.model}, {"keep_alive", kind == Kind::unload ? json(0) : keep_alive}};
+                    if (cfg.num_ctx > 0) body["options"] = {{"num_ctx", cfg.num_ctx}};
+                    req.path = "/api/generate";
+                    break;
+            }
+            if (req.method == "POST") {
+                req.body = body.dump();
+                req.set_header("Content-Type", "application/json");
+            }
             std::string buf, last_line;
             int64_t t0 = now_ns(), t_first = 0;
             req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
@@ -203,7 +279,8 @@ int run(const Config& cfg_in) {
                     if (nl > 0) last_line = buf.substr(0, nl);
                     buf.erase(0, nl + 1);
                 }
-                return !stop.load();
+                // A dropped stream: the client goes away after the first chunk (the server must cancel).
+                return !stop.load() && kind != Kind::disconnect;
             };
             auto res = c.send(req);
             int64_t t1 = now_ns();
@@ -211,13 +288,24 @@ int run(const Config& cfg_in) {
             rec.total_ms = double(t1 - t0) / 1e6;
             rec.ttft_ms = t_first ? double(t_first - t0) / 1e6 : rec.total_ms;
             if (!buf.empty()) last_line = buf;
-            if (!res) {
+            if (kind == Kind::disconnect) {
+                // Cancelled by us after the first chunk: fine when the server had started answering.
+                if (res && res->status != 200)
+                    rec.status = res->status, rec.error_kind = "http " + std::to_string(res->status);
+                else if (!t_first)
+                    rec.error_kind = "disconnect: no answer";
+                else
+                    rec.status = 200;
+                c.stop();  // the next request opens a new connection
+            } else if (!res) {
                 rec.error_kind = "connection: " + httplib::to_string(res.error());
             } else {
                 rec.status = res->status;
                 json fin = json::parse(last_line, nullptr, false);
                 if (res->status != 200) {
                     rec.error_kind = "http " + std::to_string(res->status);
+                } else if (!generation) {
+                    if (fin.is_discarded()) rec.error_kind = "invalid JSON answer";
                 } else if (fin.is_discarded() || !fin.value("done", false)) {
                     rec.error_kind = "incomplete stream";
                 } else {
@@ -275,8 +363,9 @@ int run(const Config& cfg_in) {
     sampler.join();
 
     if (cfg.unload_at_end) {
-        for (const auto& m : cfg.models)
-            probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
+        for (const auto& list : {cfg.models, cfg.embed_models})
+            for (const auto& m : list)
+                probe.Post("/api/generate", json({{"model", m}, {"keep_alive", 0}}).dump(), "application/json");
         std::this_thread::sleep_for(std::chrono::seconds(2));
     }
     Sample last;
@@ -287,8 +376,8 @@ int run(const Config& cfg_in) {
 
     // The steady state is measured while the load runs; the final sample (after the unloads) only feeds the
     // retention figure and the CSV.
-    Report r = analyze(cfg, samples, records, baseline, last.rss_anon);
-    analyze_device(cfg, samples, before, last, &r);
+    Report r = analyze(cfg, samples, records, first, last);
+    analyze_device(cfg, samples, first, last, &r);
     samples.push_back(last);
     r.server = is_berth ? "berth" : "other";
     auto write = [&](const std::string& name, const std::string& content) {
@@ -300,9 +389,16 @@ int run(const Config& cfg_in) {
               write("memory.svg", render_svg(samples, records, r));
     if (!ok) return fprintf(stderr, "berth soak: cannot write results to %s\n", cfg.out_dir.c_str()), 2;
     const double mib = 1024.0 * 1024.0;
-    printf("requests      %lld (%lld failed) in %.0f s over %zu models\n", (long long)r.requests, (long long)r.errors,
-           r.duration_s, cfg.models.size());
+    printf("requests      %lld (%lld failed, %lld server errors other than 503) in %.0f s over %zu models\n",
+           (long long)r.requests, (long long)r.errors, (long long)r.server_errors, r.duration_s,
+           cfg.models.size() + cfg.embed_models.size());
     for (auto& [k, n] : r.errors_by_kind) printf("  error       %s: %lld\n", k.c_str(), (long long)n);
+    if (r.requests_by_kind.size() > 1) {
+        std::string kinds;
+        for (auto& [k, n] : r.requests_by_kind)
+            kinds += string_printf("%s%s %lld", kinds.empty() ? "" : ", ", k.c_str(), (long long)n);
+        printf("  by kind     %s\n", kinds.c_str());
+    }
     printf("RssAnon       baseline %.1f MiB, peak %.1f MiB, final %.1f MiB\n", r.baseline / mib, r.peak / mib,
            r.final_ / mib);
     printf("growth        %.3f MiB per 1,000 requests, %.2f MiB per hour (steady state)\n",
@@ -326,6 +422,9 @@ int run(const Config& cfg_in) {
     printf("latency       p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; decode p50 %.1f tokens/s\n", r.latency_p50_ms,
            r.latency_p95_ms, r.latency_p99_ms, r.tokens_per_s_p50);
     printf("throughput    %.1f generated tokens/s over all streams\n", r.aggregate_tokens_per_s);
+    if (r.threads_baseline >= 0)
+        printf("process       threads %d -> %d, descriptors %d -> %d (baseline -> after the final unload)\n",
+               r.threads_baseline, r.threads_final, r.fds_baseline, r.fds_final);
     printf("wrote         %s/{samples.csv,report.json,memory.svg}\n", cfg.out_dir.c_str());
     printf("verdict       %s\n", r.verdict.c_str());
     return 0;

@@ -21,6 +21,13 @@ TEST(Soak, SlopeIsLeastSquares) {
     EXPECT_EQ(slope({1, 1}, {0, 5}), 0);
 }
 
+// A sample holding only RssAnon (the baseline and final readings).
+Sample mem(int64_t rss_anon) {
+    Sample s;
+    s.rss_anon = rss_anon;
+    return s;
+}
+
 std::vector<RequestRecord> ok_requests(int n) {
     std::vector<RequestRecord> r;
     r.resize(size_t(n));
@@ -41,15 +48,15 @@ TEST(Soak, FlatMemoryPassesAndGrowthFails) {
         s.rss_anon = 500 * mib + int64_t(i) * 20 * 2 * mib / 1000;  // 2 MiB per 1,000 requests
         growing.push_back(s);
     }
-    Report a = analyze(cfg, flat, ok_requests(2000), 100 * mib, 101 * mib);
+    Report a = analyze(cfg, flat, ok_requests(2000), mem(100 * mib), mem(101 * mib));
     EXPECT_TRUE(a.pass) << a.verdict;
     EXPECT_LT(a.growth_per_1k_requests, 0.1 * mib);
     EXPECT_NEAR(a.retention, 1.0 / 400.0, 1e-3);
-    Report b = analyze(cfg, growing, ok_requests(2000), 100 * mib, 101 * mib);
+    Report b = analyze(cfg, growing, ok_requests(2000), mem(100 * mib), mem(101 * mib));
     EXPECT_FALSE(b.pass);
     EXPECT_NEAR(b.growth_per_1k_requests / mib, 2.0, 0.01);
     // Memory not given back after the load fails on retention.
-    Report c = analyze(cfg, flat, ok_requests(2000), 100 * mib, 450 * mib);
+    Report c = analyze(cfg, flat, ok_requests(2000), mem(100 * mib), mem(450 * mib));
     EXPECT_FALSE(c.pass);
     EXPECT_GT(c.retention, 0.5);
 }
@@ -73,7 +80,7 @@ TEST(Soak, DeviceFiguresFromTheSamples) {
     before.device_allocations = 0;
     after.device_used = after.device_ledger = 0;
     after.device_allocations = 10;
-    Report r = analyze(cfg, samples, ok_requests(2000), 0, 0);
+    Report r = analyze(cfg, samples, ok_requests(2000), mem(0), mem(0));
     analyze_device(cfg, samples, before, after, &r);
     EXPECT_TRUE(r.device);
     EXPECT_EQ(r.device_steady_min, 30 * mib);
@@ -83,13 +90,13 @@ TEST(Soak, DeviceFiguresFromTheSamples) {
     EXPECT_EQ(r.device_allocations_end - r.device_allocations_start, 10);
     samples[50].device_used += 4096;  // one allocation too many after warm-up shows in the range
     samples[50].device_ledger -= 4096;
-    Report g = analyze(cfg, samples, ok_requests(2000), 0, 0);
+    Report g = analyze(cfg, samples, ok_requests(2000), mem(0), mem(0));
     analyze_device(cfg, samples, before, after, &g);
     EXPECT_EQ(g.device_steady_max - g.device_steady_min, 4096);
     EXPECT_EQ(g.device_over_ledger_max, 8192);
     EXPECT_NE(report_json(g).find("\"over_ledger_max_bytes\": 8192"), std::string::npos) << report_json(g);
     // A server without a device: no device figures.
-    Report n = analyze(cfg, samples, ok_requests(2000), 0, 0);
+    Report n = analyze(cfg, samples, ok_requests(2000), mem(0), mem(0));
     analyze_device(cfg, samples, Sample(), Sample(), &n);
     EXPECT_FALSE(n.device);
     EXPECT_EQ(report_json(n).find("\"device\""), std::string::npos);
@@ -100,17 +107,43 @@ TEST(Soak, ErrorsAreCountedByKind) {
     auto reqs = ok_requests(10);
     reqs[3].error_kind = "http 503";
     reqs[4].error_kind = "http 503";
-    Report r = analyze(cfg, {}, reqs, 0, 0);
+    reqs[3].status = reqs[4].status = 503;
+    Report r = analyze(cfg, {}, reqs, mem(0), mem(0));
     EXPECT_EQ(r.errors, 2);
     ASSERT_EQ(r.errors_by_kind.size(), 1u);
     EXPECT_EQ(r.errors_by_kind[0].second, 2);
+    EXPECT_EQ(r.server_errors, 0) << "503 is the documented busy answer";
     EXPECT_FALSE(r.pass);
+    reqs[5].error_kind = "http 500";
+    reqs[5].status = 500;
+    EXPECT_EQ(analyze(cfg, {}, reqs, mem(0), mem(0)).server_errors, 1);
+}
+
+TEST(Soak, RequestsAreCountedByKind) {
+    auto reqs = ok_requests(5);
+    for (size_t i = 0; i < reqs.size(); ++i) reqs[i].kind = i < 3 ? "tags" : "embed";
+    Report r = analyze(Config{}, {}, reqs, mem(0), mem(0));
+    ASSERT_EQ(r.requests_by_kind.size(), 2u);
+    EXPECT_EQ(r.requests_by_kind[0], (std::pair<std::string, int64_t>{"embed", 2}));
+    EXPECT_EQ(r.requests_by_kind[1], (std::pair<std::string, int64_t>{"tags", 3}));
+}
+
+TEST(Soak, ThreadsAndDescriptorsComeFromTheFirstAndLastSamples) {
+    Sample first = mem(1), last = mem(1);
+    first.threads = 30, first.fds = 12;
+    last.threads = 31, last.fds = 14;
+    Report r = analyze(Config{}, {}, ok_requests(3), first, last);
+    EXPECT_EQ(r.threads_baseline, 30);
+    EXPECT_EQ(r.threads_final, 31);
+    EXPECT_EQ(r.fds_baseline, 12);
+    EXPECT_EQ(r.fds_final, 14);
+    EXPECT_NE(report_json(r).find("\"threads_final\": 31"), std::string::npos);
 }
 
 TEST(Soak, OutputsAreWellFormed) {
     std::vector<Sample> s(3);
     for (int i = 0; i < 3; i++) s[size_t(i)].t_s = i, s[size_t(i)].rss_anon = 1 << 20;
-    Report r = analyze(Config{}, s, ok_requests(5), 1 << 20, 1 << 20);
+    Report r = analyze(Config{}, s, ok_requests(5), mem(1 << 20), mem(1 << 20));
     std::string svg = render_svg(s, ok_requests(5), r);
     EXPECT_EQ(svg.rfind("<svg", 0), 0u);
     EXPECT_NE(svg.find("</svg>"), std::string::npos);
@@ -120,11 +153,21 @@ TEST(Soak, OutputsAreWellFormed) {
     EXPECT_NE(report_json(r).find("\"growth_bytes_per_1k_requests\""), std::string::npos);
 }
 
-TEST(Soak, RequestMixIsTheChatShare) {
-    EXPECT_DOUBLE_EQ(*parse_request_mix("generate=3,chat=1"), 0.25);
-    EXPECT_DOUBLE_EQ(*parse_request_mix("chat"), 1.0);
-    EXPECT_DOUBLE_EQ(*parse_request_mix("generate=2,generate=2,chat=0"), 0.0);
-    EXPECT_FALSE(parse_request_mix("embed=1").is_ok());
+TEST(Soak, RequestMixWeighsEachKind) {
+    Mix m = *parse_request_mix("generate=3,chat=1");
+    EXPECT_DOUBLE_EQ(m.generate, 3);
+    EXPECT_DOUBLE_EQ(m.chat, 1);
+    EXPECT_DOUBLE_EQ(m.total(), 4);
+    EXPECT_DOUBLE_EQ(parse_request_mix("chat")->chat, 1.0);
+    EXPECT_DOUBLE_EQ(parse_request_mix("chat")->generate, 0.0);
+    EXPECT_DOUBLE_EQ(parse_request_mix("generate=2,generate=2,chat=0")->generate, 4.0);
+    Mix all = *parse_request_mix("embed=1,tags=2,ps,show=0.5,load=1,unload=1,disconnect=3");
+    EXPECT_DOUBLE_EQ(all.generate, 0);
+    EXPECT_DOUBLE_EQ(all.tags, 2);
+    EXPECT_DOUBLE_EQ(all.ps, 1);
+    EXPECT_DOUBLE_EQ(all.disconnect, 3);
+    EXPECT_DOUBLE_EQ(all.total(), 9.5);
+    EXPECT_FALSE(parse_request_mix("pull=1").is_ok());
     EXPECT_FALSE(parse_request_mix("chat=-1,generate=1").is_ok());
     EXPECT_FALSE(parse_request_mix("chat=x").is_ok());
     EXPECT_FALSE(parse_request_mix("generate=0").is_ok());

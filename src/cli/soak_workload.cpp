@@ -56,8 +56,13 @@ Result<std::vector<std::string>> workload_file_args(const std::string& path) {
     return args;
 }
 
-Result<double> parse_request_mix(const std::string& text) {
-    double generate = 0, chat = 0;
+Result<Mix> parse_request_mix(const std::string& text) {
+    Mix mix;
+    mix.generate = 0;
+    std::pair<const char*, double*> kinds[] = {
+        {"generate", &mix.generate}, {"chat", &mix.chat},     {"embed", &mix.embed},
+        {"tags", &mix.tags},         {"ps", &mix.ps},         {"show", &mix.show},
+        {"load", &mix.load},         {"unload", &mix.unload}, {"disconnect", &mix.disconnect}};
     std::stringstream ss(text);
     std::string item;
     while (std::getline(ss, item, ',')) {
@@ -67,15 +72,19 @@ Result<double> parse_request_mix(const std::string& text) {
         double w = eq == std::string::npos ? 1.0 : strtod(item.c_str() + eq + 1, &end);
         if (eq != std::string::npos && (end == item.c_str() + eq + 1 || *end != 0 || !std::isfinite(w) || w < 0))
             return invalid_argument("--mix: bad weight in \"%s\" (expected KIND=WEIGHT, WEIGHT >= 0)", item.c_str());
-        if (kind == "generate")
-            generate += w;
-        else if (kind == "chat")
-            chat += w;
-        else
-            return invalid_argument("--mix: unknown request kind \"%s\" (expected generate or chat)", kind.c_str());
+        double* weight = nullptr;
+        for (auto& [name, ptr] : kinds) {
+            if (kind == name) weight = ptr;
+        }
+        if (!weight)
+            return invalid_argument(
+                "--mix: unknown request kind \"%s\" (expected generate, chat, embed, tags, ps, show, load, unload or "
+                "disconnect)",
+                kind.c_str());
+        *weight += w;
     }
-    if (generate + chat <= 0) return invalid_argument("--mix: the weights add up to 0");
-    return chat / (generate + chat);
+    if (mix.total() <= 0) return invalid_argument("--mix: the weights add up to 0");
+    return mix;
 }
 
 }  // namespace berth::soak

@@ -21,6 +21,11 @@ int64_t EmbeddingEngine::weights_resident_bytes() const {
     return m ? int64_t(m->resident_bytes()) : 0;
 }
 
+FileState EmbeddingEngine::weights_file_state() const {
+    const MappedFile* m = const_cast<GgufFile&>(model_->gguf()).mapping();
+    return m ? m->file_state() : FileState::intact;
+}
+
 Result<std::vector<float>> EmbeddingEngine::embed(std::string_view text, bool truncate, int* n_tokens) {
     std::vector<int32_t> tokens = tokenizer_->encode(text, /*add_special=*/true, /*parse_special=*/false);
     if (tokens.empty()) return invalid_argument("the input is empty");
@@ -50,6 +55,10 @@ Result<std::vector<float>> EmbeddingEngine::embed(std::string_view text, bool tr
         }
         RETURN_IF_ERROR(model_->embed(tokens.data(), int(tokens.size()), out.data()));
     }
+    if (weights_file_state() == FileState::changed)
+        return io_error(
+            "the model file was changed or truncated on disk while it was in use; the answer was "
+            "discarded (the model is loaded again by the next request)");
     if (n_tokens) *n_tokens = int(tokens.size());
     return out;
 }

@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <climits>
 
 namespace berth {
 
@@ -61,6 +62,11 @@ struct Engine::Slot {
     // pool: each slot holds at most one sequence, as while it generates.
     int kept_seq = -1;
     std::vector<int32_t> cached;
+    // Constrained decoding: the request's grammar position and a mask over the vocabulary, both sized at
+    // construction.
+    std::unique_ptr<GrammarMatcher> matcher;
+    TokenMask mask;
+    bool constrained = false, render_special = false;
 };
 
 Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec, EngineLimits limits)
@@ -69,16 +75,23 @@ Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec
     n_parallel_ = std::max(1, backend_->n_parallel());
     n_batch_ = std::max(1, backend_->n_batch());
     n_vocab_ = backend_->n_vocab();
+    vocab_ = codec_->vocabulary();
+    CHECK(!vocab_ || vocab_->n_vocab() <= n_vocab_);
+    mask_cache_ = std::make_unique<MaskCache>(n_vocab_);
     slots_.reserve(size_t(n_parallel_));
     for (int i = 0; i < n_parallel_; ++i) {
         auto slot = std::make_unique<Slot>();
         slot->sampler = std::make_unique<Sampler>(n_vocab_, SamplingParams{}, n_ctx_);
         slot->utf8.reserve(kUtf8Reserve);
         slot->cached.reserve(size_t(n_ctx_));
+        slot->matcher = std::make_unique<GrammarMatcher>(n_vocab_);
+        slot->mask = TokenMask(n_vocab_);
         slots_.push_back(std::move(slot));
     }
     batch_.resize(size_t(n_batch_));
     batch_owner_.resize(size_t(n_parallel_));
+    stats_.kv_pages = backend_->kv_pages_total();
+    stats_.kv_pages_free = backend_->kv_pages_free();
     worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -96,19 +109,22 @@ int64_t Engine::heap_bytes() const {
                         batch_owner_.capacity() * sizeof(Slot*));
     for (auto& slot : slots_) {
         n += int64_t(sizeof(Slot) + sizeof(Sampler) + slot->utf8.capacity() + 1) + slot->sampler->heap_bytes() +
-             int64_t(slot->cached.capacity() * sizeof(int32_t));
+             int64_t(slot->cached.capacity() * sizeof(int32_t)) + int64_t(sizeof(GrammarMatcher)) +
+             slot->matcher->heap_bytes() + slot->mask.heap_bytes();
     }
-    return n;
+    return n + int64_t(sizeof(MaskCache)) + mask_cache_->heap_bytes();
 }
 
 int64_t Engine::heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch) {
     n_parallel = std::max(1, n_parallel);
     n_batch = std::max(1, n_batch);
-    int64_t per_slot = int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) +
-                       Sampler::heap_bytes(n_vocab, n_ctx) +
-                       int64_t(n_ctx) * int64_t(sizeof(int32_t));  // the prefix cache's token list
+    int64_t per_slot =
+        int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) + Sampler::heap_bytes(n_vocab, n_ctx) +
+        int64_t(n_ctx) * int64_t(sizeof(int32_t)) +  // the prefix cache's token list
+        int64_t(sizeof(GrammarMatcher)) + GrammarMatcher::heap_bytes_for(n_vocab) + TokenMask::heap_bytes_for(n_vocab);
     return int64_t(n_parallel) * int64_t(sizeof(std::unique_ptr<Slot>) + sizeof(Slot*)) +
-           int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot;
+           int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot +
+           int64_t(sizeof(MaskCache)) + MaskCache::heap_bytes_for(n_vocab);
 }
 
 EngineStats Engine::stats() const {
@@ -125,6 +141,9 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
     }
     for (int32_t t : request.prompt) {
         if (t < 0 || t >= n_vocab_) return invalid_argument("token %d is outside the vocabulary", t);
+    }
+    if (request.grammar && !vocab_) {
+        return unsupported("this model cannot constrain its output: its vocabulary is not available to grammars");
     }
     Job job;
     job.request = &request;
@@ -178,6 +197,12 @@ Result<GenerateResult> Engine::generate(const GenerateRequest& request, const Te
         if (done) break;
     }
     if (!job.status.is_ok()) return job.status;
+    // Weights that changed under the computation (the file was written or truncated in place) gave an answer
+    // that means nothing; the scheduler loads the model again for the next request.
+    if (backend_->weights_file_state() == FileState::changed)
+        return io_error(
+            "the model file was changed or truncated on disk while it was in use; the answer was "
+            "discarded (the model is loaded again by the next request)");
     return std::move(job.result);
 }
 
@@ -209,9 +234,19 @@ void Engine::worker_loop() {
         admit_waiting();
         step();
         active = 0;
-        for (auto& s : slots_) active += s->job != nullptr;
+        int64_t positions = 0;
+        for (auto& s : slots_) {
+            active += s->job != nullptr;
+            if (s->job) positions += s->n_past;
+        }
+        const int64_t kv_free = backend_->kv_pages_free();  // the pool is this thread's
+        int64_t kv_kept = 0;
+        for (auto& s : slots_) kv_kept += s->kept_seq >= 0 ? backend_->kv_pages_of(s->kept_seq) : 0;
         std::lock_guard<std::mutex> lock(mu_);
         stats_.active = active;
+        stats_.kv_positions = positions;
+        stats_.kv_pages_free = kv_free;
+        stats_.kv_pages_kept = kv_kept;
         if (stopping_ && active == 0 && waiting_.empty()) return;
     }
 }
@@ -229,6 +264,7 @@ void Engine::admit_waiting() {
             job->done = true;
             job->cv.notify_all();
             ++stats_.cancelled;
+            ++stats_.cancelled_waiting;
         } else {
             ++it;
         }
@@ -279,7 +315,15 @@ void Engine::admit_waiting() {
         for (int32_t t : req.prompt) slot->sampler->accept(t);
         slot->stops = StopMatcher(req.stop);
         slot->utf8.clear();
+        slot->constrained = req.grammar != nullptr;
+        slot->render_special = vocab_ && (req.render_special || slot->constrained);
+        if (slot->constrained) {
+            slot->matcher->start(req.grammar, vocab_.get());
+        } else {
+            slot->matcher->stop();
+        }
         job->result.output.reserve(size_t(std::max(0, slot->limit)));
+        if (req.grammar_timing) job->result.grammar_token_ns.reserve(size_t(std::max(0, slot->limit)));
         job->result.prompt_eval_count = int(req.prompt.size());
         job->result.queue_ns = slot->t_start - job->t_submit;
         {
@@ -332,11 +376,14 @@ void Engine::finish(Slot& slot, const char* reason) {
         job->cv.notify_all();
     }
     slot.stops.reset();
+    slot.matcher->stop();  // drops the request's reference to its grammar
+    slot.constrained = false;
     slot.job = nullptr;
     slot.seq = -1;
     if (std::string_view(reason) == "cancel") {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.cancelled;
+        ++(slot.decoding ? stats_.cancelled_decoding : stats_.cancelled_prefill);
     }
 }
 
@@ -404,7 +451,15 @@ bool Engine::step() {
             continue;
         }
         const float* row = *logits + size_t(r) * size_t(n_vocab_);
-        int32_t token = slot.sampler->sample(row);
+        int32_t token;
+        if (Status st = sample_token(slot, row, &token); !st.is_ok()) {
+            {
+                std::lock_guard<std::mutex> jl(slot.job->m);
+                slot.job->status = st;
+            }
+            finish(slot, "error");
+            continue;
+        }
         slot.sampler->accept(token);
         if (!slot.t_first) slot.t_first = now_ns();
         Job* job = slot.job;
@@ -416,7 +471,11 @@ bool Engine::step() {
             finish(slot, "stop");
             continue;
         }
-        codec_->append_piece(token, slot.utf8);
+        if (slot.render_special && vocab_->kind(token) == TokenKind::special) {
+            slot.utf8.append(vocab_->bytes(token));
+        } else {
+            codec_->append_piece(token, slot.utf8);
+        }
         size_t tail = incomplete_utf8_tail(slot.utf8);
         size_t whole = slot.utf8.size() - tail;
         size_t safe = slot.stops.push(std::string_view(slot.utf8).substr(0, whole));
@@ -428,7 +487,7 @@ bool Engine::step() {
             job->cv.notify_all();
         }
         slot.stops.consume(safe);
-        if (slot.stops.stopped()) {
+        if (slot.stops.stopped() || (slot.constrained && slot.matcher->is_finished())) {
             finish(slot, "stop");
         } else if (job->result.eval_count >= slot.limit || slot.n_past + 1 >= n_ctx_) {
             finish(slot, "length");
@@ -438,6 +497,40 @@ bool Engine::step() {
     ++stats_.steps;
     stats_.tokens_generated += generated;
     return true;
+}
+
+Status Engine::sample_token(Slot& slot, const float* row, int32_t* token) {
+    int32_t t = slot.sampler->sample(row);
+    if (!slot.constrained) {
+        *token = t;
+        return Status::ok();
+    }
+    GenerateResult& result = slot.job->result;
+    GrammarMatcher& m = *slot.matcher;
+    int64_t t0 = now_ns(), spent = 0;
+    if (!m.allows(t)) {
+        ++result.grammar_masks;
+        const int n = m.fill_mask(slot.mask, mask_cache_.get());
+        spent = now_ns() - t0;
+        t = n > 0 ? slot.sampler->sample(row, slot.mask.words()) : -1;
+        if (t < 0) {
+            result.grammar_ns += spent;
+            return Status(StatusCode::internal,
+                          string_printf("constrained generation reached a dead end after %lld bytes: no token of "
+                                        "the vocabulary continues the grammar%s%s",
+                                        (long long)m.bytes_accepted(), m.limit_error().empty() ? "" : "; ",
+                                        m.limit_error().c_str()));
+        }
+        t0 = now_ns();
+    }
+    Status st = m.accept(t);
+    CHECK_MSG(st.is_ok(), st.message().c_str());  // allowed by allows() or by the mask
+    spent += now_ns() - t0;
+    result.grammar_ns += spent;
+    if (slot.job->request->grammar_timing)
+        result.grammar_token_ns.push_back(int32_t(std::min<int64_t>(spent, INT32_MAX)));
+    *token = t;
+    return Status::ok();
 }
 
 }  // namespace berth

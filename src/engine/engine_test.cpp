@@ -1,11 +1,13 @@
 // Engine tests over a fake backend whose greedy continuation of token t is t + 1 (mod n_vocab), and a codec
-// that spells token i as the letter 'a' + i. Token 15 ('p') is the end-of-generation token.
+// that spells token i as the letter 'a' + i. Token 15 ('p') is the end-of-generation token; for grammars,
+// token 14 is a special token whose text is "<o>" (it prints 'o' unless special tokens are rendered).
 #include "engine/engine.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <new>
 #include <set>
 
@@ -100,6 +102,18 @@ class LetterCodec final : public TextCodec {
     }
     void append_piece(int32_t token, std::string& out) const override { out.push_back(char('a' + token)); }
     bool is_eog(int32_t token) const override { return token == kEog; }
+    std::shared_ptr<const Vocabulary> vocabulary() const override { return vocab_; }
+
+  private:
+    std::shared_ptr<const Vocabulary> vocab_ = Vocabulary::create(kVocab, [](int32_t t, std::string& out) {
+        if (t == kEog) return TokenKind::eog;
+        if (t == 14) {
+            out = "<o>";
+            return TokenKind::special;
+        }
+        out.push_back(char('a' + t));
+        return TokenKind::text;
+    });
 };
 
 struct Fixture {
@@ -342,6 +356,142 @@ TEST(Engine, WaitingQueueIsBounded) {
     EXPECT_EQ(ok.load(), 2) << "the running and the waiting request both complete";
 }
 
+GrammarPtr grammar_of(const std::function<GrammarBuilder::Node(GrammarBuilder&)>& make) {
+    GrammarBuilder b;
+    Result<GrammarPtr> g = b.build(make(b));
+    EXPECT_TRUE(g.is_ok()) << g.status().to_string();
+    return *g;
+}
+
+GenerateRequest constrained(std::vector<int32_t> prompt, int num_predict, GrammarPtr g) {
+    GenerateRequest r = greedy(std::move(prompt), num_predict);
+    r.grammar = std::move(g);
+    return r;
+}
+
+std::string run_text(Engine& e, const GenerateRequest& r, Result<GenerateResult>* out = nullptr) {
+    std::string text;
+    Result<GenerateResult> res = e.generate(r, [&](std::string_view t) {
+        text += t;
+        return true;
+    });
+    if (out) *out = std::move(res);
+    return text;
+}
+
+// The grammar ends the generation as soon as nothing may follow: no end-of-generation token is needed.
+TEST(EngineGrammar, StopsWhenTheGrammarIsFinished) {
+    Fixture f;
+    auto g = grammar_of([](GrammarBuilder& b) { return b.seq({b.literal("m"), b.optional(b.literal("n"))}); });
+    Result<GenerateResult> res = Status(StatusCode::internal, "not run");
+    EXPECT_EQ(run_text(*f.engine, constrained({11}, 20, g), &res), "mn");
+    ASSERT_TRUE(res.is_ok()) << res.status().to_string();
+    EXPECT_EQ(res->done_reason, "stop");
+    EXPECT_EQ(res->output, (std::vector<int32_t>{12, 13}));
+    EXPECT_EQ(res->grammar_masks, 0) << "the model's own choices were allowed";
+}
+
+// Tokens the grammar does not allow are masked: the model prefers the next letter, the grammar wants "ab"
+// repeated up to three times.
+TEST(EngineGrammar, MasksWhatTheGrammarForbids) {
+    Fixture f;
+    auto g = grammar_of([](GrammarBuilder& b) { return b.repeat(b.literal("ab"), 1, 3); });
+    Result<GenerateResult> res = Status(StatusCode::internal, "not run");
+    EXPECT_EQ(run_text(*f.engine, constrained({11}, 20, g), &res), "ababab");
+    ASSERT_TRUE(res.is_ok());
+    EXPECT_EQ(res->done_reason, "stop");
+    EXPECT_GE(res->grammar_masks, 3);
+    EXPECT_GT(res->grammar_ns, 0);
+}
+
+// End of generation is allowed only where the grammar may end; then the model's EOS ends it normally.
+TEST(EngineGrammar, EndOfGenerationOnlyWhereTheGrammarMayEnd) {
+    Fixture f;
+    auto g = grammar_of([](GrammarBuilder& b) { return b.seq({b.literal("m"), b.repeat(b.literal("o"), 0, -1)}); });
+    Result<GenerateResult> res = Status(StatusCode::internal, "not run");
+    // 'o' is the special token here; with a grammar it is never text, so the only ways on are... none but EOS.
+    EXPECT_EQ(run_text(*f.engine, constrained({11}, 20, g), &res), "m");
+    ASSERT_TRUE(res.is_ok());
+    EXPECT_EQ(res->output, (std::vector<int32_t>{12, kEog}));
+    // A grammar that cannot end after "m" never lets EOS through.
+    auto g2 = grammar_of([](GrammarBuilder& b) { return b.seq({b.literal("mn"), b.repeat(b.literal("n"), 0, 2)}); });
+    EXPECT_EQ(run_text(*f.engine, constrained({11}, 20, g2), &res), "mnnn");
+    EXPECT_EQ(res->done_reason, "stop");
+}
+
+TEST(EngineGrammar, SpecialTokensOnlyAsLiteralsAndRenderedAsText) {
+    Fixture f;
+    auto g = grammar_of([](GrammarBuilder& b) { return b.seq({b.literal("n"), b.literal("<o>")}); });
+    Result<GenerateResult> res = Status(StatusCode::internal, "not run");
+    EXPECT_EQ(run_text(*f.engine, constrained({12}, 20, g), &res), "n<o>");
+    EXPECT_EQ(res->output, (std::vector<int32_t>{13, 14}));
+    // Unconstrained: rendered only when asked; EOS never.
+    GenerateRequest r = greedy({12}, 20);
+    EXPECT_EQ(run_text(*f.engine, r), "no");
+    r.render_special = true;
+    EXPECT_EQ(run_text(*f.engine, r), "n<o>");
+}
+
+// A dead end (no token continues the grammar) ends that request with an error; the engine serves the next.
+TEST(EngineGrammar, DeadEndIsAnErrorForThatRequestOnly) {
+    Fixture f;
+    auto g = grammar_of([](GrammarBuilder& b) { return b.seq({b.literal("m"), b.literal("z")}); });
+    Result<GenerateResult> res = Status(StatusCode::internal, "not run");
+    EXPECT_EQ(run_text(*f.engine, constrained({11}, 20, g), &res), "m");
+    ASSERT_FALSE(res.is_ok());
+    EXPECT_NE(res.status().message().find("dead end after 1 bytes"), std::string::npos) << res.status().message();
+    EXPECT_EQ(run_text(*f.engine, greedy({1, 2}, 3)), "def");
+    EXPECT_TRUE(f.st->live.empty() || f.st->live.size() == 1u);
+}
+
+TEST(EngineGrammar, NumPredictFirstIsLength) {
+    Fixture f;
+    auto g = grammar_of([](GrammarBuilder& b) { return b.repeat(b.literal("ab"), 5, 5); });
+    Result<GenerateResult> res = Status(StatusCode::internal, "not run");
+    EXPECT_EQ(run_text(*f.engine, constrained({11}, 3, g), &res), "aba");
+    ASSERT_TRUE(res.is_ok());
+    EXPECT_EQ(res->done_reason, "length");
+}
+
+TEST(EngineGrammar, CodecWithoutVocabularyRefusesGrammars) {
+    struct Plain final : TextCodec {
+        Result<std::vector<int32_t>> encode(std::string_view, bool, bool) const override {
+            return std::vector<int32_t>{};
+        }
+        void append_piece(int32_t t, std::string& out) const override { out.push_back(char('a' + t)); }
+        bool is_eog(int32_t t) const override { return t == kEog; }
+    };
+    auto st = std::make_shared<FakeState>();
+    Engine e(std::make_unique<FakeBackend>(st, 64, 1, 32), std::make_shared<Plain>());
+    auto g = grammar_of([](GrammarBuilder& b) { return b.literal("m"); });
+    auto res = e.generate(constrained({11}, 5, g), nullptr);
+    ASSERT_FALSE(res.is_ok());
+    EXPECT_EQ(res.status().code(), StatusCode::unsupported);
+}
+
+// stats().kv_positions: the positions the generating sequences hold (what /metrics reports as KV use); they grow
+// while a request decodes and drop to 0 when it ends, although the slot keeps its tokens for prefix reuse.
+TEST(Engine, KvPositionsCountGeneratingSequencesOnly) {
+    Fixture f(/*n_ctx=*/256, /*n_parallel=*/2, /*n_batch=*/16);
+    f.st->delay_us = 2000;
+    f.st->never_eog = true;
+    EXPECT_EQ(f.engine->stats().kv_positions, 0);
+    std::thread t([&] { EXPECT_TRUE(f.engine->generate(greedy({1, 2, 3, 4}, 100), nullptr).is_ok()); });
+    int64_t seen = 0;
+    for (int i = 0; i < 5000 && seen < 20; ++i) {
+        EngineStats s = f.engine->stats();
+        EXPECT_LE(s.kv_positions, 4 + 100) << "at most the prompt and the generated tokens";
+        seen = std::max(seen, s.kv_positions);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_GE(seen, 20) << "positions grow while decoding";
+    t.join();
+    for (int i = 0; i < 1000 && f.engine->stats().active > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(f.engine->stats().active, 0);
+    EXPECT_EQ(f.engine->stats().kv_positions, 0) << "a finished (kept) sequence is not in use";
+}
+
 // The decode loop allocates nothing per token: a request generating 200 tokens makes exactly as many heap
 // allocations as one generating 2 (the per-request ones: job buffers, stop matcher, output vector).
 TEST(Engine, DecodeStepsDoNotAllocate) {
@@ -369,6 +519,30 @@ TEST(Engine, DecodeStepsDoNotAllocate) {
     EXPECT_GT(short_run, 0) << "the counter sees the per-request allocations";
     EXPECT_EQ(long_run, short_run) << "allocations grow with the number of decode steps";
     EXPECT_GT(bytes, 200u);
+}
+
+// The same with a grammar: checking, masking (every other step here), resampling and accepting tokens
+// allocate nothing per step.
+TEST(Engine, ConstrainedDecodeStepsDoNotAllocate) {
+    Fixture f(/*n_ctx=*/1024);
+    f.st->never_eog = true;
+    auto g = grammar_of([](GrammarBuilder& b) { return b.repeat(b.literal("ab"), 0, -1); });
+    ASSERT_TRUE(f.engine->generate(constrained({1}, 8, g), nullptr).is_ok());  // warm-up: fills the mask cache
+    auto allocs_for = [&](int n) {
+        GenerateRequest r = constrained({11, 12, 13}, n, g);
+        g_allocs = 0;
+        g_count_allocs = true;
+        Result<GenerateResult> res = f.engine->generate(r, nullptr);
+        g_count_allocs = false;
+        EXPECT_TRUE(res.is_ok());
+        EXPECT_EQ(res->eval_count, n);
+        EXPECT_GE(res->grammar_masks, n / 2 - 1);
+        return g_allocs.load();
+    };
+    int64_t short_run = allocs_for(2);
+    int64_t long_run = allocs_for(200);
+    EXPECT_GT(short_run, 0);
+    EXPECT_EQ(long_run, short_run) << "allocations grow with the number of constrained decode steps";
 }
 
 }  // namespace

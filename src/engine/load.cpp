@@ -9,15 +9,18 @@ namespace {
 
 class TokenizerCodec final : public TextCodec {
   public:
-    explicit TokenizerCodec(std::shared_ptr<const Tokenizer> tok) : tok_(std::move(tok)) {}
+    TokenizerCodec(std::shared_ptr<const Tokenizer> tok, std::shared_ptr<const Vocabulary> vocab)
+        : tok_(std::move(tok)), vocab_(std::move(vocab)) {}
     Result<std::vector<int32_t>> encode(std::string_view text, bool add_special, bool parse_special) const override {
         return tok_->encode(text, add_special, parse_special);
     }
     void append_piece(int32_t token, std::string& out) const override { tok_->append_piece(token, out); }
     bool is_eog(int32_t token) const override { return tok_->is_eog(token); }
+    std::shared_ptr<const Vocabulary> vocabulary() const override { return vocab_; }
 
   private:
     std::shared_ptr<const Tokenizer> tok_;
+    std::shared_ptr<const Vocabulary> vocab_;
 };
 
 ModelOptions model_options(const EngineLoadOptions& o) {
@@ -42,12 +45,31 @@ Result<TextAssets> load_text_assets(const GgufFile& gguf) {
     if (auto t = gguf.get_string("tokenizer.chat_template")) a.chat_template = std::string(*t);
     if (tok.bos() != kNoToken) a.bos_token = std::string(tok.token_text(tok.bos()));
     if (tok.eos() != kNoToken) a.eos_token = std::string(tok.token_text(tok.eos()));
-    a.bytes = int64_t(tok.memory_bytes() + a.chat_template.size() + a.bos_token.size() + a.eos_token.size());
+    a.vocab = grammar_vocabulary(tok);
+    a.bytes = int64_t(tok.memory_bytes() + a.chat_template.size() + a.bos_token.size() + a.eos_token.size()) +
+              a.vocab->memory_bytes();
     return a;
 }
 
+std::shared_ptr<const Vocabulary> grammar_vocabulary(const Tokenizer& tok) {
+    return Vocabulary::create(tok.n_vocab(), [&](int32_t t, std::string& out) {
+        if (tok.is_eog(t)) return TokenKind::eog;
+        switch (tok.token_type(t)) {
+            case TokenType::normal:
+            case TokenType::byte: tok.append_piece(t, out); return TokenKind::text;
+            case TokenType::control:
+            case TokenType::unknown:
+            case TokenType::user_defined: out.append(tok.token_text(t)); return TokenKind::special;
+            case TokenType::unused:
+            case TokenType::undefined: break;
+        }
+        return TokenKind::masked;
+    });
+}
+
 std::shared_ptr<const TextCodec> tokenizer_codec(std::shared_ptr<const Tokenizer> tokenizer) {
-    return std::make_shared<TokenizerCodec>(std::move(tokenizer));
+    std::shared_ptr<const Vocabulary> vocab = grammar_vocabulary(*tokenizer);
+    return std::make_shared<TokenizerCodec>(std::move(tokenizer), std::move(vocab));
 }
 
 Result<MemoryPlan> plan_engine(const std::string& path, const EngineLoadOptions& options) {
@@ -70,13 +92,14 @@ Result<LoadedEngine> load_engine(const std::string& path, const EngineLoadOption
                             assets.tokenizer->n_vocab(), model->n_vocab());
     }
     std::shared_ptr<const Tokenizer> shared(std::move(assets.tokenizer));
+    auto codec = std::make_shared<TokenizerCodec>(shared, assets.vocab);
     LoadedEngine out;
     out.chat_template = std::move(assets.chat_template);
     out.bos_token = std::move(assets.bos_token);
     out.eos_token = std::move(assets.eos_token);
     out.plan = model->memory_plan();
     out.tokenizer = shared;
-    out.engine = std::make_unique<Engine>(model_backend(std::move(model)), tokenizer_codec(shared), options.limits);
+    out.engine = std::make_unique<Engine>(model_backend(std::move(model)), std::move(codec), options.limits);
     out.plan.cache = assets.bytes + out.engine->heap_bytes();
     // Erased with the model's other entries when the Model goes (Model::~Model erases the whole row).
     if (ledger) ledger->set(ledger_name, MemoryKind::cache, out.plan.cache);

@@ -24,6 +24,16 @@ class ModelBackend final : public Backend {
         MappedFile* m = const_cast<GgufFile&>(model_->gguf()).mapping();
         return m ? int64_t(m->resident_bytes()) : 0;
     }
+    int64_t kv_pages_total() const override { return model_->kv_pool().n_pages(); }
+    int64_t kv_pages_free() const override { return model_->kv_pool().n_free(); }
+    int64_t kv_pages_of(int seq) const override {
+        const int64_t page = model_->kv_pool().shape().page_positions;
+        return (model_->sequence_length(seq) + page - 1) / page;
+    }
+    FileState weights_file_state() const override {
+        const MappedFile* m = const_cast<GgufFile&>(model_->gguf()).mapping();
+        return m ? m->file_state() : FileState::intact;
+    }
 
   private:
     std::unique_ptr<Model> model_;

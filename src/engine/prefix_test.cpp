@@ -2,7 +2,9 @@
 // (a chat turn resending the conversation) evaluates only the rest, with the same greedy output as a fresh start.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include "engine/engine.h"
 #include "tokenizer/tokenizer.h"
@@ -81,6 +83,34 @@ TEST(Prefix, CancelledRequestsKeepNothing) {
     auto again = e.engine->generate(greedy(*prompt, 5), nullptr);
     ASSERT_TRUE(again.is_ok());
     EXPECT_EQ(again->prompt_cached, 0) << "a cancelled sequence's pages went back to the pool";
+}
+
+// The KV pool's pages in the engine's stats: all free after load and after cancellations, a finished request's
+// sequence counted as kept (not free), and free + kept = all once nothing runs.
+TEST(Prefix, KvPagesAreCountedFreeKeptAndBack) {
+    LoadedEngine e = load(2);
+    auto settled = [&] {  // the stats are updated by the worker after each step
+        for (int i = 0; i < 200 && e.engine->stats().active > 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return e.engine->stats();
+    };
+    EngineStats s0 = settled();
+    ASSERT_GT(s0.kv_pages, 0);
+    EXPECT_EQ(s0.kv_pages_free, s0.kv_pages);
+    EXPECT_EQ(s0.kv_pages_kept, 0);
+    auto prompt = std::optional<std::vector<int32_t>>(e.tokenizer->encode("Once upon a time", true, false));
+    auto done = e.engine->generate(greedy(*prompt, 40), nullptr);
+    ASSERT_TRUE(done.is_ok());
+    EngineStats s1 = settled();
+    EXPECT_GT(s1.kv_pages_kept, 0) << "the finished sequence stays for prefix reuse";
+    EXPECT_EQ(s1.kv_pages_free + s1.kv_pages_kept, s1.kv_pages);
+    for (int i = 0; i < 4; ++i) {
+        auto c =
+            e.engine->generate(greedy({prompt->front(), int32_t(100 + i)}, -1), [](std::string_view) { return false; });
+        ASSERT_TRUE(c.is_ok());
+    }
+    EngineStats s2 = settled();
+    EXPECT_EQ(s2.kv_pages_free + s2.kv_pages_kept, s2.kv_pages) << "no page held by a cancelled request";
 }
 
 }  // namespace

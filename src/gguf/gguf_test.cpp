@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include <filesystem>
 #include <random>
 
@@ -36,6 +39,23 @@ std::string small_file() {
 
 Result<std::unique_ptr<GgufFile>> parse(const std::string& s) {
     return GgufFile::parse(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+// Float array elements read as integers saturate (a plain conversion of 1e30 is undefined behaviour; found by
+// fuzz/gguf_fuzz, input in fuzz/regressions/gguf/).
+TEST(Gguf, FloatArraysReadAsIntegersSaturate) {
+    GgufWriter w;
+    w.set_array_f32("f", {1e30f, -1e30f, std::nanf(""), 2.7f, -2.7f});
+    std::string bytes = w.serialize();
+    auto f = parse(bytes);
+    ASSERT_TRUE(f.is_ok()) << f.status().message();
+    const GgufValue* a = (*f)->get_array("f");
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->int_at(0), std::numeric_limits<int64_t>::max());
+    EXPECT_EQ(a->int_at(1), std::numeric_limits<int64_t>::min());
+    EXPECT_EQ(a->int_at(2), 0);
+    EXPECT_EQ(a->int_at(3), 2);
+    EXPECT_EQ(a->int_at(4), -2);
 }
 
 TEST(Gguf, RoundTripsEveryValueType) {

@@ -1,6 +1,7 @@
 // GGUF reader: every read is bounds-checked against the file size; structural problems become corrupt_data.
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -12,7 +13,6 @@ namespace {
 constexpr uint64_t kMaxStringLength = 1ull << 30;  // 1 GiB: any longer string is corrupt
 constexpr uint64_t kMaxTensors = 1ull << 20;
 constexpr uint64_t kMaxKv = 1ull << 20;
-constexpr uint64_t kMaxArrayNesting = 1;  // arrays of arrays are refused (no model uses them)
 
 size_t scalar_size(GgufType t) {
     switch (t) {
@@ -72,6 +72,15 @@ class Cursor {
     size_t size_;
     size_t pos_ = 0;
 };
+
+// A float from the file as an integer: truncated, saturated at the int64 limits, NaN as 0 (a plain conversion of
+// an out-of-range float is undefined behaviour; found by fuzz/gguf_fuzz).
+int64_t saturating_int(double x) {
+    if (std::isnan(x)) return 0;
+    if (x >= 9223372036854775807.0) return std::numeric_limits<int64_t>::max();
+    if (x <= -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+    return int64_t(x);
+}
 
 Status read_scalar(Cursor& c, GgufType t, GgufValue* v, const std::string& key) {
     switch (t) {
@@ -247,12 +256,12 @@ int64_t GgufValue::int_at(uint64_t idx) const {
         case GgufType::FLOAT32: {
             float x;
             memcpy(&x, p, 4);
-            return int64_t(x);
+            return saturating_int(x);
         }
         case GgufType::FLOAT64: {
             double x;
             memcpy(&x, p, 8);
-            return int64_t(x);
+            return saturating_int(x);
         }
         default: CHECK_MSG(false, "int_at on a non-numeric array");
     }

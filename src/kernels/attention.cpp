@@ -1,5 +1,6 @@
 // Attention of one query head over a paged KV cache (kv.h layout, described by AttnKv).
 #include <cmath>
+#include <limits>
 
 #include "kernels/kernels.h"
 
@@ -66,6 +67,62 @@ void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_b
                 for (int i = 0; i < d; ++i) out[i] += w * tmp[d + i];
                 break;
         }
+    }
+}
+
+namespace kern::avx512 {
+size_t attention_rows_work_floats(int head_dim);
+void attention_rows_avx512(const float* q, int64_t q_stride, int n_tok, int group, const int64_t* begin,
+                           const int64_t* end, int64_t kb, int64_t ke, const AttnKv& kv, int kv_head, float scale,
+                           float cap, AttnPartial st, float* work);
+}  // namespace kern::avx512
+
+bool attention_rows_supported(const AttnKv& kv) {
+    return isa_supported(Isa::avx512) && int(active_isa()) >= int(Isa::avx512) &&
+           (kv.type == DType::F16 || kv.type == DType::F32) && kv.head_dim % 16 == 0 && kv.head_dim <= 256;
+}
+
+size_t attention_rows_scratch_floats(int head_dim) { return kern::avx512::attention_rows_work_floats(head_dim) + 16; }
+
+AttnPartial attention_partial_view(float* mem, int head_dim) {
+    return {mem, mem + int64_t(kAttnMaxRows) * head_dim, mem + int64_t(kAttnMaxRows) * (head_dim + 1)};
+}
+
+AttnPartial attention_partial_init(float* mem, int rows, int head_dim) {
+    CHECK(rows >= 1 && rows <= kAttnMaxRows);
+    AttnPartial st = attention_partial_view(mem, head_dim);
+    for (int64_t i = 0; i < int64_t(rows) * head_dim; ++i) st.o[i] = 0.0f;
+    for (int r = 0; r < rows; ++r) st.m[r] = -std::numeric_limits<float>::infinity(), st.l[r] = 0.0f;
+    return st;
+}
+
+void attention_rows(const float* q, int64_t q_stride, int n_tok, int group, const int64_t* begin, const int64_t* end,
+                    int64_t kb, int64_t ke, const AttnKv& kv, int kv_head, float scale, float softcap, AttnPartial st,
+                    float* scratch) {
+    CHECK(attention_rows_supported(kv) && n_tok * group <= kAttnMaxRows);
+    float* work = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch) + 63) / 64 * 64);
+    kern::avx512::attention_rows_avx512(q, q_stride, n_tok, group, begin, end, kb, ke, kv, kv_head, scale, softcap, st,
+                                        work);
+}
+
+void attention_merge(const AttnPartial* parts, int n_parts, int n_tok, int group, int head_dim, float* out,
+                     int64_t out_stride) {
+    for (int r = 0; r < n_tok * group; ++r) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (int p = 0; p < n_parts; ++p) m = std::max(m, parts[p].m[r]);
+        float* o = out + int64_t(r / group) * out_stride + int64_t(r % group) * head_dim;
+        for (int i = 0; i < head_dim; ++i) o[i] = 0.0f;
+        if (m == -std::numeric_limits<float>::infinity()) continue;
+        float l = 0;
+        for (int p = 0; p < n_parts; ++p) {
+            if (parts[p].l[r] == 0.0f) continue;
+            const float w = std::exp(parts[p].m[r] - m);
+            l += parts[p].l[r] * w;
+            const float* po = parts[p].o + int64_t(r) * head_dim;
+            for (int i = 0; i < head_dim; ++i) o[i] += po[i] * w;
+        }
+        const float inv = 1.0f / l;
+        for (int i = 0; i < head_dim; ++i) o[i] *= inv;
     }
 }
 

@@ -1,4 +1,5 @@
 #include <cpuid.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,66 +13,82 @@
 namespace berth {
 namespace {
 
-bool os_saves_zmm() {
+uint64_t xcr0() {
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return 0;
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return (lo & 0xe6) == 0xe6;  // XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM
+    return uint64_t(lo) | (uint64_t(hi) << 32);
 }
 
-bool os_saves_ymm() {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return (lo & 0x6) == 0x6;
+// Linux hands out the AMX tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, 5.16+);
+// refused or unknown, AMX stays off and the AVX-512 kernels run.
+bool request_amx_permission() {
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
-Isa detect() {
+// Bit i: the CPU and OS support Isa(i).
+unsigned detect_supported() {
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::scalar;
-    bool fma = c & bit_FMA, f16c = c & bit_F16C;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Isa::scalar;
-    bool avx2 = b & bit_AVX2;
-    bool avx512 =
-        (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512DQ) && (b & bit_AVX512VL) && (c & bit_AVX512VNNI);
-    if (avx512 && fma && f16c && os_saves_zmm()) return Isa::avx512;
-    if (avx2 && fma && f16c && os_saves_ymm()) return Isa::avx2;
+    unsigned mask = 1u << int(Isa::scalar);
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return mask;
+    const bool fma = c & bit_FMA, f16c = c & bit_F16C;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return mask;
+    const unsigned b7 = b, c7 = c, d7 = d;
+    unsigned a71 = 0;
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) a71 = a;
+    const uint64_t xcr = xcr0();
+    const bool ymm = (xcr & 0x6) == 0x6, zmm = (xcr & 0xe6) == 0xe6;
+    const bool avx2 = (b7 & bit_AVX2) && fma && f16c && ymm;
+    if (avx2) mask |= 1u << int(Isa::avx2);
+    if (avx2 && (a71 & (1u << 4))) mask |= 1u << int(Isa::avxvnni);  // CPUID.(7,1):EAX[4] AVX-VNNI
+    const bool avx512 = avx2 && zmm && (b7 & bit_AVX512F) && (b7 & bit_AVX512BW) && (b7 & bit_AVX512DQ) &&
+                        (b7 & bit_AVX512VL) && (c7 & bit_AVX512VNNI);
+    if (avx512) mask |= 1u << int(Isa::avx512);
+    // AMX-TILE (EDX[24]) and AMX-INT8 (EDX[25]), tile state enabled by the OS (XCR0 bits 17, 18).
+    const bool amx = avx512 && (d7 & (1u << 24)) && (d7 & (1u << 25)) && ((xcr >> 17) & 3) == 3;
+    if (amx && request_amx_permission()) mask |= 1u << int(Isa::amx);
+    return mask;
+}
+
+unsigned supported_mask() {
+    static const unsigned mask = detect_supported();
+    return mask;
+}
+
+Isa best_isa() {
+    for (Isa isa : {Isa::amx, Isa::avx512, Isa::avxvnni, Isa::avx2})
+        if (supported_mask() & (1u << int(isa))) return isa;
     return Isa::scalar;
 }
 
 Isa initial_isa() {
-    Isa best = detect();
+    const Isa best = best_isa();
     const char* env = getenv("BERTH_ISA");
     if (!env || !*env) return best;
-    Isa want = best;
-    if (!strcmp(env, "scalar"))
-        want = Isa::scalar;
-    else if (!strcmp(env, "avx2"))
-        want = Isa::avx2;
-    else if (!strcmp(env, "avx512"))
-        want = Isa::avx512;
-    else
-        fprintf(stderr, "berth: ignoring BERTH_ISA=%s (use scalar, avx2 or avx512)\n", env);
-    return int(want) <= int(best) ? want : best;
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::amx}) {
+        if (strcmp(env, isa_name(isa)) != 0) continue;
+        if (isa_supported(isa)) return isa;
+        fprintf(stderr, "berth: BERTH_ISA=%s is not supported by this CPU; using %s\n", env, isa_name(best));
+        return best;
+    }
+    fprintf(stderr, "berth: ignoring BERTH_ISA=%s (use scalar, avx2, avxvnni, avx512 or amx)\n", env);
+    return best;
 }
 
 Isa g_active = initial_isa();
 
 }  // namespace
 
-Isa detected_isa() {
-    static const Isa isa = detect();
-    return isa;
-}
+Isa detected_isa() { return best_isa(); }
+
+bool isa_supported(Isa isa) { return supported_mask() & (1u << int(isa)); }
 
 Isa active_isa() { return g_active; }
 
 void set_active_isa(Isa isa) {
-    CHECK_MSG(int(isa) <= int(detected_isa()), "this CPU does not support the requested instruction set");
+    CHECK_MSG(isa_supported(isa), "this CPU does not support the requested instruction set");
     g_active = isa;
 }
 
@@ -79,7 +96,9 @@ const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::scalar: return "scalar";
         case Isa::avx2: return "avx2";
+        case Isa::avxvnni: return "avxvnni";
         case Isa::avx512: return "avx512";
+        case Isa::amx: return "amx";
     }
     return "?";
 }

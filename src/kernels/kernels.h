@@ -1,6 +1,6 @@
-// kernels: every hot loop. Matrix products per weight dtype and instruction set (scalar, AVX2, AVX-512 /
-// VNNI, chosen at run time), activation quantization, norms, rope, softmax, attention over KV pages, and the
-// persistent thread pool. No allocation in the hot path: callers pass scratch sized by the *_bytes functions.
+// kernels: every hot loop. Matrix products per weight dtype and instruction set (scalar, AVX2, AVX-VNNI,
+// AVX-512 VNNI, AMX, chosen at run time), activation quantization, norms, rope, softmax, attention over KV pages, and
+// the persistent thread pool. No allocation in the hot path: callers pass scratch sized by the *_bytes functions.
 #pragma once
 
 #include <atomic>
@@ -17,9 +17,13 @@
 namespace berth {
 
 // ---- CPU features --------------------------------------------------------------------------------------
-enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
-Isa detected_isa();            // best ISA of this CPU
-Isa active_isa();              // the one in use (detected, or forced by BERTH_ISA=scalar|avx2|avx512)
+// Ordered by preference; a higher one is not always a superset (AVX-VNNI CPUs may lack AVX-512 and the
+// reverse), so use isa_supported() rather than comparisons to ask what a CPU runs. Row kernels: avx2 for
+// avx2/avxvnni, avx512 for avx512/amx; the prefill GEMM has a kernel for each.
+enum class Isa { scalar = 0, avx2 = 1, avxvnni = 2, avx512 = 3, amx = 4 };
+Isa detected_isa();            // best ISA of this CPU (amx only when Linux granted the tile state)
+bool isa_supported(Isa isa);   // this CPU and OS can run it
+Isa active_isa();              // the one in use (detected, or BERTH_ISA=scalar|avx2|avxvnni|avx512|amx)
 void set_active_isa(Isa isa);  // tests; CHECKs that the CPU supports it
 const char* isa_name(Isa isa);
 int physical_core_count();
@@ -64,10 +68,11 @@ class ThreadPool {
 // ---- matrix products -----------------------------------------------------------------------------------
 // y = x · Wᵀ:  W is (n_rows = w.ne[1], n_cols = w.ne[0]) of any weight dtype; x is (n_tokens, n_cols) f32,
 // row-major; y is (n_tokens, n_rows) f32 with row stride ldy (≥ n_rows; 0 = n_rows).
-// wdata: scratch for the quantized activations, matmul_scratch_bytes(w.type, n_cols, n_tokens) bytes.
+// wdata: scratch for the quantized activations and the GEMM's per-thread weight panels,
+// matmul_scratch_bytes(w.type, n_cols, n_tokens, pool.n_threads()) bytes.
 // Whether matmul() has kernels for weights of this dtype.
 bool matmul_supports(DType t);
-size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens);
+size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n_threads);
 void matmul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, void* wdata,
             int64_t ldy = 0);
 // Several products that share one input x (q/k/v, gate/up): y_j = x · W_jᵀ for each job, with x quantized
@@ -138,5 +143,34 @@ void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_b
 // each K/V row once for the group; SIMD for f16 caches. scores: group * (pos_end - pos_begin) floats.
 void attention_group(const float* q, int group, const AttnKv& kv, int kv_head, int64_t pos_begin, int64_t pos_end,
                      float scale, float softcap, float* out, float* scores, float* tmp);
+
+// ---- attention over many query rows at once (prefill runs, and decode split over key ranges) ------------------
+// Rows r = t · group + g: query head g of the `group` heads sharing kv_head, for token t of a run of n_tok
+// tokens of one sequence (row r's query at q + t · q_stride + g · head_dim); token t sees the keys in
+// [begin[t], end[t]). The softmax is online: a partial state (unnormalized output, running max and sum per
+// row) absorbs keys [kb, ke), so a long context can be split across threads and the parts merged.
+constexpr int kAttnMaxRows = 64;  // n_tok · group per call
+struct AttnPartial {
+    float* o;  // (rows, head_dim)
+    float* m;  // (rows) running max of the scores, −inf before any key
+    float* l;  // (rows) running sum of exp(score − m)
+};
+// Whether attention_rows() can run on this cache here (AVX-512, f16 or f32 KV, head_dim a multiple of 16 up
+// to 256); otherwise use attention_group() per token.
+bool attention_rows_supported(const AttnKv& kv);
+// Floats of scratch one attention_rows() call needs (its caller's thread-private work area, 64-byte aligned).
+size_t attention_rows_scratch_floats(int head_dim);
+// Floats of one partial state for kAttnMaxRows rows.
+inline size_t attention_partial_floats(int head_dim) { return size_t(kAttnMaxRows) * (size_t(head_dim) + 2); }
+// The partial state stored in `mem` (attention_partial_floats floats); _init also resets it for `rows` rows.
+AttnPartial attention_partial_view(float* mem, int head_dim);
+AttnPartial attention_partial_init(float* mem, int rows, int head_dim);
+void attention_rows(const float* q, int64_t q_stride, int n_tok, int group, const int64_t* begin, const int64_t* end,
+                    int64_t kb, int64_t ke, const AttnKv& kv, int kv_head, float scale, float softcap, AttnPartial st,
+                    float* scratch);
+// Merges partial states of the same rows (over disjoint key ranges) and writes the normalized outputs: row
+// r = t · group + g at out + t · out_stride + g · head_dim. A row that saw no key gets zeros.
+void attention_merge(const AttnPartial* parts, int n_parts, int n_tok, int group, int head_dim, float* out,
+                     int64_t out_stride);
 
 }  // namespace berth

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "kernels/gemm_impl.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul_impl.h"
 
@@ -59,14 +60,16 @@ bool matmul_supports(DType t) {
     }
 }
 
-size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens) {
+size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n_threads) {
     const DType act = kern::act_type(wtype);
     if (act == DType::F32) return 0;
+    const size_t gemm = gemm_scratch_bytes(wtype, n_cols, n_tokens, n_threads);
     size_t bytes = size_t(row_bytes(act, n_cols)) * size_t(n_tokens);
     // Q8_0 activations also keep their block scales as f32 (the SIMD kernels broadcast them without fp16
     // conversions), 64-byte aligned after the blocks.
     if (act == DType::Q8_0) bytes = (bytes + 63) / 64 * 64 + size_t(n_cols / QK8_0) * size_t(n_tokens) * sizeof(float);
-    return bytes;
+    // Fewer tokens take the row kernels: the GEMM's size at n_tokens covers every smaller batch too.
+    return std::max(bytes, gemm);
 }
 
 namespace {
@@ -174,6 +177,10 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         }
     }
     if (n_tokens <= 0) return;
+    if (gemm_applies(jobs, n_jobs, n_tokens)) {
+        gemm_multi(pool, jobs, n_jobs, x, n_tokens, wdata);
+        return;
+    }
     kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols, x, nullptr, 0, nullptr, n_tokens, nullptr, 0};
     if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, proto);
     Part parts[8];

@@ -43,9 +43,9 @@ DType activation_type(DType w) {
 }
 
 std::vector<Isa> supported_isas() {
-    std::vector<Isa> v = {Isa::scalar};
-    if (detected_isa() >= Isa::avx2) v.push_back(Isa::avx2);
-    if (detected_isa() >= Isa::avx512) v.push_back(Isa::avx512);
+    std::vector<Isa> v;
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::amx})
+        if (isa_supported(isa)) v.push_back(isa);
     return v;
 }
 
@@ -87,7 +87,7 @@ void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, 
     matmul_ref(w, x.data(), n_tokens, ref.data());
 
     const int64_t ldy = n_rows + 3;  // a row stride larger than n_rows: the padding must stay untouched
-    std::vector<uint8_t> scratch(matmul_scratch_bytes(type, n_cols, n_tokens) + 1);
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(type, n_cols, n_tokens, pool.n_threads()) + 1);
     std::vector<float> wrow(n_cols);
     IsaGuard guard;
     for (Isa isa : supported_isas()) {
@@ -196,7 +196,7 @@ TEST(Matmul, MultiEqualsSeparateProducts) {
                 w.ne[1] = rows[j];
                 w.data = data.back().data();
                 jobs.push_back({w, y_multi.data() + off, ldy});
-                scratch = std::max(scratch, matmul_scratch_bytes(types[j], n_cols, n_tokens));
+                scratch = std::max(scratch, matmul_scratch_bytes(types[j], n_cols, n_tokens, pool.n_threads()));
                 off += rows[j];
             }
             auto x = gaussian(n_tokens * n_cols, 99);
@@ -245,7 +245,7 @@ TEST(ActivationQuantizers, MatchReferenceWithinOneStep) {
     x[3] = 0.f;
     for (int64_t i = 256; i < 512; i++) x[i] = 0.f;  // an all-zero Q8_K block
     for (Isa isa : {Isa::avx2, Isa::avx512}) {
-        if (int(isa) > int(detected_isa())) continue;
+        if (!isa_supported(isa)) continue;
         for (DType act : {DType::Q8_0, DType::Q8_1, DType::Q8_K}) {
             kern::QuantizeFn f = isa == Isa::avx2 ? kern::quantize_kernel_avx2(act) : kern::quantize_kernel_avx512(act);
             ASSERT_NE(f, nullptr);

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "memory/fault_guard.h"
 #include "memory/memory.h"
 
 namespace berth {
@@ -15,23 +16,55 @@ size_t page_size() {
     return ps;
 }
 
-MappedFile::~MappedFile() {
+namespace {
+int64_t mtime_ns_of(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
+}  // namespace
+
+MappedFile::~MappedFile() { unmap(); }
+
+void MappedFile::unmap() {
+    fault_guard_unregister(guard_);  // before the range can be reused by another mapping
+    guard_ = -1;
     if (data_) munmap(data_, size_);
+    if (fd_ >= 0) ::close(fd_);
+    data_ = nullptr;
+    size_ = 0;
+    fd_ = -1;
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept { *this = std::move(o); }
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     if (this != &o) {
-        if (data_) munmap(data_, size_);
+        unmap();
         data_ = o.data_;
         size_ = o.size_;
         locked_ = o.locked_;
         path_ = std::move(o.path_);
+        fd_ = o.fd_;
+        guard_ = o.guard_;
+        dev_ = o.dev_;
+        ino_ = o.ino_;
+        mtime_ns_ = o.mtime_ns_;
         o.data_ = nullptr;
         o.size_ = 0;
+        o.fd_ = -1;
+        o.guard_ = -1;
     }
     return *this;
+}
+
+bool MappedFile::faulted() const { return fault_guard_faulted(guard_); }
+
+FileState MappedFile::file_state() const {
+    if (!data_) return FileState::intact;
+    struct stat st;
+    if (faulted() ||
+        (fd_ >= 0 && fstat(fd_, &st) == 0 && (size_t(st.st_size) != size_ || mtime_ns_of(st) != mtime_ns_)))
+        return FileState::changed;
+    if (stat(path_.c_str(), &st) != 0 || int64_t(st.st_dev) != dev_ || int64_t(st.st_ino) != ino_)
+        return FileState::replaced;
+    return FileState::intact;
 }
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
@@ -56,13 +89,20 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
     }
     void* p = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
-    close(fd);
-    if (p == MAP_FAILED) return io_error("%s: mmap failed: %s", path.c_str(), strerror(e));
+    if (p == MAP_FAILED) {
+        close(fd);
+        return io_error("%s: mmap failed: %s", path.c_str(), strerror(e));
+    }
     posix_madvise(p, size_t(st.st_size), POSIX_MADV_SEQUENTIAL);
     MappedFile m;
     m.data_ = static_cast<uint8_t*>(p);
     m.size_ = size_t(st.st_size);
     m.path_ = path;
+    m.fd_ = fd;
+    m.dev_ = int64_t(st.st_dev);
+    m.ino_ = int64_t(st.st_ino);
+    m.mtime_ns_ = mtime_ns_of(st);
+    m.guard_ = fault_guard_register(p, round_up(m.size_, page_size()));
     return m;
 }
 

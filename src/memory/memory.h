@@ -13,7 +13,19 @@
 
 namespace berth {
 
+// How a mapped file on disk compares with what was mapped.
+enum class FileState {
+    intact,    // the same file, unchanged
+    replaced,  // renamed over or deleted: the mapping keeps the old content, which stays valid
+    changed,   // written or truncated in place: mapped pages may now show other bytes, or none (see faulted())
+};
+
 // A read-only private mapping of a whole file. Movable, unmaps on destruction.
+//
+// MAP_PRIVATE copies a page only when this process writes it; pages it only reads stay the file's pages, so a file
+// truncated in place takes them away and the next read raises SIGBUS. Every mapping is therefore registered with a
+// process-wide SIGBUS handler that replaces the vanished part with zero pages (the read goes on, the model computes
+// nonsense) and records it: faulted() and file_state() tell the owner, which must stop using the mapping.
 class MappedFile {
   public:
     MappedFile() = default;
@@ -37,12 +49,20 @@ class MappedFile {
     // Drops the pages wholly inside [p, p + bytes) from this mapping (MADV_DONTNEED): ranges the process will not
     // read again, such as tensors copied to a device. Reading them later would fault them in from the file.
     void release_range(const void* p, size_t bytes) const;
+    // A read past the file's end (truncated while mapped) was turned into zeros instead of SIGBUS.
+    bool faulted() const;
+    // Compares the file (through the descriptor kept open, then by path) with what was mapped: an fstat and a stat.
+    FileState file_state() const;
 
   private:
+    void unmap();
     uint8_t* data_ = nullptr;
     size_t size_ = 0;
     bool locked_ = false;
     std::string path_;
+    int fd_ = -1;     // kept open: fstat tells an in-place change from a rename
+    int guard_ = -1;  // slot in the SIGBUS guard's table
+    int64_t dev_ = 0, ino_ = 0, mtime_ns_ = 0;
 };
 
 // Anonymous private memory, page-aligned, faulted in at reservation so that it is committed, not promised.

@@ -30,11 +30,11 @@ struct Buffers {
     void* wdata;
 };
 
-size_t wdata_bytes(const EmbeddingModel::Weights& w, int64_t n_ctx) {
+size_t wdata_bytes(const EmbeddingModel::Weights& w, int64_t n_ctx, int n_threads) {
     size_t m = 0;
     for (const auto& l : w.layers)
         for (const TensorView* t : {&l.q, &l.k, &l.v, &l.o, &l.up, &l.down})
-            m = std::max(m, matmul_scratch_bytes(t->type, t->ne[0], n_ctx));
+            m = std::max(m, matmul_scratch_bytes(t->type, t->ne[0], n_ctx, n_threads));
     return m;
 }
 
@@ -91,11 +91,11 @@ Result<int64_t> EmbeddingModel::plan_scratch_bytes(const GgufFile& g, int n_thre
     if (!n_embd || !n_ff || !n_ctx || *n_embd <= 0 || *n_ff <= 0 || *n_ctx <= 0 || *n_ctx > 1 << 16 || !pos)
         return corrupt_data("bert model lacks embedding_length, feed_forward_length, context_length or positions");
     int64_t ctx = std::min<int64_t>(*n_ctx, pos->ne[1]);
+    int nth = n_threads > 0 ? n_threads : physical_core_count();
     size_t wdata = 0;
     for (const auto& t : g.tensors())
         if (t.name.rfind("blk.", 0) == 0 && t.n_dims == 2)
-            wdata = std::max(wdata, matmul_scratch_bytes(t.type, t.ne[0], ctx));
-    int nth = n_threads > 0 ? n_threads : physical_core_count();
+            wdata = std::max(wdata, matmul_scratch_bytes(t.type, t.ne[0], ctx, nth));
     return int64_t(round_up(scratch_bytes(ctx, *n_embd, *n_ff, nth, wdata), page_size()));
 }
 
@@ -116,6 +116,10 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::load(const std::string& 
     ASSIGN_OR_RETURN(m->n_layer_, geti("bert.block_count"));
     ASSIGN_OR_RETURN(m->n_head_, geti("bert.attention.head_count"));
     ASSIGN_OR_RETURN(m->n_ctx_, geti("bert.context_length"));
+    // Each layer has its own tensors: the tensor count bounds the layers before they size anything.
+    if (size_t(m->n_layer_) > g.tensors().size())
+        return corrupt_data("%s: bert.block_count is %d but the file has only %zu tensors", path.c_str(), m->n_layer_,
+                            g.tensors().size());
     if (m->n_embd_ % m->n_head_ != 0) return corrupt_data("%s: n_embd not divisible by n_head", path.c_str());
     if (auto pool = g.get_int("bert.pooling_type"); pool && *pool != 1)
         return unsupported("%s: pooling type %lld (only mean pooling, 1, is supported)", path.c_str(),
@@ -163,7 +167,8 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::load(const std::string& 
         for (auto& s : specs) RETURN_IF_ERROR(bind(g, n(s.name), s.kind, s.ne0, s.ne1, s.v).with_context(path));
     }
     m->pool_ = std::make_unique<ThreadPool>(n_threads);
-    size_t bytes = scratch_bytes(m->n_ctx_, E, F, m->pool_->n_threads(), wdata_bytes(*w, m->n_ctx_));
+    size_t bytes =
+        scratch_bytes(m->n_ctx_, E, F, m->pool_->n_threads(), wdata_bytes(*w, m->n_ctx_, m->pool_->n_threads()));
     const size_t reserved = round_up(bytes, page_size());  // what Arena::reserve maps
     if (ledger) {                                          // before the reservation, as in Model::load
         m->ledger_row_.attach(ledger, ledger_name);
@@ -194,7 +199,7 @@ Status EmbeddingModel::embed(const int32_t* tokens, int n, float* out) {
     b.tmp = a.alloc_array<float>(size_t(n_ctx_ * E));
     b.ff = a.alloc_array<float>(size_t(n_ctx_ * F));
     b.score = a.alloc_array<float>(size_t(nth) * size_t(n_ctx_));
-    b.wdata = a.alloc(wdata_bytes(*w_, n_ctx_));
+    b.wdata = a.alloc(wdata_bytes(*w_, n_ctx_, pool_->n_threads()));
     const Weights& w = *w_;
 
     for (int i = 0; i < n; i++) {

@@ -155,23 +155,7 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         }
         akv.k_offset = kv_.k_data(0, hl) - kv_.base();
         akv.v_offset = kv_.v_data(0, hl) - kv_.base();
-        const int group = hp.n_head / hp.n_head_kv;
-        const int64_t window = swa ? hp.sliding_window : 0;
-        const int n_ctx = plan_.n_ctx;
-        // One job per (token, kv head): the query heads of a GQA group read each K/V row once.
-        pool.parallel([&](int ith, int nth) {
-            AttnKv kv = akv;
-            float* scores = b.scores + int64_t(ith) * group * n_ctx;
-            float* tmp = b.tmp + int64_t(ith) * 2 * H;
-            for (int64_t job = ith; job < int64_t(n) * hp.n_head_kv; job += nth) {
-                int t = int(job / hp.n_head_kv), kh = int(job % hp.n_head_kv);
-                kv.pages = im.tables[size_t(tokens[t].seq)].pages().data();
-                int64_t end = int64_t(tokens[t].pos) + 1;
-                int64_t begin = window > 0 ? std::max<int64_t>(0, end - window) : 0;
-                attention_group(b.qkv + t * qkv_dim + int64_t(kh) * group * H, group, kv, kh, begin, end, hp.attn_scale,
-                                hp.attn_softcap, b.att + t * q_dim + int64_t(kh) * group * H, scores, tmp);
-            }
-        });
+        attend_layer(pool, hp, im, tokens, n, akv, swa ? hp.sliding_window : 0, b, plan_.n_ctx);
         matmul(pool, L.wo, b.att, n, b.xb2, b.wdata);
         if (L.post_attn_norm) rmsnorm_rows(b.xb2, b.xb2, L.post_attn_norm, n, E, E, eps);
         for (int t = 0; t < n; ++t) add_inplace(b.x + t * E, b.xb2 + t * E, E);

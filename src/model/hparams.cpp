@@ -53,6 +53,11 @@ Result<HParams> read_hparams(const GgufFile& g) {
     RETURN_IF_ERROR(need_int(g, p + "block_count", &hp.n_layer));
     RETURN_IF_ERROR(need_int(g, p + "attention.head_count", &hp.n_head));
     RETURN_IF_ERROR(need_int(g, p + "feed_forward_length", &hp.n_ff));
+    // Every layer has its own tensors, so the file's tensor count bounds the layers: a corrupt count must not size
+    // the per-layer tables (2^30 layers would ask for hundreds of GiB before any tensor is looked at).
+    if (size_t(hp.n_layer) > g.tensors().size())
+        return corrupt_data("%sblock_count is %d but the file has only %zu tensors", p.c_str(), hp.n_layer,
+                            g.tensors().size());
     hp.n_head_kv = hp.n_head;
     opt_int(g, p + "attention.head_count_kv", &hp.n_head_kv);
     hp.n_ctx_train = 2048;

@@ -15,10 +15,10 @@ struct Resolved {
     ScratchDims dims;
 };
 
-size_t max_wdata(const Weights& w, int64_t n_batch) {
+size_t max_wdata(const Weights& w, int64_t n_batch, int n_threads) {
     size_t m = 0;
     auto consider = [&](const TensorView& t) {
-        if (t.data) m = std::max(m, matmul_scratch_bytes(t.type, t.ne[0], n_batch));
+        if (t.data) m = std::max(m, matmul_scratch_bytes(t.type, t.ne[0], n_batch, n_threads));
     };
     consider(w.output);
     for (const LayerWeights& L : w.layers) {
@@ -57,11 +57,20 @@ Result<Resolved> resolve(const GgufFile& g, const ModelOptions& o, Weights* weig
     }
     r.kv.page_positions = 16;
     RETURN_IF_ERROR(validate_kv_shape(r.kv));
+    // The plan multiplies dimensions the file declares by the context a client asks for. Real models stay far
+    // below 2^50 bytes (1 PiB); a crafted file could overflow int64, so bound the KV pool in floating point first.
+    const double kv_bytes = 2.0 * r.kv.n_layer * double(r.kv.n_head_kv) * r.kv.head_dim * 4.0 *
+                            (double(r.opt.n_ctx) + r.kv.page_positions) * r.opt.n_parallel;
+    if (kv_bytes > double(int64_t(1) << 50))
+        return resource_exhausted(
+            "the KV cache would need about %.3g bytes (%d layers, %d KV heads of %d, %d positions "
+            "x %d sequences), more than any memory budget",
+            kv_bytes, r.kv.n_layer, r.kv.n_head_kv, r.kv.head_dim, r.opt.n_ctx, r.opt.n_parallel);
     r.dims.n_batch = r.opt.n_batch;
     r.dims.n_logits = r.opt.n_logits;
     r.dims.n_threads = r.opt.n_threads;
     r.dims.n_ctx = r.opt.n_ctx;
-    r.dims.wdata_bytes = max_wdata(w, r.opt.n_batch);
+    r.dims.wdata_bytes = max_wdata(w, r.opt.n_batch, r.opt.n_threads);
     if (weights_out) *weights_out = std::move(w);
     return r;
 }

@@ -59,26 +59,29 @@ struct ScratchDims {
 
 // Per-step buffers, carved from the scratch arena in the same order every step.
 struct StepBuffers {
-    float* x;           // (n_batch, n_embd) residual stream
-    float* xb;          // (n_batch, n_embd) normed input of a block
-    float* xb2;         // (n_batch, n_embd) block output
-    float* qkv;         // (n_batch, q_dim + 2 kv_dim)
-    float* att;         // (n_batch, q_dim)
-    float* hb;          // (n_batch, 2 n_ff) gate | up
-    float* hb2;         // (n_batch, n_ff) activation
-    float* router;      // (n_batch, n_expert)
-    int32_t* sel_id;    // (n_batch, n_expert_used)
-    float* sel_w;       // (n_batch, n_expert_used)
-    int32_t* exp_rows;  // (n_batch) tokens routed to the current expert
-    float* exp_w;       // (n_batch) their weights
-    float* xe;          // (n_batch, n_embd) gathered rows
-    float* ye;          // (n_batch, n_embd) expert output
-    float* out_x;       // (n_logits, n_embd) final-normed rows that want logits
-    int32_t* out_rows;  // (n_logits) their batch indices
-    float* logits;      // (n_logits, n_vocab)
-    float* scores;      // (n_threads, n_head / n_head_kv, n_ctx)
-    float* tmp;         // (n_threads, 2 head_dim)
-    void* wdata;        // matmul activation scratch
+    float* x;             // (n_batch, n_embd) residual stream
+    float* xb;            // (n_batch, n_embd) normed input of a block
+    float* xb2;           // (n_batch, n_embd) block output
+    float* qkv;           // (n_batch, q_dim + 2 kv_dim)
+    float* att;           // (n_batch, q_dim)
+    float* hb;            // (n_batch, 2 n_ff) gate | up
+    float* hb2;           // (n_batch, n_ff) activation
+    float* router;        // (n_batch, n_expert)
+    int32_t* sel_id;      // (n_batch, n_expert_used)
+    float* sel_w;         // (n_batch, n_expert_used)
+    int32_t* exp_rows;    // (n_batch) tokens routed to the current expert
+    float* exp_w;         // (n_batch) their weights
+    float* xe;            // (n_batch, n_embd) gathered rows
+    float* ye;            // (n_batch, n_embd) expert output
+    float* out_x;         // (n_logits, n_embd) final-normed rows that want logits
+    int32_t* out_rows;    // (n_logits) their batch indices
+    float* logits;        // (n_logits, n_vocab)
+    float* scores;        // (n_threads, n_head / n_head_kv, n_ctx)
+    float* tmp;           // (n_threads, 2 head_dim)
+    int32_t* attn_tiles;  // (n_batch + 1) first token of each attention tile (attention_step.cpp)
+    float* attn_work;     // (n_threads, attention_rows_scratch_floats + attention_partial_floats)
+    float* attn_parts;    // (2 n_threads, attention_partial_floats) partial states of split decode attention
+    void* wdata;          // matmul activation scratch
 };
 
 // Carves the buffers with `alloc(bytes)`; the same function sizes the plan (with a counting allocator).
@@ -107,8 +110,20 @@ void carve_buffers(Alloc& a, const HParams& hp, const ScratchDims& d, int n_ff_e
     b->logits = a.template alloc_array<float>(size_t(d.n_logits) * size_t(hp.n_vocab));
     b->scores = a.template alloc_array<float>(size_t(d.n_threads) * size_t(hp.n_head / hp.n_head_kv) * size_t(d.n_ctx));
     b->tmp = a.template alloc_array<float>(size_t(d.n_threads) * 2 * H);
+    b->attn_tiles = a.template alloc_array<int32_t>(B + 1);
+    const size_t part = attention_partial_floats(int(H));
+    b->attn_work = a.template alloc_array<float>(size_t(d.n_threads) * (attention_rows_scratch_floats(int(H)) + part));
+    b->attn_parts = a.template alloc_array<float>(2 * size_t(d.n_threads) * part);
     b->wdata = a.alloc(d.wdata_bytes ? d.wdata_bytes : 1, 64);
 }
+
+// Key ranges of one decode job are split into at most this many chunks (attention_step.cpp).
+constexpr int kMaxAttnChunks = 64;
+
+// Attention of layer tokens' queries (b.qkv) over their sequences' KV (akv with the layer's offsets) into
+// b.att; window > 0 limits each token to the last `window` positions (sliding-window layers).
+void attend_layer(ThreadPool& pool, const HParams& hp, const Model::Impl& im, const BatchToken* tokens, int n,
+                  const AttnKv& akv, int64_t window, const StepBuffers& b, int n_ctx);
 
 struct CountingAlloc {
     size_t used = 0;

@@ -74,9 +74,13 @@ int32_t Sampler::argmax(const float* logits, int n_vocab) {
     return best;
 }
 
-int32_t Sampler::sample(const float* logits) {
+int32_t Sampler::sample(const float* logits) { return sample_impl(logits, nullptr); }
+
+int32_t Sampler::sample(const float* logits, const uint64_t* allowed) { return sample_impl(logits, allowed); }
+
+int32_t Sampler::sample_impl(const float* logits, const uint64_t* allowed) {
     const SamplingParams& p = params_;
-    const int n = n_vocab_;
+    int n = n_vocab_;
     for (int i = 0; i < n; ++i) cand_[size_t(i)] = {logits[i], int32_t(i)};
 
     // Penalties over the window of the last repeat_last_n tokens (each distinct token once for repeat and
@@ -101,11 +105,20 @@ int32_t Sampler::sample(const float* logits) {
         }
     }
 
+    // A mask keeps the allowed candidates only (in id order), after the penalties were applied by id.
+    if (allowed) {
+        int kept = 0;
+        for (int i = 0; i < n; ++i)
+            if ((allowed[size_t(i) >> 6] >> (i & 63)) & 1) cand_[size_t(kept++)] = cand_[size_t(i)];
+        n = kept;
+        if (n == 0) return -1;
+    }
+
     if (p.temperature <= 0) {
-        int32_t best = 0;
+        int best = 0;
         for (int i = 1; i < n; ++i)
             if (cand_[size_t(i)].logit > cand_[size_t(best)].logit) best = i;
-        return best;
+        return cand_[size_t(best)].id;
     }
 
     // top-k: keep the k largest, sorted descending.
@@ -113,7 +126,7 @@ int32_t Sampler::sample(const float* logits) {
         return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
     };
     int k = (p.top_k > 0 && p.top_k < n) ? p.top_k : n;
-    std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), by_logit);
+    std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.begin() + n, by_logit);
 
     // Softmax with temperature over the k survivors (logit field now holds probabilities).
     const float inv_t = 1.0f / p.temperature;

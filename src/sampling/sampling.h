@@ -1,6 +1,7 @@
 // sampling: logits → token. Repetition penalties over the last repeat_last_n tokens, top-k, top-p, min-p,
-// temperature and a seeded deterministic RNG. All buffers are sized at construction: sampling a token
-// performs no heap allocation. Stop strings are matched by StopMatcher.
+// temperature and a seeded deterministic RNG, optionally over the tokens a grammar mask allows. All buffers
+// are sized at construction: sampling a token performs no heap allocation. Stop strings are matched by
+// StopMatcher.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,9 @@ class Sampler {
 
     // Picks the next token from logits (n_vocab floats; not modified). Does not call accept().
     int32_t sample(const float* logits);
+    // The same over the tokens whose bit is set in `allowed` (ceil(n_vocab / 64) words, bit t of word t / 64):
+    // the others count as if their logit were -inf. -1 when no token is allowed.
+    int32_t sample(const float* logits, const uint64_t* allowed);
 
     // Index of the largest logit (first on ties).
     static int32_t argmax(const float* logits, int n_vocab);
@@ -60,6 +64,7 @@ class Sampler {
     static int64_t heap_bytes(int n_vocab, int n_ctx);
 
   private:
+    int32_t sample_impl(const float* logits, const uint64_t* allowed);
     struct Cand {
         float logit;
         int32_t id;

@@ -68,7 +68,9 @@ Result<int64_t> parse_duration(std::string_view text) {
         s.remove_prefix(u);
     }
     if (total >= (long double)kForever) return neg ? -kForever : kForever;
-    int64_t ns = int64_t(std::llround((double)total));
+    // Rounded in long double: through a double, values just under 2^63 ns ("9223372036854775806ns") rounded up to
+    // 2^63, which llround turned into INT64_MIN, a negative duration (found by fuzz/duration_fuzz).
+    int64_t ns = int64_t(std::llroundl(total));
     return neg ? -ns : ns;
 }
 

@@ -1,10 +1,29 @@
 // The scheduler's loader over real GGUF files (engine::load_engine).
+#include <new>
+#include <stdexcept>
+
 #include "backend/backend.h"
 #include "sched/sched.h"
 
 namespace berth {
 
 namespace {
+
+// Runs a planning or loading step, turning an allocation failure into a Status: sizes are checked against the
+// file and the budget before anything is reserved, but a heap allocation can still fail (the machine is out of
+// memory, or a check missed a corrupt size), and an exception must not escape to the request.
+template <typename T, typename F>
+Result<T> without_exceptions(const ModelFile& ref, const char* step, F&& f) {
+    try {
+        return f();
+    } catch (const std::bad_alloc&) {
+        return resource_exhausted("out of memory while %s %s (the file %s may declare impossible sizes)", step,
+                                  ref.name.c_str(), ref.path.c_str());
+    } catch (const std::length_error& e) {
+        return corrupt_data("%s %s: %s: a size in the file is impossible (%s)", step, ref.name.c_str(),
+                            ref.path.c_str(), e.what());
+    }
+}
 
 class EngineLoader final : public ModelLoader {
   public:
@@ -23,6 +42,14 @@ class EngineLoader final : public ModelLoader {
     }
     // Embedding models (bert) run on the CPU only.
     Result<LoadPlan> plan(const ModelFile& ref, const LoadOptions& o) override {
+        return without_exceptions<LoadPlan>(ref, "planning", [&] { return plan_impl(ref, o); });
+    }
+    Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
+        return without_exceptions<LoadedModel>(ref, "loading", [&] { return load_impl(ref, o); });
+    }
+
+  private:
+    Result<LoadPlan> plan_impl(const ModelFile& ref, const LoadOptions& o) {
         ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
         LoadPlan out;
         if (embedding) {
@@ -36,7 +63,7 @@ class EngineLoader final : public ModelLoader {
         out.n_gpu_layers = p.n_gpu_layers;
         return out;
     }
-    Result<LoadedModel> load(const ModelFile& ref, const LoadOptions& o) override {
+    Result<LoadedModel> load_impl(const ModelFile& ref, const LoadOptions& o) {
         ASSIGN_OR_RETURN(bool embedding, is_embedding_model(ref.path));
         if (embedding) {
             Result<LoadedEmbedding> le = load_embedding(ref.path, ledger_, ref.name, o.limits);
@@ -71,7 +98,6 @@ class EngineLoader final : public ModelLoader {
         return m;
     }
 
-  private:
     static EngineLoadOptions options(const LoadOptions& o) {
         EngineLoadOptions e;
         e.n_ctx = o.n_ctx;

@@ -172,10 +172,15 @@ struct ResidentInfo {
     int device = -1, n_gpu_layers = 0, n_layer = 0;  // placement (LoadedModel)
     int64_t device_weights = 0, device_kv = 0, device_scratch = 0;
     int64_t device_bytes() const { return device_weights + device_kv + device_scratch; }
-    int64_t keep_alive = 0;     // ns, kForever
+    int64_t kv_pages = 0, kv_pages_free = 0, kv_pages_kept = 0;                    // the KV pool's pages: EngineStats
+    int64_t cancelled_waiting = 0, cancelled_prefill = 0, cancelled_decoding = 0;  // EngineStats
+    int64_t keep_alive = 0;                                                        // ns, kForever
     int64_t expires_at = 0;     // wall ns; kForever when it never expires
     std::string expiry_reason;  // "pinned" | "client" | "client (clamped)" | "policy" | "default" | "busy"
     int64_t loaded_at = 0;      // wall ns
+    int running = 0;            // requests generating now (the engine's active sequences)
+    // KV positions the running requests hold, of kv_capacity = n_ctx × n_parallel (0 for embedding models).
+    int64_t kv_positions = 0, kv_capacity = 0;
 };
 
 struct SchedStats {
@@ -223,9 +228,14 @@ class Scheduler {
     const SchedConfig& config() const { return config_; }
     // Returns a lease on the model, loading it (single-flight) after making room if needed. Errors:
     // resource_exhausted (queue full, or it does not fit: the message has the numbers, also after waiting
-    // wait_timeout for room), timeout (another request's load took longer than load_timeout), and the
-    // loader's errors. The request that loads runs its load to the end (a load cannot be interrupted).
+    // wait_timeout for room), timeout (another request's load took longer than load_timeout), unavailable
+    // (shutdown() was called), and the loader's errors. The request that loads runs its load to the end (a load cannot
+    // be interrupted).
     Result<Lease> acquire(const ModelFile& ref, const AcquireOptions& options);
+    // The server is shutting down: requests waiting in acquire (for room, a load, a busy model) and any that
+    // would have to load a model end with unavailable ("the server is shutting down", HTTP 503); resident models
+    // keep serving the requests that hold them.
+    void shutdown();
     // Unloads now if idle, otherwise as soon as its last request ends. false if not resident. `admin`
     // unloads pinned models too; otherwise a pinned model stays.
     bool unload(const std::string& name, bool admin);
@@ -234,6 +244,9 @@ class Scheduler {
     // Pins or unpins a model at run time (overrides the policy file until restart); applies if resident.
     void set_pinned(const std::string& name, bool pinned);
     std::vector<ResidentInfo> list() const;  // sorted by expires_at, latest first
+    // Requests waiting, by model name: inside acquire() (for the model's load, for room, or for a reload with a
+    // larger context) and holding a lease but waiting for a free sequence. Models with none are left out.
+    std::map<std::string, int> waiting() const;
     SchedStats stats() const;
     const ModelPolicy& policy_for(const std::string& name) const;
 
@@ -262,8 +275,11 @@ class Scheduler {
     std::condition_variable reaper_cv_;  // the reaper's 250 ms tick; woken only to stop
     std::map<std::string, std::shared_ptr<Runner>> runners_;
     std::map<std::string, bool> runtime_pins_;
+    std::map<std::string, int> acquiring_;  // requests inside acquire() by model name
     SchedStats stats_;
-    bool stopping_ = false;
+    bool stopping_ = false;       // destroying: every wait ends
+    bool shutting_down_ = false;  // shutdown(): waits end with unavailable, no new loads
+    static Status shutting_down_status();
     std::thread reaper_;
     // Removed models whose memory is still being released, listed with state "unloading". Its own mutex
     // (taken after mu_, never before), so a runner may finish unloading with or without mu_ held.

@@ -112,13 +112,19 @@ Status read_policy(const toml::table& t, const std::string& where, ModelPolicy& 
     return Status::ok();
 }
 
+// The variable env_or(name, fallback, ...) read: `name` when set, else `fallback` (for messages that name it).
+const char* env_name(const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return (v && *v) || !fallback ? name : fallback;
+}
+
 Result<int> env_int(const char* name, const char* fallback, int def) {
     std::string v = env_or(name, fallback, "");
     if (v.empty()) return def;
     char* end = nullptr;
     long long x = std::strtoll(v.c_str(), &end, 10);
     if (!end || *end != '\0' || x < 0 || x > 1000000)
-        return invalid_argument("%s=%s is not a valid count", name, v.c_str());
+        return invalid_argument("%s=%s is not a valid count", env_name(name, fallback), v.c_str());
     return int(x);
 }
 
@@ -235,13 +241,16 @@ Result<SchedConfig> sched_config_from_env() {
         std::string v = env_or(name, fallback, "");
         if (v.empty()) continue;
         Result<int64_t> t = parse_timeout(v);
-        if (!t.is_ok()) return invalid_argument("%s=%s: %s", name, v.c_str(), t.status().message().c_str());
+        if (!t.is_ok())
+            return invalid_argument("%s=%s: %s", env_name(name, fallback), v.c_str(), t.status().message().c_str());
         *field = *t;
     }
     std::string kv = env_or("BERTH_KV_CACHE_TYPE", "OLLAMA_KV_CACHE_TYPE", "");
     if (!kv.empty()) {
         Result<DType> t = parse_kv_cache_type(kv);
-        if (!t.is_ok()) return invalid_argument("BERTH_KV_CACHE_TYPE: %s", t.status().message().c_str());
+        if (!t.is_ok())
+            return invalid_argument("%s: %s", env_name("BERTH_KV_CACHE_TYPE", "OLLAMA_KV_CACHE_TYPE"),
+                                    t.status().message().c_str());
         c.kv_type = *t;
     }
     std::string mem = env_or("BERTH_MAX_MEMORY", nullptr, "");

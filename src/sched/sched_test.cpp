@@ -86,6 +86,11 @@ TEST(Duration, ParsesGoDurations) {
     EXPECT_FALSE(parse_duration("").is_ok());
     EXPECT_FALSE(parse_duration("m").is_ok());
     EXPECT_FALSE(parse_duration("-1").is_ok());
+    // Near and past int64: saturates, never wraps to a negative duration (found by fuzz/duration_fuzz).
+    EXPECT_EQ(*parse_duration("9223372036854775806ns"), 9223372036854775806);
+    EXPECT_EQ(*parse_duration("9223372036854775807.9ns"), kForever);
+    EXPECT_EQ(*parse_duration("300000000h"), kForever);
+    EXPECT_EQ(*parse_duration("-9223372036854775806ns"), -9223372036854775806);
 }
 
 TEST(Duration, KeepAliveForms) {
@@ -226,6 +231,29 @@ TEST(Sched, WaitsForABusyModelToFinish) {
     EXPECT_TRUE(lc.is_ok()) << lc.status().to_string();
 }
 
+// Issue 16: at the end of the shutdown grace period, requests still waiting for room end with unavailable (503)
+// at once, new loads are refused, and resident models keep serving.
+TEST(Sched, ShutdownEndsWaitingRequestsWithUnavailable) {
+    SchedConfig c;
+    c.wait_timeout = 60 * kSec;
+    Fixture f(c);
+    auto la = f.get("a");
+    auto lb = f.get("b");
+    ASSERT_TRUE(la.is_ok() && lb.is_ok());
+    auto waiting = std::async(std::launch::async, [&] { return f.get("c"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int64_t t0 = now_ns();
+    f.sched->shutdown();
+    Result<Lease> lc = waiting.get();
+    ASSERT_FALSE(lc.is_ok());
+    EXPECT_EQ(lc.status().code(), StatusCode::unavailable);
+    EXPECT_NE(lc.status().message().find("shutting down"), std::string::npos) << lc.status().message();
+    EXPECT_LT(now_ns() - t0, 2 * kSec) << "ended by shutdown(), not by the 60 s queue timeout";
+    la->release();
+    EXPECT_EQ(f.get("s").status().code(), StatusCode::unavailable) << "no new loads";
+    EXPECT_TRUE(f.get("b").is_ok()) << "a resident model still serves";
+}
+
 TEST(Sched, PinnedModelsStay) {
     SchedConfig c;
     c.policies["a"].pin = true;
@@ -278,6 +306,29 @@ TEST(Sched, SingleFlightLoading) {
     for (auto& t : threads) t.join();
     EXPECT_EQ(ok.load(), 16);
     EXPECT_EQ(f.loader.loads.load(), 1);
+}
+
+// waiting(): requests inside acquire() per model, here three waiting for one slow load, then none once it is done
+// (a model whose load is over is not "waiting"; its engine's waiting requests are added for real engines).
+TEST(Sched, WaitingCountsRequestsWaitingForALoad) {
+    Fixture f;
+    f.loader.load_delay_ms = 300;
+    EXPECT_TRUE(f.sched->waiting().empty());
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) threads.emplace_back([&] { EXPECT_TRUE(f.get("a").is_ok()); });
+    std::map<std::string, int> seen;
+    for (int i = 0; i < 250 && seen["a"] < 3; ++i) {
+        seen = f.sched->waiting();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(seen["a"], 3);
+    EXPECT_EQ(seen.size(), 1u);
+    for (auto& t : threads) t.join();
+    EXPECT_TRUE(f.sched->waiting().empty());
+    auto held = f.get("a");  // holding a lease is not waiting
+    ASSERT_TRUE(held.is_ok());
+    EXPECT_TRUE(f.sched->waiting().empty());
+    EXPECT_EQ(f.sched->stats().outstanding, 1);
 }
 
 TEST(Sched, QueueLimitIs503) {
@@ -444,6 +495,21 @@ TEST(Sched, PolicyFile) {
     Status st = load_policy_file(path, bad);
     EXPECT_EQ(st.code(), StatusCode::invalid_argument);
     EXPECT_NE(st.message().find("models.x.pin"), std::string::npos) << st.message();
+    std::remove(path.c_str());
+}
+
+// A config file nested 100,000 deep (the JSON body of issue 16, as TOML) is an error, not a stack overflow:
+// toml++ stops at 256 nested values.
+TEST(Sched, PolicyFileDeepNestingIsAnError) {
+    std::string path = testing::TempDir() + "berth_policy_deep_test.toml";
+    {
+        std::ofstream o(path);
+        o << "keep_alive = " << std::string(100000, '[') << std::string(100000, ']') << "\n";
+    }
+    SchedConfig c;
+    Status st = load_policy_file(path, c);
+    EXPECT_FALSE(st.is_ok());
+    EXPECT_NE(st.message().find("nest"), std::string::npos) << st.message();
     std::remove(path.c_str());
 }
 

@@ -26,6 +26,7 @@ struct SchedRunner {
     int64_t last_used = 0;          // monotonic ns
     int64_t loaded_at_wall = 0;
     Scheduler* unloading_for = nullptr;  // set when removed: told when the model is gone
+    bool file_changed_logged = false;
 
     // Unloading: the engine (and with it the model's mappings) goes first, then the heap memory the load
     // freed (tokenizer tables, metadata) is returned to the OS, so RssAnon falls back at once.
@@ -192,8 +193,15 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
         return resource_exhausted("server busy, please try again.  maximum pending requests exceeded");
     }
     ++stats_.outstanding;
+    ++acquiring_[ref.name];
+    auto leave_locked = [&] {
+        auto a = acquiring_.find(ref.name);
+        CHECK(a != acquiring_.end() && a->second > 0);
+        if (--a->second == 0) acquiring_.erase(a);
+    };
     auto give_up = [&](Status st) -> Result<Lease> {
         --stats_.outstanding;
+        leave_locked();
         lock.unlock();
         dead.clear();
         return st;
@@ -215,11 +223,11 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
     int64_t load_deadline = 0;  // set when first waiting for a load
     // Waits for a change (a load finishing, a request ending); false when `deadline` passed or stopping.
     auto wait = [&](int64_t deadline) -> bool {
-        if (stopping_) return false;
+        if (stopping_ || shutting_down_) return false;
         int64_t left = deadline - berth::now_ns();
         if (left <= 0) return false;
         cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100 * 1000000)));
-        return !stopping_;
+        return !stopping_ && !shutting_down_;
     };
     auto timed_out = [&](const char* waiting_for, int64_t timeout, const char* knob) {
         return Status(StatusCode::timeout, "timed out after " + format_duration(timeout) + " waiting for " + ref.name +
@@ -233,15 +241,24 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
             if (r->state == RunnerState::loading) {
                 if (load_deadline == 0) load_deadline = deadline_after(berth::now_ns(), config_.load_timeout);
                 if (!wait(load_deadline)) {
-                    if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                    if (stopping_ || shutting_down_) return give_up(shutting_down_status());
                     return give_up(timed_out("to load", config_.load_timeout, "BERTH_LOAD_TIMEOUT"));
                 }
                 continue;
             }
+            // A weight file written or truncated in place: the mapping may hold other bytes now; load it again.
+            const bool changed = r->state == RunnerState::ready &&
+                                 ((r->model.engine && r->model.engine->weights_file_state() == FileState::changed) ||
+                                  (r->model.embedder && r->model.embedder->weights_file_state() == FileState::changed));
+            if (changed && !r->file_changed_logged) {
+                r->file_changed_logged = true;
+                LOG_WARN("%s: %s changed on disk while loaded; it is loaded again once its requests end",
+                         ref.name.c_str(), r->ref.path.c_str());
+            }
             // A client that names a layer count gets it (a generative model loaded with another is reloaded).
             const bool gpu_ok = !client_gpu || r->model.n_layer == 0 ||
                                 std::min(want_gpu, r->model.n_layer + 1) == r->model.n_gpu_layers;
-            if (r->state == RunnerState::ready && (want_ctx <= 0 || want_ctx <= r->n_ctx) && gpu_ok) {
+            if (r->state == RunnerState::ready && !changed && (want_ctx <= 0 || want_ctx <= r->n_ctx) && gpu_ok) {
                 ++r->refcount;
                 r->unload_pending = false;
                 r->expires_at = kForever;
@@ -250,18 +267,20 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 lease.sched_ = this;
                 lease.runner_ = r;
                 lease.load_ns_ = clock_->now_ns() - t0;
+                leave_locked();
                 return lease;
             }
-            // Loaded with a smaller context or another layer count: reload once idle.
+            // Loaded with a smaller context or another layer count, or from a file that changed since: reload
+            // once idle.
             if (r->state == RunnerState::ready && r->refcount == 0) {
                 remove_locked(r, dead);
                 continue;
             }
             if (!wait(room_deadline)) {
-                if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                if (stopping_ || shutting_down_) return give_up(shutting_down_status());
                 return give_up(
-                    timed_out("(loaded with a smaller context or other num_gpu) to finish its requests "
-                              "before reloading",
+                    timed_out("(loaded with a smaller context or other num_gpu, or changed on disk) to finish its "
+                              "requests before reloading",
                               config_.wait_timeout, "BERTH_QUEUE_TIMEOUT"));
             }
             continue;
@@ -277,14 +296,16 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                 continue;
             }
             if (!wait(room_deadline)) {
-                if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+                if (stopping_ || shutting_down_) return give_up(shutting_down_status());
                 return give_up(timed_out("to finish unloading before it loads again", config_.wait_timeout,
                                          "BERTH_QUEUE_TIMEOUT"));
             }
             continue;
         }
 
-        // Not resident: plan, make room, load (single-flight through the placeholder runner).
+        // Not resident: plan, make room, load (single-flight through the placeholder runner). Not once the server
+        // is shutting down: nothing would be left to run on it.
+        if (shutting_down_) return give_up(shutting_down_status());
         LoadOptions lo;
         lo.n_ctx = want_ctx;
         lo.n_parallel = config_.num_parallel;
@@ -365,7 +386,7 @@ Result<Lease> Scheduler::acquire(const ModelFile& ref, const AcquireOptions& opt
                             (need->device > 0 && need->device > config_.max_vram - pinned_dev) ||
                             (unpinned == 0 && int(runners_.size()) >= config_.max_loaded_models);
             if (!hopeless && wait(room_deadline)) continue;
-            if (stopping_) return give_up(Status(StatusCode::cancelled, "the server is shutting down"));
+            if (stopping_ || shutting_down_) return give_up(shutting_down_status());
             ++stats_.rejected_memory;
             std::string waited = hopeless ? ""
                                           : "timed out after " + format_duration(config_.wait_timeout) +
@@ -503,6 +524,18 @@ void Scheduler::reap() {
     if (!dead.empty()) cv_.notify_all();
 }
 
+Status Scheduler::shutting_down_status() {
+    return Status(StatusCode::unavailable, "the server is shutting down; try again later");
+}
+
+void Scheduler::shutdown() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        shutting_down_ = true;
+    }
+    cv_.notify_all();
+}
+
 void Scheduler::reaper_loop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
@@ -548,7 +581,19 @@ ResidentInfo Scheduler::info_locked(const Runner& r) const {
     i.device_weights = r.model.device_weights;
     i.device_kv = r.model.device_kv;
     i.device_scratch = r.model.device_scratch;
-    if (r.state == RunnerState::ready && r.model.engine) i.weights_resident = r.model.engine->weights_resident_bytes();
+    if (r.state == RunnerState::ready && r.model.engine) {
+        i.weights_resident = r.model.engine->weights_resident_bytes();
+        EngineStats es = r.model.engine->stats();
+        i.running = es.active;
+        i.kv_positions = es.kv_positions;
+        i.kv_capacity = int64_t(r.model.engine->n_ctx()) * r.model.engine->n_parallel();
+        i.kv_pages = es.kv_pages;
+        i.kv_pages_free = es.kv_pages_free;
+        i.kv_pages_kept = es.kv_pages_kept;
+        i.cancelled_waiting = es.cancelled_waiting;
+        i.cancelled_prefill = es.cancelled_prefill;
+        i.cancelled_decoding = es.cancelled_decoding;
+    }
     if (r.state == RunnerState::ready && r.model.embedder)
         i.weights_resident = r.model.embedder->weights_resident_bytes();
     i.keep_alive = r.keep_alive;
@@ -575,6 +620,16 @@ std::vector<ResidentInfo> Scheduler::list() const {
     }
     std::sort(out.begin(), out.end(),
               [](const ResidentInfo& a, const ResidentInfo& b) { return a.expires_at > b.expires_at; });
+    return out;
+}
+
+std::map<std::string, int> Scheduler::waiting() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, int> out = acquiring_;
+    for (auto& [name, r] : runners_) {
+        if (r->state != RunnerState::ready || !r->model.engine) continue;
+        if (int w = r->model.engine->stats().waiting; w > 0) out[name] += w;
+    }
     return out;
 }
 

@@ -8,6 +8,12 @@
 namespace berth {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
+
+void reply_ordered_json(httplib::Response& res, const ojson& j, int status) {
+    res.status = status;
+    res.set_content(dump(j), "application/json; charset=utf-8");
+}
 
 void reply_json(httplib::Response& res, const json& j, int status) {
     res.status = status;
@@ -30,8 +36,11 @@ int http_status(const Status& st) {
         case StatusCode::invalid_argument: return 400;
         case StatusCode::not_found: return 404;
         case StatusCode::resource_exhausted:
-        case StatusCode::timeout: return 503;
+        case StatusCode::timeout:
+        case StatusCode::unavailable: return 503;
         case StatusCode::cancelled: return 499;
+        // A model file that is malformed or uses what berth does not support: the message names what is wrong.
+        case StatusCode::corrupt_data:
         case StatusCode::unsupported: return 400;
         default: return 500;
     }
@@ -54,8 +63,9 @@ bool parse_body(const httplib::Request& req, httplib::Response& res, json& out, 
         return false;
     };
     if (req.body.empty()) return fail("missing request body");
-    out = json::parse(req.body, nullptr, false);
-    if (out.is_discarded()) return fail("invalid JSON in the request body");
+    Result<json> parsed = parse_json_bounded(req.body, "the request body");
+    if (!parsed.is_ok()) return fail(parsed.status().message());
+    out = std::move(parsed).value();
     if (!out.is_object()) return fail("the request body must be a JSON object");
     return true;
 }
@@ -74,15 +84,27 @@ RequestOptions::RequestOptions() {
 Status apply_options(const json& options, RequestOptions& out) {
     if (options.is_null()) return Status::ok();
     if (!options.is_object()) return invalid_argument("options must be an object");
-    for (auto& [key, v] : options.items()) {
-        // Integers: any JSON number that rounds to an integer within ±2^31 (Ollama's int options); floats:
-        // finite as a 32-bit float. Each option then has its own range, named in the message.
+    for (const auto& item : options.items()) {
+        // Named references rather than a structured binding: the lambdas below use them, and clang 14 (the fuzz
+        // build's compiler) cannot capture structured bindings.
+        const std::string& key = item.key();
+        const json& v = item.value();
+        // Integers: any JSON number within ±2^31, also written as a float ("num_ctx": 2048.0), truncated toward
+        // zero as Ollama converts them (its options are a map of float64); floats: finite as a 32-bit float. Each
+        // option then has its own range, named in the message.
         auto need_int = [&]() -> Result<int64_t> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type integer", key.c_str());
+            if (v.is_number_integer()) {
+                const bool big = v.is_number_unsigned()
+                                     ? v.get<uint64_t>() > 2147483647u
+                                     : v.get<int64_t>() < -2147483647 || v.get<int64_t>() > 2147483647;
+                if (big) return invalid_argument("option \"%s\" is out of range (%s)", key.c_str(), v.dump().c_str());
+                return v.get<int64_t>();
+            }
             double d = v.get<double>();
             if (!std::isfinite(d) || std::fabs(d) > 2147483647.0)
                 return invalid_argument("option \"%s\" is out of range (%g)", key.c_str(), d);
-            return int64_t(std::llround(d));
+            return int64_t(std::trunc(d));
         };
         auto need_float = [&]() -> Result<float> {
             if (!v.is_number()) return invalid_argument("option \"%s\" must be of type number", key.c_str());
@@ -124,7 +146,7 @@ Status apply_options(const json& options, RequestOptions& out) {
             out.sampling.seed = x < 0 ? 0xFFFFFFFFu : uint64_t(x);
         } else if (key == "num_predict") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
-            RETURN_IF_ERROR(in_range(double(x), -2, 2147483647.0));  // -1: unlimited, -2: fill the context
+            // Any negative value means no limit (until the context is full), as in Ollama (-1, -2, ...).
             out.num_predict = x < 0 ? -1 : int(std::min<int64_t>(x, 1 << 30));
         } else if (key == "num_ctx") {
             ASSIGN_OR_RETURN(int64_t x, need_int());
@@ -191,7 +213,7 @@ Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const Reques
     return st.sched->acquire(ModelFile{e.name, e.model_path}, ao);
 }
 
-Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, const std::string& source) {
+Result<std::shared_ptr<const ModelTemplate>> parse_template(Server::State& st, const std::string& source) {
     {
         std::lock_guard<std::mutex> lock(st.templates_mu);
         auto it = st.templates.find(source);
@@ -201,9 +223,10 @@ Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, co
         }
     }
     Server::State::ParsedTemplate pt;
-    Result<ChatTemplate> t = ChatTemplate::parse(source);
+    Result<PromptTemplate> t = PromptTemplate::parse(source);
     if (t.is_ok())
-        pt.tmpl = std::make_shared<const ChatTemplate>(std::move(t).value());
+        pt.tmpl = std::make_shared<const ModelTemplate>(
+            ModelTemplate{std::move(t).value(), source, detect_output_format(source)});
     else
         pt.error = t.status();
     // Bounded in count and bytes (request templates come from clients): a handful of models in practice.
@@ -220,47 +243,52 @@ Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, co
     return pt.error;
 }
 
-Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,
-                                                           const LoadedModel& m) {
+Result<std::shared_ptr<const ModelTemplate>> model_template(Server::State& st, const StoreEntry& e,
+                                                            const LoadedModel& m) {
     if (!e.template_text.empty()) {
         bool seen;
         {
             std::lock_guard<std::mutex> lock(st.templates_mu);
             seen = st.templates.count(e.template_text) > 0;
         }
-        Result<std::shared_ptr<const ChatTemplate>> t = parse_template(st, e.template_text);
+        Result<std::shared_ptr<const ModelTemplate>> t = parse_template(st, e.template_text);
         if (t.is_ok()) return *t;
         if (!seen) {
-            LOG_DEBUG("%s: its TEMPLATE is not Jinja (an Ollama Go template?); using the GGUF chat template",
-                      e.name.c_str());
+            LOG_WARN("%s: its TEMPLATE does not parse (%s); using the GGUF chat template", e.name.c_str(),
+                     t.status().message().c_str());
         }
     }
-    if (m.chat_template.empty()) return std::shared_ptr<const ChatTemplate>();
+    if (m.chat_template.empty()) return std::shared_ptr<const ModelTemplate>();
     return parse_template(st, m.chat_template);
 }
 
 namespace {
 
-Result<std::string> render_messages(const LoadedModel& m, const ChatTemplate* tmpl, const json& messages) {
+Result<std::string> render_messages(const LoadedModel& m, const ModelTemplate* tmpl, const ojson& messages,
+                                    const PromptExtras& extras) {
     if (tmpl) {
-        json ctx = {{"messages", messages},
-                    {"add_generation_prompt", true},
-                    {"bos_token", m.bos_token},
-                    {"eos_token", m.eos_token}};
-        return tmpl->render(ctx);
+        ChatRenderInput in;
+        in.messages = &messages;
+        in.tools = extras.tools && !extras.tools->empty() ? extras.tools : nullptr;
+        in.think = extras.think;
+        in.add_generation_prompt = true;
+        in.bos_token = m.bos_token;
+        in.eos_token = m.eos_token;
+        return tmpl->tmpl.render(in);
     }
-    return render_plain_chat(messages, true);
+    return render_plain_chat(json(messages), true);
 }
 
 }  // namespace
 
-Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages, std::vector<int32_t>& tokens,
-                   bool& truncated) {
+Status chat_prompt(const LoadedModel& m, const ModelTemplate* tmpl, ojson messages, PromptExtras& extras,
+                   std::vector<int32_t>& tokens, bool& truncated) {
     const TextCodec& codec = m.engine->codec();
     const int n_ctx = m.n_ctx;
     truncated = false;
     for (int guard = 0; guard < 100000; ++guard) {
-        ASSIGN_OR_RETURN(std::string text, render_messages(m, tmpl, messages));
+        ASSIGN_OR_RETURN(extras.rendered, render_messages(m, tmpl, messages, extras));
+        const std::string& text = extras.rendered;
         bool has_bos = !m.bos_token.empty() && text.rfind(m.bos_token, 0) == 0;
         ASSIGN_OR_RETURN(tokens, codec.encode(text, !has_bos, true));
         if (int64_t(tokens.size()) < n_ctx) return Status::ok();
@@ -282,25 +310,29 @@ Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages
     return internal_error("truncation did not converge");
 }
 
-Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
-                         const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens) {
+Status completion_prompt(Server::State& st, const LoadedModel& m, const ModelTemplate* tmpl, const std::string& prompt,
+                         const std::string& system, bool raw, const json& context, PromptExtras& extras,
+                         std::vector<int32_t>& tokens) {
     const TextCodec& codec = m.engine->codec();
     tokens.clear();
     if (context.is_array()) {
         for (auto& t : context) {
-            if (!t.is_number_integer()) return invalid_argument("context must be a list of token ids");
-            tokens.push_back(t.get<int32_t>());
+            // Token ids, also written as floats (1.0); the engine refuses ids outside the vocabulary.
+            const double id = t.is_number() ? t.get<double>() : -1.0;
+            if (!(id >= 0 && id <= 2147483647.0) || id != std::trunc(id))
+                return invalid_argument("context must be a list of token ids");
+            tokens.push_back(int32_t(id));
         }
     }
-    std::string text;
+    std::string& text = extras.rendered;
     bool add_special = tokens.empty();
     if (raw) {
         text = prompt;
     } else if (tmpl) {
-        json messages = json::array();
+        ojson messages = ojson::array();
         if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
         messages.push_back({{"role", "user"}, {"content", prompt}});
-        ASSIGN_OR_RETURN(text, render_messages(m, tmpl, messages));
+        ASSIGN_OR_RETURN(text, render_messages(m, tmpl, messages, extras));
         if (!m.bos_token.empty() && text.rfind(m.bos_token, 0) == 0) add_special = false;
     } else {
         text = system.empty() ? prompt : system + "\n\n" + prompt;
@@ -344,7 +376,26 @@ Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
         st.ttft_ms[i] = double(r->prompt_eval_ns) / 1e6;
         st.token_ms[i] = r->eval_count > 0 ? double(r->eval_ns) / 1e6 / r->eval_count : 0;
     }
-    return r;
+    return shutdown_outcome(st, std::move(r));
+}
+
+Result<GenerateResult> shutdown_outcome(Server::State& st, Result<GenerateResult> r) {
+    // Once the shutdown grace period is over every generation is cancelled (cancel_all is set before the watcher
+    // cancels). Such an end is not a normal one: a stream cut short gets a final error frame and a request that
+    // never started gets 503, instead of done_reason "stop" with HTTP 200.
+    if (!st.cancel_all.load()) return r;
+    const bool cut = r.is_ok() ? r->done_reason == "cancel" : r.status().code() == StatusCode::cancelled;
+    if (!cut) return r;
+    const int n = r.is_ok() ? r->eval_count : 0;
+    if (n > 0) {
+        return Status(StatusCode::unavailable,
+                      string_printf("the server is shutting down: the generation was cut after %d tokens "
+                                    "(BERTH_SHUTDOWN_GRACE); try again later",
+                                    n));
+    }
+    return Status(StatusCode::unavailable,
+                  "the server is shutting down: the request was cancelled before it produced any output; try "
+                  "again later");
 }
 
 void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res) {
@@ -481,7 +532,8 @@ json read_details(Server::State& st, const StoreEntry& e, bool verbose) {
         }
         info["general.parameter_count"] = params;
     }
-    json both = {{"details", d}, {"model_info", info}};
+    json both = {{"details", d}, {"model_info", info}, {"chat_template", ""}};
+    if (g.is_ok()) both["chat_template"] = std::string((*g)->get_string("tokenizer.chat_template").value_or(""));
     std::lock_guard<std::mutex> lock(st.details_mu);
     if (st.details_cache.size() > 256) st.details_cache.clear();
     st.details_cache[key] = both;
@@ -494,6 +546,11 @@ json model_details(Server::State& st, const StoreEntry& e) {
     json d = read_details(st, e, false)["details"];
     if (!e.parent.empty()) d["parent_model"] = e.parent;
     return d;
+}
+
+std::string model_template_source(Server::State& st, const StoreEntry& e) {
+    if (!e.template_text.empty() && parse_template(st, e.template_text).is_ok()) return e.template_text;
+    return read_details(st, e, false).value("chat_template", "");
 }
 
 json model_info(Server::State& st, const StoreEntry& e, bool verbose) {

@@ -1,5 +1,6 @@
 // Embeddings: Ollama's /api/embed (batch, L2-normalized) and /api/embeddings (legacy, raw), OpenAI's
 // /v1/embeddings. Served by embedding models (bert); generative models answer 501 for now.
+#include <bit>
 #include <cmath>
 
 #include "server/server_internal.h"
@@ -14,6 +15,28 @@ void normalize(std::vector<float>& v) {
     if (s <= 0) return;
     float inv = float(1.0 / std::sqrt(s));
     for (float& x : v) x *= inv;
+}
+
+// Standard base64 (RFC 4648, with padding) of `n` bytes.
+std::string base64(const uint8_t* p, size_t n) {
+    static const char* digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        const uint32_t v =
+            uint32_t(p[i]) << 16 | (i + 1 < n ? uint32_t(p[i + 1]) << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        out.push_back(digits[v >> 18]);
+        out.push_back(digits[(v >> 12) & 63]);
+        out.push_back(i + 1 < n ? digits[(v >> 6) & 63] : '=');
+        out.push_back(i + 2 < n ? digits[v & 63] : '=');
+    }
+    return out;
+}
+
+// An embedding as OpenAI's encoding_format "base64" sends it: the float32 values, little-endian, in base64.
+std::string base64_floats(const std::vector<float>& v) {
+    static_assert(std::endian::native == std::endian::little, "float32 bytes are sent little-endian");
+    return base64(reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float));
 }
 
 enum class Api { embed, embeddings, openai };
@@ -36,7 +59,8 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!ka.is_ok()) return error(400, ka.status().message());
     std::vector<std::string> inputs;
     const char* field = api == Api::embeddings ? "prompt" : "input";
-    const json in = body.contains(field) ? body[field] : json();
+    static const json absent;
+    const json& in = body.contains(field) ? body[field] : absent;
     if (in.is_string()) {
         if (!in.get<std::string>().empty() || api == Api::openai) inputs.push_back(in.get<std::string>());
     } else if (in.is_array() && api != Api::embeddings) {
@@ -50,15 +74,23 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     bool truncate = !(body.contains("truncate") && body["truncate"].is_boolean() && !body["truncate"].get<bool>());
     int dimensions = 0;
     if (body.contains("dimensions") && !body["dimensions"].is_null()) {
-        if (!body["dimensions"].is_number_integer() || body["dimensions"].get<int64_t>() <= 0)
-            return error(400, "dimensions must be a positive integer");
-        dimensions = int(body["dimensions"].get<int64_t>());
+        // A positive integer, also written as a float (8.0).
+        const json& d = body["dimensions"];
+        const double x = d.is_number() ? d.get<double>() : 0.0;
+        if (!(x >= 1 && x <= 1e9) || x != std::trunc(x)) return error(400, "dimensions must be a positive integer");
+        dimensions = int(x);
     }
-    if (oa && body.contains("encoding_format") && body["encoding_format"].is_string() &&
-        body["encoding_format"] != "float")
-        return error(400, "only encoding_format \"float\" is supported");
+    bool as_base64 = false;  // OpenAI's encoding_format (its SDKs ask for base64 by default)
+    if (oa && body.contains("encoding_format") && !body["encoding_format"].is_null()) {
+        const json& f = body["encoding_format"];
+        if (!f.is_string() || (f != "float" && f != "base64"))
+            return error(400, "encoding_format must be \"float\" or \"base64\"");
+        as_base64 = f == "base64";
+    }
     RequestOptions ro;
-    if (Status s = apply_options(body.value("options", json()), ro); !s.is_ok()) return error(400, s.message());
+    if (body.contains("options")) {
+        if (Status s = apply_options(body["options"], ro); !s.is_ok()) return error(400, s.message());
+    }
     Result<Lease> lease = acquire_model(st, *entry, ro, *ka);
     if (!lease.is_ok()) return error(http_status(lease.status()), lease.status().message());
     const LoadedModel& lm = lease->model();
@@ -90,8 +122,11 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
                                 {"prompt_eval_count", total_tokens}});
     }
     json data = json::array();
-    for (size_t i = 0; i < vectors.size(); ++i)
-        data.push_back({{"object", "embedding"}, {"embedding", vectors[i]}, {"index", i}});
+    for (size_t i = 0; i < vectors.size(); ++i) {
+        data.push_back({{"object", "embedding"},
+                        {"embedding", as_base64 ? json(base64_floats(vectors[i])) : json(vectors[i])},
+                        {"index", i}});
+    }
     reply_json(res, {{"object", "list"},
                      {"data", data},
                      {"model", name},

@@ -1,5 +1,7 @@
 // Status and listing routes: /, /api/version, /health, /api/tags, /api/ps, /api/show, /api/memory, /metrics,
 // /ui, and the operator's /api/load and /api/unload.
+#include <dirent.h>
+
 #include <algorithm>
 
 #include "backend/backend.h"
@@ -22,6 +24,31 @@ std::string processor(const ResidentInfo& r, int64_t host) {
     return std::to_string(cpu) + "%/" + std::to_string(100 - cpu) + "% CPU/GPU";
 }
 
+// A model's name as Ollama lists it in /api/tags and /api/ps (`name` and `model` alike): with its tag,
+// "stories260K:latest" for a models-dir file served as "stories260K". Any form of it finds the model again.
+std::string listed_name(const std::string& name) {
+    Result<std::string> c = canonical_model_name(name);
+    return c.is_ok() ? *c : name;
+}
+
+// Threads and open descriptors of this process (/proc/self): they must not grow with requests or connections.
+void threads_and_fds(int& threads, int& fds) {
+    threads = fds = -1;
+    if (FILE* f = fopen("/proc/self/status", "re")) {
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "Threads: %d", &threads) == 1) break;
+        }
+        fclose(f);
+    }
+    if (DIR* d = opendir("/proc/self/fd")) {
+        int n = 0;
+        while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+        closedir(d);
+        fds = n - 1;  // less the listing's own descriptor
+    }
+}
+
 json ps_json(Server::State& st) {
     json models = json::array();
     for (auto& r : st.sched->list()) {
@@ -33,8 +60,9 @@ json ps_json(Server::State& st) {
             e.name = r.name, e.model_path = r.path;
         const int64_t host = r.weights_bytes + r.kv_bytes + r.scratch_bytes + r.cache_bytes;
         const int64_t size = host + r.device_bytes();
-        json m = {{"name", r.name},
-                  {"model", r.name},
+        const std::string listed = listed_name(r.name);
+        json m = {{"name", listed},
+                  {"model", listed},
                   {"size", size},
                   {"digest", e.digest},
                   {"details", model_details(st, e)},
@@ -47,6 +75,9 @@ json ps_json(Server::State& st) {
                   {"size_cache", r.cache_bytes},
                   {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
                   {"weights_resident", r.weights_resident},
+                  {"kv_pages", r.kv_pages},
+                  {"kv_pages_free", r.kv_pages_free},
+                  {"kv_pages_kept", r.kv_pages_kept},
                   {"pinned", r.pinned},
                   {"state", r.state},
                   {"in_flight", r.in_flight},
@@ -143,6 +174,10 @@ json memory_json(Server::State& st, size_t max_history, int64_t since_ms) {
     HeapStats heap = heap_stats();
     process["heap_in_use"] = heap.in_use;
     process["heap_free"] = heap.free;
+    int threads, fds;
+    threads_and_fds(threads, fds);
+    process["threads"] = threads;
+    process["fds"] = fds;
     SchedStats ss = st.sched->stats();
     return {{"ledger", rows},
             {"devices", devices_json(st)},
@@ -152,6 +187,11 @@ json memory_json(Server::State& st, size_t max_history, int64_t since_ms) {
             {"budget", ss.budget},
             {"process", process},
             {"unaccounted", unaccounted},
+            {"grammar_cache",
+             {{"bytes", st.grammars.bytes()},
+              {"entries", st.grammars.entries()},
+              {"hits", st.grammars.hits()},
+              {"misses", st.grammars.misses()}}},
             {"history", history}};
 }
 
@@ -216,6 +256,26 @@ std::string metrics_text(Server::State& st) {
                                memory_kind_name(MemoryKind(i)), (long long)row.bytes[i]));
         }
     }
+    line("# HELP berth_kv_pages Pages of a model's KV pool.\n# TYPE berth_kv_pages gauge");
+    for (auto& r : list)
+        line(string_printf("berth_kv_pages{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages));
+    line("# HELP berth_kv_pages_free Free pages of a model's KV pool.\n# TYPE berth_kv_pages_free gauge");
+    for (auto& r : list)
+        line(string_printf("berth_kv_pages_free{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages_free));
+    line(
+        "# HELP berth_kv_pages_kept KV pages held by finished sequences kept for prefix reuse.\n"
+        "# TYPE berth_kv_pages_kept gauge");
+    for (auto& r : list)
+        line(string_printf("berth_kv_pages_kept{model=\"%s\"} %lld", r.name.c_str(), (long long)r.kv_pages_kept));
+    line(
+        "# HELP berth_model_cancelled_total Generations of a resident model cancelled, by where they were.\n"
+        "# TYPE berth_model_cancelled_total counter");
+    for (auto& r : list) {
+        for (auto [phase, n] : {std::pair{"waiting", r.cancelled_waiting}, std::pair{"prefill", r.cancelled_prefill},
+                                std::pair{"decoding", r.cancelled_decoding}})
+            line(string_printf("berth_model_cancelled_total{model=\"%s\",phase=\"%s\"} %lld", r.name.c_str(), phase,
+                               (long long)n));
+    }
     line("# HELP berth_memory_budget_bytes BERTH_MAX_MEMORY.\n# TYPE berth_memory_budget_bytes gauge");
     line("berth_memory_budget_bytes " + std::to_string(ss.budget));
     line("# HELP berth_memory_in_use_bytes Planned bytes of resident models.\n# TYPE berth_memory_in_use_bytes gauge");
@@ -234,11 +294,21 @@ std::string metrics_text(Server::State& st) {
             "berth_unaccounted_bytes gauge");
         line("berth_unaccounted_bytes " + std::to_string(pm->rss_anon - st.ledger.anonymous_total()));
     }
+    int threads, fds;
+    threads_and_fds(threads, fds);
+    line("# HELP berth_process_threads Threads of the server process.\n# TYPE berth_process_threads gauge");
+    line("berth_process_threads " + std::to_string(threads));
+    line("# HELP berth_process_open_fds Open descriptors of the server process.\n# TYPE berth_process_open_fds gauge");
+    line("berth_process_open_fds " + std::to_string(fds));
     auto counter = [&](const char* name, const char* help, int64_t v) {
         line(string_printf("# HELP %s %s\n# TYPE %s counter\n%s %lld", name, help, name, name, (long long)v));
     };
     device_metrics(st, line);
     counter("berth_model_loads_total", "Model loads.", ss.loads);
+    line(
+        "# HELP berth_grammar_cache_bytes Compiled grammars kept for format schemas and forced tool calls.\n"
+        "# TYPE berth_grammar_cache_bytes gauge");
+    line("berth_grammar_cache_bytes " + std::to_string(st.grammars.bytes()));
     counter("berth_model_load_failures_total", "Failed model loads.", ss.load_failures);
     counter("berth_model_unloads_total", "Model unloads.", ss.unloads);
     counter("berth_model_evictions_total", "Models evicted to make room.", ss.evictions);
@@ -258,6 +328,44 @@ std::string metrics_text(Server::State& st) {
         "# HELP berth_queue_outstanding Requests holding or waiting for a model.\n# TYPE berth_queue_outstanding "
         "gauge");
     line("berth_queue_outstanding " + std::to_string(ss.outstanding));
+    // Per model: requests waiting (for the load, room or a free sequence) and generating, and the KV positions the
+    // generating ones hold as a fraction of the model's pool (n_ctx × n_parallel).
+    std::map<std::string, int> waiting = st.sched->waiting();
+    line("# HELP berth_requests_waiting Requests waiting per model.\n# TYPE berth_requests_waiting gauge");
+    for (auto& [name, n] : waiting) line(string_printf("berth_requests_waiting{model=\"%s\"} %d", name.c_str(), n));
+    line("# HELP berth_requests_running Requests generating per model.\n# TYPE berth_requests_running gauge");
+    for (auto& r : list) {
+        if (r.state != "unloading")
+            line(string_printf("berth_requests_running{model=\"%s\"} %d", r.name.c_str(), r.running));
+    }
+    line(
+        "# HELP berth_kv_cache_usage_ratio KV positions held by running requests per model, of n_ctx x n_parallel.\n"
+        "# TYPE berth_kv_cache_usage_ratio gauge");
+    for (auto& r : list) {
+        if (r.kv_capacity > 0)
+            line(string_printf("berth_kv_cache_usage_ratio{model=\"%s\"} %.6f", r.name.c_str(),
+                               double(r.kv_positions) / double(r.kv_capacity)));
+    }
+    o += gateway_metrics_text(st);
+    if (st.acceptor) {
+        AcceptorStats as = st.acceptor->stats();
+        auto gauge = [&](const char* name, const char* help, int64_t v) {
+            line(string_printf("# HELP %s %s\n# TYPE %s gauge\n%s %lld", name, help, name, name, (long long)v));
+        };
+        gauge("berth_http_connections", "Client connections open.", as.open);
+        gauge("berth_http_connections_max", "BERTH_MAX_CONNECTIONS (after the descriptor limit).", as.max_connections);
+        gauge("berth_http_requests_waiting", "Complete requests waiting for a worker.", as.queued);
+        gauge("berth_http_workers_busy", "Workers answering a request.", as.busy);
+        gauge("berth_http_buffered_bytes", "Bytes of requests held in connection buffers.", as.buffered);
+        counter("berth_http_connections_total", "Connections accepted.", as.accepted);
+        counter("berth_http_connections_refused_total", "Connections refused at BERTH_MAX_CONNECTIONS.", as.refused);
+        counter("berth_http_header_timeouts_total", "Requests whose header did not arrive in time.",
+                as.header_timeouts);
+        counter("berth_http_body_timeouts_total", "Requests whose body did not arrive in time.", as.body_timeouts);
+        counter("berth_http_idle_closed_total", "Connections closed for sending nothing.", as.idle_closed);
+        counter("berth_http_malformed_total", "Requests refused before routing (malformed, too large).",
+                as.bad_requests);
+    }
     line(
         "# HELP berth_http_requests_total HTTP requests by route and status.\n# TYPE berth_http_requests_total "
         "counter");
@@ -268,6 +376,19 @@ std::string metrics_text(Server::State& st) {
                            k.substr(bar + 1).c_str(), (long long)v));
     }
     return o;
+}
+
+// Ollama's capability names: what the model does, and what its chat template renders (tools, thinking).
+json capabilities(Server::State& st, const StoreEntry& e) {
+    if (model_details(st, e).value("family", "") == "bert") return json::array({"embedding"});
+    json caps = json::array({"completion"});
+    std::string source = model_template_source(st, e);
+    if (source.empty()) return caps;
+    Result<std::shared_ptr<const ModelTemplate>> t = parse_template(st, source);
+    if (!t.is_ok()) return caps;
+    if ((*t)->tmpl.capabilities().tools) caps.push_back("tools");
+    if ((*t)->tmpl.capabilities().thinking) caps.push_back("thinking");
+    return caps;
 }
 
 void show(Server::State& st, const httplib::Request& req, httplib::Response& res) {
@@ -304,8 +425,7 @@ void show(Server::State& st, const httplib::Request& req, httplib::Response& res
               {"system", e->system},
               {"details", model_details(st, *e)},
               {"model_info", info},
-              {"capabilities",
-               json::array({model_details(st, *e).value("family", "") == "bert" ? "embedding" : "completion"})},
+              {"capabilities", capabilities(st, *e)},
               {"modified_at", format_rfc3339(e->modified_ns)}};
     if (!e->messages.empty()) j["messages"] = e->messages;
     reply_json(res, j);
@@ -325,18 +445,24 @@ void register_info_routes(Server::State& st) {
         reply_json(res, {{"version", "0.1.0"}});
 #endif
     });
+    // Readiness: 503 {"status": "starting"} until the models the policy preloads are loaded (or failed to), then
+    // 200 {"status": "ok"}. Liveness probes use GET /, which answers 200 from the start.
     st.http.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
         SchedStats ss = st.sched->stats();
-        reply_json(res, {{"status", "ok"},
-                         {"models_loaded", st.sched->list().size()},
-                         {"outstanding", ss.outstanding},
-                         {"uptime_s", (wall_time_ns() - st.started_wall) / kNsPerSecond}});
+        bool ready = st.ready.load();
+        reply_json(res,
+                   {{"status", ready ? "ok" : "starting"},
+                    {"models_loaded", st.sched->list().size()},
+                    {"outstanding", ss.outstanding},
+                    {"uptime_s", (wall_time_ns() - st.started_wall) / kNsPerSecond}},
+                   ready ? 200 : 503);
     });
     st.http.Get("/api/tags", [&st](const httplib::Request&, httplib::Response& res) {
         json models = json::array();
         for (auto& e : st.store->list()) {
-            models.push_back({{"name", e.name},
-                              {"model", e.name},
+            const std::string listed = listed_name(e.name);
+            models.push_back({{"name", listed},
+                              {"model", listed},
                               {"modified_at", format_rfc3339(e.modified_ns)},
                               {"size", e.size},
                               {"digest", e.digest},
@@ -390,7 +516,7 @@ void register_info_routes(Server::State& st) {
             st.sched->set_pinned(e->name, body["pin"].get<bool>());
         }
         RequestOptions ro;
-        if (Status s = apply_options(body.value("options", json()), ro); !s.is_ok())
+        if (Status s = body.contains("options") ? apply_options(body["options"], ro) : Status::ok(); !s.is_ok())
             return reply_error(res, 400, s.message());
         Result<Lease> lease = acquire_model(st, *e, ro, *ka);
         if (!lease.is_ok()) return reply_error(res, http_status(lease.status()), lease.status().message());

@@ -1,7 +1,9 @@
 // Model management in berth's store: /api/create, /api/copy, /api/delete, /api/blobs/:digest, /api/pull.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "server/pull.h"
@@ -88,7 +90,9 @@ void pull(Server::State& st, const httplib::Request& req, httplib::Response& res
         po.insecure = insecure;
         po.progress = [&st](const PullProgress&) { return !st.cancel_all; };  // shutdown; the partial file stays
         Status s = pull_model(model, po);
-        if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
+        // corrupt_data here is the registry's answer (a bad manifest, a digest mismatch): a bad gateway, not a 400.
+        if (!s.is_ok())
+            return reply_error(res, s.code() == StatusCode::corrupt_data ? 502 : http_status(s), s.message());
         return reply_json(res, {{"status", "success"}});
     }
     res.set_chunked_content_provider("application/x-ndjson",
@@ -161,14 +165,20 @@ void register_manage_routes(Server::State& st) {
         std::error_code ec;
         std::filesystem::create_directories(std::filesystem::path(tmp).parent_path(), ec);
         std::ofstream f(tmp, std::ios::binary);
-        if (!f) return reply_error(res, 500, "cannot write to the store");
+        if (!f) return reply_error(res, 500, std::string("cannot write to the store: ") + strerror(errno));
+        int write_errno = 0;
         bool ok = reader([&](const char* data, size_t n) {
             f.write(data, std::streamsize(n));
+            if (!f) write_errno = errno ? errno : EIO;
             return bool(f);
         });
         f.close();
-        if (!ok) {
+        if (ok && !f) write_errno = errno ? errno : EIO;
+        if (!ok || write_errno) {
             std::remove(tmp.c_str());
+            if (write_errno)  // the store's disk, not the client: 507 Insufficient Storage, with the reason
+                return reply_error(
+                    res, 507, std::string("cannot store the blob: ") + strerror(write_errno) + " (is the disk full?)");
             return reply_error(res, 400, "upload interrupted");
         }
         Status s = st.store->adopt_blob(d, tmp);

@@ -10,6 +10,7 @@ struct Stream {
     Prepared p;
     bool chat = false;
     bool raw = false;
+    OutputPlan plan;
 };
 
 json final_fields(const Prepared& p, const GenerateResult& r) {
@@ -26,23 +27,34 @@ json final_fields(const Prepared& p, const GenerateResult& r) {
     return j;
 }
 
-json chunk(const Stream& s, std::string_view text) {
-    json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
-    if (s.chat)
-        j["message"] = {{"role", "assistant"}, {"content", std::string(text)}};
-    else
-        j["response"] = std::string(text);
+// The assistant's part of a chunk: `message` (chat) or `response` + `thinking` (generate). `thinking` and
+// `tool_calls` only when there are some; tool calls keep the model's key order in their arguments.
+void put_output(const Stream& s, ojson& j, const std::string& content, const std::string& thinking,
+                const ojson& calls) {
+    if (s.chat) {
+        ojson m = {{"role", "assistant"}, {"content", content}};
+        if (!thinking.empty()) m["thinking"] = thinking;
+        if (!calls.empty()) m["tool_calls"] = calls;
+        j["message"] = std::move(m);
+    } else {
+        j["response"] = content;
+        if (!thinking.empty()) j["thinking"] = thinking;
+    }
+}
+
+ojson chunk(const Stream& s, const std::string& content, const std::string& thinking, const ojson& calls) {
+    ojson j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
+    put_output(s, j, content, thinking, calls);
     j["done"] = false;
     return j;
 }
 
-json final_chunk(const Stream& s, const GenerateResult& r, const std::string& all_text) {
-    json j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
-    if (s.chat)
-        j["message"] = {{"role", "assistant"}, {"content", all_text}};
-    else
-        j["response"] = all_text;
-    j.update(final_fields(s.p, r));
+ojson final_chunk(const Stream& s, const GenerateResult& r, const std::string& content, const std::string& thinking,
+                  const ojson& calls) {
+    ojson j = {{"model", s.p.name}, {"created_at", now_rfc3339()}};
+    put_output(s, j, content, thinking, calls);
+    const json fields = final_fields(s.p, r);
+    for (auto& [k, v] : fields.items()) j[k] = v;
     if (!s.chat) {  // Ollama omits it for raw prompts; clients that chain requests expect it, so berth always sends it
         std::vector<int32_t> ctx = s.p.greq.prompt;
         for (int32_t t : r.output) {
@@ -51,6 +63,12 @@ json final_chunk(const Stream& s, const GenerateResult& r, const std::string& al
         j["context"] = ctx;
     }
     return j;
+}
+
+// Appends the calls of `out` (the last push of `splitter`) in the native shape.
+void append_calls(const OutputSplitter& splitter, const ParsedOutput& out, ojson& calls) {
+    int first = splitter.calls() - int(out.calls.size());
+    for (size_t i = 0; i < out.calls.size(); ++i) calls.push_back(native_tool_call(out.calls[i], first + int(i)));
 }
 
 // Answers an empty prompt / empty messages: load the model, or unload it with keep_alive 0.
@@ -75,8 +93,9 @@ void load_or_unload(Server::State& st, const StoreEntry& e, const std::string& n
 
 void handle(Server::State& st, const httplib::Request& req, httplib::Response& res, bool chat) {
     const int64_t t_start = now_ns();
-    json body;
-    if (!parse_body(req, res, body)) return;
+    ojson obody;
+    if (!parse_body_ordered(req, res, obody)) return;
+    const json body = obody;  // sorted copy for the option helpers (nesting is bounded by parse_body_ordered)
     Result<StoreEntry> entry = resolve_model(st, body);
     if (!entry.is_ok()) return reply_error(res, http_status(entry.status()), entry.status().message());
     std::string name = body["model"].get<std::string>();
@@ -87,18 +106,18 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         if (!body["stream"].is_boolean()) return reply_error(res, 400, "stream must be true or false");
         stream = body["stream"].get<bool>();
     }
-    if (body.contains("format") && !body["format"].is_null() && !(body["format"].is_string() && body["format"] == "")) {
-        return reply_error(res, 400, "format (JSON mode and schemas) is not supported yet");
+    ChatRequest creq;
+    Status s = chat ? decode_native_chat(obody, creq) : Status::ok();
+    if (s.is_ok() && !chat) {
+        s = decode_native_format(obody.contains("format") ? obody["format"] : ojson(), creq.format);
+        if (s.is_ok()) s = decode_native_think(obody.contains("think") ? obody["think"] : ojson(), creq.think);
     }
-    if (body.contains("tools") && body["tools"].is_array() && !body["tools"].empty()) {
-        return reply_error(res, 400, "\"" + name + "\" does not support tools");
-    }
-    if (body.contains("think") && body["think"].is_boolean() && body["think"].get<bool>()) {
-        return reply_error(res, 400, "\"" + name + "\" does not support thinking");
-    }
+    if (s.is_ok()) s = check_format(st.grammars, creq.format);
+    if (!s.is_ok()) return reply_error(res, 400, s.message());
+    if (creq.has_images) return reply_error(res, 400, "\"" + name + "\" does not support images");
     RequestOptions ro;
-    Status s = apply_options(entry->params, ro);
-    if (s.is_ok()) s = apply_options(body.value("options", json()), ro);
+    s = apply_options(entry->params, ro);
+    if (s.is_ok() && body.contains("options")) s = apply_options(body["options"], ro);
     if (!s.is_ok()) return reply_error(res, 400, s.message());
 
     auto st_ptr = std::make_shared<Stream>();
@@ -110,32 +129,17 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     sm.p.entry = *entry;
     sm.p.t_start = t_start;
 
-    json messages = json::array();
+    ojson messages = ojson::array();
     std::string prompt, system;
-    std::shared_ptr<const ChatTemplate> request_template;  // /api/generate's `template`
+    std::shared_ptr<const ModelTemplate> request_template;  // /api/generate's `template`
     if (chat) {
-        if (body.contains("messages") && !body["messages"].is_null()) {
-            if (!body["messages"].is_array()) return reply_error(res, 400, "messages must be a list");
-            for (auto& m : body["messages"]) {
-                if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-                    return reply_error(res, 400, "each message needs a string role");
-                if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null())
-                    return reply_error(res, 400, "message content must be a string");
-                if (m.contains("images") && m["images"].is_array() && !m["images"].empty())
-                    return reply_error(res, 400, "\"" + name + "\" does not support images");
-                std::string role = m["role"].get<std::string>();
-                for (auto& c : role) c = char(std::tolower(static_cast<unsigned char>(c)));
-                messages.push_back(
-                    {{"role", role},
-                     {"content", m.value("content", json("")).is_string() ? m.value("content", "") : ""}});
-            }
-        }
+        messages = std::move(creq.messages);
         if (messages.empty()) return load_or_unload(st, *entry, name, ro, *ka, true, res);
         // Modelfile MESSAGEs first; its SYSTEM unless the conversation starts with one.
-        json full = json::array();
+        ojson full = ojson::array();
         if (!entry->system.empty() && messages[0].value("role", "") != "system")
             full.push_back({{"role", "system"}, {"content", entry->system}});
-        for (auto& m : entry->messages) full.push_back(m);
+        for (auto& m : entry->messages) full.push_back(ojson(m));
         for (auto& m : messages) full.push_back(m);
         messages = full;
     } else {
@@ -158,7 +162,7 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
         if (body.contains("template") && !body["template"].is_null()) {
             if (!body["template"].is_string()) return reply_error(res, 400, "template must be a string");
             if (const std::string& t = body["template"].get_ref<const std::string&>(); !t.empty()) {
-                Result<std::shared_ptr<const ChatTemplate>> parsed = parse_template(st, t);
+                Result<std::shared_ptr<const ModelTemplate>> parsed = parse_template(st, t);
                 if (!parsed.is_ok()) return reply_error(res, 400, invalid_template_error(parsed.status()).message());
                 request_template = *parsed;
             }
@@ -172,34 +176,68 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     sm.p.lease = std::move(lease).value();
     const LoadedModel& lm = sm.p.lease.model();
     if (!lm.engine) return reply_error(res, 400, "\"" + name + "\" does not support " + (chat ? "chat" : "generate"));
-    Result<std::shared_ptr<const ChatTemplate>> tmpl = request_template;
+    Result<std::shared_ptr<const ModelTemplate>> tmpl = request_template;
     if (!request_template && !sm.raw) tmpl = model_template(st, *entry, lm);
     if (!tmpl.is_ok()) return reply_error(res, http_status(tmpl.status()), tmpl.status().message());
+    s = plan_output(name, tmpl->get(), entry->params, creq, sm.plan);
+    if (!s.is_ok()) return reply_error(res, 400, s.message());
+    PromptExtras extras;
+    extras.tools = &creq.tools;
+    extras.think = creq.think;
     if (chat)
-        s = chat_prompt(lm, tmpl->get(), messages, sm.p.greq.prompt, sm.p.truncated);
+        s = chat_prompt(lm, tmpl->get(), messages, extras, sm.p.greq.prompt, sm.p.truncated);
     else
         s = completion_prompt(st, lm, tmpl->get(), prompt, sm.raw ? "" : system, sm.raw, body.value("context", json()),
-                              sm.p.greq.prompt);
+                              extras, sm.p.greq.prompt);
     if (!s.is_ok()) return reply_error(res, http_status(s), s.message());
+    plan_after_render(sm.plan, extras.rendered);
+    s = plan_grammar(st.grammars, creq, sm.plan);
+    if (!s.is_ok()) return reply_error(res, 400, s.message());
     apply_generation_options(sm.p, ro, res);
+    sm.p.greq.grammar = sm.plan.grammar;
+    sm.p.greq.render_special = sm.plan.render_special;
 
     if (!stream) {
-        std::string text;
-        Result<GenerateResult> r = run_generation_to_text(st, sm.p, text);
+        OutputSplitter splitter(sm.plan);
+        ParsedOutput out;
+        ojson calls = ojson::array();
+        Result<GenerateResult> r = run_generation(st, sm.p, [&](std::string_view t) {
+            splitter.push(t, out);
+            return true;
+        });
         if (!r.is_ok()) return reply_error(res, http_status(r.status()), r.status().message());
-        return reply_json(res, final_chunk(sm, *r, text));
+        splitter.finish(out);
+        for (size_t i = 0; i < out.calls.size(); ++i) calls.push_back(native_tool_call(out.calls[i], int(i)));
+        return reply_ordered_json(res, final_chunk(sm, *r, out.content, out.thinking, calls));
     }
     res.set_chunked_content_provider("application/x-ndjson", [st_ptr](size_t, httplib::DataSink& sink) {
         Stream& s = *st_ptr;
         bool alive = true;
-        Result<GenerateResult> r = run_generation(*s.st, s.p, [&](std::string_view t) {
-            std::string line = dump(chunk(s, t)) + "\n";
+        OutputSplitter splitter(s.plan);
+        ParsedOutput out;
+        auto send = [&] {
+            if (out.content.empty() && out.thinking.empty() && out.calls.empty()) return;
+            ojson calls = ojson::array();
+            append_calls(splitter, out, calls);
+            std::string line = dump(chunk(s, out.content, out.thinking, calls)) + "\n";
             alive = alive && sink.write(line.data(), line.size());
+        };
+        Result<GenerateResult> r = run_generation(*s.st, s.p, [&](std::string_view t) {
+            out = ParsedOutput{};
+            splitter.push(t, out);
+            send();
             return alive;  // a client that went away cancels the generation
         });
         if (!alive) return false;
-        std::string line =
-            r.is_ok() ? dump(final_chunk(s, *r, "")) + "\n" : dump(json{{"error", r.status().message()}}) + "\n";
+        std::string line;
+        if (r.is_ok()) {
+            out = ParsedOutput{};
+            splitter.finish(out);
+            send();
+            line = dump(final_chunk(s, *r, "", "", ojson::array())) + "\n";
+        } else {
+            line = dump(json{{"error", r.status().message()}}) + "\n";
+        }
         s.p.lease.release();  // the keep-alive countdown starts when the generation is complete
         sink.write(line.data(), line.size());
         sink.done();

@@ -15,7 +15,10 @@ std::string random_id(const char* prefix) {
     return s;
 }
 
-const char* finish_reason(const std::string& r) { return r == "length" ? "length" : "stop"; }
+// `tool_calls` when the answer called tools (OpenAI's reason; Ollama's native API keeps "stop").
+const char* finish_reason(const std::string& r, bool calls = false) {
+    return r == "length" ? "length" : calls ? "tool_calls" : "stop";
+}
 
 struct OaStream {
     Server::State* st = nullptr;
@@ -24,15 +27,34 @@ struct OaStream {
     bool include_usage = false;
     std::string id;
     int64_t created = 0;
+    OutputPlan plan;
 };
 
-json usage(const GenerateResult& r) {
+// The assistant message of a whole answer: content (null when only tools were called, as OpenAI sends it),
+// reasoning under both names clients read (Ollama's `reasoning`, llama.cpp's and DeepSeek's `reasoning_content`),
+// tool calls with their arguments as JSON text.
+ojson answer_message(const ParsedOutput& out) {
+    ojson m = {{"role", "assistant"}};
+    m["content"] = out.content.empty() && !out.calls.empty() ? ojson() : ojson(out.content);
+    if (!out.thinking.empty()) {
+        m["reasoning_content"] = out.thinking;
+        m["reasoning"] = out.thinking;
+    }
+    if (!out.calls.empty()) {
+        ojson calls = ojson::array();
+        for (size_t i = 0; i < out.calls.size(); ++i) calls.push_back(openai_tool_call(out.calls[i], int(i)));
+        m["tool_calls"] = std::move(calls);
+    }
+    return m;
+}
+
+ojson usage(const GenerateResult& r) {
     return {{"prompt_tokens", r.prompt_eval_count},
             {"completion_tokens", r.eval_count},
             {"total_tokens", r.prompt_eval_count + r.eval_count}};
 }
 
-json base_object(const OaStream& s, const char* object) {
+ojson base_object(const OaStream& s, const char* object) {
     return {{"id", s.id},
             {"object", object},
             {"created", s.created},
@@ -58,8 +80,9 @@ Status map_options(const json& body, RequestOptions& ro) {
 
 void handle(Server::State& st, const httplib::Request& req, httplib::Response& res, bool chat) {
     const int64_t t_start = now_ns();
-    json body;
-    if (!parse_body(req, res, body, true)) return;
+    ojson obody;
+    if (!parse_body_ordered(req, res, obody, true)) return;
+    const json body = obody;  // sorted copy for the option helpers (nesting is bounded by parse_body_ordered)
     Result<StoreEntry> entry = resolve_model(st, body);
     if (!entry.is_ok()) return reply_openai_error(res, http_status(entry.status()), entry.status().message());
     auto sp = std::make_shared<OaStream>();
@@ -76,11 +99,6 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (body.contains("stream_options") && body["stream_options"].is_object())
         s.include_usage = body["stream_options"].value("include_usage", json(false)).is_boolean() &&
                           body["stream_options"].value("include_usage", false);
-    if (body.contains("response_format") && body["response_format"].is_object() &&
-        body["response_format"].value("type", "text") != "text")
-        return reply_openai_error(res, 400, "response_format (JSON mode and schemas) is not supported yet");
-    if (body.contains("tools") && body["tools"].is_array() && !body["tools"].empty())
-        return reply_openai_error(res, 400, "tools are not supported yet");
     if (body.contains("n") && body["n"].is_number() && body["n"].get<double>() != 1)
         return reply_openai_error(res, 400, "only n = 1 is supported");
     RequestOptions ro;
@@ -88,37 +106,24 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (stt.is_ok()) stt = map_options(body, ro);
     if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
 
-    json messages = json::array();
+    ChatRequest creq;
+    if (chat) {
+        stt = decode_openai_chat(obody, creq);
+    } else {
+        stt =
+            decode_response_format(obody.contains("response_format") ? obody["response_format"] : ojson(), creq.format);
+    }
+    if (stt.is_ok()) stt = check_format(st.grammars, creq.format);
+    if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
+    if (creq.has_images) return reply_openai_error(res, 400, "\"" + s.p.name + "\" does not support images");
+    ojson messages = ojson::array();
     std::string prompt;
     if (chat) {
-        if (!body.contains("messages") || !body["messages"].is_array())
-            return reply_openai_error(res, 400, "messages must be a list of messages");
-        if (body["messages"].empty()) return reply_openai_error(res, 400, "[] is too short - 'messages'");
-        for (auto& m : body["messages"]) {
-            if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-                return reply_openai_error(res, 400, "each message needs a string role");
-            std::string content;
-            const json& c = m.contains("content") ? m["content"] : json();
-            if (c.is_string()) {
-                content = c.get<std::string>();
-            } else if (c.is_array()) {
-                for (auto& part : c) {
-                    if (!part.is_object()) return reply_openai_error(res, 400, "invalid message content part");
-                    std::string type = part.value("type", "");
-                    if (type == "text" && part.contains("text") && part["text"].is_string())
-                        content += part["text"].get<std::string>();
-                    else
-                        return reply_openai_error(res, 400, "content parts of type \"" + type + "\" are not supported");
-                }
-            } else if (!c.is_null()) {
-                return reply_openai_error(res, 400, "message content must be a string or a list of parts");
-            }
-            messages.push_back({{"role", m["role"]}, {"content", content}});
-        }
-        json full = json::array();
+        messages = std::move(creq.messages);
+        ojson full = ojson::array();
         if (!entry->system.empty() && messages[0].value("role", "") != "system")
             full.push_back({{"role", "system"}, {"content", entry->system}});
-        for (auto& m : entry->messages) full.push_back(m);
+        for (auto& m : entry->messages) full.push_back(ojson(m));
         for (auto& m : messages) full.push_back(m);
         messages = full;
     } else {
@@ -134,77 +139,116 @@ void handle(Server::State& st, const httplib::Request& req, httplib::Response& r
     if (!lm.engine)
         return reply_openai_error(res, 400, "\"" + s.p.name + "\" is an embedding model; use /v1/embeddings");
     // Completions run the prompt as given (no template), so a completion continues the text it was handed.
+    PromptExtras extras;
     if (chat) {
-        Result<std::shared_ptr<const ChatTemplate>> tmpl = model_template(st, *entry, lm);
+        Result<std::shared_ptr<const ModelTemplate>> tmpl = model_template(st, *entry, lm);
         if (!tmpl.is_ok()) return reply_openai_error(res, http_status(tmpl.status()), tmpl.status().message());
-        stt = chat_prompt(lm, tmpl->get(), messages, s.p.greq.prompt, s.p.truncated);
+        stt = plan_output(s.p.name, tmpl->get(), entry->params, creq, s.plan);
+        if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
+        extras.tools = &creq.tools;
+        extras.think = creq.think;
+        stt = chat_prompt(lm, tmpl->get(), messages, extras, s.p.greq.prompt, s.p.truncated);
     } else {
-        stt = completion_prompt(st, lm, nullptr, prompt, "", true, json(), s.p.greq.prompt);
+        stt = completion_prompt(st, lm, nullptr, prompt, "", true, json(), extras, s.p.greq.prompt);
     }
     if (!stt.is_ok()) return reply_openai_error(res, http_status(stt), stt.message());
+    plan_after_render(s.plan, extras.rendered);
+    stt = plan_grammar(st.grammars, creq, s.plan);
+    if (!stt.is_ok()) return reply_openai_error(res, 400, stt.message());
     apply_generation_options(s.p, ro, res);
+    s.p.greq.grammar = s.plan.grammar;
+    s.p.greq.render_special = s.plan.render_special;
 
     if (!stream) {
-        std::string text;
-        Result<GenerateResult> r = run_generation_to_text(st, s.p, text);
+        OutputSplitter splitter(s.plan);
+        ParsedOutput out;
+        Result<GenerateResult> r = run_generation(st, s.p, [&](std::string_view t) {
+            splitter.push(t, out);
+            return true;
+        });
         if (!r.is_ok()) return reply_openai_error(res, http_status(r.status()), r.status().message());
-        json j = base_object(s, chat ? "chat.completion" : "text_completion");
+        splitter.finish(out);
+        ojson j = base_object(s, chat ? "chat.completion" : "text_completion");
         if (chat) {
-            j["choices"] = json::array({{{"index", 0},
-                                         {"message", {{"role", "assistant"}, {"content", text}}},
-                                         {"finish_reason", finish_reason(r->done_reason)}}});
+            j["choices"] = ojson::array({{{"index", 0},
+                                          {"message", answer_message(out)},
+                                          {"finish_reason", finish_reason(r->done_reason, !out.calls.empty())}}});
         } else {
-            j["choices"] = json::array({{{"index", 0},
-                                         {"text", text},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", finish_reason(r->done_reason)}}});
+            j["choices"] = ojson::array({{{"index", 0},
+                                          {"text", out.content},
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", finish_reason(r->done_reason)}}});
         }
         j["usage"] = usage(*r);
         if (s.p.truncated) j["truncated"] = true;
-        return reply_json(res, j);
+        return reply_ordered_json(res, j);
     }
     res.set_chunked_content_provider("text/event-stream", [sp](size_t, httplib::DataSink& sink) {
         OaStream& s = *sp;
         bool alive = true, first = true;
-        auto send = [&](const json& j) {
+        auto send = [&](const ojson& j) {
             std::string ev = "data: " + dump(j) + "\n\n";
             alive = alive && sink.write(ev.data(), ev.size());
             return alive;
         };
         const char* object = s.chat ? "chat.completion.chunk" : "text_completion";
-        Result<GenerateResult> r = run_generation(*s.st, s.p, [&](std::string_view t) {
-            json j = base_object(s, object);
-            if (s.chat) {
-                json delta = {{"content", std::string(t)}};
-                if (first) delta["role"] = "assistant";
-                j["choices"] = json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", nullptr}}});
-            } else {
-                j["choices"] = json::array({{{"index", 0}, {"text", std::string(t)}, {"finish_reason", nullptr}}});
+        // One chunk per delta: reasoning, content, each tool call whole (id, index, name, complete arguments).
+        auto send_delta = [&](ojson delta) {
+            ojson j = base_object(s, object);
+            if (first) {
+                ojson d = {{"role", "assistant"}};
+                for (auto& [k, v] : delta.items()) d[k] = v;
+                delta = std::move(d);
             }
             first = false;
-            return send(j);
+            j["choices"] = ojson::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}});
+            send(j);
+        };
+        OutputSplitter splitter(s.plan);
+        ParsedOutput out;
+        auto send_output = [&] {
+            if (!s.chat) {
+                if (out.content.empty()) return;
+                ojson j = base_object(s, object);
+                j["choices"] = ojson::array({{{"index", 0}, {"text", out.content}, {"finish_reason", nullptr}}});
+                send(j);
+                return;
+            }
+            if (!out.thinking.empty())
+                send_delta({{"content", ""}, {"reasoning_content", out.thinking}, {"reasoning", out.thinking}});
+            if (!out.content.empty()) send_delta({{"content", out.content}});
+            int index = splitter.calls() - int(out.calls.size());
+            for (auto& call : out.calls) send_delta({{"tool_calls", ojson::array({openai_tool_call(call, index++)})}});
+        };
+        Result<GenerateResult> r = run_generation(*s.st, s.p, [&](std::string_view t) {
+            out = ParsedOutput{};
+            splitter.push(t, out);
+            send_output();
+            return alive;
         });
         if (!alive) return false;
         s.p.lease.release();
         if (!r.is_ok()) {
-            send(json{
+            send(ojson{
                 {"error",
                  {{"message", r.status().message()}, {"type", "api_error"}, {"param", nullptr}, {"code", nullptr}}}});
         } else {
-            json j = base_object(s, object);
+            out = ParsedOutput{};
+            splitter.finish(out);
+            send_output();
+            ojson j = base_object(s, object);
+            const char* reason = finish_reason(r->done_reason, splitter.calls() > 0);
             if (s.chat) {
-                json delta = json::object();
+                ojson delta = ojson::object();
                 if (first) delta = {{"role", "assistant"}, {"content", ""}};
-                j["choices"] =
-                    json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish_reason(r->done_reason)}}});
+                j["choices"] = ojson::array({{{"index", 0}, {"delta", delta}, {"finish_reason", reason}}});
             } else {
-                j["choices"] =
-                    json::array({{{"index", 0}, {"text", ""}, {"finish_reason", finish_reason(r->done_reason)}}});
+                j["choices"] = ojson::array({{{"index", 0}, {"text", ""}, {"finish_reason", reason}}});
             }
             send(j);
             if (s.include_usage) {
-                json u = base_object(s, object);
-                u["choices"] = json::array();
+                ojson u = base_object(s, object);
+                u["choices"] = ojson::array();
                 u["usage"] = usage(*r);
                 send(u);
             }

@@ -3,13 +3,18 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "server/bounded_json.h"
 
 namespace berth {
 namespace fs = std::filesystem;
@@ -59,6 +64,7 @@ struct Transfer {
     PullProgress* prog = nullptr;
     int64_t last_report_ns = 0;
     bool cancelled = false, too_large = false;
+    int write_errno = 0;  // writing to the store failed (a full disk, a file-size limit)
 };
 
 size_t on_write(char* p, size_t size, size_t n, void* user) {
@@ -69,7 +75,10 @@ size_t on_write(char* p, size_t size, size_t n, void* user) {
         return 0;
     }
     if (t->file) {
-        if (fwrite(p, 1, len, t->file) != len) return 0;
+        if (fwrite(p, 1, len, t->file) != len) {
+            t->write_errno = errno ? errno : EIO;
+            return 0;
+        }
         if (t->hash) t->hash->update(p, len);
     } else {
         t->body.append(p, len);
@@ -167,7 +176,11 @@ Status download_blob(const ModelRef& ref, const std::string& digest, int64_t siz
         t.opts = &opts;
         t.prog = &prog;
         auto status = have < size ? http_get(url, &t, have, nullptr, opts) : Result<long>(206L);
-        fclose(out);
+        if (fclose(out) != 0 && !t.write_errno) t.write_errno = errno ? errno : EIO;
+        if (t.write_errno) {
+            // Not worth retrying: the store cannot take the bytes. The partial file stays for a later resume.
+            return io_error("cannot write %s: %s (is the disk full?)", partial.c_str(), strerror(t.write_errno));
+        }
         if (!status.is_ok()) {
             if (status.status().code() == StatusCode::cancelled || status.status().code() == StatusCode::corrupt_data) {
                 if (status.status().code() == StatusCode::corrupt_data) fs::remove(partial, ec);
@@ -293,8 +306,9 @@ Status pull_model(const std::string& name, const PullOptions& opts) {
     ASSIGN_OR_RETURN(long status, http_get(url, &mt, 0, "application/vnd.docker.distribution.manifest.v2+json", opts));
     if (status == 404) return not_found("pull model manifest: file does not exist (%s)", ref.display().c_str());
     if (status != 200) return io_error("pull model manifest: registry answered HTTP %ld for %s", status, url.c_str());
-    nlohmann::json m = nlohmann::json::parse(mt.body, nullptr, false);
-    if (m.is_discarded() || !m.is_object() || !m.contains("layers") || !m["layers"].is_array())
+    Result<nlohmann::json> parsed = parse_json_bounded(mt.body, "the registry's manifest");
+    nlohmann::json m = parsed.is_ok() ? std::move(parsed).value() : nlohmann::json();
+    if (!m.is_object() || !m.contains("layers") || !m["layers"].is_array())
         return corrupt_data("pull model manifest: the registry's manifest for %s is not valid JSON",
                             ref.display().c_str());
     std::vector<std::pair<std::string, int64_t>> blobs;
@@ -319,12 +333,16 @@ Status pull_model(const std::string& name, const PullOptions& opts) {
     fs::path mpath = fs::path(opts.models_dir) / ref.manifest_rel_path();
     fs::create_directories(mpath.parent_path(), ec);
     fs::path tmp = mpath;
-    tmp += ".tmp";
+    tmp += ".tmp" + std::to_string(getpid());  // a killed pull's leftover is swept at the next start
     FILE* f = fopen(tmp.c_str(), "wb");
     if (!f) return io_error("cannot write %s: %s", tmp.c_str(), strerror(errno));
     bool ok = fwrite(mt.body.data(), 1, mt.body.size(), f) == mt.body.size();
-    ok = fclose(f) == 0 && ok;
-    if (!ok) return io_error("cannot write %s", tmp.c_str());
+    int e = errno;
+    if (fclose(f) != 0 && ok) ok = false, e = errno;
+    if (!ok) {
+        fs::remove(tmp, ec);
+        return io_error("cannot write %s: %s (is the disk full?)", tmp.c_str(), strerror(e));
+    }
     fs::rename(tmp, mpath, ec);
     if (ec) return io_error("cannot move the manifest into place: %s", ec.message().c_str());
     return report({"success", "", 0, 0});

@@ -4,24 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 
 #include "server/server_internal.h"
 
-#include <latch>
-
 namespace berth {
-
-namespace {
-// Touches 192 KiB of the calling thread's stack, more than a request handler uses (measured: about 70 KiB of
-// growth per worker over a soak without this).
-__attribute__((noinline)) void prefault_stack() {
-    volatile char buf[192 << 10];
-    for (size_t i = 0; i < sizeof buf; i += 4096) buf[i] = 0;
-    buf[sizeof buf - 1] = 0;
-}
-}  // namespace
 
 namespace fs = std::filesystem;
 
@@ -90,6 +79,20 @@ Result<ServerOptions> server_options_from_env() {
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
+    if (const char* gp = std::getenv("BERTH_GATEWAY_METRICS_PREFIX")) {
+        std::string prefix = gp;
+        if (prefix == "none") prefix.clear();
+        // A Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*.
+        for (size_t i = 0; i < prefix.size(); ++i) {
+            char c = prefix[i];
+            if (!(isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':' || (i > 0 && isdigit(c))))
+                return invalid_argument(
+                    "BERTH_GATEWAY_METRICS_PREFIX=%s: a metric name prefix has only letters, digits, '_' and ':' "
+                    "(and no digit first); \"none\" leaves the gateway metrics out",
+                    gp);
+        }
+        o.gateway_metrics_prefix = prefix;
+    }
     std::string threads = env_or("BERTH_HTTP_THREADS", nullptr, "");
     if (!threads.empty()) {
         char* end = nullptr;
@@ -97,6 +100,25 @@ Result<ServerOptions> server_options_from_env() {
         if (*end || n < 8 || n > 1024)
             return invalid_argument("BERTH_HTTP_THREADS must be a number from 8 to 1024, got \"%s\"", threads.c_str());
         o.http_threads = int(n);
+    }
+    std::string conns = env_or("BERTH_MAX_CONNECTIONS", nullptr, "");
+    if (!conns.empty()) {
+        char* end = nullptr;
+        long n = strtol(conns.c_str(), &end, 10);
+        if (*end || n < 16 || n > 1000000)
+            return invalid_argument("BERTH_MAX_CONNECTIONS must be a number from 16 to 1000000, got \"%s\"",
+                                    conns.c_str());
+        o.max_connections = int(n);
+    }
+    for (auto [name, out] :
+         {std::pair{"BERTH_HEADER_TIMEOUT", &o.header_timeout_ns}, std::pair{"BERTH_BODY_TIMEOUT", &o.body_timeout_ns},
+          std::pair{"BERTH_IDLE_TIMEOUT", &o.idle_timeout_ns}}) {
+        std::string v = env_or(name, nullptr, "");
+        if (v.empty()) continue;
+        Result<int64_t> t = parse_timeout(v);
+        if (!t.is_ok() || *t <= 0)
+            return invalid_argument("%s=%s: expected a positive duration such as \"10s\"", name, v.c_str());
+        *out = *t;
     }
     ASSIGN_OR_RETURN(o.sched, sched_config_from_env());
     return o;
@@ -216,33 +238,15 @@ Server::Server(ServerOptions options) : state_(std::make_unique<State>()) {
     st.loader = make_engine_loader(&st.ledger);
     st.sched = std::make_unique<Scheduler>(st.opt.sched, st.loader.get());
     st.store = std::make_unique<Store>(st.opt.store_dir, st.opt.ollama_dirs, st.opt.models_dirs);
+    if (size_t n = st.store->remove_stale_temporaries())
+        LOG_INFO("removed %zu temporary files left in %s by an interrupted write", n, st.opt.store_dir.c_str());
 
-    int threads = std::max(8, st.opt.http_threads);
-    st.http.new_task_queue = [threads] {
-        auto* pool = new httplib::ThreadPool(size_t(threads));
-        // Committed, not promised: every worker touches the stack depth a request needs once, now, so that
-        // RssAnon does not creep up over the first thousands of requests as the workers get their first turns.
-        // The latch makes each worker take exactly one of these jobs.
-        auto latch = std::make_shared<std::latch>(threads);
-        for (int i = 0; i < threads; ++i)
-            pool->enqueue([latch] {
-                prefault_stack();
-                latch->count_down();
-                latch->wait();
-            });
-        return pool;
-    };
-    // Blobs can be large; JSON bodies are bounded in the pre-routing check below.
+    // Connections, deadlines and workers belong to the Acceptor (Server::bind); cpp-httplib routes and writes.
+    // Blobs can be large; JSON bodies are bounded by the Acceptor (BERTH_MAX_BODY).
     st.http.set_payload_max_length(size_t(1) << 40);
-    st.http.set_read_timeout(600, 0);
-    st.http.set_write_timeout(600, 0);
-    // Streamed tokens and responses go out at once: with Nagle's algorithm each small write after the first
-    // waits for the client's delayed ACK (40 ms on Linux), which doubled a short request's latency.
-    st.http.set_tcp_nodelay(true);
-    st.http.set_keep_alive_timeout(2);  // idle keep-alive connections do not hold up shutdown for long
-    // cpp-httplib closes a connection after 5 requests by default: a client sending many requests would pay a
-    // new TCP connection every fifth one. An idle connection still gives its worker back after 2 s.
-    st.http.set_keep_alive_max_count(10000);
+    // Told to clients in the Keep-Alive header; the Acceptor closes idle connections after it.
+    st.http.set_keep_alive_timeout(std::max<time_t>(1, time_t(st.opt.idle_timeout_ns / kNsPerSecond)));
+    st.http.set_keep_alive_max_count(1000000);
     const bool loopback = is_loopback_bind(st.opt.host);
     st.http.set_pre_routing_handler([&st, loopback](const httplib::Request& req, httplib::Response& res) {
         bool openai = req.path.rfind("/v1/", 0) == 0;
@@ -337,14 +341,24 @@ Server::~Server() {
 
 Status Server::bind() {
     State& st = *state_;
-    if (st.opt.port == 0) {
-        st.port = st.http.bind_to_any_port(st.opt.host);
-        if (st.port <= 0) return io_error("cannot bind %s", st.opt.host.c_str());
-    } else {
-        if (!st.http.bind_to_port(st.opt.host, st.opt.port))
-            return io_error("cannot listen on %s:%d (address in use?)", st.opt.host.c_str(), st.opt.port);
-        st.port = st.opt.port;
-    }
+    AcceptorOptions ao;
+    ao.host = st.opt.host;
+    ao.port = st.opt.port;
+    ao.max_connections = st.opt.max_connections;
+    ao.workers = std::max(8, st.opt.http_threads);
+    ao.header_timeout_ns = st.opt.header_timeout_ns;
+    ao.body_timeout_ns = st.opt.body_timeout_ns;
+    ao.idle_timeout_ns = st.opt.idle_timeout_ns;
+    ao.max_body_bytes = st.opt.max_body_bytes;
+    ao.max_buffered_bytes = std::max<int64_t>(int64_t(256) << 20, 8 * st.opt.max_body_bytes);
+    auto acceptor =
+        std::make_unique<Acceptor>(ao, [&st](httplib::Stream& strm, bool close_connection, bool& connection_closed) {
+            return st.http.process(strm, close_connection, connection_closed);
+        });
+    RETURN_IF_ERROR(acceptor->bind());
+    st.port = acceptor->port();
+    st.http.attach(acceptor->listen_fd());
+    st.acceptor = std::move(acceptor);
     return Status::ok();
 }
 
@@ -354,14 +368,19 @@ constexpr int64_t kTrimFreeBytes = 256 << 10;
 
 Status Server::run() {
     State& st = *state_;
-    if (st.port == 0) RETURN_IF_ERROR(bind());
+    if (!st.acceptor) RETURN_IF_ERROR(bind());
     st.sampler = std::thread([&st] {
+        // systemd's watchdog (WatchdogSec=): a keep-alive at half the interval, from this thread, which runs as
+        // long as the process is sound.
+        const int64_t watchdog_ns = systemd_watchdog_ns();
+        int64_t last_watchdog = 0;
         auto check_grace = [&st] {
             int64_t stop_ns = st.stop_requested_ns.load();
             if (stop_ns && !st.cancel_all && now_ns() - stop_ns >= st.opt.shutdown_grace_ns) {
                 LOG_INFO("shutdown grace period over: cancelling the generations still running");
                 st.cancel_all = true;
                 st.watcher.cancel_all();
+                st.sched->shutdown();  // requests still waiting for a model or room get 503
             }
         };
         while (!st.finished) {
@@ -371,6 +390,12 @@ Status Server::run() {
             sample_memory(st);
             for (int i = 0; i < 10 && !st.finished; ++i) {
                 check_grace();
+                // While in-flight requests drain (run() tells it too, when they are done before this sees it).
+                if (st.stop_requested_ns.load() && !st.told_stopping.exchange(true)) systemd_notify("STOPPING=1");
+                if (watchdog_ns > 0 && now_ns() - last_watchdog >= watchdog_ns / 2) {
+                    systemd_notify("WATCHDOG=1");
+                    last_watchdog = now_ns();
+                }
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
         }
@@ -380,30 +405,44 @@ Status Server::run() {
     for (auto& [name, p] : st.opt.sched.policies) {
         if (p.preload) preload.push_back(name);
     }
-    st.preloader = std::thread([&st, preload] {
-        for (auto& name : preload) {
-            if (st.stopping) break;
-            Result<StoreEntry> e = st.store->find(name);
-            if (!e.is_ok()) {
-                LOG_WARN("preload: %s", e.status().message().c_str());
-                continue;
+    // Ready: listening (bind() came first) and preloaded. A failed preload is logged, not fatal: the server still
+    // serves every other model. Without preloads it is ready before the first request can be accepted.
+    auto become_ready = [&st] {
+        st.ready = true;
+        systemd_notify(string_printf("READY=1\nSTATUS=serving on %s:%d", st.opt.host.c_str(), st.port));
+    };
+    if (preload.empty()) {
+        become_ready();
+    } else {
+        st.preloader = std::thread([&st, preload, become_ready] {
+            for (auto& name : preload) {
+                if (st.stopping) break;
+                Result<StoreEntry> e = st.store->find(name);
+                if (!e.is_ok()) {
+                    LOG_WARN("preload: %s", e.status().message().c_str());
+                    continue;
+                }
+                Result<Lease> l = st.sched->acquire(ModelFile{e->name, e->model_path}, AcquireOptions{});
+                if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
             }
-            Result<Lease> l = st.sched->acquire(ModelFile{e->name, e->model_path}, AcquireOptions{});
-            if (!l.is_ok()) LOG_WARN("preload %s: %s", name.c_str(), l.status().message().c_str());
-        }
-    });
+            if (!st.stopping) become_ready();
+        });
+    }
     LOG_INFO("berth listening on %s:%d (store %s)", st.opt.host.c_str(), st.port, st.opt.store_dir.c_str());
-    bool ok = st.http.listen_after_bind();  // returns when stop() was called and every handler has finished
+    if (st.stopping) st.acceptor->stop();  // stop() came before run()
+    st.acceptor->run();                    // returns when stop() was called and every request has been answered
+    if (!st.told_stopping.exchange(true)) systemd_notify("STOPPING=1");
     st.stopping = true;
     st.finished = true;
-    return ok ? Status::ok() : io_error("the HTTP server stopped with an error");
+    return Status::ok();
 }
 
 void Server::stop() {
     int64_t zero = 0;
     state_->stop_requested_ns.compare_exchange_strong(zero, now_ns());
     state_->stopping = true;
-    state_->http.stop();  // stops accepting; requests in flight go on (see shutdown_grace_ns)
+    // Stops accepting; requests in flight go on (see shutdown_grace_ns). Async-signal-safe (called from SIGTERM).
+    if (Acceptor* a = state_->acceptor.get()) a->stop();
 }
 
 }  // namespace berth

@@ -12,6 +12,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include "server/acceptor.h"
+#include "server/agent.h"
+#include "server/bounded_json.h"
+#include "server/chat_request.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "template/template.h"
@@ -37,18 +41,19 @@ class LatencyHistogram {
     std::atomic<int64_t> sum_us_{0}, count_{0};
 };
 
-// The connection a request came on, by its address pair.
+// The connection a request came on: its address pair, and its socket (-1 when unknown).
 struct PeerAddress {
     std::string remote_addr;
     int remote_port = -1;
     int local_port = -1;
+    int fd = -1;  // open, and this request's, while its handler (or content provider) runs
+    // On a worker thread, inside a handler: the connection the Acceptor handed to this thread.
     static PeerAddress of(const httplib::Request& req);
 };
 
 // Cancels generations whose client closed its connection, streamed or not, also while they wait for a slot or
-// evaluate their prompt. One thread, asleep in epoll_wait: a request registers its connection, whose socket is
-// looked up among the process's descriptors only once the request has run 20 ms (short requests never pay for it),
-// and the peer's FIN or reset sets the request's cancel flag, which the engine polls every step.
+// evaluate their prompt. One thread, asleep in epoll_wait on the registered requests' sockets: the peer's FIN or
+// reset sets the request's cancel flag, which the engine polls every step.
 class DisconnectWatcher {
   public:
     DisconnectWatcher();
@@ -77,10 +82,8 @@ class DisconnectWatcher {
 
   private:
     struct Entry {
-        PeerAddress peer;
+        int fd;  // the request's socket, registered with epoll
         std::atomic<bool>* cancel;
-        int64_t resolve_at;  // monotonic ns: when to look the socket up
-        int fd;              // -2 not looked up yet, -1 not found, else the socket (registered with epoll)
     };
     uint64_t add(const PeerAddress& peer, std::atomic<bool>* cancel);  // 0: not watched
     void remove(uint64_t id);
@@ -90,11 +93,23 @@ class DisconnectWatcher {
     std::mutex mu_;
     std::map<uint64_t, Entry> entries_;
     uint64_t next_id_ = 1;
-    int64_t next_wake_ns_ = INT64_MAX;  // when the watcher wakes next (INT64_MAX: only when woken)
     bool stopping_ = false;
     bool all_cancelled_ = false;  // cancel_all() was called
     int epoll_fd_ = -1, wake_fd_ = -1;
     std::thread thread_;
+};
+
+// cpp-httplib's routing, handlers and response writing, fed complete requests by the Acceptor instead of reading
+// them from its own listener (which would give every connection a thread from its first byte).
+class HttpCore : public httplib::Server {
+  public:
+    // Processes one request read from `strm` (see RequestProcessor).
+    bool process(httplib::Stream& strm, bool close_connection, bool& connection_closed) {
+        return process_request(strm, close_connection, connection_closed, nullptr);
+    }
+    // cpp-httplib stops calling content providers once its listening socket is gone; the Acceptor's is the one
+    // that counts. Only compared with INVALID_SOCKET, never used or closed by cpp-httplib.
+    void attach(int listen_fd) { svr_sock_ = listen_fd; }
 };
 
 struct Server::State {
@@ -103,7 +118,8 @@ struct Server::State {
     std::unique_ptr<ModelLoader> loader;
     std::unique_ptr<Scheduler> sched;
     std::unique_ptr<Store> store;
-    httplib::Server http;
+    HttpCore http;
+    std::unique_ptr<Acceptor> acceptor;  // from bind()
     int port = 0;
     int64_t started_wall = 0;
 
@@ -127,8 +143,11 @@ struct Server::State {
     std::thread sampler;
     std::thread preloader;
     std::atomic<bool> stopping{false};
+    // The preloads are done (or there were none): /health answers 200 and systemd was told READY=1.
+    std::atomic<bool> ready{false};
     std::atomic<bool> finished{false};          // run() has returned from the HTTP loop
     std::atomic<int64_t> stop_requested_ns{0};  // monotonic; 0 until stop()
+    std::atomic<bool> told_stopping{false};     // STOPPING=1 went to the service manager
     // Set when the shutdown grace period is over: pulls poll it; generations are cancelled through the watcher.
     std::atomic<bool> cancel_all{false};
     DisconnectWatcher watcher;
@@ -140,27 +159,34 @@ struct Server::State {
     // Parsed chat templates by source text (GGUF templates, Modelfile TEMPLATEs, request templates), so a request
     // does not parse its template again. An entry with a null template records the parse error. Bounded.
     struct ParsedTemplate {
-        std::shared_ptr<const ChatTemplate> tmpl;  // null: not valid Jinja
+        std::shared_ptr<const ModelTemplate> tmpl;  // null: neither valid Jinja nor a valid Go template
         Status error;
     };
     std::mutex templates_mu;
     std::unordered_map<std::string, ParsedTemplate> templates;
     size_t templates_bytes = 0;  // of the keys
+
+    // Compiled grammars of `format` schemas and forced tool calls, by schema / tool set (bounded; its bytes are
+    // reported in /api/memory and /metrics).
+    GrammarCache grammars;
 };
 
 // ---- responses -----------------------------------------------------------------------------------------
 // Dumps JSON replacing invalid UTF-8 (model output may end inside a character).
 std::string dump(const json& j);
+std::string dump(const ojson& j);
+void reply_ordered_json(httplib::Response& res, const ojson& j, int status = 200);
 // {"error": message} with `status`.
 void reply_error(httplib::Response& res, int status, const std::string& message);
 // {"error": {"message","type","param","code"}} for /v1 routes.
 void reply_openai_error(httplib::Response& res, int status, const std::string& message);
 void reply_json(httplib::Response& res, const json& j, int status = 200);
-// HTTP status for a Status: invalid_argument 400, not_found 404, resource_exhausted/timeout 503, ...
+// HTTP status for a Status: invalid_argument, corrupt_data (a malformed model file) and unsupported 400,
+// not_found 404, resource_exhausted, timeout and unavailable 503, cancelled 499, others 500.
 int http_status(const Status& st);
 std::string now_rfc3339();
 
-// Parses a JSON object body; 400 replies are written on failure (false returned).
+// Parses a JSON object body (nesting bounded by kMaxJsonDepth); 400 replies are written on failure (false returned).
 bool parse_body(const httplib::Request& req, httplib::Response& res, json& out, bool openai = false);
 
 // ---- model info ----------------------------------------------------------------------------------------
@@ -199,29 +225,56 @@ Result<StoreEntry> resolve_model(Server::State& st, const json& body, const char
 // Acquires a lease (load if needed) for the entry.
 Result<Lease> acquire_model(Server::State& st, const StoreEntry& e, const RequestOptions& ro,
                             const std::optional<int64_t>& keep_alive);
-// Parses a Jinja template once (cached by its text); the parser's invalid_argument when it does not parse.
-Result<std::shared_ptr<const ChatTemplate>> parse_template(Server::State& st, const std::string& source);
-// The chat template of a model: its Modelfile TEMPLATE when that is valid Jinja (a Go template from an Ollama store
-// is ignored: logged once at debug level), else the GGUF's tokenizer.chat_template (its parse error if it does not
-// parse); null when it has neither: the plain fallback then renders the messages.
-Result<std::shared_ptr<const ChatTemplate>> model_template(Server::State& st, const StoreEntry& e,
-                                                           const LoadedModel& m);
+// Parses a chat template, Jinja or Ollama's Go syntax (detected), once (cached by its text); invalid_argument naming
+// the parse errors when it is neither.
+Result<std::shared_ptr<const ModelTemplate>> parse_template(Server::State& st, const std::string& source);
+// The chat template of a model: its Modelfile TEMPLATE (Jinja, or a Go template as Ollama stores carry), else the
+// GGUF's tokenizer.chat_template; null when it has neither: the plain fallback then renders the messages.
+Result<std::shared_ptr<const ModelTemplate>> model_template(Server::State& st, const StoreEntry& e,
+                                                            const LoadedModel& m);
+// The chat template source a model would use, read without loading it (for /api/show's capabilities).
+std::string model_template_source(Server::State& st, const StoreEntry& e);
+
+// What a prompt is rendered from besides the messages.
+struct PromptExtras {
+    const ojson* tools = nullptr;  // tool definitions (null or empty: none)
+    ThinkSetting think;
+    std::string rendered;  // out: the prompt text as rendered (before tokenization)
+};
 // Renders chat messages with `tmpl` (or the plain fallback when null) and tokenizes them, dropping the oldest
 // non-system messages until the prompt fits the context.
-Status chat_prompt(const LoadedModel& m, const ChatTemplate* tmpl, json messages, std::vector<int32_t>& tokens,
-                   bool& truncated);
+Status chat_prompt(const LoadedModel& m, const ModelTemplate* tmpl, ojson messages, PromptExtras& extras,
+                   std::vector<int32_t>& tokens, bool& truncated);
 // Tokenizes a completion prompt (`tmpl` applied unless raw or null); 400 when it does not fit (unless truncation).
-Status completion_prompt(Server::State& st, const LoadedModel& m, const ChatTemplate* tmpl, const std::string& prompt,
-                         const std::string& system, bool raw, const json& context, std::vector<int32_t>& tokens);
+Status completion_prompt(Server::State& st, const LoadedModel& m, const ModelTemplate* tmpl, const std::string& prompt,
+                         const std::string& system, bool raw, const json& context, PromptExtras& extras,
+                         std::vector<int32_t>& tokens);
 // Runs the generation; `emit` gets text pieces and returns false when the client went away. The generation is also
-// cancelled (done_reason "cancel") when the watcher sees p.peer's connection closed.
+// cancelled (done_reason "cancel") when the watcher sees p.peer's connection closed. A generation cancelled because
+// the shutdown grace period is over is unavailable (503, or a final error frame once a stream has begun).
 Result<GenerateResult> run_generation(Server::State& st, Prepared& p,
                                       const std::function<bool(std::string_view)>& emit);
+// What run_generation returns for a result `r` of the engine: `r` itself, or unavailable when the shutdown
+// cancelled it (a stream cut after N tokens, or a request that never started).
+Result<GenerateResult> shutdown_outcome(Server::State& st, Result<GenerateResult> r);
 // Puts the request's sampling options, num_predict and stop strings into the generation, and marks a truncated
 // prompt with the X-Berth-Truncated header (shared by the native and OpenAI routes).
 void apply_generation_options(Prepared& p, const RequestOptions& ro, httplib::Response& res);
 // Runs a non-streamed generation, collecting its whole text into `text`.
 Result<GenerateResult> run_generation_to_text(Server::State& st, Prepared& p, std::string& text);
+
+// ---- systemd -------------------------------------------------------------------------------------------
+// Sends `state` ("READY=1", "WATCHDOG=1", "STOPPING=1", "STATUS=...", newline-separated) to the service manager
+// over $NOTIFY_SOCKET (sd_notify's protocol). false when the variable is unset or sending failed (logged once).
+bool systemd_notify(const std::string& state);
+// The watchdog interval the service manager asks for (WATCHDOG_USEC, when WATCHDOG_PID is unset or this
+// process), in ns; 0 when there is none.
+int64_t systemd_watchdog_ns();
+
+// ---- metrics ---------------------------------------------------------------------------------------------
+// The model-server metrics the Gateway API Inference Extension's endpoint picker scrapes (its model-server
+// protocol), under opt.gateway_metrics_prefix; empty when that is empty.
+std::string gateway_metrics_text(Server::State& st);
 
 // ---- route registration --------------------------------------------------------------------------------
 void register_native_routes(Server::State& st);

@@ -2,14 +2,18 @@
 #include "server/store.h"
 
 #include <openssl/evp.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "server/bounded_json.h"
 #include "server/pull.h"
 #include "template/template.h"
 
@@ -36,9 +40,14 @@ Status write_text_atomic(const std::string& path, const std::string& bytes) {
     std::string tmp = path + ".tmp" + std::to_string(getpid());
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) return io_error("cannot write %s", tmp.c_str());
+        if (!f) return io_error("cannot write %s: %s", tmp.c_str(), strerror(errno));
         f.write(bytes.data(), std::streamsize(bytes.size()));
-        if (!f) return io_error("cannot write %s", tmp.c_str());
+        f.close();  // a full disk often shows only when the buffer is flushed
+        if (!f) {
+            int e = errno;
+            fs::remove(tmp, ec);
+            return io_error("cannot write %s: %s (is the disk full?)", tmp.c_str(), strerror(e));
+        }
     }
     fs::rename(tmp, path, ec);
     if (ec) return io_error("cannot move %s into place: %s", path.c_str(), ec.message().c_str());
@@ -87,14 +96,15 @@ std::string sha256_hex(const std::string& bytes) {
 
 Status invalid_template_error(const Status& parse_error) {
     return invalid_argument(
-        "the template is not valid Jinja (%s): berth's TEMPLATE is a Jinja chat template like a GGUF's "
-        "tokenizer.chat_template (variables: messages, add_generation_prompt, bos_token, eos_token); Ollama's Go "
-        "templates such as {{ .Prompt }} are not supported",
+        "invalid TEMPLATE: %s. berth takes a Jinja chat template like a GGUF's tokenizer.chat_template (variables: "
+        "messages, tools, add_generation_prompt, bos_token, eos_token) or one of Ollama's Go templates "
+        "({{ .Messages }}, {{ .System }}, {{ .Prompt }}, ...)",
         parse_error.message().c_str());
 }
 
 Status check_template(const std::string& text) {
-    Result<ChatTemplate> t = ChatTemplate::parse(text);
+    // Either syntax, detected as PromptTemplate does (a Go template that does not parse as Jinja is Go).
+    Result<PromptTemplate> t = PromptTemplate::parse(text);
     if (!t.is_ok()) return invalid_template_error(t.status());
     return Status::ok();
 }
@@ -151,6 +161,30 @@ void Store::forget_manifest(const std::string& manifest_path) const {
     manifests_.erase(manifest_path);
 }
 
+size_t Store::remove_stale_temporaries() {
+    size_t removed = 0;
+    std::error_code ec;
+    for (const char* sub : {"blobs", "manifests"}) {
+        fs::path dir = fs::path(berth_dir_) / sub;
+        if (!fs::is_directory(dir, ec)) continue;
+        for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec)) {
+            if (it.depth() > 4 || !it->is_regular_file(ec)) continue;
+            std::string name = it->path().filename();
+            size_t at = name.rfind(".tmp");
+            size_t skip = 4;
+            if (size_t up = name.rfind(".upload"); up != std::string::npos && (at == std::string::npos || up > at))
+                at = up, skip = 7;
+            if (at == std::string::npos) continue;
+            long pid = std::strtol(name.c_str() + at + skip, nullptr, 10);
+            if (pid <= 0 || (kill(pid_t(pid), 0) == 0 || errno != ESRCH)) continue;  // a live writer's
+            std::error_code rm;
+            if (fs::remove(it->path(), rm)) ++removed;
+        }
+    }
+    return removed;
+}
+
 size_t Store::cached_manifests() const {
     std::lock_guard<std::mutex> lock(cache_mu_);
     return manifests_.size();
@@ -159,20 +193,23 @@ size_t Store::cached_manifests() const {
 Result<StoreEntry> Store::parse_manifest(const std::string& root, const std::string& manifest_path,
                                          const std::string& name, const std::string& source) const {
     std::string bytes = read_text(manifest_path);
-    json m = json::parse(bytes, nullptr, false);
-    if (m.is_discarded() || !m.is_object() || !m.contains("layers") || !m["layers"].is_array())
+    Result<json> parsed = parse_json_bounded(bytes, "the manifest");
+    json m = parsed.is_ok() ? std::move(parsed).value() : json();
+    if (!m.is_object() || !m.contains("layers") || !m["layers"].is_array())
         return corrupt_data("manifest %s is not valid JSON", manifest_path.c_str());
     StoreEntry e;
     e.name = name;
     e.source = source;
     e.digest = sha256_hex(bytes);
     e.modified_ns = mtime_ns(manifest_path);
-    if (m.contains("config") && m["config"].is_object()) e.size += m["config"].value("size", int64_t(0));
+    // Sizes are summed with saturation and types checked without throwing: a manifest is outside input.
+    auto add_size = [&e](int64_t n) { e.size = n > 0 && e.size < INT64_MAX - n ? e.size + n : e.size; };
+    if (m.contains("config")) add_size(json_int_or(m["config"], "size", 0));
     for (const json& layer : m["layers"]) {
         if (!layer.is_object()) continue;
-        std::string media = layer.value("mediaType", "");
-        std::string digest = layer.value("digest", "");
-        e.size += layer.value("size", int64_t(0));
+        std::string media = json_string_or(layer, "mediaType", "");
+        std::string digest = json_string_or(layer, "digest", "");
+        add_size(json_int_or(layer, "size", 0));
         Result<std::string> file = blob_file_name(digest);
         if (!file.is_ok()) continue;
         std::string path = root + "/blobs/" + *file;
@@ -188,11 +225,11 @@ Result<StoreEntry> Store::parse_manifest(const std::string& root, const std::str
         } else if (kind == "license") {
             e.license += (e.license.empty() ? "" : "\n") + read_text(path);
         } else if (kind == "params") {
-            json p = json::parse(read_text(path), nullptr, false);
-            if (p.is_object()) e.params = p;
+            Result<json> p = parse_json_bounded(read_text(path), "the params layer");
+            if (p.is_ok() && p->is_object()) e.params = std::move(p).value();
         } else if (kind == "messages") {
-            json p = json::parse(read_text(path), nullptr, false);
-            if (p.is_array()) e.messages = p;
+            Result<json> p = parse_json_bounded(read_text(path), "the messages layer");
+            if (p.is_ok() && p->is_array()) e.messages = std::move(p).value();
         }
     }
     if (e.model_path.empty()) return unsupported("model %s has no GGUF layer", name.c_str());
@@ -363,7 +400,11 @@ Result<std::string> Store::import_file_blob(const std::string& path, int64_t* si
     if (ec) {
         ec.clear();
         fs::copy_file(path, tmp, fs::copy_options::overwrite_existing, ec);
-        if (ec) return io_error("cannot copy %s into the store: %s", path.c_str(), ec.message().c_str());
+        if (ec) {
+            std::error_code ignored;
+            fs::remove(tmp, ignored);
+            return io_error("cannot copy %s into the store: %s", path.c_str(), ec.message().c_str());
+        }
     }
     fs::rename(tmp, dst, ec);
     if (ec) return io_error("cannot store blob: %s", ec.message().c_str());
@@ -460,10 +501,12 @@ Status Store::remove(const std::string& name) {
     std::vector<std::string> keep;
     for (auto& x : rest) {
         std::string bytes = read_text(manifest_path_for(berth_dir_, x.name));
-        json m = json::parse(bytes, nullptr, false);
-        if (m.is_discarded()) continue;
-        if (m.contains("config")) keep.push_back(m["config"].value("digest", ""));
-        for (auto& l : m.value("layers", json::array())) keep.push_back(l.value("digest", ""));
+        Result<json> parsed = parse_json_bounded(bytes, "the manifest");
+        if (!parsed.is_ok() || !parsed->is_object()) continue;
+        const json& m = *parsed;
+        if (m.contains("config")) keep.push_back(json_string_or(m["config"], "digest", ""));
+        if (m.contains("layers") && m["layers"].is_array())
+            for (auto& l : m["layers"]) keep.push_back(json_string_or(l, "digest", ""));
     }
     for (auto& f : fs::directory_iterator(berth_dir_ + "/blobs", ec)) {
         std::string fn = f.path().filename();

@@ -62,6 +62,10 @@ class Store {
 
     // Manifests parsed and held in the cache now (for tests).
     size_t cached_manifests() const;
+    // Deletes the temporary files of writes a killed process never finished (".tmp<pid>", ".upload<pid>-<n>" in
+    // berth's store, whose process is gone); those of a live process stay. Pull's "-partial" files are kept: the
+    // next pull resumes them. Returns how many were deleted.
+    size_t remove_stale_temporaries();
 
   private:
     Result<StoreEntry> read_manifest(const std::string& root, const std::string& manifest_path, const std::string& name,
@@ -99,8 +103,8 @@ class Store {
 std::string manifest_path_for(const std::string& root, const std::string& name);
 // Canonical display name ("llama3.2" → "llama3.2:latest"); invalid_argument for bad names (path traversal...).
 Result<std::string> canonical_model_name(const std::string& name);
-// Checks that a TEMPLATE (Modelfile, /api/create, /api/generate's `template`) is a Jinja template berth can parse;
-// invalid_argument saying that berth's templates are Jinja and Go templates are not supported otherwise.
+// Checks that a TEMPLATE (Modelfile, /api/create) parses as a Jinja chat template or as one of Ollama's Go
+// templates; invalid_argument naming the parse error(s) and the two syntaxes otherwise.
 Status check_template(const std::string& text);
 // That message for a template's parse error.
 Status invalid_template_error(const Status& parse_error);

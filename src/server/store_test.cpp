@@ -209,7 +209,7 @@ TEST(Store, ManifestCacheFollowsChanges) {
     EXPECT_EQ(store.find("loose").status().code(), StatusCode::not_found);
 }
 
-TEST(Store, TemplateMustBeJinja) {
+TEST(Store, TemplateIsJinjaOrGo) {
     TempStore t;
     Store store(t.root + "/berth", {}, {std::string(BERTH_TESTDATA) + "/models"});
     CreateSpec spec;
@@ -219,43 +219,58 @@ TEST(Store, TemplateMustBeJinja) {
     spec.has_template = true;
     ASSERT_TRUE(store.create(spec).is_ok());
     EXPECT_EQ(store.find("templated")->template_text, spec.template_text);
-    // Ollama's Go templates do not parse as Jinja: refused with a message that says what berth expects.
-    for (const char* go : {"{{ .Prompt }}", "{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}"}) {
+    // Ollama's Go templates are accepted as Ollama accepts them, and stored as given.
+    for (const char* go : {"{{ .Prompt }}", "{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}",
+                           "{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}</s>\n{{ end }}<|assistant|>\n"}) {
         spec.name = "go-template";
         spec.template_text = go;
         Status s = store.create(spec);
-        EXPECT_EQ(s.code(), StatusCode::invalid_argument) << go;
-        EXPECT_NE(s.message().find("Jinja"), std::string::npos) << s.message();
-        EXPECT_NE(s.message().find("Go templates"), std::string::npos) << s.message();
-        EXPECT_FALSE(store.find("go-template").is_ok()) << "nothing was written";
+        ASSERT_TRUE(s.is_ok()) << go << ": " << s.message();
+        EXPECT_EQ(store.find("go-template")->template_text, go);
+        ASSERT_TRUE(store.remove("go-template").is_ok());
     }
+    // Neither syntax: 400 naming both parse errors, nothing written.
+    spec.name = "broken";
+    spec.template_text = "{{ .System }} {{ end }}";
+    Status s = store.create(spec);
+    EXPECT_EQ(s.code(), StatusCode::invalid_argument);
+    EXPECT_EQ(s.message(),
+              "invalid TEMPLATE: template is neither valid Jinja (template syntax error: line 1: unexpected '.') nor "
+              "a valid Go template (template: :1: unexpected {{end}}). berth takes a Jinja chat template like a GGUF's "
+              "tokenizer.chat_template (variables: messages, tools, add_generation_prompt, bos_token, eos_token) or "
+              "one of Ollama's Go templates ({{ .Messages }}, {{ .System }}, {{ .Prompt }}, ...)");
+    EXPECT_FALSE(store.find("broken").is_ok()) << "nothing was written";
 }
 
-TEST(Templates, ModelfileTemplateWinsAndGoTemplatesFallBackToTheGguf) {
+TEST(Templates, ModelfileTemplateWinsGoTemplatesRenderAndBrokenOnesFallBackToTheGguf) {
     Server::State st;
     LoadedModel m;
     m.chat_template = "GGUF:{{ messages[0].content }}";
     StoreEntry e;
     e.name = "x";
-    const json ctx = {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+    const ojson messages = ojson::array({{{"role", "user"}, {"content", "hi"}}});
     auto rendered = [&]() -> std::string {
-        Result<std::shared_ptr<const ChatTemplate>> t = model_template(st, e, m);
+        Result<std::shared_ptr<const ModelTemplate>> t = model_template(st, e, m);
         if (!t.is_ok()) return "error: " + t.status().message();
         if (!*t) return "plain";
-        Result<std::string> r = (*t)->render(ctx);
+        ChatRenderInput in;
+        in.messages = &messages;
+        Result<std::string> r = (*t)->tmpl.render(in);
         return r.is_ok() ? *r : "render error: " + r.status().message();
     };
     EXPECT_EQ(rendered(), "GGUF:hi") << "no TEMPLATE: the GGUF's";
     e.template_text = "MODELFILE:{{ messages[0].content }}";
     EXPECT_EQ(rendered(), "MODELFILE:hi");
-    e.template_text = "{{ .Prompt }}";  // from an Ollama store
+    e.template_text = "GO:{{ .Prompt }}";  // an Ollama Go template, as an Ollama store carries
+    EXPECT_EQ(rendered(), "GO:hi");
+    e.template_text = "{% for %}{{ .X";  // neither syntax
     EXPECT_EQ(rendered(), "GGUF:hi");
     EXPECT_EQ(rendered(), "GGUF:hi") << "again, from the cache";
     m.chat_template.clear();
     EXPECT_EQ(rendered(), "plain");
     // The cache holds each text once, parse errors too.
-    EXPECT_EQ(st.templates.size(), 3u);
-    EXPECT_EQ(parse_template(st, "{{ .Prompt }}").status().code(), StatusCode::invalid_argument);
+    EXPECT_EQ(st.templates.size(), 4u);
+    EXPECT_EQ(parse_template(st, "{% for %}{{ .X").status().code(), StatusCode::invalid_argument);
 }
 
 }  // namespace

@@ -95,6 +95,10 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context) 
     return render_impl(tmpl_.get(), context, options_);
 }
 
+Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context, const TemplateOptions& options) const {
+    return render_impl(tmpl_.get(), context, options);
+}
+
 Result<std::string> render_chat_template(std::string_view tmpl, const nlohmann::json& context,
                                          const TemplateOptions& options) {
     ASSIGN_OR_RETURN(ChatTemplate t, ChatTemplate::parse(tmpl, options));

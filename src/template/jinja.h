@@ -79,6 +79,7 @@ struct Value {
         return v;
     }
     static Value new_list(std::vector<Value> items = {}, bool tuple = false);
+    static Value new_iterator(std::vector<Value> items, const char* type = "generator");
     static Value new_dict();
     static Value new_namespace();
     static Value function(std::string name, std::function<Value(struct CallArgs&)> fn);
@@ -87,6 +88,8 @@ struct Value {
     bool is_none() const { return kind == Kind::none; }
     bool is_string() const { return kind == Kind::string; }
     bool is_list() const { return kind == Kind::list; }
+    bool is_iterator() const;  // a one-shot iterator (ListObj::iterator)
+    bool is_sequence() const;  // a list or tuple
     bool is_dict() const { return kind == Kind::dict; }
     bool is_number() const { return kind == Kind::boolean || kind == Kind::integer || kind == Kind::floating; }
     bool is_int_like() const { return kind == Kind::boolean || kind == Kind::integer; }
@@ -98,7 +101,12 @@ struct ListObj {
     std::vector<Value> items;
     bool is_tuple = false;
     const char* view = nullptr;  // "dict_items" / "dict_keys" / "dict_values": repr as dict_items([...])
+    // A one-shot iterator ("generator", "list_reverseiterator"): what Jinja2's map, select, reject, unique,
+    // items and reverse return. Iterating consumes it; it has no len(), no index, no JSON form, and is true.
+    const char* iterator = nullptr;
 };
+inline bool Value::is_iterator() const { return kind == Kind::list && list->iterator; }
+inline bool Value::is_sequence() const { return kind == Kind::list && !list->iterator; }
 
 // Insertion-ordered dict (Python semantics); keys compare with Python equality. Small dicts: linear lookup.
 struct DictObj {

@@ -16,6 +16,8 @@ using TestFn = bool (*)(Interp& in, const Value& v, CallArgs& a);
 
 Value S(std::string s) { return Value::string(std::move(s)); }
 Value L(std::vector<Value> items) { return Value::new_list(std::move(items)); }
+// What Jinja2's generator filters (map, select, reject, unique, items) return.
+Value G(std::vector<Value> items) { return Value::new_iterator(std::move(items)); }
 
 // make_attrgetter: "a.b.0" path through get_item; `def` replaces an undefined result when given.
 Value attr_path(const Value& item, const Value& attribute, int line) {
@@ -63,18 +65,18 @@ Value select_impl(Interp& in, Value v, CallArgs& a, bool attr, bool keep_when) {
     std::string test = has_test ? to_str(a.pos[off]) : "";
     CallArgs targs = sub_args(a, off + 1);
     std::vector<Value> out;
-    if (!truthy(v)) return L({});  // Jinja2: `if value:` guards the loop (none selects nothing)
+    if (!truthy(v)) return G({});  // Jinja2: `if value:` guards the loop (none selects nothing)
     for (auto& item : iterate(v, a.line)) {
         Value x = attr ? attr_path(item, attribute, a.line) : item;
         bool ok = has_test ? apply_test(in, test, x, targs) : truthy(x);
         if (ok == keep_when) out.push_back(item);
     }
-    return L(std::move(out));
+    return G(std::move(out));
 }
 
 Value f_map(Interp& in, Value v, CallArgs& a) {
     std::vector<Value> out;
-    if (!truthy(v)) return L({});  // Jinja2: `if value:` guards the loop
+    if (!truthy(v)) return G({});  // Jinja2: `if value:` guards the loop
     if (a.pos.empty()) {
         Value attribute = a.get(99, "attribute");
         if (attribute.is_undefined()) fail(a.line, "map requires a filter argument");
@@ -84,14 +86,14 @@ Value f_map(Interp& in, Value v, CallArgs& a) {
             Value x = attr_path(item, attribute, a.line);
             out.push_back(x.is_undefined() && has_def ? def : x);
         }
-        return L(std::move(out));
+        return G(std::move(out));
     }
     std::string name = to_str(a.pos[0]);
     for (auto& item : iterate(v, a.line)) {
         CallArgs fa = sub_args(a, 1);
         out.push_back(apply_filter(in, name, item, fa));
     }
-    return L(std::move(out));
+    return G(std::move(out));
 }
 
 Value f_tojson(Interp& in, Value v, CallArgs& a) {
@@ -159,7 +161,9 @@ Value f_length(Interp&, Value v, CallArgs& a) {
     switch (v.kind) {
         case Kind::undefined: return Value::integer(0);
         case Kind::string: return Value::integer(int64_t(utf8_length(v.s)));
-        case Kind::list: return Value::integer(int64_t(v.list->items.size()));
+        case Kind::list:
+            if (v.list->iterator) fail(a.line, std::string("object of type '") + v.list->iterator + "' has no len()");
+            return Value::integer(int64_t(v.list->items.size()));
         case Kind::dict:
         case Kind::ns: return Value::integer(int64_t(v.dict->items.size()));
         default: fail(a.line, std::string("object of type '") + type_name(v) + "' has no len()");
@@ -201,11 +205,11 @@ Value f_float(Interp&, Value v, CallArgs& a) {
 }
 
 Value f_items(Interp&, Value v, CallArgs& a) {
-    if (v.is_undefined()) return L({});
+    if (v.is_undefined()) return G({});
     if (!v.is_dict()) fail(a.line, "Can only get item pairs from a mapping.");
     std::vector<Value> out;
     for (const auto& [k, x] : v.dict->items) out.push_back(Value::new_list({k, x}, true));
-    return L(std::move(out));
+    return G(std::move(out));
 }
 
 Value f_unique(Interp&, Value v, CallArgs& a) {
@@ -221,7 +225,7 @@ Value f_unique(Interp&, Value v, CallArgs& a) {
         seen.push_back(key);
         out.push_back(item);
     }
-    return L(std::move(out));
+    return G(std::move(out));
 }
 
 Value sorted_values(Value v, CallArgs& a, bool reverse, bool cs, const Value& attribute) {
@@ -315,6 +319,7 @@ Value f_first(Interp&, Value v, CallArgs& a) {
 }
 
 Value f_last(Interp&, Value v, CallArgs& a) {
+    if (v.is_iterator()) fail(a.line, std::string("'") + type_name(v) + "' object is not reversible");
     auto items = iterate(v, a.line);
     if (items.empty()) return Value::undefined("No last item, sequence was empty.");
     return items.back();
@@ -342,9 +347,13 @@ Value f_reverse(Interp&, Value v, CallArgs& a) {
         for (size_t k = chars.size(); k-- > 0;) out += chars[k];
         return S(out);
     }
+    // Jinja2 returns reversed(value), an iterator, and a reversed list where reversed() fails (generators).
+    bool was_iterator = v.is_iterator();
     auto items = iterate(v, a.line);
     std::reverse(items.begin(), items.end());
-    return L(std::move(items));
+    if (was_iterator || v.is_undefined()) return L(std::move(items));
+    const char* type = v.is_dict() ? "dict_reversekeyiterator" : v.list->is_tuple ? "reversed" : "list_reverseiterator";
+    return Value::new_iterator(std::move(items), type);
 }
 
 Value f_wordcount(Interp&, Value v, CallArgs&) {
@@ -454,7 +463,7 @@ const std::unordered_map<std::string, TestFn>& tests() {
         {"iterable", [](Interp&, const Value& v,
                         CallArgs&) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }},
         {"sequence", [](Interp&, const Value& v,
-                        CallArgs&) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }},
+                        CallArgs&) { return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict(); }},
         {"callable", [](Interp&, const Value& v, CallArgs&) { return v.kind == Kind::func; }},
         {"filter", [](Interp&, const Value& v, CallArgs&) { return v.is_string() && has_filter(v.s); }},
         {"test", [](Interp&, const Value& v, CallArgs&) { return v.is_string() && has_test(v.s); }},

@@ -6,10 +6,10 @@ content) and random small templates, with berth (`berth debug render-template`) 
 transformers' chat-template environment (trim_blocks, lstrip_blocks, loopcontrols, raise_exception,
 strftime_now, tojson = json.dumps(ensure_ascii=False)), and prints every difference.
 
-  python3 src/tokenizer/jinja_diff.py --berth build/bin/berth --templates ../shared/testdata/templates/jinja
-  python3 src/tokenizer/jinja_diff.py --berth build/bin/berth --fuzz 500 --seed 3
-Needs: pip package jinja2 (3.1). Known, accepted differences: map/select/unique/items return lists in berth
-(generators in Jinja2, which fail in tojson and print as <generator ...>).
+  python3 src/template/jinja_diff.py --berth build/bin/berth --templates ../shared/testdata/templates/jinja
+  python3 src/template/jinja_diff.py --berth build/bin/berth --fuzz 500 --seed 3
+Needs: pip package jinja2 (3.1). Known, accepted difference: berth prints a generator (map, select, ...) as
+"<generator object>", Jinja2 with its address.
 """
 import argparse, datetime, glob, json, os, random, subprocess, sys, tempfile
 

@@ -436,7 +436,7 @@ Value Interp::eval_binary(const std::string& op, const Value& a, const Value& b,
     auto unsupported = [&]() -> Value {
         if (op == "+" && a.is_string())
             fail(line, std::string("can only concatenate str (not \"") + type_name(b) + "\") to str");
-        if (op == "+" && a.is_list() && !a.list->is_tuple)
+        if (op == "+" && a.is_sequence() && !a.list->is_tuple)
             fail(line, std::string("can only concatenate list (not \"") + type_name(b) + "\") to list");
         fail(line, "unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
     };
@@ -490,7 +490,7 @@ Value Interp::eval_binary(const std::string& op, const Value& a, const Value& b,
             r.markup = true;
             return r;
         }
-        if (a.is_list() && b.is_list() && a.list->is_tuple == b.list->is_tuple) {
+        if (a.is_sequence() && b.is_sequence() && a.list->is_tuple == b.list->is_tuple) {
             if ((a.list->items.size() + b.list->items.size()) * sizeof(Value) > limits_.max_output_bytes)
                 fail(line, "list exceeds the size limit");
             std::vector<Value> items = a.list->items;
@@ -500,7 +500,7 @@ Value Interp::eval_binary(const std::string& op, const Value& a, const Value& b,
         return unsupported();
     }
     if (op == "*" && (a.is_int_like() || b.is_int_like()) &&
-        (a.is_string() || b.is_string() || a.is_list() || b.is_list())) {
+        (a.is_string() || b.is_string() || a.is_sequence() || b.is_sequence())) {
         const Value& seq = a.is_int_like() ? b : a;
         int64_t n = std::max<int64_t>(0, (a.is_int_like() ? a : b).as_int());
         size_t unit = seq.is_string() ? seq.s.size() : seq.list->items.size() * sizeof(Value);
@@ -533,10 +533,17 @@ static bool contains(const Value& container, const Value& item, int line) {
             if (!item.is_string())
                 fail(line, std::string("'in <string>' requires string as left operand, not ") + type_name(item));
             return container.s.find(item.s) != std::string::npos;
-        case Kind::list:
-            for (const auto& x : container.list->items)
-                if (equals(x, item)) return true;
+        case Kind::list: {
+            auto& items = container.list->items;
+            for (size_t k = 0; k < items.size(); ++k) {
+                if (!equals(items[k], item)) continue;
+                // Python's `in` consumes an iterator up to and including the match.
+                if (container.list->iterator) items.erase(items.begin(), items.begin() + ptrdiff_t(k + 1));
+                return true;
+            }
+            if (container.list->iterator) items.clear();
             return false;
+        }
         case Kind::dict: return container.dict->find(item) != nullptr;
         case Kind::undefined: return false;
         default: fail(line, std::string("argument of type '") + type_name(container) + "' is not iterable");
@@ -570,7 +577,7 @@ Value Interp::eval_slice(const Value& obj, const Value& start, const Value& stop
     if (obj.is_string()) {
         chars = utf8_chars(obj.s);
         len = int64_t(chars.size());
-    } else if (obj.is_list()) {
+    } else if (obj.is_sequence()) {
         len = int64_t(obj.list->items.size());
     } else {
         fail(line, std::string("'") + type_name(obj) + "' object is not subscriptable");
@@ -623,7 +630,7 @@ Value get_item(const Value& obj, const Value& key, int line) {
     if (obj.is_undefined()) fail(line, obj.s);
     if (obj.is_dict()) {
         if (const Value* v = obj.dict->find(key)) return *v;
-    } else if ((obj.is_list() || obj.is_string()) && key.is_int_like()) {
+    } else if ((obj.is_sequence() || obj.is_string()) && key.is_int_like()) {
         int64_t k = key.as_int();
         if (obj.is_list()) {
             int64_t n = int64_t(obj.list->items.size());
@@ -644,7 +651,12 @@ Value get_item(const Value& obj, const Value& key, int line) {
 std::vector<Value> iterate(const Value& v, int line) {
     switch (v.kind) {
         case Kind::undefined: return {};
-        case Kind::list: return v.list->items;
+        case Kind::list: {
+            if (!v.list->iterator) return v.list->items;
+            std::vector<Value> items = std::move(v.list->items);  // one pass consumes an iterator
+            v.list->items.clear();
+            return items;
+        }
         case Kind::dict: {
             std::vector<Value> keys;
             for (const auto& [k, x] : v.dict->items) keys.push_back(k);

@@ -514,7 +514,7 @@ Value dict_method(const Value& self, const std::string& name) {
 Value get_method(const Value& obj, const std::string& name) {
     switch (obj.kind) {
         case Kind::string: return str_method(obj, name);
-        case Kind::list: return list_method(obj, name);
+        case Kind::list: return obj.list->iterator ? Value() : list_method(obj, name);
         case Kind::dict: return dict_method(obj, name);
         default: return Value();
     }

@@ -20,6 +20,12 @@ Value Value::new_list(std::vector<Value> items, bool tuple) {
     return v;
 }
 
+Value Value::new_iterator(std::vector<Value> items, const char* type) {
+    Value v = new_list(std::move(items));
+    v.list->iterator = type;
+    return v;
+}
+
 Value Value::new_dict() {
     Value v;
     v.kind = Kind::dict;
@@ -91,7 +97,7 @@ bool truthy(const Value& v) {
         case Kind::integer: return v.i != 0;
         case Kind::floating: return v.f != 0.0;
         case Kind::string: return !v.s.empty();
-        case Kind::list: return !v.list->items.empty();
+        case Kind::list: return v.list->iterator || !v.list->items.empty();  // a generator object is true
         case Kind::dict: return !v.dict->items.empty();
         case Kind::ns:
         case Kind::func: return true;
@@ -111,6 +117,7 @@ bool equals(const Value& a, const Value& b) {
         case Kind::string: return a.s == b.s;
         case Kind::list: {
             if (a.list == b.list) return true;
+            if (a.list->iterator || b.list->iterator) return false;  // iterators compare by identity
             const auto &x = a.list->items, &y = b.list->items;
             if (a.list->is_tuple != b.list->is_tuple || x.size() != y.size()) return false;
             for (size_t k = 0; k < x.size(); ++k)
@@ -140,7 +147,7 @@ const char* type_name(const Value& v) {
         case Kind::integer: return "int";
         case Kind::floating: return "float";
         case Kind::string: return "str";
-        case Kind::list: return v.list->is_tuple ? "tuple" : "list";
+        case Kind::list: return v.list->iterator ? v.list->iterator : v.list->is_tuple ? "tuple" : "list";
         case Kind::dict: return "dict";
         case Kind::ns: return "Namespace";
         case Kind::func: return "function";
@@ -157,7 +164,7 @@ int compare(const Value& a, const Value& b, int line) {
         return x < y ? -1 : x > y;
     }
     if (a.is_string() && b.is_string()) return a.s < b.s ? -1 : a.s > b.s;  // byte order = code-point order
-    if (a.is_list() && b.is_list() && a.list->is_tuple == b.list->is_tuple) {
+    if (a.is_sequence() && b.is_sequence() && a.list->is_tuple == b.list->is_tuple) {
         const auto &x = a.list->items, &y = b.list->items;
         for (size_t k = 0; k < x.size() && k < y.size(); ++k) {
             if (equals(x[k], y[k])) continue;
@@ -249,6 +256,10 @@ static void repr_into(const Value& v, std::string& out, int depth) {
         case Kind::string: out += str_repr(v.s); return;
         case Kind::undefined: out += "Undefined"; return;
         case Kind::list: {
+            if (v.list->iterator) {  // Python adds the address: <generator object sync_do_map at 0x7f...>
+                out += std::string("<") + v.list->iterator + " object>";
+                return;
+            }
             const auto& items = v.list->items;
             if (v.list->view) out += std::string(v.list->view) + "(";
             out += v.list->is_tuple ? '(' : '[';
@@ -387,6 +398,8 @@ static void json_into(const Value& v, const JsonStyle& st, int level, std::strin
             return;
         case Kind::string: json_string(v.s, st, out); return;
         case Kind::list: {
+            if (v.list->iterator)
+                fail(line, std::string("Object of type ") + v.list->iterator + " is not JSON serializable");
             const auto& items = v.list->items;
             if (items.empty()) {
                 out += "[]";

@@ -1,14 +1,17 @@
 // Chat-template rendering: a Jinja2 subset sufficient for the chat templates that real models ship
 // (Llama 3.x, Qwen 2.5, Mistral, Gemma, Phi, DeepSeek, Command R, Hermes, Functionary ...), rendering
 // byte for byte what Python's Jinja2 renders with trim_blocks and lstrip_blocks on.
-// Self-contained: includes only base and the nlohmann forward declarations.
+// Ollama's Go templates and one rendering API for chat requests of both syntaxes: PromptTemplate
+// (template/prompt_template.h), and the output parsers (template/output_parser.h), both included at the end.
+// Includes base and nlohmann/json (the output parsers' options hold the request's tools).
 //
 // Supported: {{ }}, {% if/elif/else %}, {% for ... in ... if ... %} with else, loop.* and break/continue,
 // {% set %} (also block set, tuple unpacking, namespace attributes), {% macro %} and {% call %}, {% filter %},
 // {% with %}, {% raw %}, {% do %}, {% generation %}; Python-semantics values and operators; the Jinja2
 // filters and tests chat templates use; str/list/dict methods; namespace(), range(), dict(),
-// raise_exception(msg), strftime_now(fmt). Known differences from Jinja2: map/select/reject/unique/items
-// return lists (Jinja2: generators, which print as "<generator ...>" and fail in tojson); an unknown filter
+// raise_exception(msg), strftime_now(fmt); map/select/reject/unique/items/reverse return one-shot iterators as
+// in Jinja2 (no len, no index, fail in tojson). Known differences from Jinja2: a loop that breaks early
+// consumes the whole iterator, iterators print without an address ("<generator object>"); an unknown filter
 // or test fails when reached (Jinja2: at compile time outside `if` blocks); lists may be mutated with
 // append/pop (transformers' sandbox forbids it); a caller() kept past its {% call %} fails; integers are
 // 64-bit (overflow fails); case mapping covers ASCII, Latin, Greek and Cyrillic; no include/extends/import,
@@ -24,6 +27,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/base.h"
+#include "template/output_parser.h"
 
 namespace berth {
 
@@ -59,6 +63,8 @@ class ChatTemplate {
     // Same with an insertion-ordered object: key order then follows the input (what Python's dicts keep),
     // which matters for tojson and for loops over dicts. Prefer this for request bodies.
     Result<std::string> render(const nlohmann::ordered_json& context) const;
+    // Same with other options for this render (a pinned clock, other bounds); the parse is shared.
+    Result<std::string> render(const nlohmann::ordered_json& context, const TemplateOptions& options) const;
 
   private:
     std::shared_ptr<const jinja::Template> tmpl_;
@@ -78,3 +84,5 @@ Result<std::string> render_chat_template(std::string_view tmpl, const nlohmann::
 Result<std::string> render_plain_chat(const nlohmann::json& messages, bool add_generation_prompt);
 
 }  // namespace berth
+
+#include "template/prompt_template.h"  // PromptTemplate: chat requests through Jinja or Ollama's Go templates

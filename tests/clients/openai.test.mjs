@@ -74,3 +74,17 @@ test("errors are OpenAI-shaped", async () => {
     client.chat.completions.create({ model: "stories260K", messages: "not a list" }),
     (e) => e.status === 400);
 });
+
+test("embeddings.create, unchanged (the SDK asks for base64 by default)", async () => {
+  // openai 4.x sends encoding_format "base64" unless told otherwise and decodes the little-endian float32 bytes.
+  const r = await client.embeddings.create({ model: "bert-f16", input: ["hello world", "second input"] });
+  assert.equal(r.object, "list");
+  assert.equal(r.data.length, 2);
+  const v = r.data[0].embedding;
+  assert.ok(Array.isArray(v) && v.length > 0 && v.every((x) => Number.isFinite(x)), "decoded to numbers");
+  assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-4, "a unit vector");
+  // The same vector as asking for floats explicitly.
+  const f = await client.embeddings.create({ model: "bert-f16", input: "hello world", encoding_format: "float" });
+  assert.deepEqual(f.data[0].embedding, v);
+  assert.ok(r.usage.prompt_tokens > 0);
+});

@@ -116,14 +116,16 @@ test("OpenAI completions: reference greedy text, streamed too", async () => {
 
 test("tags, ps (with berth's fields), show, /v1/models", async () => {
   const tags = await get(srv.base, "/api/tags");
-  const m = tags.json.models.find((x) => x.name === "stories260K");
-  assert.ok(m, "stories260K is listed under its file name");
+  const m = tags.json.models.find((x) => x.name === "stories260K:latest");
+  assert.ok(m, "stories260K is listed under its file name, with its tag as Ollama lists models");
+  assert.equal(m.model, m.name);
   assert.equal(m.details.format, "gguf");
   assert.equal(m.details.family, "llama");
   await post(srv.base, "/api/generate", { model: "stories260K", prompt: "", keep_alive: "10m" });
   const ps = await get(srv.base, "/api/ps");
-  const p = ps.json.models.find((x) => x.name === "stories260K");
-  assert.ok(p, "loaded");
+  const p = ps.json.models.find((x) => x.name === "stories260K:latest");
+  assert.ok(p, "loaded, listed with its tag");
+  assert.equal(p.model, "stories260K:latest");
   for (const k of ["size", "size_vram", "size_weights", "size_kv", "size_scratch", "size_cache", "context_length"]) assert.ok(Number.isInteger(p[k]), k);
   assert.equal(p.size, p.size_weights + p.size_kv + p.size_scratch + p.size_cache);
   assert.equal(p.pinned, false);
@@ -185,7 +187,8 @@ test("bad input gets the documented status, and the server answers normally righ
     ["/api/generate", JSON.stringify({ model: "stories260K", prompt: "x", keep_alive: "10" }), 400],
     ["/api/generate", JSON.stringify({ model: "stories260K", prompt: "x", keep_alive: true }), 400],
     ["/api/generate", JSON.stringify({ model: "stories260K", prompt: "x", options: { temperature: "hot" } }), 400],
-    ["/api/generate", JSON.stringify({ model: "stories260K", prompt: "x", format: "json" }), 400],
+    ["/api/generate", JSON.stringify({ model: "stories260K", prompt: "x", format: "yaml" }), 400],
+    ["/api/generate", JSON.stringify({ model: "stories260K", prompt: "x", format: { type: "object", properties: { a: { type: "frob" } } } }), 400],
     ["/api/generate", JSON.stringify({ model: "../../etc/passwd", prompt: "x" }), 400],
     ["/api/generate", JSON.stringify({ model: "no-such-model", prompt: "x" }), 404],
     ["/api/chat", JSON.stringify({ model: "stories260K", messages: "hi" }), 400],
@@ -294,7 +297,7 @@ test("a client that disconnects cancels its generation while nothing is written:
     assert.equal(await pending, "AbortError", `${what}: still running when the client left`);
     await waitFor(async () => (await cancelled()) === before + 1, `${what}: the generation to be cancelled`, 10000);
     await waitFor(async () => {
-      const m = (await get(srv.base, "/api/ps")).json.models.find((x) => x.name === "stories260K");
+      const m = (await get(srv.base, "/api/ps")).json.models.find((x) => x.name === "stories260K:latest");
       return m && m.state === "ready" && m.in_flight === 0;
     }, `${what}: the model to be idle again`, 5000);
     await servesNormally();

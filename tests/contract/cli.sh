@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The command-line client against a real server: list/ps/show with --json, run (argument and piped prompt,
-# reference greedy text through a Modelfile PARAMETER), create/cp/rm, stop, and error exits.
+# reference greedy text through a Modelfile PARAMETER), create/cp/rm, stop, error exits, and debug
+# render-template on Ollama Go reference cases.
 # Usage: tests/contract/cli.sh BERTH_BINARY
 set -euo pipefail
 bin=$(realpath "$1")
@@ -28,12 +29,33 @@ check "cp: the copy is listed" "$("$bin" list --json | json_get "'greedy-copy:la
 "$bin" rm greedy-copy greedy >/dev/null
 check "rm: both gone" "$("$bin" list --json | json_get "[m['name'] for m in d['models'] if m['name'].startswith('greedy')]")" "[]"
 
+# debug render-template: Ollama Go reference cases byte for byte, from an /api/chat body on stdin.
+render_case() {  # render_case TEMPLATE CONVERSATION [OPTIONS...]: "same" when berth renders the reference bytes
+  local name=$1 conv=$2; shift 2
+  python3 - "$testdata/templates/gotmpl/renderings.json" "$work" "$name" "$conv" <<'PY'
+import json, sys
+ref = json.load(open(sys.argv[1])); work, name, conv = sys.argv[2:5]
+open(f"{work}/case.gotmpl", "w").write(ref["templates"][name])
+json.dump(ref["conversations"][conv], open(f"{work}/case.json", "w"))
+out = next(c["output"] for c in ref["cases"] if c["template"] == name and c["conversation"] == conv)
+open(f"{work}/case.expected", "wb").write(out.encode())
+PY
+  "$bin" debug render-template "$work/case.gotmpl" --now 1795435200 "$@" <"$work/case.json" >"$work/case.out" &&
+    cmp -s "$work/case.out" "$work/case.expected" && echo same || echo differs
+}
+check "render-template --syntax go: tools and a tool call" "$(render_case x-authored-qwen3-style e-tool-call-single --syntax go)" same
+check "render-template (detected): dates, think \"high\", json" "$(render_case x-authored-features g4-thinking-think-high)" same
+check "render-template: legacy .Prompt/.Response template" "$(render_case x-authored-legacy-think c-system-multiturn)" same
+
 set +e
 err=$("$bin" run no-such-model "hi" 2>&1); rc=$?
 set -e
 check "run of an unknown model fails" "$rc" 1
 check "run of an unknown model says why" "$(echo "$err" | grep -c "not found")" 1
 check "unknown option is refused" "$("$bin" ps --bogus >/dev/null 2>&1; echo $?)" 1
+echo '{{ .System }} {{ end }}' >"$work/bad.tmpl"
+check "render-template: a template that is neither syntax exits 1" \
+  "$(echo '{"messages": []}' | "$bin" debug render-template "$work/bad.tmpl" >/dev/null 2>&1; echo $?)" 1
 
 kill -0 $pid || { echo "FAIL cli: the server died"; cat "$work/server.log"; exit 1; }
 [ $fails -eq 0 ] || { echo "cli: $fails failed"; exit 1; }

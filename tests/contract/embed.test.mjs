@@ -62,3 +62,21 @@ test("wrong model kinds and inputs get clear errors", async () => {
   const show = await post(srv.base, "/api/show", { model: "bert-f16" });
   assert.deepEqual(show.json.capabilities, ["embedding"]);
 });
+
+test("/v1/embeddings encoding_format base64: little-endian float32, as OpenAI sends it", async () => {
+  const f = await post(srv.base, "/v1/embeddings", { model: "bert-f16", input: "hello", encoding_format: "float" });
+  const b = await post(srv.base, "/v1/embeddings", { model: "bert-f16", input: "hello", encoding_format: "base64" });
+  assert.equal(b.status, 200, b.text);
+  assert.equal(typeof b.json.data[0].embedding, "string");
+  const bytes = Buffer.from(b.json.data[0].embedding, "base64");
+  assert.equal(bytes.length, 4 * f.json.data[0].embedding.length);
+  const decoded = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(4 * i));
+  // JSON carries the float32 values in shortest round-trip form, so both decode to the same float32 numbers.
+  assert.deepEqual(decoded, f.json.data[0].embedding.map((x) => Math.fround(x)));
+  const bad = await post(srv.base, "/v1/embeddings", { model: "bert-f16", input: "hello", encoding_format: "hex" });
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.error.message, /encoding_format must be "float" or "base64"/);
+  const dims = await post(srv.base, "/api/embed", { model: "bert-f16", input: "hello", dimensions: 8.0 });
+  assert.equal(dims.status, 200, "an integer sent as a float is accepted");
+  assert.equal(dims.json.embeddings[0].length, 8);
+});

@@ -30,10 +30,14 @@ export async function waitFor(fn, what, timeoutMs = 20000) {
   throw new Error(`timed out waiting for ${what}${last ? ": " + last.message : ""}`);
 }
 
-export async function startServer(extraEnv = {}, extraArgs = []) {
+// `fileSizeKiB` runs the server under that file-size limit (RLIMIT_FSIZE, as `ulimit -f`): a disk that is full.
+export async function startServer(extraEnv = {}, extraArgs = [], { fileSizeKiB = 0 } = {}) {
   const port = await freePort();
   const store = fs.mkdtempSync(path.join(os.tmpdir(), "berth-contract-"));
-  const proc = spawn(berth, ["serve", "--models-dir", path.join(testdata, "models"), ...extraArgs], {
+  const args = ["serve", "--models-dir", path.join(testdata, "models"), ...extraArgs];
+  const [cmd, argv] = fileSizeKiB ? ["bash", ["-c", `ulimit -f ${fileSizeKiB} && exec "$0" "$@"`, berth, ...args]]
+                                  : [berth, args];
+  const proc = spawn(cmd, argv, {
     env: { ...process.env, BERTH_HOST: `127.0.0.1:${port}`, BERTH_MODELS: store, ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -42,9 +46,13 @@ export async function startServer(extraEnv = {}, extraArgs = []) {
   proc.stderr.on("data", (d) => { log += d; });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(base + "/")).ok, "berth to answer GET /");
+  const exited = new Promise((r) => proc.once("exit", (code, signal) => r({ code, signal })));
   return {
-    base, store, port,
+    base, store, port, pid: proc.pid, proc,
     log: () => log,
+    // Sends a signal to the server; `exited` resolves with {code, signal} once it is gone.
+    kill: (sig) => proc.kill(sig),
+    exited,
     async stop() {
       if (proc.exitCode === null) {
         proc.kill("SIGTERM");

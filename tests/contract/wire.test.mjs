@@ -73,7 +73,7 @@ test("non-UTF-8 bytes in a JSON string get 400", async () => {
 });
 
 test("options out of range get 400 with the option's name", async () => {
-  for (const options of [{ num_ctx: -5 }, { num_predict: "many" }, { num_predict: -7 }, { top_p: 7 }, { top_p: "x" },
+  for (const options of [{ num_ctx: -5 }, { num_predict: "many" }, { top_p: 7 }, { top_p: "x" },
                          { min_p: -0.5 }, { top_k: -3 }, { seed: 1.5e300 }, { temperature: -1 }, { repeat_last_n: -9 },
                          { repeat_penalty: 1e300 }]) {
     const r = await post(srv.base, "/api/generate", { ...normal, options });

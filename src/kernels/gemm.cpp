@@ -1,0 +1,124 @@
+// The GEMM driver (gemm_impl.h): quantizes the activations once, then hands out (job, 16-row panel, token
+// range) tasks from one atomic counter. A task unpacks its panel chunk by chunk (kChunkCols columns) into the
+// thread's own buffer and runs the ISA's kernel over every token of its range, so each weight block is
+// unpacked and read once per product whatever the batch size.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+
+#include "kernels/gemm_impl.h"
+#include "kernels/kernels.h"
+
+namespace berth {
+namespace {
+
+using kern::GemmIsaKernels;
+
+const GemmIsaKernels* pick_gemm() {
+    switch (active_isa()) {
+        case Isa::amx:
+            if (const GemmIsaKernels* k = kern::gemm_kernels_amx()) return k;
+            return kern::gemm_kernels_avx512();
+        case Isa::avx512: return kern::gemm_kernels_avx512();
+        case Isa::avxvnni: return kern::gemm_kernels_avxvnni();
+        case Isa::avx2: return kern::gemm_kernels_avx2();
+        case Isa::scalar: return kern::gemm_kernels_scalar();
+    }
+    return nullptr;
+}
+
+// Below this many tokens the row kernels, which keep a few tokens' accumulators per weight row, win: the
+// panel unpack is paid per product and only amortized over the batch. BERTH_GEMM_MIN_TOKENS overrides it.
+int64_t min_tokens() {
+    static const int64_t v = [] {
+        const char* e = getenv("BERTH_GEMM_MIN_TOKENS");
+        return e && *e ? std::max<int64_t>(1, atoll(e)) : int64_t(16);
+    }();
+    return v;
+}
+
+constexpr int kMaxTile = 16;  // the largest activation tile of any ISA (AMX)
+
+size_t align64(size_t b) { return (b + 63) / 64 * 64; }
+
+}  // namespace
+
+bool gemm_applies(const MatmulJob* jobs, int n_jobs, int64_t n_tokens) {
+    if (n_tokens < min_tokens()) return false;
+    const int64_t n_cols = jobs[0].w.ne[0];
+    if (n_cols % 32 != 0) return false;
+    const GemmIsaKernels* K = pick_gemm();
+    if (!K) return false;
+    for (int j = 0; j < n_jobs; j++) {
+        const DType t = jobs[j].w.type;
+        if (!kern::gemm_supports(t) || jobs[j].w.ne[0] != n_cols || (t == DType::Q8_0 && !K->eight_bit)) return false;
+    }
+    return true;
+}
+
+size_t gemm_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n_threads) {
+    if (!kern::gemm_supports(wtype) || n_cols % 32 != 0 || n_tokens < min_tokens()) return 0;
+    size_t acts = 0;
+    for (int tt = 1; tt <= kMaxTile; tt++) acts = std::max(acts, kern::gemm_acts_bytes(n_cols, n_tokens, tt));
+    return align64(acts) + size_t(std::max(n_threads, 1)) * kern::panel_scratch_bytes() + 64;
+}
+
+void gemm_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n_tokens, void* wdata) {
+    const GemmIsaKernels& K = *pick_gemm();
+    const int64_t n_cols = jobs[0].w.ne[0];
+    const int nth = pool.n_threads();
+    uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wdata) + 63) / 64 * 64);
+    const kern::GemmActs acts = kern::carve_acts(base, n_cols, n_tokens, K.tt);
+    uint8_t* panels = base + align64(kern::gemm_acts_bytes(n_cols, n_tokens, K.tt));
+
+    // Activations: whole tiles per thread.
+    const int64_t n_tiles = (n_tokens + K.tt - 1) / K.tt;
+    auto quantize = [&](int ith, int n) {
+        const int64_t a = n_tiles * ith / n, b = n_tiles * (ith + 1) / n;
+        if (a < b) K.quantize(x, n_tokens, a * K.tt, b * K.tt, acts);
+    };
+    if (n_tiles > 1 && nth > 1)
+        pool.parallel(quantize);
+    else
+        quantize(0, 1);
+
+    // Tasks: every panel of every job; the token range is split too when there are few panels for the pool.
+    int64_t first_task[9] = {0};
+    int64_t n_panels_total = 0;
+    for (int j = 0; j < n_jobs; j++) n_panels_total += (jobs[j].w.ne[1] + kern::kPanelRows - 1) / kern::kPanelRows;
+    const int64_t parts = std::clamp<int64_t>((4 * nth + n_panels_total - 1) / n_panels_total, 1, n_tiles);
+    for (int j = 0; j < n_jobs; j++)
+        first_task[j + 1] = first_task[j] + (jobs[j].w.ne[1] + kern::kPanelRows - 1) / kern::kPanelRows * parts;
+    const int64_t n_tasks = first_task[n_jobs];
+    std::atomic<int64_t> next{0};
+    auto run = [&](int ith, int) {
+        kern::Panel p = kern::carve_panel(panels + size_t(ith) * kern::panel_scratch_bytes());
+        for (int64_t task = next.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
+             task = next.fetch_add(1, std::memory_order_relaxed)) {
+            int j = 0;
+            while (task >= first_task[j + 1]) j++;
+            const int64_t local = task - first_task[j], panel = local / parts, part = local % parts;
+            const TensorView& w = jobs[j].w;
+            const int64_t r0 = panel * kern::kPanelRows;
+            const int n_rows = int(std::min<int64_t>(kern::kPanelRows, w.ne[1] - r0));
+            const int64_t tile0 = n_tiles * part / parts, tile1 = n_tiles * (part + 1) / parts;
+            const int64_t t0 = tile0 * K.tt, t1 = std::min(n_tokens, tile1 * K.tt);
+            if (t0 >= t1) continue;
+            const int64_t ldy = jobs[j].ldy == 0 ? w.ne[1] : jobs[j].ldy;
+            const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r0 * w.row_bytes();
+            for (int64_t k0 = 0; k0 < n_cols; k0 += kern::kChunkCols) {
+                const int kc = int(std::min<int64_t>(kern::kChunkCols, n_cols - k0));
+                kern::unpack_rows(w.type, wr, size_t(w.row_bytes()), n_rows, k0, kc, p);
+                if (K.transpose) K.transpose(p);
+                const kern::GemmArgs g{&p, &acts, k0, t0, int(t1 - t0), jobs[j].y + r0, ldy, n_rows, k0 > 0};
+                (p.blk == 16 ? K.kernel16 : K.kernel32)(g);
+            }
+        }
+    };
+    if (n_tasks > 1 && nth > 1)
+        pool.parallel(run);
+    else
+        run(0, 1);
+}
+
+}  // namespace berth

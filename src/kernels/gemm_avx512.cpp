@@ -1,0 +1,156 @@
+// AVX-512 VNNI GEMM (gemm_impl.h; compiled with the avx512 flags, called only after the run-time CPU check).
+// Register tile: 16 weight rows (one zmm of int32 lanes) × up to 12 tokens. Per 4 columns one 64-byte load
+// of weights feeds 12 vpdpbusd whose activation operand is a 4-byte broadcast straight from memory, so the
+// inner loop is one load and 12 multiply-accumulates of 64 products each. Per sub-block the int32 sums
+// become floats once: acc += (sum · scale) · d_x + min · s_x.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/gemm_impl.h"
+
+namespace berth::kern {
+namespace {
+
+constexpr int kTile = 12;  // tokens per activation tile: 12 int32 + 12 float accumulators, 8 zmm to spare
+
+// acc += w · broadcast(4 bytes at p), with the broadcast folded into vpdpbusd's memory operand ({1to16}); GCC
+// 12 emits a separate vpbroadcastd for the intrinsic form, one more load-port uop per multiply-accumulate.
+inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t* p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const int32_t*>(p)));
+    return acc;
+}
+
+template <int BLK, int T>
+void tile(const GemmArgs& g, int64_t ts) {
+    const Panel& p = *g.p;
+    const GemmActs& a = *g.a;
+    const int64_t tile = ts / kTile;
+    const int8_t* xq = a.q + tile * kTile * a.n_cols + g.k0 * kTile;
+    const float* xd = a.d + tile * kTile * (a.n_cols / 32) + (g.k0 / 32) * kTile;
+    const float* xs = BLK == 32 ? a.s32 + tile * kTile * (a.n_cols / 32) + (g.k0 / 32) * kTile
+                                : a.s16 + tile * kTile * (a.n_cols / 16) + (g.k0 / 16) * kTile;
+    __m512 acc[T];
+#pragma GCC unroll 16
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    const int nb = p.kc / BLK;
+    const uint8_t* wq = p.q;
+    for (int b = 0; b < nb; b++) {
+        __m512i sum[T];
+#pragma GCC unroll 16
+        for (int t = 0; t < T; t++) sum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < BLK / 4; j++) {
+            const __m512i w = _mm512_load_si512(wq + (b * (BLK / 4) + j) * 64);
+            const int8_t* xj = xq + (b * (BLK / 4) + j) * 4 * kTile;
+#pragma GCC unroll 16
+            for (int t = 0; t < T; t++) sum[t] = dpbusd_bcast(sum[t], w, xj + 4 * t);
+        }
+        const __m512 sc = _mm512_load_ps(p.scale + 16 * b), mn = _mm512_load_ps(p.min + 16 * b);
+        const float* dxb = xd + (b * BLK / 32) * kTile;
+        const float* sxb = xs + b * kTile;
+#pragma GCC unroll 16
+        for (int t = 0; t < T; t++) {
+            const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t]), sc);
+            acc[t] = _mm512_fmadd_ps(f, _mm512_set1_ps(dxb[t]), acc[t]);
+            acc[t] = _mm512_fmadd_ps(mn, _mm512_set1_ps(sxb[t]), acc[t]);
+        }
+    }
+    const __mmask16 m = g.n_rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << g.n_rows) - 1);
+    for (int t = 0; t < T; t++) {
+        float* yt = g.y + (ts + t) * g.ldy;
+        __m512 v = acc[t];
+        if (g.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, yt));
+        _mm512_mask_storeu_ps(yt, m, v);
+    }
+}
+
+template <int BLK, int T = kTile>
+inline void tile_n(int n, const GemmArgs& g, int64_t ts) {
+    if (n == T)
+        tile<BLK, T>(g, ts);
+    else if constexpr (T > 1)
+        tile_n<BLK, T - 1>(n, g, ts);
+}
+
+template <int BLK>
+void kernel(const GemmArgs& g) {
+    for (int64_t ts = g.t0; ts < g.t0 + g.nt; ts += kTile)
+        tile_n<BLK>(int(std::min<int64_t>(kTile, g.t0 + g.nt - ts)), g, ts);
+}
+
+// 16 rows × 64 columns per step: the 16×16 matrix of 4-byte groups is transposed in registers.
+void transpose(Panel& p) {
+    const int kc = p.kc;
+    for (int s = 0; s < kc / 64; s++) {
+        __m512i r[16], a[16], b[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(p.rows + size_t(i) * kc + 64 * s);
+        for (int i = 0; i < 8; i++) {
+            a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+            a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+        }
+        for (int i = 0; i < 4; i++) {
+            b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+            b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+            b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+            b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+        }
+        // b[4i + c] holds, in 128-bit lane L, the 4-byte group 4L + c of rows 4i .. 4i + 3.
+        uint8_t* out = p.q + size_t(s) * 16 * 64;
+        for (int c = 0; c < 4; c++) {
+            const __m512i e0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44),
+                          e1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xEE);
+            const __m512i f0 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44);
+            const __m512i f1 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xEE);
+            _mm512_store_si512(out + (0 + c) * 64, _mm512_shuffle_i32x4(e0, f0, 0x88));
+            _mm512_store_si512(out + (4 + c) * 64, _mm512_shuffle_i32x4(e0, f0, 0xDD));
+            _mm512_store_si512(out + (8 + c) * 64, _mm512_shuffle_i32x4(e1, f1, 0x88));
+            _mm512_store_si512(out + (12 + c) * 64, _mm512_shuffle_i32x4(e1, f1, 0xDD));
+        }
+    }
+    for (int k = kc / 64 * 64; k < kc; k += 4)  // a last partial slab (kc = 32 mod 64)
+        for (int r = 0; r < 16; r++) memcpy(p.q + (k / 4) * 64 + r * 4, p.rows + size_t(r) * kc + k, 4);
+}
+
+}  // namespace
+
+void gemm_quantize_avx512(const float* x, int64_t n_tokens, int64_t t0, int64_t t1, const GemmActs& a) {
+    const int64_t nb = a.n_cols / 32;
+    int8_t* q = const_cast<int8_t*>(a.q);
+    float* d = const_cast<float*>(a.d);
+    float* s32 = const_cast<float*>(a.s32);
+    float* s16 = const_cast<float*>(a.s16);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t t = t0; t < t1; t++) {
+        const float* xt = x + t * a.n_cols;
+        for (int64_t b = 0; b < nb; b++) {
+            __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
+            if (t < n_tokens) x0 = _mm512_loadu_ps(xt + 32 * b), x1 = _mm512_loadu_ps(xt + 32 * b + 16);
+            const float amax =
+                _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+            const float db = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;
+            const __m512 idv = _mm512_set1_ps(id);
+            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, idv)),
+                          q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, idv));
+            const int sum0 = _mm512_reduce_add_epi32(q0), sum1 = _mm512_reduce_add_epi32(q1);
+            alignas(16) int32_t groups[8];
+            _mm_store_si128(reinterpret_cast<__m128i*>(groups), _mm512_cvtepi32_epi8(q0));
+            _mm_store_si128(reinterpret_cast<__m128i*>(groups + 4), _mm512_cvtepi32_epi8(q1));
+            for (int i = 0; i < 8; i++) memcpy(q + a.q_at(t, 32 * b + 4 * i), &groups[i], 4);
+            d[a.b32_at(t, b)] = db;
+            s32[a.b32_at(t, b)] = db * float(sum0 + sum1);
+            s16[a.b16_at(t, 2 * b)] = db * float(sum0);
+            s16[a.b16_at(t, 2 * b + 1)] = db * float(sum1);
+        }
+    }
+}
+
+const GemmIsaKernels* gemm_kernels_avx512() {
+    static const GemmIsaKernels k{kernel<16>, kernel<32>, transpose, gemm_quantize_avx512, kTile, true, "avx512"};
+    return &k;
+}
+
+}  // namespace berth::kern
