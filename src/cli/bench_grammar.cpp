@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "backend/backend.h"
 #include "cli/bench.h"
 #include "cli/soak.h"
 #include "engine/engine.h"
@@ -74,6 +75,8 @@ Status run_grammar(const Options& o, Report& r) {
     ModelOptions mo;
     mo.n_ctx = std::min(r.n_ctx_train, 2048);
     mo.n_threads = o.threads;
+    mo.num_gpu = o.num_gpu;  // --num-gpu: the model's layers on the device, as in the other sections
+    mo.device = o.num_gpu != 0 && !devices().empty() ? devices().front() : nullptr;
     ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::load(o.path, mo));
     std::unique_ptr<Tokenizer> tok;
     if (o.grammar_vocab.empty()) {
