@@ -19,6 +19,8 @@ let srv, ollama, openai;
 const MODEL = "qwen3-tools-q8_0";
 // Where parallel calls are allowed, the grammar admits up to 8 of them and random weights may write all 8 (about
 // 60 tokens each with this vocabulary): such requests get a budget of 1000 tokens so that they end with "stop".
+// Tools say additionalProperties: false: by the specification the default allows more properties, and random
+// weights then write property names until the budget cuts the call.
 const weather = {
   type: "function",
   function: {
@@ -34,7 +36,8 @@ const weather = {
 };
 const time = {
   type: "function",
-  function: { name: "get_time", description: "Time in a zone", parameters: { type: "object", properties: { zone: { type: "string", maxLength: 12 } }, required: ["zone"] } },
+  function: { name: "get_time", description: "Time in a zone", parameters: { type: "object", properties: { zone: { type: "string", maxLength: 12 } }, required: ["zone"],
+                                                                             additionalProperties: false } },
 };
 
 before(async () => {
