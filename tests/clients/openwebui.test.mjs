@@ -6,25 +6,10 @@
 // PARAMETER) makes the call certain where the test needs one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, post } from "./server.mjs";
+import { startServer, post, weather } from "./server.mjs";
 
 let srv;
 const MODEL = "qwen3-tools-q8_0";
-const weather = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Current weather in a city",
-    parameters: {
-      type: "object",
-      properties: { city: { type: "string", enum: ["Paris", "Berlin", "Rome"] }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
-      required: ["city", "unit"],
-      // Without it the schema (by the specification) allows more properties, and random weights write endless
-      // property names until num_predict cuts the call (then returned as content with done_reason "length").
-      additionalProperties: false,
-    },
-  },
-};
 const metadata = { user_id: "u-1", chat_id: "c-1", message_id: "m-1", session_id: "s-1", tool_ids: null, files: null };
 
 before(async () => {
