@@ -23,16 +23,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const GgufFile& g = **parsed;
 
     // Every metadata value through the typed getters, and the first elements of numeric arrays.
-    volatile int64_t sink = 0;
+    // Unsigned: the sum only keeps the reads from being optimised away, and must wrap rather than overflow.
+    volatile uint64_t sink = 0;
     for (const auto& [key, v] : g.metadata()) {
-        sink = sink + g.get_int(key).value_or(0) + int64_t(g.get_float(key).value_or(0) != 0) +
-               int64_t(g.get_string(key).value_or("").size()) + g.get_bool(key).value_or(false);
+        sink = sink + uint64_t(g.get_int(key).value_or(0)) + uint64_t(g.get_float(key).value_or(0) != 0) +
+               uint64_t(g.get_string(key).value_or("").size()) + uint64_t(g.get_bool(key).value_or(false));
         if (v.type == GgufType::ARRAY && v.elem_type != GgufType::STRING) {
             for (uint64_t i = 0; i < std::min<uint64_t>(v.count, 64); ++i)
-                sink = sink + v.int_at(i) + int64_t(v.float_at(i) != 0);
-            if (v.count > 0) sink = sink + v.int_at(v.count - 1);
+                sink = sink + uint64_t(v.int_at(i)) + uint64_t(v.float_at(i) != 0);
+            if (v.count > 0) sink = sink + uint64_t(v.int_at(v.count - 1));
         }
-        for (std::string_view s : v.strings) sink = sink + int64_t(s.size());
+        for (std::string_view s : v.strings) sink = sink + uint64_t(s.size());
     }
     // Tensor data lies inside the input: touch its first and last byte.
     for (const GgufTensorInfo& t : g.tensors()) {

@@ -139,6 +139,21 @@ Status openai_content(const ojson& m, const std::string& path, std::string& out,
     return Status::ok();
 }
 
+// A message's `tool_calls` (both APIs): each call decoded into msg["tool_calls"]; absent, null or [] leaves none.
+Status decode_tool_calls(const ojson& m, const std::string& path, ojson& msg) {
+    auto calls = m.find("tool_calls");
+    if (calls == m.end() || calls->is_null()) return Status::ok();
+    if (!calls->is_array()) return invalid_argument("%s.tool_calls must be a list", path.c_str());
+    ojson list = ojson::array();
+    for (size_t j = 0; j < calls->size(); ++j) {
+        ojson call;
+        RETURN_IF_ERROR(decode_tool_call((*calls)[j], string_printf("%s.tool_calls[%zu]", path.c_str(), j), call));
+        list.push_back(std::move(call));
+    }
+    if (!list.empty()) msg["tool_calls"] = std::move(list);
+    return Status::ok();
+}
+
 }  // namespace
 
 bool parse_body_ordered(const httplib::Request& req, httplib::Response& res, ojson& out, bool openai) {
@@ -340,17 +355,7 @@ Status decode_native_chat(const ojson& body, ChatRequest& out) {
             }
             if (auto im = m.find("images"); im != m.end() && im->is_array() && !im->empty()) out.has_images = true;
             RETURN_IF_ERROR(optional_string(m, "thinking", path, msg, "thinking"));
-            if (auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
-                if (!calls->is_array()) return invalid_argument("%s.tool_calls must be a list", path.c_str());
-                ojson list = ojson::array();
-                for (size_t j = 0; j < calls->size(); ++j) {
-                    ojson call;
-                    RETURN_IF_ERROR(
-                        decode_tool_call((*calls)[j], string_printf("%s.tool_calls[%zu]", path.c_str(), j), call));
-                    list.push_back(std::move(call));
-                }
-                if (!list.empty()) msg["tool_calls"] = std::move(list);
-            }
+            RETURN_IF_ERROR(decode_tool_calls(m, path, msg));
             RETURN_IF_ERROR(optional_string(m, "tool_name", path, msg, "tool_name"));
             RETURN_IF_ERROR(optional_string(m, "tool_call_id", path, msg, "tool_call_id"));
             out.messages.push_back(std::move(msg));
@@ -384,17 +389,7 @@ Status decode_openai_chat(const ojson& body, ChatRequest& out) {
         // Prior reasoning: Ollama reads `reasoning`; llama.cpp and DeepSeek clients send `reasoning_content`.
         RETURN_IF_ERROR(optional_string(m, "reasoning_content", path, msg, "thinking"));
         RETURN_IF_ERROR(optional_string(m, "reasoning", path, msg, "thinking"));
-        if (auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
-            if (!calls->is_array()) return invalid_argument("%s.tool_calls must be a list", path.c_str());
-            ojson list = ojson::array();
-            for (size_t j = 0; j < calls->size(); ++j) {
-                ojson call;
-                RETURN_IF_ERROR(
-                    decode_tool_call((*calls)[j], string_printf("%s.tool_calls[%zu]", path.c_str(), j), call));
-                list.push_back(std::move(call));
-            }
-            if (!list.empty()) msg["tool_calls"] = std::move(list);
-        }
+        RETURN_IF_ERROR(decode_tool_calls(m, path, msg));
         if (role == "tool") RETURN_IF_ERROR(optional_string(m, "name", path, msg, "tool_name"));
         RETURN_IF_ERROR(optional_string(m, "tool_call_id", path, msg, "tool_call_id"));
         out.messages.push_back(std::move(msg));

@@ -67,7 +67,9 @@ test("gateway metrics follow the server's state", async () => {
     const a = new AbortController(); acs.push(a);
     const pa = endless(srv.base, "stories260K", a);
     await waitFor(async () => (g = await gateway(srv.base)).running === 1, "one request generating", 60000);
-    const name = (await get(srv.base, "/api/ps")).json.models[0].name;
+    // Metrics name a model as it was requested and loaded; /api/ps lists it with its tag, as Ollama does.
+    const name = "stories260K";
+    assert.equal((await get(srv.base, "/api/ps")).json.models[0].name, `${name}:latest`);
     assert.deepEqual(g.loaded, [name], "the loaded model is listed");
     assert.equal(g.waiting, 0);
     await waitFor(async () => (g = await gateway(srv.base)).kv > 0, "KV positions in use", 60000);

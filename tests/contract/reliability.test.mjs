@@ -140,8 +140,11 @@ test("negative num_predict means no limit; integers sent as floats are accepted"
 test("SIGTERM: a stream cut at the grace limit ends with an error frame; queued requests get 503", async () => {
   const s = await startServer({ BERTH_SHUTDOWN_GRACE: "500ms", BERTH_NUM_PARALLEL: "1", BERTH_MAX_LOADED_MODELS: "1" });
   try {
-    // A generation much longer than the grace period (gemma2-f16: 26 layers, to a full 4096-token context).
-    const long = { model: "gemma2-f16", prompt: "Once upon a time", options: { num_predict: -1, num_ctx: 4096, temperature: 1 } };
+    // A generation much longer than the grace period (gemma2-f16: 26 layers, to a full 4096-token context). The
+    // format makes sure of it: a string of at least 100,000 characters cannot end, so the random weights' end token
+    // is masked until the context is full.
+    const long = { model: "gemma2-f16", prompt: "Once upon a time", format: { type: "string", minLength: 100000 },
+                   options: { num_predict: -1, num_ctx: 4096, temperature: 1 } };
     const streamed = fetch(s.base + "/api/generate", { method: "POST", body: JSON.stringify(long) });
     const res = await streamed;
     const reader = res.body.getReader();

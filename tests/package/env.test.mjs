@@ -141,7 +141,7 @@ test("OLLAMA_MAX_LOADED_MODELS: one model at a time", async () => {
   try {
     assert.equal((await json(srv.base, "/api/generate", gen("stories260K"))).status, 200);
     assert.equal((await json(srv.base, "/api/generate", gen("llama2xs-tok512"))).status, 200);
-    assert.deepEqual((await json(srv.base, "/api/ps")).json.models.map((m) => m.name), ["llama2xs-tok512"]);
+    assert.deepEqual((await json(srv.base, "/api/ps")).json.models.map((m) => m.name), ["llama2xs-tok512:latest"]);  // listed with its tag, as Ollama lists it
     assert.match((await json(srv.base, "/metrics")).text, /max_lora="1"/);
   } finally {
     await srv.stop();
