@@ -71,8 +71,10 @@ test("BERTH_CONFIG policy: a pinned model is preloaded at start and ignores the 
   fs.writeFileSync(cfg, '[models.stories260K]\npin = true\npreload = true\n\n[default]\nclient_keep_alive = "clamp"\nkeep_alive_max = "2m"\n');
   const srv = await startServer({ BERTH_CONFIG: cfg });
   try {
-    await waitFor(async () => (await get(srv.base, "/api/ps")).json.models.length === 1, "preload", 10000);
-    let p = (await get(srv.base, "/api/ps")).json.models[0];
+    // /api/ps lists a model while it loads (state "loading"); its policy applies once it is ready.
+    const psModels = async () => (await get(srv.base, "/api/ps")).json.models;
+    await waitFor(async () => (await psModels()).some((m) => m.state === "ready"), "preload", 10000);
+    let p = (await psModels())[0];
     assert.equal(p.name, "stories260K:latest");
     assert.equal(p.pinned, true);
     assert.equal(p.expiry_reason, "pinned");
