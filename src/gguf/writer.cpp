@@ -1,4 +1,8 @@
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
+#include <string>
 
 #include "gguf/gguf.h"
 
@@ -120,7 +124,9 @@ std::string GgufWriter::serialize() const {
 }
 
 Status GgufWriter::write(const std::string& path) const {
-    std::string tmp = path + ".tmp";
+    // A temporary name of this process and call, so that two writers of the same path never share one.
+    static std::atomic<uint64_t> calls{0};
+    std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(calls++);
     FILE* f = fopen(tmp.c_str(), "wb");
     if (!f) return io_error("cannot create %s: %s", tmp.c_str(), strerror(errno));
     std::string bytes = serialize();

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <string>
+
+#include <unistd.h>
 
 #include "model/model.h"
 
@@ -11,7 +14,9 @@ namespace berth {
 namespace {
 
 std::string synth(const std::string& arch, const std::string& type, int n_layer = 2) {
-    std::string path = ::testing::TempDir() + "berth_synth_" + arch + "_" + type + ".gguf";
+    // Per process: ctest runs this file's tests as parallel processes, several of which make the same model.
+    std::string path =
+        ::testing::TempDir() + "berth_synth_" + arch + "_" + type + "." + std::to_string(getpid()) + ".gguf";
     SyntheticSpec s;
     s.arch = arch;
     s.type = type;
