@@ -41,7 +41,7 @@ TEST(AttentionRows, ExpMatchesStdExp) {
     }
 }
 
-TEST(AttentionRows, EqualAttentionHeadForRunsWindowsSoftcapAndSplits) {
+TEST(AttentionRows, EqualTheReferenceForRunsWindowsSoftcapAndSplits) {
     if (!isa_supported(Isa::avx512) || int(active_isa()) < int(Isa::avx512)) GTEST_SKIP() << "no AVX-512";
     for (DType t : {DType::F16, DType::F32}) {
         for (int d : {64, 128, 80}) {
