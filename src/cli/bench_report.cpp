@@ -47,8 +47,9 @@ void print_table(const Report& r) {
         printf("device     %s, %d of %d layers%s\n", r.device.c_str(), std::min(r.n_gpu_layers, r.n_layer), r.n_layer,
                r.n_gpu_layers > r.n_layer ? " and the output head" : "");
     if (r.bandwidth_gbs > 0)
-        printf("bandwidth  %.1f GB/s %s, measured just now\n", r.bandwidth_gbs,
-               r.device.empty() ? "read from memory" : "device-to-device copy (read + write)");
+        printf("bandwidth  %.1f GB/s %s\n", r.bandwidth_gbs,
+               r.device.empty() ? "read from memory, the better of measurements before and after the runs"
+                                : "device-to-device copy (read + write), measured just now");
     if (!r.prefill.empty()) {
         printf("\nprefill (GB/s = weight bytes x forward batches per second)\n");
         printf("  %7s %8s  %-28s %-24s %8s\n", "tokens", "batches", "tokens/s", "GB/s", "% of bw");

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "kernels/kernels.h"
+#include "kernels/transpose_avx512.h"
 
 namespace berth::kern::avx512 {
 namespace {
@@ -46,30 +47,6 @@ __m512 exp512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_maskz_scalef_ps(__mmask16(~under), p, n);
-}
-
-// 16 × 16 float transpose in registers.
-inline void transpose16(__m512* v) {
-    __m512i a[16], b[16];
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_epi32(_mm512_castps_si512(v[2 * i]), _mm512_castps_si512(v[2 * i + 1]));
-        a[2 * i + 1] = _mm512_unpackhi_epi32(_mm512_castps_si512(v[2 * i]), _mm512_castps_si512(v[2 * i + 1]));
-    }
-    for (int i = 0; i < 4; i++) {
-        b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
-        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
-    }
-    for (int c = 0; c < 4; c++) {
-        const __m512i e0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44), e1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xEE);
-        const __m512i f0 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44);
-        const __m512i f1 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xEE);
-        v[0 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e0, f0, 0x88));
-        v[4 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e0, f0, 0xDD));
-        v[8 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e1, f1, 0x88));
-        v[12 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e1, f1, 0xDD));
-    }
 }
 
 constexpr int kRowTile = 8;  // query rows whose scores are computed together
@@ -123,7 +100,7 @@ void attention_rows_avx512(const float* q, int64_t q_stride, int n_tok, int grou
         for (int i0 = 0; i0 < d; i0 += 16) {
             __m512 t[16];
             for (int k = 0; k < 16; k++) t[k] = load16(krow[k], kv.type, i0);
-            transpose16(t);
+            transpose16x16_ps(t, t);
             for (int i = 0; i < 16; i++) _mm512_store_ps(kt + int64_t(i0 + i) * 16, t[i]);
         }
         const __m512i key = _mm512_add_epi32(lane, _mm512_set1_epi32(int(j0)));

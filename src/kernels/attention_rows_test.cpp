@@ -1,7 +1,7 @@
-// attention_rows (the tiled, online-softmax attention of prefill runs and split decode) against the scalar
-// attention_head, and its vector exp against std::exp.
-// Tolerance: |out − ref| ≤ 2e-5 · max|V| per element. Both read the same f16/f32 rows and sum the same
-// products; only the order of float sums and the exp polynomial (relative error < 3e-7) differ.
+// attention_rows (the tiled, online-softmax attention of prefill runs and split decode) against the reference
+// attention in double (attention_test_util.h), and its vector exp against std::exp.
+// Tolerance: |out − ref| ≤ 2e-5 · max|V| per element. Both read the same f16/f32 rows; only the float
+// rounding of the sums and the exp polynomial (relative error < 3e-7) differ.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention_test_util.h"
 #include "kernels/kernels.h"
 
 namespace berth {
@@ -20,44 +21,12 @@ void exp_avx512(const float* x, float* y, int64_t n);
 namespace {
 
 // A paged cache of n_pos positions in pages of 16, the pages in a shuffled order.
-struct PagedKv {
-    int n_head_kv = 2, d, pp = 16, n_pos;
-    std::vector<uint8_t> mem;
-    std::vector<int32_t> pages;
-    AttnKv kv;
-    float vmax = 0;
-
-    PagedKv(DType t, int head_dim, int positions) : d(head_dim), n_pos(positions) {
-        const int n_pages = (n_pos + pp - 1) / pp;
-        pages.resize(size_t(n_pages));
-        std::iota(pages.begin(), pages.end(), 0);
-        std::shuffle(pages.begin(), pages.end(), std::mt19937(7));
-        const int64_t row = row_bytes(t, d), pos_bytes = row * n_head_kv, page_bytes = 2 * pos_bytes * pp;
-        mem.assign(size_t(page_bytes * n_pages), 0);
-        kv.type = t;
-        kv.page_positions = pp;
-        kv.n_head_kv = n_head_kv;
-        kv.head_dim = d;
-        kv.pages = pages.data();
-        kv.base = mem.data();
-        kv.page_bytes = page_bytes;
-        kv.k_offset = 0;
-        kv.v_offset = pos_bytes * pp;
-        kv.head_row_bytes = row;
-        std::mt19937 rng(3);
-        std::normal_distribution<float> nd;
-        std::vector<float> tmp(size_t(d) * n_head_kv);
-        for (int p = 0; p < n_pos; ++p)
-            for (int which = 0; which < 2; ++which) {
-                for (float& f : tmp) f = nd(rng) * (which ? 1.0f : 0.7f);
-                if (which)
-                    for (float f : tmp) vmax = std::max(vmax, std::fabs(f));
-                uint8_t* dst =
-                    mem.data() + pages[size_t(p / pp)] * page_bytes + (which ? kv.v_offset : 0) + (p % pp) * pos_bytes;
-                store_row(t, tmp.data(), dst, int64_t(tmp.size()));
-            }
-    }
-};
+test::PagedKvCache paged_kv(DType t, int head_dim, int n_pos) {
+    std::vector<int32_t> pages(size_t((n_pos + 15) / 16));
+    std::iota(pages.begin(), pages.end(), 0);
+    std::shuffle(pages.begin(), pages.end(), std::mt19937(7));
+    return test::PagedKvCache(t, head_dim, n_pos, 16, std::move(pages), 0.7f);
+}
 
 TEST(AttentionRows, ExpMatchesStdExp) {
     if (!isa_supported(Isa::avx512)) GTEST_SKIP() << "no AVX-512";
@@ -72,11 +41,11 @@ TEST(AttentionRows, ExpMatchesStdExp) {
     }
 }
 
-TEST(AttentionRows, EqualAttentionHeadForRunsWindowsSoftcapAndSplits) {
+TEST(AttentionRows, EqualTheReferenceForRunsWindowsSoftcapAndSplits) {
     if (!isa_supported(Isa::avx512) || int(active_isa()) < int(Isa::avx512)) GTEST_SKIP() << "no AVX-512";
     for (DType t : {DType::F16, DType::F32}) {
         for (int d : {64, 128, 80}) {
-            PagedKv f(t, d, 150);
+            const test::PagedKvCache f = paged_kv(t, d, 150);
             ASSERT_TRUE(attention_rows_supported(f.kv));
             const int group = 4, n_tok = 13, kh = 1;
             const int64_t pos0 = 137 - n_tok;  // the run ends at position 136
@@ -106,13 +75,13 @@ TEST(AttentionRows, EqualAttentionHeadForRunsWindowsSoftcapAndSplits) {
                                            0.125f, cap, parts.back(), scratch.data());
                         }
                         const int64_t out_stride = int64_t(group + 1) * d;
-                        std::vector<float> out(size_t(n_tok * out_stride), 9.f), ref(static_cast<size_t>(d)), sc(200),
-                            tmp(size_t(2 * d));
+                        std::vector<float> out(size_t(n_tok * out_stride), 9.f);
+                        std::vector<double> ref(static_cast<size_t>(d));
                         attention_merge(parts.data(), n_parts, n_tok, group, d, out.data(), out_stride);
                         for (int tk = 0; tk < n_tok; ++tk)
                             for (int g = 0; g < group; ++g) {
-                                attention_head(q.data() + tk * q_stride + g * d, f.kv, kh, begin[size_t(tk)],
-                                               end[size_t(tk)], 0.125f, cap, ref.data(), sc.data(), tmp.data());
+                                test::reference_attention(q.data() + tk * q_stride + g * d, f, kh, begin[size_t(tk)],
+                                                          end[size_t(tk)], 0.125f, cap, ref.data());
                                 for (int i = 0; i < d; ++i)
                                     ASSERT_NEAR(out[size_t(tk * out_stride + g * d + i)], ref[size_t(i)], 2e-5 * f.vmax)
                                         << dtype_name(t) << " d " << d << " cap " << cap << " window " << window

@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention_test_util.h"
 #include "kernels/kernels.h"
 
 namespace berth {
@@ -38,48 +39,11 @@ TEST(Ops, RmsnormRopeSoftmax) {
     EXPECT_NEAR(s[2], std::exp(3.0) / z, 1e-6);
 }
 
-// A paged cache of 3 pages x 4 positions, positions scattered over the pages in reverse order.
-struct FakeKv {
-    int n_head_kv = 2, d = 32, pp = 4;
-    std::vector<uint8_t> mem;
-    std::vector<int32_t> pages = {2, 0, 1};
-    AttnKv kv;
-    std::vector<float> k_ref, v_ref;  // (pos, n_head_kv, d) after f16 rounding
-
-    explicit FakeKv(DType t) {
-        int64_t row = row_bytes(t, d), pos_bytes = row * n_head_kv, page_bytes = 2 * pos_bytes * pp;
-        mem.assign(size_t(page_bytes * 3), 0);
-        kv.type = t;
-        kv.page_positions = pp;
-        kv.n_head_kv = n_head_kv;
-        kv.head_dim = d;
-        kv.pages = pages.data();
-        kv.base = mem.data();
-        kv.page_bytes = page_bytes;
-        kv.k_offset = 0;
-        kv.v_offset = pos_bytes * pp;
-        kv.head_row_bytes = row;
-        std::mt19937 rng(3);
-        std::normal_distribution<float> nd;
-        std::vector<float> tmp(size_t(d) * n_head_kv);
-        for (int p = 0; p < 12; ++p) {
-            for (int which = 0; which < 2; ++which) {
-                for (float& f : tmp) f = nd(rng);
-                uint8_t* dst =
-                    mem.data() + pages[size_t(p / pp)] * page_bytes + (which ? kv.v_offset : 0) + (p % pp) * pos_bytes;
-                store_row(t, tmp.data(), dst, int64_t(tmp.size()));
-                std::vector<float> back(tmp.size());
-                dequantize_row_ref(t, dst, back.data(), int64_t(back.size()));
-                (which ? v_ref : k_ref).insert((which ? v_ref : k_ref).end(), back.begin(), back.end());
-            }
-        }
-    }
-};
-
 TEST(Attention, GroupAndHeadMatchADirectComputation) {
     for (DType t : {DType::F16, DType::F32, DType::Q8_0}) {
         SCOPED_TRACE(dtype_name(t));
-        FakeKv f(t);
+        // 3 pages × 4 positions, the positions scattered over the pages in reverse order.
+        const test::PagedKvCache f(t, 32, 12, 4, {2, 0, 1});
         const int group = 3, d = f.d;
         std::mt19937 rng(5);
         std::normal_distribution<float> nd;
@@ -89,24 +53,11 @@ TEST(Attention, GroupAndHeadMatchADirectComputation) {
             const int kh = 1, begin = 2, end = 11;
             std::vector<float> out(size_t(group * d)), scores(size_t(group * 12)), tmp(size_t(2 * d));
             attention_group(q.data(), group, f.kv, kh, begin, end, 0.3f, cap, out.data(), scores.data(), tmp.data());
+            std::vector<double> ref(static_cast<size_t>(d));
             for (int g = 0; g < group; ++g) {
-                std::vector<double> s;
-                double mx = -1e30, sum = 0;
-                for (int p = begin; p < end; ++p) {
-                    double dot = 0;
-                    for (int i = 0; i < d; ++i) dot += q[size_t(g * d + i)] * f.k_ref[size_t((p * 2 + kh) * d + i)];
-                    dot *= 0.3;
-                    if (cap > 0) dot = cap * std::tanh(dot / cap);
-                    s.push_back(dot);
-                    mx = std::max(mx, dot);
-                }
-                for (double& x : s) sum += (x = std::exp(x - mx));
-                for (int i = 0; i < d; ++i) {
-                    double o = 0;
-                    for (int p = begin; p < end; ++p)
-                        o += s[size_t(p - begin)] / sum * f.v_ref[size_t((p * 2 + kh) * d + i)];
-                    EXPECT_NEAR(out[size_t(g * d + i)], o, 1e-4) << "head " << g << " dim " << i;
-                }
+                test::reference_attention(q.data() + g * d, f, kh, begin, end, 0.3f, cap, ref.data());
+                for (int i = 0; i < d; ++i)
+                    EXPECT_NEAR(out[size_t(g * d + i)], ref[size_t(i)], 1e-4) << "head " << g << " dim " << i;
             }
         }
     }

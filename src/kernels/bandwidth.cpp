@@ -10,11 +10,22 @@
 namespace berth {
 namespace {
 
-// Sums 64-bit words, 8 independent accumulators so the loads stream (the compiler vectorizes at -O3).
-uint64_t read_sum(const uint64_t* p, size_t n) {
+// Sums 64-bit words, 8 independent accumulators so the loads stream (the compiler vectorizes at -O3). With
+// `prefetch`, each 64-byte line also asks for the line 2 KiB ahead: a software prefetch crosses the 4 KiB page
+// boundaries where the hardware prefetcher stops (a standalone loop on 4 KiB pages read ~15 % faster with it
+// on the development machine), so an engine that prefetches could otherwise beat the plain loop's figure.
+uint64_t read_sum(const uint64_t* p, size_t n, bool prefetch) {
+    constexpr size_t kAheadWords = 2048 / 8;
     uint64_t s[8] = {};
-    for (size_t i = 0; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] ^= p[i + k];
+    if (prefetch) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            __builtin_prefetch(p + i + kAheadWords);
+            for (int k = 0; k < 8; k++) s[k] ^= p[i + k];
+        }
+    } else {
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) s[k] ^= p[i + k];
+    }
     return s[0] ^ s[1] ^ s[2] ^ s[3] ^ s[4] ^ s[5] ^ s[6] ^ s[7];
 }
 
@@ -33,11 +44,14 @@ double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes, int repeats) {
     const size_t n_words = bytes / 8;
     double best = 0;
     volatile uint64_t sink = 0;
-    for (int rep = 0; rep < std::max(1, repeats); rep++) {
+    // Every repetition times both loops (plain, then prefetching): the best of them all is the figure, so an
+    // engine that prefetches cannot beat it.
+    for (int pass = 0; pass < 2 * std::max(1, repeats); pass++) {
+        const bool prefetch = pass % 2 == 1;
         const int64_t t0 = now_ns();
         pool.parallel([&](int ith, int nth) {
             const size_t w0 = n_words * ith / nth / 8 * 8, w1 = n_words * (ith + 1) / nth / 8 * 8;
-            sink = sink ^ read_sum(words + w0, w1 - w0);
+            sink = sink ^ read_sum(words + w0, w1 - w0, prefetch);
         });
         const double s = double(now_ns() - t0) * 1e-9;
         best = std::max(best, double(bytes) / s * 1e-9);

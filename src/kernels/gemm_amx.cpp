@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/gemm_impl.h"
+#include "kernels/transpose_avx512.h"
 
 namespace berth::kern {
 namespace {
@@ -104,39 +105,13 @@ inline void epilogue(const int32_t* c, const float* scale, const float* min, __m
     }
 }
 
-// 16 × 16 float transpose: out[t] holds the 16 rows of token t.
-inline void transpose16(const __m512* in, __m512* out) {
-    __m512i a[16], b[16];
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_epi32(_mm512_castps_si512(in[2 * i]), _mm512_castps_si512(in[2 * i + 1]));
-        a[2 * i + 1] = _mm512_unpackhi_epi32(_mm512_castps_si512(in[2 * i]), _mm512_castps_si512(in[2 * i + 1]));
-    }
-    for (int i = 0; i < 4; i++) {
-        b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
-        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
-    }
-    for (int c = 0; c < 4; c++) {
-        const __m512i e0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44), e1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xEE);
-        const __m512i f0 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44);
-        const __m512i f1 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xEE);
-        out[0 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e0, f0, 0x88));
-        out[4 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e0, f0, 0xDD));
-        out[8 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e1, f1, 0x88));
-        out[12 + c] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(e1, f1, 0xDD));
-    }
-}
-
 template <typename Tiles, int BLK>
 void tile16(const GemmArgs& g, int64_t ts, int nt) {
     const Panel& p = *g.p;
     const GemmActs& a = *g.a;
-    const int64_t tile = ts / kTile;
-    const int8_t* xq = a.q + tile * kTile * a.n_cols + g.k0 * kTile;
-    const float* xd = a.d + tile * kTile * (a.n_cols / 32) + (g.k0 / 32) * kTile;
-    const float* xs = BLK == 32 ? a.s32 + tile * kTile * (a.n_cols / 32) + (g.k0 / 32) * kTile
-                                : a.s16 + tile * kTile * (a.n_cols / 16) + (g.k0 / 16) * kTile;
+    const ActTile x = act_tile(a, ts, g.k0, BLK);
+    const int8_t* xq = x.q;
+    const float *xd = x.d, *xs = x.s;
     alignas(64) int32_t c[2][16 * 16];
     __m512 acc[16];
     for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
@@ -155,7 +130,7 @@ void tile16(const GemmArgs& g, int64_t ts, int nt) {
         }
     }
     __m512 out[16];
-    transpose16(acc, out);
+    transpose16x16_ps(acc, out);  // out[t]: the 16 rows of token t
     const __mmask16 m = g.n_rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << g.n_rows) - 1);
     for (int t = 0; t < nt; t++) {
         float* yt = g.y + (ts + t) * g.ldy;

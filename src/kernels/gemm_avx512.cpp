@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/gemm_impl.h"
+#include "kernels/transpose_avx512.h"
 
 namespace berth::kern {
 namespace {
@@ -28,11 +29,9 @@ template <int BLK, int T>
 void tile(const GemmArgs& g, int64_t ts) {
     const Panel& p = *g.p;
     const GemmActs& a = *g.a;
-    const int64_t tile = ts / kTile;
-    const int8_t* xq = a.q + tile * kTile * a.n_cols + g.k0 * kTile;
-    const float* xd = a.d + tile * kTile * (a.n_cols / 32) + (g.k0 / 32) * kTile;
-    const float* xs = BLK == 32 ? a.s32 + tile * kTile * (a.n_cols / 32) + (g.k0 / 32) * kTile
-                                : a.s16 + tile * kTile * (a.n_cols / 16) + (g.k0 / 16) * kTile;
+    const ActTile x = act_tile(a, ts, g.k0, BLK);
+    const int8_t* xq = x.q;
+    const float *xd = x.d, *xs = x.s;
     __m512 acc[T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
@@ -86,30 +85,12 @@ void kernel(const GemmArgs& g) {
 void transpose(Panel& p) {
     const int kc = p.kc;
     for (int s = 0; s < kc / 64; s++) {
-        __m512i r[16], a[16], b[16];
+        __m512i r[16];
         for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(p.rows + size_t(i) * kc + 64 * s);
-        for (int i = 0; i < 8; i++) {
-            a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-            a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-        }
-        for (int i = 0; i < 4; i++) {
-            b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
-            b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
-            b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
-            b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
-        }
-        // b[4i + c] holds, in 128-bit lane L, the 4-byte group 4L + c of rows 4i .. 4i + 3.
+        // After the transpose r[j] holds the 4-byte group j of the 16 rows: one 64-byte line of p.q.
+        transpose16x16_epi32(r, r);
         uint8_t* out = p.q + size_t(s) * 16 * 64;
-        for (int c = 0; c < 4; c++) {
-            const __m512i e0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44),
-                          e1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xEE);
-            const __m512i f0 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44);
-            const __m512i f1 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xEE);
-            _mm512_store_si512(out + (0 + c) * 64, _mm512_shuffle_i32x4(e0, f0, 0x88));
-            _mm512_store_si512(out + (4 + c) * 64, _mm512_shuffle_i32x4(e0, f0, 0xDD));
-            _mm512_store_si512(out + (8 + c) * 64, _mm512_shuffle_i32x4(e1, f1, 0x88));
-            _mm512_store_si512(out + (12 + c) * 64, _mm512_shuffle_i32x4(e1, f1, 0xDD));
-        }
+        for (int j = 0; j < 16; j++) _mm512_store_si512(out + j * 64, r[j]);
     }
     for (int k = kc / 64 * 64; k < kc; k += 4)  // a last partial slab (kc = 32 mod 64)
         for (int r = 0; r < 16; r++) memcpy(p.q + (k / 4) * 64 + r * 4, p.rows + size_t(r) * kc + k, 4);

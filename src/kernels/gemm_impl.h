@@ -53,6 +53,19 @@ struct GemmActs {
     int64_t b32_at(int64_t t, int64_t b) const { return (t / tt) * tt * (n_cols / 32) + b * tt + t % tt; }
     int64_t b16_at(int64_t t, int64_t b) const { return (t / tt) * tt * (n_cols / 16) + b * tt + t % tt; }
 };
+// Where a kernel's walk over one activation tile starts: the tile that holds token ts, from panel column k0
+// (a multiple of 32), at lane l0 of the tile. s is s32 for blk = 32 and s16 for blk = 16.
+struct ActTile {
+    const int8_t* q;
+    const float* d;
+    const float* s;
+};
+inline ActTile act_tile(const GemmActs& a, int64_t ts, int64_t k0, int blk, int l0 = 0) {
+    const int64_t first = ts / a.tt * a.tt;  // the tile's first token
+    const float* s = blk == 32 ? a.s32 + first * (a.n_cols / 32) + (k0 / 32) * a.tt
+                               : a.s16 + first * (a.n_cols / 16) + (k0 / 16) * a.tt;
+    return {a.q + first * a.n_cols + k0 * a.tt + 4 * l0, a.d + first * (a.n_cols / 32) + (k0 / 32) * a.tt + l0, s + l0};
+}
 // Bytes of the activation buffers for n_tokens rows in tiles of tt (each array 64-byte aligned).
 size_t gemm_acts_bytes(int64_t n_cols, int64_t n_tokens, int tt);
 // Carves them from `mem`.

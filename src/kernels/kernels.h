@@ -92,8 +92,9 @@ void get_row(const TensorView& w, int64_t r, float* out);
 
 // ---- measurement ---------------------------------------------------------------------------------------
 // Memory read bandwidth in GB/s (1e9 bytes/s) with every thread of the pool reading its slice of a fresh
-// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes. 0 if mmap fails.
-// Takes ~0.1 s per pass per 256 MiB; meant for `berth bench`, not for the serving path.
+// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes of a plain and of a
+// prefetching read loop. 0 if mmap fails.
+// Takes ~0.1 s per loop per 256 MiB; meant for `berth bench`, not for the serving path.
 double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(512) << 20, int repeats = 5);
 
 }  // namespace berth
