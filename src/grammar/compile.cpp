@@ -676,9 +676,18 @@ class Determinize {
                 for (uint8_t c : c_.range_classes[size_t(edge.arg)]) sig_[c] |= uint64_t(1) << j;
             }
             seen_.clear();  // (signature, state) resolved for this state
+            uint64_t prev_sig = 0;
+            int prev_to = -1;
+            bool prev_lit = false;
             for (int c = 0; c < nc; ++c) {
                 const uint64_t sig = sig_[size_t(c)];
                 if (!sig) continue;
+                const size_t at = size_t(id) * size_t(nc) + size_t(c);
+                if (sig == prev_sig) {  // the usual case: a run of classes with the same edges
+                    d.next[at] = uint16_t(prev_to);
+                    if (prev_lit) d.set_lit(at);
+                    continue;
+                }
                 int to = -1;
                 for (auto [s2, t2] : seen_)
                     if (s2 == sig) to = t2;
@@ -690,14 +699,14 @@ class Determinize {
                     if (to < 0) return false;
                     seen_.push_back({sig, to});
                 }
-                const size_t at = size_t(id) * size_t(nc) + size_t(c);
                 d.next[at] = uint16_t(to);
-                for (uint64_t m = sig; m; m &= m - 1) {
-                    if (nfa_.edges[size_t(moves_[size_t(__builtin_ctzll(m))])].lit) {
-                        d.set_lit(at);
-                        break;
-                    }
-                }
+                bool lit = false;
+                for (uint64_t m = sig; m && !lit; m &= m - 1)
+                    lit = nfa_.edges[size_t(moves_[size_t(__builtin_ctzll(m))])].lit;
+                if (lit) d.set_lit(at);
+                prev_sig = sig;
+                prev_to = to;
+                prev_lit = lit;
             }
         } else {
             std::fill(bucket_.begin(), bucket_.begin() + nc + 1, 0);
@@ -971,15 +980,21 @@ Result<ByteDfa> compile_to_dfa(const GrammarBuilder::Impl& b, int node) {
     Determinize det(nb.nfa, c);
     ASSIGN_OR_RETURN(int s0, det.add_rule(0, start, accept, d));
     CHECK(s0 == 0);
+    // Byte runs of one class, then per state consecutive runs with the same target as one edge.
+    std::vector<std::pair<int, int>> runs;  // (first byte, class)
+    for (int x = 0; x < 256; ++x)
+        if (x == 0 || c.of[size_t(x)] != c.of[size_t(x) - 1]) runs.push_back({x, c.of[size_t(x)]});
     ByteDfa out;
     for (int s = 0; s < d.n(); ++s) out.add_state(d.final[size_t(s)]);
     for (int s = 0; s < d.n(); ++s) {
-        for (int lo = 0; lo < 256;) {
-            int32_t t = d.target(size_t(s) * size_t(c.n) + c.of[size_t(lo)]);
-            int hi = lo;
-            while (hi + 1 < 256 && d.target(size_t(s) * size_t(c.n) + c.of[size_t(hi) + 1]) == t) ++hi;
-            if (t >= 0) out.add(s, uint8_t(lo), uint8_t(hi), t);
-            lo = hi + 1;
+        const size_t row = size_t(s) * size_t(c.n);
+        for (size_t i = 0; i < runs.size();) {
+            const int32_t t = d.target(row + size_t(runs[i].second));
+            size_t j = i + 1;
+            while (j < runs.size() && d.target(row + size_t(runs[j].second)) == t) ++j;
+            const int hi = j < runs.size() ? runs[j].first - 1 : 255;
+            if (t >= 0) out.add(s, uint8_t(runs[i].first), uint8_t(hi), t);
+            i = j;
         }
     }
     trim(out);
@@ -1144,6 +1159,10 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     g->n_rules = n_all;
     for (const CountedRule& cr : counted) g->limits.push_back({cr.min, cr.max});
     const int n = d.n();
+    // Per state from the edge list: bit 0, a byte transition into a productive state; bit 1, one into an
+    // unproductive state (that row is pruned below).
+    std::vector<uint8_t> bytes(static_cast<size_t>(n), 0);
+    for (auto [t, s] : d.edges) bytes[size_t(s)] |= prod[size_t(t)] ? 1 : 2;
     g->flags.assign(size_t(n), 0);
     g->call_begin.assign(size_t(n) + 1, 0);
     if (!counted.empty()) {
@@ -1160,17 +1179,14 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
             if (d.boundary[size_t(s)]) f |= kBoundary;
             if (d.count_end[size_t(s)]) f |= kCountEnd;
         }
+        if (bytes[size_t(s)] & 1) f |= kHasBytes;
         // Transitions into states that cannot reach the end are dropped (with their literal bits).
-        for (int k = 0; k < c.n; ++k) {
+        for (int k = 0; (bytes[size_t(s)] & 2) && k < c.n; ++k) {
             const size_t at = size_t(s) * size_t(c.n) + size_t(k);
             const uint16_t t = d.next[at];
-            if (t == kNoState) continue;
-            if (!prod[t]) {
-                d.next[at] = kNoState;
-                d.lit[at >> 6] &= ~(uint64_t(1) << (at & 63));
-                continue;
-            }
-            f |= kHasBytes;
+            if (t == kNoState || prod[t]) continue;
+            d.next[at] = kNoState;
+            d.lit[at >> 6] &= ~(uint64_t(1) << (at & 63));
         }
         g->call_begin[size_t(s)] = int32_t(g->calls.size());
         for (auto [r, ret] : d.calls[size_t(s)]) {

@@ -76,6 +76,8 @@ Result<int> regex_body(GrammarBuilder::Impl& b, std::string_view pattern, const 
 // int64, float, double) use number_format.
 Result<int> format_body(GrammarBuilder::Impl& b, std::string_view format, const std::string& path);
 bool is_number_format(std::string_view format);
+// Heap held by the formats' automata compiled so far (each once per process, then shared).
+int64_t format_automata_bytes();
 
 }  // namespace berth::schema
 
