@@ -16,8 +16,10 @@ namespace berth::schema {
 
 using Json = nlohmann::ordered_json;
 
-// One element of a conjunction: a schema of the document, and which of its combinators were already
-// distributed (bit 1: anyOf, bit 2: oneOf).
+// One element of a conjunction: a schema of the document, and what of it was already taken apart (skip bit 1:
+// its anyOf and 2: its oneOf are distributed, the chosen alternative is another part of the conjunction;
+// kExpanded: its $ref target and allOf members are parts already).
+inline constexpr uint8_t kExpanded = 4;
 struct Part {
     const Json* s;
     uint8_t skip;
