@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "grammar/grammar_test_util.h"
+#include "grammar/schema_internal.h"
 
 namespace berth {
 namespace {
@@ -240,6 +241,22 @@ TEST(Schema, Formats) {
                {R"("256.1.1.1")", R"("01.1.1.1")", R"("1.1.1")"});
     EXPECT_NE(schema_error(R"({"type": "string", "format": "ipv6"})").find("format \"ipv6\" at the root"),
               std::string::npos);
+}
+
+// The formats' automata are built once per process and shared: a second schema naming them adds nothing, and
+// all seven together stay small (what "constant and small" promises for this process-wide table).
+TEST(Schema, FormatAutomataAreSharedAndSmall) {
+    const char* all = R"({"type": "array", "prefixItems": [{"type": "string", "format": "date"}, {"type": "string",
+        "format": "time"}, {"type": "string", "format": "date-time"}, {"type": "string", "format": "uuid"},
+        {"type": "string", "format": "email"}, {"type": "string", "format": "uri"}, {"type": "string",
+        "format": "ipv4"}], "items": false})";
+    ASSERT_TRUE(schema(all));
+    const int64_t bytes = schema::format_automata_bytes();
+    EXPECT_GT(bytes, 0);
+    EXPECT_LT(bytes, 512 << 10);
+    ASSERT_TRUE(schema(all));
+    EXPECT_EQ(schema::format_automata_bytes(), bytes);
+    std::printf("format automata: %lld bytes\n", (long long)bytes);
 }
 
 TEST(Schema, IntegerBounds) {
