@@ -484,8 +484,8 @@ void compute_classes(Nfa& nfa, Classes& c, const std::vector<CountedRule>& count
 // without a copy.
 struct Dfa {
     int n_classes = 0;
-    std::vector<uint16_t> next;  // (n × n_classes) target or kNoState
-    std::vector<uint64_t> lit;   // (n × n_classes bits) the transition spells a literal
+    PodArray<uint16_t> next;  // (n × n_classes) target or kNoState
+    PodArray<uint64_t> lit;   // (n × n_classes bits) the transition spells a literal
     std::vector<uint8_t> final;
     std::vector<std::vector<std::pair<int32_t, int32_t>>> calls;  // (callee rule, return state)
     std::vector<int32_t> rule;
@@ -1057,8 +1057,9 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     Dfa d;
     d.n_classes = c.n;
     {
-        // Subset construction rarely makes many more states than the NFA has (a quarter more leaves room).
-        int64_t estimate = int64_t(nb.nfa.n_states) * 5 / 4 + 64 + n_all;
+        // Subset construction rarely makes more states than the NFA has; twice as many is room to spare (pages
+        // of the reservation that are never written are never faulted in, and the end trims it).
+        int64_t estimate = int64_t(nb.nfa.n_states) * 2 + 64 + n_all;
         for (const CountedRule& cr : counted) estimate += cr.dfa.n_states();
         d.reserve(int(std::min<int64_t>(estimate, kMaxStates)));
     }
@@ -1199,11 +1200,9 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     }
     g->call_begin[size_t(n)] = int32_t(g->calls.size());
     g->calls.shrink_to_fit();
-    // The tables become the grammar's; a reservation that overshot by more than a quarter is given back.
-    if (d.next.capacity() > d.next.size() + d.next.size() / 4) {
-        d.next.shrink_to_fit();
-        d.lit.shrink_to_fit();
-    }
+    // The tables become the grammar's, trimmed to their size (realloc: in place or by remapping, no copy).
+    d.next.shrink_to_fit();
+    d.lit.shrink_to_fit();
     g->next = std::move(d.next);
     g->literal = std::move(d.lit);
     return GrammarPtr(std::make_shared<Grammar>(std::move(g)));
