@@ -429,17 +429,29 @@ struct Classes {
 };
 
 void compute_classes(Nfa& nfa, Classes& c, const std::vector<CountedRule>& counted = {}) {
-    std::vector<uint16_t> keys;
+    // Distinct ranges (key lo << 8 | hi) through a bitmap of all 65536 keys: no sort of the edge list.
+    std::vector<uint64_t> used(1024, 0);
+    auto mark = [&](uint8_t lo, uint8_t hi) {
+        const unsigned key = unsigned(lo) << 8 | hi;
+        used[key >> 6] |= uint64_t(1) << (key & 63);
+    };
     for (const NEdge& e : nfa.edges)
-        if (e.kind == kRange) keys.push_back(uint16_t(e.lo << 8 | e.hi));
+        if (e.kind == kRange) mark(e.lo, e.hi);
     for (const CountedRule& r : counted)
         for (auto& edges : r.dfa.edges)
-            for (auto& e : edges) keys.push_back(uint16_t(e.lo << 8 | e.hi));
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    for (NEdge& e : nfa.edges)
-        if (e.kind == kRange)
-            e.arg = int32_t(std::lower_bound(keys.begin(), keys.end(), uint16_t(e.lo << 8 | e.hi)) - keys.begin());
+            for (auto& e : edges) mark(e.lo, e.hi);
+    std::vector<uint16_t> keys;
+    std::vector<int32_t> key_index(65536 / 64 + 1, 0);  // keys before each bitmap word
+    for (size_t w = 0; w < used.size(); ++w) {
+        key_index[w] = int32_t(keys.size());
+        for (uint64_t m = used[w]; m; m &= m - 1) keys.push_back(uint16_t(w * 64 + size_t(__builtin_ctzll(m))));
+    }
+    for (NEdge& e : nfa.edges) {
+        if (e.kind != kRange) continue;
+        const unsigned key = unsigned(e.lo) << 8 | e.hi;
+        const uint64_t below = used[key >> 6] & ((uint64_t(1) << (key & 63)) - 1);
+        e.arg = key_index[key >> 6] + __builtin_popcountll(below);
+    }
     c.of.fill(0);
     c.n = 1;
     std::array<int16_t, 256> in_id, out_id;
@@ -468,23 +480,47 @@ void compute_classes(Nfa& nfa, Classes& c, const std::vector<CountedRule>& count
     }
 }
 
+// The DFA under construction. `next` and `lit` have the compiled Grammar's layout, so that they become its tables
+// without a copy.
 struct Dfa {
     int n_classes = 0;
-    std::vector<int32_t> next;  // (n × n_classes) target or -1
-    std::vector<uint8_t> lit;   // (n × n_classes)
+    PodArray<uint16_t> next;  // (n × n_classes) target or kNoState
+    PodArray<uint64_t> lit;   // (n × n_classes bits) the transition spells a literal
     std::vector<uint8_t> final;
     std::vector<std::vector<std::pair<int32_t, int32_t>>> calls;  // (callee rule, return state)
     std::vector<int32_t> rule;
     std::vector<uint8_t> boundary, count_end;  // counted strings (StateFlags kBoundary, kCountEnd)
     std::vector<int32_t> counter;              // index of the counted string, or -1
     std::vector<int32_t> need, more;           // counted strings: completion lengths (CountedRule)
+    // (target, source) of every byte transition made by subset construction, once or a few times each
+    // (productive_states reads these instead of the n × n_classes table).
+    std::vector<std::pair<int32_t, int32_t>> edges;
     int n() const { return int(final.size()); }
+    // The target of cell `at` (state × n_classes + class), or -1.
+    int32_t target(size_t at) const { return next[at] == kNoState ? -1 : int32_t(next[at]); }
+    bool is_lit(size_t at) const { return (lit[at >> 6] >> (at & 63)) & 1; }
+    void set_lit(size_t at) { lit[at >> 6] |= uint64_t(1) << (at & 63); }
+    // Room for `n` states (the tables are the largest allocations of a compile: growing them step by step
+    // would copy them and fault in fresh pages several times).
+    void reserve(int n) {
+        const size_t cells = size_t(n) * size_t(n_classes);
+        next.reserve(cells);
+        lit.reserve((cells + 63) / 64);
+        final.reserve(size_t(n));
+        rule.reserve(size_t(n));
+        calls.reserve(size_t(n));
+        boundary.reserve(size_t(n));
+        count_end.reserve(size_t(n));
+        counter.reserve(size_t(n));
+        need.reserve(size_t(n));
+        more.reserve(size_t(n));
+    }
     void push_state(bool fin, int r) {
         final.push_back(fin);
         rule.push_back(r);
         calls.emplace_back();
-        next.resize(next.size() + size_t(n_classes), -1);
-        lit.resize(lit.size() + size_t(n_classes), 0);
+        next.resize(next.size() + size_t(n_classes), kNoState);
+        lit.resize((next.size() + 63) / 64, 0);
         boundary.push_back(0);
         count_end.push_back(0);
         counter.push_back(-1);
@@ -498,6 +534,7 @@ class Determinize {
     Determinize(const Nfa& nfa, const Classes& c) : nfa_(nfa), c_(c) {
         stamp_.assign(size_t(nfa.n_states), 0);
         table_.assign(1024, -1);
+        move_table_.assign(1024, -1);
     }
 
     // Adds the DFA of one rule (NFA start and accept states); returns its start state.
@@ -536,6 +573,40 @@ class Determinize {
             }
         }
         std::sort(s.begin(), s.end());
+    }
+
+    // The DFA state reached through NFA set `s` before its epsilon closure. Most classes of a state, and many
+    // states, move to a set already seen (every character class of a string body, say): those skip the
+    // closure and the interning. Sets of different rules never meet (their NFA states are disjoint).
+    int successor(std::vector<int32_t>& s, int rule, Dfa& d) {
+        const uint64_t h = hash(s.data(), s.size());
+        size_t mask = move_table_.size() - 1;
+        size_t i = size_t(h) & mask;
+        for (; move_table_[i] >= 0; i = (i + 1) & mask) {
+            const int k = move_table_[i];
+            const size_t b = move_begin_[size_t(k)], n = move_begin_[size_t(k) + 1] - b;
+            if (n == s.size() && std::equal(s.begin(), s.end(), move_pool_.begin() + ptrdiff_t(b)))
+                return move_to_[size_t(k)];
+        }
+        const int k = int(move_to_.size());
+        move_table_[i] = k;
+        move_pool_.insert(move_pool_.end(), s.begin(), s.end());
+        move_begin_.push_back(move_pool_.size());
+        closure(s);
+        const int to = intern(s, rule, d);
+        move_to_.push_back(to);
+        if (move_to_.size() * 2 > move_table_.size()) {
+            std::vector<int32_t> t(move_table_.size() * 2, -1);
+            mask = t.size() - 1;
+            for (int j = 0; j < int(move_to_.size()); ++j) {
+                const size_t b = move_begin_[size_t(j)];
+                size_t at = size_t(hash(move_pool_.data() + b, move_begin_[size_t(j) + 1] - b)) & mask;
+                while (t[at] >= 0) at = (at + 1) & mask;
+                t[at] = j;
+            }
+            move_table_.swap(t);
+        }
+        return to;
     }
 
     static uint64_t hash(const int32_t* p, size_t n) {
@@ -577,7 +648,12 @@ class Determinize {
         table_.swap(t);
     }
 
+    // The transitions of DFA state `id`. Each class's targets are the range edges of the set that cover it:
+    // with up to 64 such edges, a class's signature is the bit set of its edges, so classes with equal
+    // signatures (most classes of a string body, say) are resolved once; with more, the edges are bucketed by
+    // class (a counting sort).
     bool expand(int id, Dfa& d) {
+        const int nc = c_.n;
         moves_.clear();
         calls_.clear();
         const size_t b = set_begin_[size_t(id)], e = set_begin_[size_t(id) + 1];
@@ -586,31 +662,77 @@ class Determinize {
             for (int32_t i = nfa_.begin[size_t(s)]; i < nfa_.begin[size_t(s) + 1]; ++i) {
                 const NEdge& edge = nfa_.edges[size_t(i)];
                 if (edge.kind == kRange) {
-                    for (uint8_t c : c_.range_classes[size_t(edge.arg)]) moves_.push_back({c, edge.to, edge.lit});
+                    moves_.push_back(i);
                 } else if (edge.kind == kCall) {
                     calls_.push_back({edge.arg, edge.to});
                 }
             }
         }
         const int rule = d.rule[size_t(id)];
-        std::sort(moves_.begin(), moves_.end(),
-                  [](const Move& x, const Move& y) { return x.cls < y.cls || (x.cls == y.cls && x.to < y.to); });
-        for (size_t i = 0; i < moves_.size();) {
-            size_t j = i;
-            bool lit = false;
-            scratch_.clear();
-            while (j < moves_.size() && moves_[j].cls == moves_[i].cls) {
-                if (scratch_.empty() || scratch_.back() != moves_[j].to) scratch_.push_back(moves_[j].to);
-                lit |= moves_[j].lit;
-                ++j;
+        if (moves_.size() <= 64) {
+            std::fill(sig_.begin(), sig_.begin() + nc, 0);
+            for (size_t j = 0; j < moves_.size(); ++j) {
+                const NEdge& edge = nfa_.edges[size_t(moves_[j])];
+                for (uint8_t c : c_.range_classes[size_t(edge.arg)]) sig_[c] |= uint64_t(1) << j;
             }
-            closure(scratch_);
-            int to = intern(scratch_, rule, d);
-            if (to < 0) return false;
-            const size_t at = size_t(id) * size_t(c_.n) + moves_[i].cls;
-            d.next[at] = to;
-            d.lit[at] = lit;
-            i = j;
+            seen_.clear();  // (signature, state) resolved for this state
+            uint64_t prev_sig = 0;
+            int prev_to = -1;
+            bool prev_lit = false;
+            for (int c = 0; c < nc; ++c) {
+                const uint64_t sig = sig_[size_t(c)];
+                if (!sig) continue;
+                const size_t at = size_t(id) * size_t(nc) + size_t(c);
+                if (sig == prev_sig) {  // the usual case: a run of classes with the same edges
+                    d.next[at] = uint16_t(prev_to);
+                    if (prev_lit) d.set_lit(at);
+                    continue;
+                }
+                int to = -1;
+                for (auto [s2, t2] : seen_)
+                    if (s2 == sig) to = t2;
+                if (to < 0) {
+                    scratch_.clear();
+                    for (uint64_t m = sig; m; m &= m - 1)
+                        scratch_.push_back(nfa_.edges[size_t(moves_[size_t(__builtin_ctzll(m))])].to);
+                    to = resolve(rule, d, id);
+                    if (to < 0) return false;
+                    seen_.push_back({sig, to});
+                }
+                d.next[at] = uint16_t(to);
+                bool lit = false;
+                for (uint64_t m = sig; m && !lit; m &= m - 1)
+                    lit = nfa_.edges[size_t(moves_[size_t(__builtin_ctzll(m))])].lit;
+                if (lit) d.set_lit(at);
+                prev_sig = sig;
+                prev_to = to;
+                prev_lit = lit;
+            }
+        } else {
+            std::fill(bucket_.begin(), bucket_.begin() + nc + 1, 0);
+            for (int32_t i : moves_)
+                for (uint8_t c : c_.range_classes[size_t(nfa_.edges[size_t(i)].arg)]) ++bucket_[size_t(c) + 1];
+            for (int c = 0; c < nc; ++c) bucket_[size_t(c) + 1] += bucket_[size_t(c)];
+            targets_.resize(size_t(bucket_[size_t(nc)]));
+            std::copy(bucket_.begin(), bucket_.begin() + nc, fill_.begin());
+            for (int32_t i : moves_)
+                for (uint8_t c : c_.range_classes[size_t(nfa_.edges[size_t(i)].arg)]) targets_[size_t(fill_[c]++)] = i;
+            for (int c = 0; c < nc; ++c) {
+                const int32_t lo = bucket_[size_t(c)], hi = bucket_[size_t(c) + 1];
+                if (lo == hi) continue;
+                bool lit = false;
+                scratch_.clear();
+                for (int32_t i = lo; i < hi; ++i) {
+                    const NEdge& edge = nfa_.edges[size_t(targets_[size_t(i)])];
+                    lit |= edge.lit;
+                    scratch_.push_back(edge.to);
+                }
+                const int to = resolve(rule, d, id);
+                if (to < 0) return false;
+                const size_t at = size_t(id) * size_t(nc) + size_t(c);
+                d.next[at] = uint16_t(to);
+                if (lit) d.set_lit(at);
+            }
         }
         std::sort(calls_.begin(), calls_.end());
         for (size_t i = 0; i < calls_.size();) {
@@ -626,11 +748,18 @@ class Determinize {
         return true;
     }
 
-    struct Move {
-        uint8_t cls;
-        int32_t to;
-        bool lit;
-    };
+    // The state that DFA state `from` reaches on the NFA targets in scratch_ (any order, repeats allowed);
+    // records the edge for productive_states.
+    int resolve(int rule, Dfa& d, int from) {
+        if (scratch_.size() > 1) {
+            std::sort(scratch_.begin(), scratch_.end());
+            scratch_.erase(std::unique(scratch_.begin(), scratch_.end()), scratch_.end());
+        }
+        const int to = successor(scratch_, rule, d);
+        if (to >= 0) d.edges.push_back({int32_t(to), int32_t(from)});
+        return to;
+    }
+
     const Nfa& nfa_;
     const Classes& c_;
     std::vector<int32_t> stamp_, stack_, scratch_;
@@ -639,42 +768,46 @@ class Determinize {
     std::vector<int32_t> pool_;
     std::vector<size_t> set_begin_{0};
     std::vector<int32_t> table_;
+    std::vector<int32_t> move_pool_, move_table_, move_to_;  // successor(): pre-closure sets and their states
+    std::vector<size_t> move_begin_{0};
     std::vector<int> work_;
-    std::vector<Move> moves_;
+    // expand(): the set's range edges; per class, their signature or their bucket.
+    std::vector<int32_t> moves_;
+    std::vector<uint64_t> sig_ = std::vector<uint64_t>(256);
+    std::vector<std::pair<uint64_t, int32_t>> seen_;
+    std::vector<int32_t> bucket_ = std::vector<int32_t>(257), fill_ = std::vector<int32_t>(256), targets_;
     std::vector<std::pair<int32_t, int32_t>> calls_;
 };
 
 // States from which a final state can be reached (a call counts when its callee and return state can).
+// Byte edges come from d.edges (each distinct edge once or a few times); a state reached backwards over a byte
+// edge is productive at once, over a call only when the callee and the return state both are.
 std::vector<uint8_t> productive_states(const Dfa& d, const std::vector<int32_t>& callee_start) {
-    const int n = d.n(), nc = d.n_classes;
+    const int n = d.n();
     std::vector<uint8_t> prod(static_cast<size_t>(n), 0);
-    // Reverse edges in CSR form.
-    std::vector<int32_t> count(size_t(n) + 1, 0), rev;
-    auto each_edge = [&](auto&& f) {
-        for (int s = 0; s < n; ++s) {
-            for (int k = 0; k < nc; ++k) {
-                int32_t t = d.next[size_t(s) * size_t(nc) + size_t(k)];
-                if (t >= 0) f(t, s);
-            }
-            for (auto [r, ret] : d.calls[size_t(s)]) {
-                f(callee_start[size_t(r)], s);
-                f(ret, s);
-            }
+    // Reverse edges in CSR form; an entry ~s is a call of s.
+    std::vector<int32_t> count(size_t(n) + 1, 0);
+    for (auto [t, s] : d.edges) ++count[size_t(t) + 1];
+    for (int s = 0; s < n; ++s) {
+        for (auto [r, ret] : d.calls[size_t(s)]) {
+            ++count[size_t(callee_start[size_t(r)]) + 1];
+            ++count[size_t(ret) + 1];
         }
-    };
-    each_edge([&](int32_t t, int32_t) { ++count[size_t(t) + 1]; });
+    }
     for (int s = 0; s < n; ++s) count[size_t(s) + 1] += count[size_t(s)];
-    rev.resize(size_t(count[size_t(n)]));
+    std::vector<int32_t> rev(static_cast<size_t>(count[size_t(n)]));
     std::vector<int32_t> fill(count.begin(), count.end() - 1);
-    each_edge([&](int32_t t, int32_t s) { rev[size_t(fill[size_t(t)]++)] = s; });
+    for (auto [t, s] : d.edges) rev[size_t(fill[size_t(t)]++)] = s;
+    for (int s = 0; s < n; ++s) {
+        for (auto [r, ret] : d.calls[size_t(s)]) {
+            rev[size_t(fill[size_t(callee_start[size_t(r)])]++)] = ~s;
+            rev[size_t(fill[size_t(ret)]++)] = ~s;
+        }
+    }
     std::vector<int32_t> work;
     for (int s = 0; s < n; ++s)
         if (d.final[size_t(s)]) prod[size_t(s)] = 1, work.push_back(s);
-    auto check = [&](int s) {
-        for (int k = 0; k < nc; ++k) {
-            int32_t t = d.next[size_t(s) * size_t(nc) + size_t(k)];
-            if (t >= 0 && prod[size_t(t)]) return true;
-        }
+    auto call_ok = [&](int s) {
         for (auto [r, ret] : d.calls[size_t(s)])
             if (prod[size_t(callee_start[size_t(r)])] && prod[size_t(ret)]) return true;
         return false;
@@ -683,8 +816,8 @@ std::vector<uint8_t> productive_states(const Dfa& d, const std::vector<int32_t>&
         int t = work.back();
         work.pop_back();
         for (int32_t i = count[size_t(t)]; i < count[size_t(t) + 1]; ++i) {
-            const int32_t s = rev[size_t(i)];
-            if (!prod[size_t(s)] && check(s)) {
+            const int32_t e = rev[size_t(i)], s = e < 0 ? ~e : e;
+            if (!prod[size_t(s)] && (e >= 0 || call_ok(s))) {
                 prod[size_t(s)] = 1;
                 work.push_back(s);
             }
@@ -843,18 +976,25 @@ Result<ByteDfa> compile_to_dfa(const GrammarBuilder::Impl& b, int node) {
     nb.nfa.index();
     Dfa d;
     d.n_classes = c.n;
+    d.reserve(nb.nfa.n_states);
     Determinize det(nb.nfa, c);
     ASSIGN_OR_RETURN(int s0, det.add_rule(0, start, accept, d));
     CHECK(s0 == 0);
+    // Byte runs of one class, then per state consecutive runs with the same target as one edge.
+    std::vector<std::pair<int, int>> runs;  // (first byte, class)
+    for (int x = 0; x < 256; ++x)
+        if (x == 0 || c.of[size_t(x)] != c.of[size_t(x) - 1]) runs.push_back({x, c.of[size_t(x)]});
     ByteDfa out;
     for (int s = 0; s < d.n(); ++s) out.add_state(d.final[size_t(s)]);
     for (int s = 0; s < d.n(); ++s) {
-        for (int lo = 0; lo < 256;) {
-            int32_t t = d.next[size_t(s) * size_t(c.n) + c.of[size_t(lo)]];
-            int hi = lo;
-            while (hi + 1 < 256 && d.next[size_t(s) * size_t(c.n) + c.of[size_t(hi) + 1]] == t) ++hi;
-            if (t >= 0) out.add(s, uint8_t(lo), uint8_t(hi), t);
-            lo = hi + 1;
+        const size_t row = size_t(s) * size_t(c.n);
+        for (size_t i = 0; i < runs.size();) {
+            const int32_t t = d.target(row + size_t(runs[i].second));
+            size_t j = i + 1;
+            while (j < runs.size() && d.target(row + size_t(runs[j].second)) == t) ++j;
+            const int hi = j < runs.size() ? runs[j].first - 1 : 255;
+            if (t >= 0) out.add(s, uint8_t(runs[i].first), uint8_t(hi), t);
+            i = j;
         }
     }
     trim(out);
@@ -916,6 +1056,13 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     nb.nfa.index();
     Dfa d;
     d.n_classes = c.n;
+    {
+        // Subset construction rarely makes more states than the NFA has; twice as many is room to spare (pages
+        // of the reservation that are never written are never faulted in, and the end trims it).
+        int64_t estimate = int64_t(nb.nfa.n_states) * 2 + 64 + n_all;
+        for (const CountedRule& cr : counted) estimate += cr.dfa.n_states();
+        d.reserve(int(std::min<int64_t>(estimate, kMaxStates)));
+    }
     std::vector<int32_t> start(static_cast<size_t>(n_all));
     {
         Determinize det(nb.nfa, c);
@@ -938,10 +1085,13 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
             d.need.back() = cr.need[size_t(i)];
             d.more.back() = cr.more[size_t(i)];
         }
-        for (int i = 0; i < cr.dfa.n_states(); ++i)
-            for (const ByteDfa::Edge& e : cr.dfa.edges[size_t(i)])
+        for (int i = 0; i < cr.dfa.n_states(); ++i) {
+            for (const ByteDfa::Edge& e : cr.dfa.edges[size_t(i)]) {
                 for (int x = e.lo; x <= e.hi; ++x)
-                    d.next[size_t(base + i) * size_t(c.n) + c.of[size_t(x)]] = base + e.to;
+                    d.next[size_t(base + i) * size_t(c.n) + c.of[size_t(x)]] = uint16_t(base + e.to);
+                d.edges.push_back({base + e.to, base + i});
+            }
+        }
         start[size_t(r)] = base;
     }
 
@@ -961,8 +1111,10 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
         d.need.back() = d.need[size_t(s)];
         d.more.back() = d.more[size_t(s)];
         for (int k = 0; k < c.n; ++k) {
-            d.next[size_t(copy) * size_t(c.n) + size_t(k)] = d.next[size_t(s) * size_t(c.n) + size_t(k)];
-            d.lit[size_t(copy) * size_t(c.n) + size_t(k)] = d.lit[size_t(s) * size_t(c.n) + size_t(k)];
+            const uint16_t t = d.next[size_t(s) * size_t(c.n) + size_t(k)];
+            d.next[size_t(copy) * size_t(c.n) + size_t(k)] = t;
+            if (t != kNoState) d.edges.push_back({t, copy});
+            if (d.is_lit(size_t(s) * size_t(c.n) + size_t(k))) d.set_lit(size_t(copy) * size_t(c.n) + size_t(k));
         }
         callee_start[size_t(r)] = copy;
     }
@@ -1008,9 +1160,10 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     g->n_rules = n_all;
     for (const CountedRule& cr : counted) g->limits.push_back({cr.min, cr.max});
     const int n = d.n();
-    const size_t cells = size_t(n) * size_t(c.n);
-    g->next.assign(cells, kNoState);
-    g->literal.assign((cells + 63) / 64, 0);
+    // Per state from the edge list: bit 0, a byte transition into a productive state; bit 1, one into an
+    // unproductive state (that row is pruned below).
+    std::vector<uint8_t> bytes(static_cast<size_t>(n), 0);
+    for (auto [t, s] : d.edges) bytes[size_t(s)] |= prod[size_t(t)] ? 1 : 2;
     g->flags.assign(size_t(n), 0);
     g->call_begin.assign(size_t(n) + 1, 0);
     if (!counted.empty()) {
@@ -1027,13 +1180,14 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
             if (d.boundary[size_t(s)]) f |= kBoundary;
             if (d.count_end[size_t(s)]) f |= kCountEnd;
         }
-        for (int k = 0; k < c.n; ++k) {
+        if (bytes[size_t(s)] & 1) f |= kHasBytes;
+        // Transitions into states that cannot reach the end are dropped (with their literal bits).
+        for (int k = 0; (bytes[size_t(s)] & 2) && k < c.n; ++k) {
             const size_t at = size_t(s) * size_t(c.n) + size_t(k);
-            const int32_t t = d.next[at];
-            if (t < 0 || !prod[size_t(t)]) continue;
-            g->next[at] = uint16_t(t);
-            if (d.lit[at]) g->literal[at >> 6] |= uint64_t(1) << (at & 63);
-            f |= kHasBytes;
+            const uint16_t t = d.next[at];
+            if (t == kNoState || prod[t]) continue;
+            d.next[at] = kNoState;
+            d.lit[at >> 6] &= ~(uint64_t(1) << (at & 63));
         }
         g->call_begin[size_t(s)] = int32_t(g->calls.size());
         for (auto [r, ret] : d.calls[size_t(s)]) {
@@ -1046,6 +1200,11 @@ Result<GrammarPtr> compile_grammar(const GrammarBuilder::Impl& b, int root) {
     }
     g->call_begin[size_t(n)] = int32_t(g->calls.size());
     g->calls.shrink_to_fit();
+    // The tables become the grammar's, trimmed to their size (realloc: in place or by remapping, no copy).
+    d.next.shrink_to_fit();
+    d.lit.shrink_to_fit();
+    g->next = std::move(d.next);
+    g->literal = std::move(d.lit);
     return GrammarPtr(std::make_shared<Grammar>(std::move(g)));
 }
 

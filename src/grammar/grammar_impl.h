@@ -2,10 +2,13 @@
 // the helpers the JSON Schema, regex and number compilers share.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "grammar/grammar.h"
@@ -123,6 +126,62 @@ Result<ByteDfa> compile_to_dfa(const GrammarBuilder::Impl& b, int node);
 
 // ---- compiled tables -------------------------------------------------------------------------------------
 
+// A growable array of a trivially copyable T in one malloc block. Growing and shrinking go through realloc,
+// which moves a large block by remapping its pages (no copy, no page faulted in afresh), so the compiler can
+// reserve a transition table generously, fill it in place and trim it to its size at the end.
+template <class T>
+class PodArray {
+    static_assert(std::is_trivially_copyable_v<T>);
+
+  public:
+    PodArray() = default;
+    PodArray(const PodArray&) = delete;
+    PodArray& operator=(const PodArray&) = delete;
+    PodArray(PodArray&& o) noexcept : p_(o.p_), n_(o.n_), cap_(o.cap_) { o.p_ = nullptr, o.n_ = o.cap_ = 0; }
+    PodArray& operator=(PodArray&& o) noexcept {
+        if (this != &o) {
+            std::free(p_);
+            p_ = o.p_, n_ = o.n_, cap_ = o.cap_;
+            o.p_ = nullptr, o.n_ = o.cap_ = 0;
+        }
+        return *this;
+    }
+    ~PodArray() { std::free(p_); }
+    size_t size() const { return n_; }
+    size_t capacity() const { return cap_; }
+    T* data() { return p_; }
+    const T* data() const { return p_; }
+    T& operator[](size_t i) { return p_[i]; }
+    const T& operator[](size_t i) const { return p_[i]; }
+    void reserve(size_t n) {
+        if (n > cap_) set_capacity(n);
+    }
+    // New elements are `fill`.
+    void resize(size_t n, T fill) {
+        if (n > cap_) set_capacity(std::max(n, cap_ * 2));
+        for (size_t i = n_; i < n; ++i) p_[i] = fill;
+        n_ = n;
+    }
+    void shrink_to_fit() {
+        if (cap_ > n_) set_capacity(n_);
+    }
+
+  private:
+    void set_capacity(size_t n) {
+        if (n == 0) {
+            std::free(p_);
+            p_ = nullptr, cap_ = 0;
+            return;
+        }
+        void* q = std::realloc(p_, n * sizeof(T));
+        CHECK_MSG(q != nullptr, "out of memory for a grammar table");
+        p_ = static_cast<T*>(q);
+        cap_ = n;
+    }
+    T* p_ = nullptr;
+    size_t n_ = 0, cap_ = 0;
+};
+
 struct GrammarCall {
     int32_t callee;  // the callee's start state (never final: calls into rules that accept "" get a copy)
     int32_t ret;     // where the caller continues when the callee ends
@@ -144,8 +203,8 @@ struct Grammar::Impl {
     uint64_t id = 0;
     std::array<uint8_t, 256> byte_class{};
     int n_classes = 0;
-    std::vector<uint16_t> next;       // (n_states × n_classes) target state or kNoState
-    std::vector<uint64_t> literal;    // (n_states × n_classes bits) the transition spells a literal
+    PodArray<uint16_t> next;          // (n_states × n_classes) target state or kNoState
+    PodArray<uint64_t> literal;       // (n_states × n_classes bits) the transition spells a literal
     std::vector<uint8_t> flags;       // (n_states) StateFlags
     std::vector<int32_t> call_begin;  // (n_states + 1) into calls
     std::vector<GrammarCall> calls;

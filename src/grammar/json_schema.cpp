@@ -236,6 +236,10 @@ Status SchemaCompiler::expand(const Conj& c, Conj& out, bool& unsatisfiable) {
         if (!s.is_object()) return error("the schema%s must be an object or a boolean", at(path).c_str());
         RETURN_IF_ERROR(check_keywords(s));
         out.push_back(p);
+        // Its $ref target and allOf members are in the conjunction already (with their anyOf/oneOf perhaps
+        // distributed): fresh copies would distribute those once more, and the alternative being compiled
+        // would become a rule that calls itself before any input.
+        if (p.skip & kExpanded) continue;
         if (auto it = s.find("$ref"); it != s.end()) {
             if (!it->is_string()) return error("\"$ref\"%s must be a string", at(path).c_str());
             ASSIGN_OR_RETURN(const Json* target, resolve(it->get<std::string>(), path));
@@ -276,6 +280,7 @@ Result<int> SchemaCompiler::compile_body(const Conj& c) {
             std::vector<int> options;
             for (const Json* a : alternatives) {
                 Conj next = parts;
+                for (Part& q : next) q.skip |= kExpanded;
                 next[i].skip |= bit;
                 next.push_back({a, 0});
                 ASSIGN_OR_RETURN(int n, compile_conj(std::move(next)));

@@ -2,6 +2,9 @@
 // real calendar dates with leap years, years 0001-9999), uuid, email (dot-atom local part of at most 64
 // characters at a domain of LDH labels), uri (scheme://authority path ?query #fragment, RFC 3986), ipv4
 // (dotted quad without leading zeros). int32, int64, float and double are number formats (json_schema.cpp).
+#include <atomic>
+#include <mutex>
+
 #include "grammar/schema_internal.h"
 
 namespace berth::schema {
@@ -38,20 +41,66 @@ const char* const kUri = "^[A-Za-z][A-Za-z0-9+.-]*://(?:[A-Za-z0-9._~!$&'()*+,;=
 
 bool is_number_format(std::string_view f) { return f == "int32" || f == "int64" || f == "float" || f == "double"; }
 
-Result<int> format_body(GrammarBuilder::Impl& b, std::string_view f, const std::string& path) {
-    auto re = [&](const char* pattern) { return regex_body(b, pattern, path); };
-    auto length = [&](int lo, int hi) { return b.repeat(b.json_raw_char(), lo, hi); };
-    if (f == "date") return re(kDate);
-    if (f == "time") return re(kTime);
-    if (f == "date-time") return re(kDateTime);
-    if (f == "uuid") return re(kUuid);
-    if (f == "ipv4") return re(kIpv4);
-    if (f == "uri") return re(kUri);
-    if (f == "email") {
-        ASSIGN_OR_RETURN(int local, re(kEmailLocal));
-        ASSIGN_OR_RETURN(int domain, re(kEmailDomain));
-        return b.seq({b.intersect(local, length(1, 64)), b.byte('@'), domain});
+namespace {
+
+constexpr const char* kFormats[] = {"date", "time", "date-time", "uuid", "ipv4", "uri", "email"};
+constexpr int kNumFormats = int(sizeof(kFormats) / sizeof(kFormats[0]));
+
+// Format `i`'s string body as builder nodes (what the automaton below is compiled from).
+int format_nodes(GrammarBuilder::Impl& b, int i) {
+    auto re = [&](const char* pattern) {
+        Result<int> r = regex_body(b, pattern, "");
+        CHECK_MSG(r.is_ok(), r.status().message().c_str());  // the patterns above are fixed and valid
+        return *r;
+    };
+    switch (i) {
+        case 0: return re(kDate);
+        case 1: return re(kTime);
+        case 2: return re(kDateTime);
+        case 3: return re(kUuid);
+        case 4: return re(kIpv4);
+        case 5: return re(kUri);
+        default: {
+            const int local = b.intersect(re(kEmailLocal), b.repeat(b.json_raw_char(), 1, 64));
+            return b.seq({local, b.byte('@'), re(kEmailDomain)});
+        }
     }
+}
+
+// The formats' automata are fixed, so each is compiled once per process, on first use, and shared by every
+// schema that names it (constant afterwards; format_automata_bytes() says how small: tens of KiB for all).
+struct FormatAutomata {
+    std::once_flag once[kNumFormats];
+    ByteDfa dfa[kNumFormats];
+    std::atomic<int64_t> bytes{0};
+};
+
+FormatAutomata& format_automata() {
+    static FormatAutomata f;
+    return f;
+}
+
+const ByteDfa& format_dfa(int i) {
+    FormatAutomata& f = format_automata();
+    std::call_once(f.once[i], [&] {
+        GrammarBuilder::Impl b;
+        Result<ByteDfa> d = compile_to_dfa(b, format_nodes(b, i));
+        CHECK_MSG(d.is_ok(), d.status().message().c_str());
+        f.dfa[i] = std::move(*d);
+        int64_t n = int64_t(sizeof(ByteDfa));
+        for (const auto& e : f.dfa[i].edges) n += int64_t(sizeof(e) + e.capacity() * sizeof(ByteDfa::Edge));
+        f.bytes += n + int64_t(f.dfa[i].final.capacity());
+    });
+    return f.dfa[i];
+}
+
+}  // namespace
+
+int64_t format_automata_bytes() { return format_automata().bytes.load(); }
+
+Result<int> format_body(GrammarBuilder::Impl& b, std::string_view f, const std::string& path) {
+    for (int i = 0; i < kNumFormats; ++i)
+        if (f == kFormats[i]) return b.automaton(format_dfa(i));
     return error(
         "format \"%.*s\"%s is not supported (date, time, date-time, uuid, email, uri, ipv4; int32, "
         "int64, float, double for numbers)",

@@ -16,8 +16,10 @@ namespace berth::schema {
 
 using Json = nlohmann::ordered_json;
 
-// One element of a conjunction: a schema of the document, and which of its combinators were already
-// distributed (bit 1: anyOf, bit 2: oneOf).
+// One element of a conjunction: a schema of the document, and what of it was already taken apart (skip bit 1:
+// its anyOf and 2: its oneOf are distributed, the chosen alternative is another part of the conjunction;
+// kExpanded: its $ref target and allOf members are parts already).
+inline constexpr uint8_t kExpanded = 4;
 struct Part {
     const Json* s;
     uint8_t skip;
@@ -76,6 +78,8 @@ Result<int> regex_body(GrammarBuilder::Impl& b, std::string_view pattern, const 
 // int64, float, double) use number_format.
 Result<int> format_body(GrammarBuilder::Impl& b, std::string_view format, const std::string& path);
 bool is_number_format(std::string_view format);
+// Heap held by the formats' automata compiled so far (each once per process, then shared).
+int64_t format_automata_bytes();
 
 }  // namespace berth::schema
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "grammar/grammar_test_util.h"
+#include "grammar/schema_internal.h"
 
 namespace berth {
 namespace {
@@ -242,6 +243,22 @@ TEST(Schema, Formats) {
               std::string::npos);
 }
 
+// The formats' automata are built once per process and shared: a second schema naming them adds nothing, and
+// all seven together stay small (what "constant and small" promises for this process-wide table).
+TEST(Schema, FormatAutomataAreSharedAndSmall) {
+    const char* all = R"({"type": "array", "prefixItems": [{"type": "string", "format": "date"}, {"type": "string",
+        "format": "time"}, {"type": "string", "format": "date-time"}, {"type": "string", "format": "uuid"},
+        {"type": "string", "format": "email"}, {"type": "string", "format": "uri"}, {"type": "string",
+        "format": "ipv4"}], "items": false})";
+    ASSERT_TRUE(schema(all));
+    const int64_t bytes = schema::format_automata_bytes();
+    EXPECT_GT(bytes, 0);
+    EXPECT_LT(bytes, 512 << 10);
+    ASSERT_TRUE(schema(all));
+    EXPECT_EQ(schema::format_automata_bytes(), bytes);
+    std::printf("format automata: %lld bytes\n", (long long)bytes);
+}
+
 TEST(Schema, IntegerBounds) {
     expect_all(schema(R"({"type": "integer", "minimum": 10, "maximum": 120})"), {"10", "99", "120"},
                {"9", "121", "-10", "100.5", "0"});
@@ -286,6 +303,21 @@ TEST(Schema, RefDefsDefinitionsAndRecursion) {
         {R"({"v": 1, "children": []})",
          R"({"v": 1, "children": [{"v": 2, "children": [{"v": 3, "children": []}]}, {"v": 4, "children": []}]})"},
         {R"({"v": 1, "children": [{"v": 2}]})", R"({"v": 1})"});
+    // Recursion through a $ref whose target is an anyOf (an expression tree, a nullable linked list): the
+    // target reached again inside its own alternative is the same schema, not a new anyOf to distribute.
+    auto expr = schema(R"({"definitions": {"E": {"anyOf": [{"type": "number"}, {"type": "array",
+        "items": {"$ref": "#/definitions/E"}, "minItems": 2, "maxItems": 2}]}}, "$ref": "#/definitions/E"})");
+    expect_all(expr, {"1", "[1, 2]", "[[1, [2, 3]], 4]"}, {"[1]", "[1, [2]]", "[[1, 2, 3], 4]", "\"x\""});
+    auto list = schema(R"({"$defs": {"L": {"anyOf": [{"type": "null"}, {"type": "object", "properties":
+        {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/L"}}, "required": ["v", "next"],
+        "additionalProperties": false}]}}, "type": "object", "properties": {"head": {"$ref": "#/$defs/L"}},
+        "required": ["head"], "additionalProperties": false})");
+    expect_all(list, {R"({"head": null})", R"({"head": {"v": 1, "next": {"v": 2, "next": null}}})"},
+               {R"({"head": {"v": 1}})", R"({"head": {"v": 1, "next": 2}})"});
+    // allOf around an anyOf (Pydantic v1 wraps a described $ref field so): one member, not a rule calling itself.
+    expect_all(schema(R"({"type": "object", "properties": {"x": {"allOf": [{"anyOf": [{"type": "null"},
+        {"type": "integer"}]}], "description": "d"}}, "required": ["x"], "additionalProperties": false})"),
+               {R"({"x": null})", R"({"x": 3})"}, {R"({"x": "3"})", R"({})"});
     EXPECT_NE(schema_error(R"({"$ref": "other.json#/x"})").find("only local references"), std::string::npos);
     EXPECT_NE(schema_error(R"({"$ref": "#/$defs/missing"})").find("does not resolve"), std::string::npos);
 }
