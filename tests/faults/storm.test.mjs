@@ -11,8 +11,9 @@ import fs from "node:fs";
 import { startServer, waitFor, sleep, post, get, procStat, figure, mib, stream, pool, MiB } from "./lib.mjs";
 
 const MODEL = "llama-spm-q8_0";
-// A prompt of about 300 tokens: its prefill lasts long enough (a few hundred ms here) for cancellations to land in it.
-const longPrompt = "The little dog ran over the hill and saw a bright red ball under the tree. ".repeat(12);
+// A prompt of about 700 tokens (num_ctx 1024 leaves room for the 64 generated): its prefill, in two batches of a
+// few ms each on this small model and longer among the storm's other sequences, is where mode 1's drops land.
+const longPrompt = "The little dog ran over the hill and saw a bright red ball under the tree. ".repeat(40);
 
 async function ps(base, name) {
   const models = (await get(base, "/api/ps")).json.models;
@@ -38,14 +39,16 @@ async function cancelCounts(base) {
 // sequence), 1 a little later (usually in prefill), 2 after 1-8 tokens (mid-stream).
 function dropped(base, i, rnd) {
   const mode = i % 3;
-  const body = { model: MODEL, prompt: mode === 2 ? "Once upon a time" : longPrompt, raw: true,
+  // The long prompt starts with the request's number, so that no request reuses another's KV pages for it
+  // (with prefix reuse its prefill took a few ms and cancellations hardly ever landed there).
+  const body = { model: MODEL, prompt: mode === 2 ? "Once upon a time" : `${i}. ${longPrompt}`, raw: true,
                  options: { temperature: 0.8, num_predict: 64, num_ctx: 1024, seed: i } };
   if (mode === 2) {
     const after = 1 + Math.floor(rnd() * 8);
     return stream(base, "/api/generate", body, { onLine: (l, n) => (n + 1 >= after && !l.done ? "abort" : null),
                                                  timeoutMs: 20000 });
   }
-  return stream(base, "/api/generate", body, { abortAfterMs: mode === 0 ? rnd() * 3 : 5 + rnd() * 250, timeoutMs: 20000 });
+  return stream(base, "/api/generate", body, { abortAfterMs: mode === 0 ? rnd() * 3 : 2 + rnd() * 40, timeoutMs: 20000 });
 }
 
 function rng(seed) {
