@@ -529,13 +529,67 @@ struct Dfa {
     }
 };
 
+// Sorted sets of NFA states interned in one pool; an open-addressing table finds a set's index (its order of
+// addition) by its contents. Determinize keeps two: the DFA states' closed sets, and the pre-closure sets.
+class SetTable {
+  public:
+    SetTable() : table_(1024, -1) {}
+
+    // The index of `s`, or -1 when it is not in the table; `slot` is where add() would put it.
+    int find(const std::vector<int32_t>& s, size_t* slot) const {
+        const size_t mask = table_.size() - 1;
+        size_t i = size_t(hash(s.data(), s.size())) & mask;
+        for (; table_[i] >= 0; i = (i + 1) & mask) {
+            const int k = table_[i];
+            const size_t b = begin_[size_t(k)], n = begin_[size_t(k) + 1] - b;
+            if (n == s.size() && std::equal(s.begin(), s.end(), pool_.begin() + ptrdiff_t(b))) return k;
+        }
+        *slot = i;
+        return -1;
+    }
+
+    // Adds `s` (absent, `slot` from find()) and returns its index; the table doubles past half full.
+    int add(const std::vector<int32_t>& s, size_t slot) {
+        const int k = size();
+        table_[slot] = k;
+        pool_.insert(pool_.end(), s.begin(), s.end());
+        begin_.push_back(pool_.size());
+        if (size_t(size()) * 2 > table_.size()) rehash();
+        return k;
+    }
+
+    int size() const { return int(begin_.size()) - 1; }
+    // Set k's members: [pool() + begin(k), pool() + begin(k + 1)).
+    const int32_t* pool() const { return pool_.data(); }
+    size_t begin(int k) const { return begin_[size_t(k)]; }
+
+  private:
+    static uint64_t hash(const int32_t* p, size_t n) {
+        uint64_t h = 1469598103934665603ull ^ n;
+        for (size_t i = 0; i < n; ++i) h = (h ^ uint32_t(p[i])) * 1099511628211ull;
+        return h ^ (h >> 29);
+    }
+
+    void rehash() {
+        std::vector<int32_t> t(table_.size() * 2, -1);
+        const size_t mask = t.size() - 1;
+        for (int k = 0; k < size(); ++k) {
+            const size_t b = begin_[size_t(k)];
+            size_t i = size_t(hash(pool_.data() + b, begin_[size_t(k) + 1] - b)) & mask;
+            while (t[i] >= 0) i = (i + 1) & mask;
+            t[i] = k;
+        }
+        table_.swap(t);
+    }
+
+    std::vector<int32_t> pool_;
+    std::vector<size_t> begin_{0};
+    std::vector<int32_t> table_;
+};
+
 class Determinize {
   public:
-    Determinize(const Nfa& nfa, const Classes& c) : nfa_(nfa), c_(c) {
-        stamp_.assign(size_t(nfa.n_states), 0);
-        table_.assign(1024, -1);
-        move_table_.assign(1024, -1);
-    }
+    Determinize(const Nfa& nfa, const Classes& c) : nfa_(nfa), c_(c) { stamp_.assign(size_t(nfa.n_states), 0); }
 
     // Adds the DFA of one rule (NFA start and accept states); returns its start state.
     Result<int> add_rule(int rule, int nfa_start, int nfa_accept, Dfa& d) {
@@ -579,73 +633,25 @@ class Determinize {
     // states, move to a set already seen (every character class of a string body, say): those skip the
     // closure and the interning. Sets of different rules never meet (their NFA states are disjoint).
     int successor(std::vector<int32_t>& s, int rule, Dfa& d) {
-        const uint64_t h = hash(s.data(), s.size());
-        size_t mask = move_table_.size() - 1;
-        size_t i = size_t(h) & mask;
-        for (; move_table_[i] >= 0; i = (i + 1) & mask) {
-            const int k = move_table_[i];
-            const size_t b = move_begin_[size_t(k)], n = move_begin_[size_t(k) + 1] - b;
-            if (n == s.size() && std::equal(s.begin(), s.end(), move_pool_.begin() + ptrdiff_t(b)))
-                return move_to_[size_t(k)];
-        }
-        const int k = int(move_to_.size());
-        move_table_[i] = k;
-        move_pool_.insert(move_pool_.end(), s.begin(), s.end());
-        move_begin_.push_back(move_pool_.size());
+        size_t slot;
+        if (const int k = moves_seen_.find(s, &slot); k >= 0) return move_to_[size_t(k)];
+        moves_seen_.add(s, slot);
         closure(s);
         const int to = intern(s, rule, d);
         move_to_.push_back(to);
-        if (move_to_.size() * 2 > move_table_.size()) {
-            std::vector<int32_t> t(move_table_.size() * 2, -1);
-            mask = t.size() - 1;
-            for (int j = 0; j < int(move_to_.size()); ++j) {
-                const size_t b = move_begin_[size_t(j)];
-                size_t at = size_t(hash(move_pool_.data() + b, move_begin_[size_t(j) + 1] - b)) & mask;
-                while (t[at] >= 0) at = (at + 1) & mask;
-                t[at] = j;
-            }
-            move_table_.swap(t);
-        }
         return to;
     }
 
-    static uint64_t hash(const int32_t* p, size_t n) {
-        uint64_t h = 1469598103934665603ull ^ n;
-        for (size_t i = 0; i < n; ++i) h = (h ^ uint32_t(p[i])) * 1099511628211ull;
-        return h ^ (h >> 29);
-    }
-
-    // The DFA state for NFA set `s` (sets live in one pool; an open-addressing table finds them).
+    // The DFA state for NFA set `s`: a set's index in `states_` is its DFA state.
     int intern(const std::vector<int32_t>& s, int rule, Dfa& d) {
-        const uint64_t h = hash(s.data(), s.size());
-        size_t mask = table_.size() - 1;
-        size_t i = size_t(h) & mask;
-        for (; table_[i] >= 0; i = (i + 1) & mask) {
-            const int id = table_[i];
-            const size_t b = set_begin_[size_t(id)], n = set_begin_[size_t(id) + 1] - b;
-            if (n == s.size() && std::equal(s.begin(), s.end(), pool_.begin() + ptrdiff_t(b))) return id;
-        }
+        size_t slot;
+        if (const int id = states_.find(s, &slot); id >= 0) return id;
         if (d.n() >= kMaxStates) return -1;
-        const int id = d.n();
-        table_[i] = id;
-        pool_.insert(pool_.end(), s.begin(), s.end());
-        set_begin_.push_back(pool_.size());
+        const int id = states_.add(s, slot);
+        CHECK(id == d.n());
         d.push_state(std::binary_search(s.begin(), s.end(), accept_[size_t(rule)]), rule);
         work_.push_back(id);
-        if (size_t(d.n()) * 2 > table_.size()) rehash();
         return id;
-    }
-
-    void rehash() {
-        std::vector<int32_t> t(table_.size() * 2, -1);
-        const size_t mask = t.size() - 1;
-        for (int id = 0; id + 1 < int(set_begin_.size()); ++id) {
-            const size_t b = set_begin_[size_t(id)];
-            size_t i = size_t(hash(pool_.data() + b, set_begin_[size_t(id) + 1] - b)) & mask;
-            while (t[i] >= 0) i = (i + 1) & mask;
-            t[i] = id;
-        }
-        table_.swap(t);
     }
 
     // The transitions of DFA state `id`. Each class's targets are the range edges of the set that cover it:
@@ -656,9 +662,9 @@ class Determinize {
         const int nc = c_.n;
         moves_.clear();
         calls_.clear();
-        const size_t b = set_begin_[size_t(id)], e = set_begin_[size_t(id) + 1];
+        const size_t b = states_.begin(id), e = states_.begin(id + 1);
         for (size_t k = b; k < e; ++k) {
-            const int32_t s = pool_[k];
+            const int32_t s = states_.pool()[k];
             for (int32_t i = nfa_.begin[size_t(s)]; i < nfa_.begin[size_t(s) + 1]; ++i) {
                 const NEdge& edge = nfa_.edges[size_t(i)];
                 if (edge.kind == kRange) {
@@ -765,11 +771,9 @@ class Determinize {
     std::vector<int32_t> stamp_, stack_, scratch_;
     int32_t gen_ = 0;
     std::vector<int32_t> accept_;
-    std::vector<int32_t> pool_;
-    std::vector<size_t> set_begin_{0};
-    std::vector<int32_t> table_;
-    std::vector<int32_t> move_pool_, move_table_, move_to_;  // successor(): pre-closure sets and their states
-    std::vector<size_t> move_begin_{0};
+    SetTable states_;      // the DFA states' NFA sets
+    SetTable moves_seen_;  // successor(): the pre-closure sets seen, and (move_to_) their DFA states
+    std::vector<int32_t> move_to_;
     std::vector<int> work_;
     // expand(): the set's range edges; per class, their signature or their bucket.
     std::vector<int32_t> moves_;
