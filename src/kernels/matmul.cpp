@@ -68,6 +68,9 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
     // Q8_0 activations also keep their block scales as f32 (the SIMD kernels broadcast them without fp16
     // conversions), 64-byte aligned after the blocks.
     if (act == DType::Q8_0) bytes = (bytes + 63) / 64 * 64 + size_t(n_cols / QK8_0) * size_t(n_tokens) * sizeof(float);
+    // Batches on the avx512 path add the pair records (kern::kPairBytes per 64 columns and token), 64-byte aligned.
+    if (act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0)
+        bytes = (bytes + 63) / 64 * 64 + kern::pair_row_bytes(n_cols) * size_t(n_tokens);
     // Fewer tokens take the row kernels: the GEMM's size at n_tokens covers every smaller batch too.
     return std::max(bytes, gemm);
 }
@@ -114,6 +117,16 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
         pool.parallel(quantize_part);
     else
         quantize_part(0, 1);
+    // The batched avx512 kernels of the symmetric 32-block types read the pair records (matmul_impl.h): a
+    // pass over n_tokens × n_cols bytes, paid once for every row of every job.
+    if (act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0 && active_isa() >= Isa::avx512) {
+        const uint8_t* end = reinterpret_cast<const uint8_t*>(xd + nb * n_tokens);
+        uint8_t* xp = out + (size_t(end - out) + 63) / 64 * 64;
+        task.xp = xp;
+        task.xp_row_bytes = kern::pair_row_bytes(n_cols);
+        for (int64_t t = 0; t < n_tokens; t++)
+            kern::make_pairs_q8_0(out + t * xq_row_bytes, n_cols, xp + t * task.xp_row_bytes);
+    }
 }
 
 // One weight matrix's share of a dispatch: its task, kernel and chunking.
@@ -181,7 +194,7 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         gemm_multi(pool, jobs, n_jobs, x, n_tokens, wdata);
         return;
     }
-    kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols, x, nullptr, 0, nullptr, n_tokens, nullptr, 0};
+    kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols, x, nullptr, 0, nullptr, nullptr, 0, n_tokens, nullptr, 0};
     if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, proto);
     Part parts[8];
     int64_t total_rows = 0, total_macs = 0;

@@ -206,12 +206,61 @@ void tile_sym_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const 
     }
 }
 
+// The same products for a batch of NT tokens from the pair records (matmul_impl.h): the weight side (|w|, signs,
+// the two scales) is decoded once per block pair for all NT tokens, and each token then costs two line loads and
+// five operations per pair (tile_sym_512 spends about nine: it rebuilds the pair's activations and scales, and
+// for Q4_0 the offset, per token and row). Needs an even block count.
+template <int NT, DType W>
+void tile_sym_pairs_512(const uint8_t* wrow, const uint8_t* xp, size_t xstride, int64_t nb, float* out) {
+    using Block =
+        std::conditional_t<W == DType::Q8_0, BlockQ8_0, std::conditional_t<W == DType::Q4_0, BlockQ4_0, BlockQ5_0>>;
+    const Block* w = reinterpret_cast<const Block*>(wrow);
+    const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i nibble_shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    __m512 acc[NT];
+    for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        // Signed weights as vpdpbusd's signed operand (Q4_0 too: q − 8).
+        __m512i w2;
+        if constexpr (W == DType::Q4_0) {  // the nibble unpack of tile_sym_512, then q - 8
+            const __m256i ab = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].qs))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i + 1].qs)), 1);
+            const __m512i z = _mm512_castsi256_si512(ab);
+            const __m512i q =
+                _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 1, 0, 0)), nibble_shift),
+                                 _mm512_set1_epi8(0x0F));
+            w2 = _mm512_sub_epi8(q, _mm512_set1_epi8(8));
+        } else {
+            w2 = _mm512_inserti64x4(_mm512_castsi256_si512(signed_values<W>(w[i])), signed_values<W>(w[i + 1]), 1);
+        }
+        // The records hold x + 128 (unsigned): Σ(x + 128)·w − 128·Σw per 4-element lane, the second term once
+        // per row and pair, as the starting value of every token's vpdpbusd.
+        const __m512i base = _mm512_sub_epi32(
+            _mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(char(0x80)), w2));
+        const __m128 dw = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[i].d), w[i + 1].d, 1));
+        const __m512 dw2 = _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(dw));
+        const uint8_t* rec = xp + (i / 2) * kPairBytes;
+        for (int k = 0; k < NT; k++) {
+            const uint8_t* x = rec + k * xstride;
+            const __m512i p = _mm512_dpbusd_epi32(base, _mm512_loadu_si512(x), w2);
+            const __m512 d2 = _mm512_mul_ps(dw2, _mm512_loadu_ps(reinterpret_cast<const float*>(x + 64)));
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d2, acc[k]);
+        }
+    }
+    for (int k = 0; k < NT; k++) out[k] = _mm512_reduce_add_ps(acc[k]);
+}
+
 template <DType W>
 struct KernSym512 {
     static constexpr int nt_max = BERTH_NT_MAX;
     template <int NT>
     static void run(const MatmulTask& t, int64_t r, int64_t k0, float* out) {
         const int64_t nb = t.n_cols / QK8_0;
+        if (NT > 1 && t.xp) {
+            tile_sym_pairs_512<NT, W>(t.w + r * t.w_row_bytes, t.xp + k0 * t.xp_row_bytes, t.xp_row_bytes, nb, out);
+            return;
+        }
         tile_sym_512<NT, W>(t.w + r * t.w_row_bytes, t.xq + k0 * t.xq_row_bytes, t.xq_row_bytes, t.xd + k0 * nb, nb,
                             out);
     }

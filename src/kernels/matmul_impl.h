@@ -20,6 +20,10 @@ struct MatmulTask {
     const uint8_t* xq;  // (n_tokens) rows of xq_row_bytes, activations in act_type(wtype)
     size_t xq_row_bytes;
     const float* xd;  // Q8_0 activations only: their block scales as f32, (n_tokens, n_cols / 32)
+    // Q8_0 activations of batches (n_tokens > 1) on the avx512 path, else null: the pair layout below,
+    // (n_tokens) rows of xp_row_bytes.
+    const uint8_t* xp;
+    size_t xp_row_bytes;
     int64_t n_tokens;
     float* y;  // (n_tokens, ldy)
     int64_t ldy;
@@ -29,6 +33,17 @@ struct MatmulTask {
 using RowsFn = void (*)(const MatmulTask& t, int64_t r0, int64_t r1);
 // Quantizes one activation row of n floats into the activation type.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
+
+// Pair layout of Q8_0 activations for the batched avx512 kernels: per token, one 128-byte record per two
+// 32-blocks, so that a token's share of a weight block pair is two zmm loads and nothing to rearrange: the 64
+// values of the two blocks plus 128 as uint8 (vpdpbusd's unsigned operand, the weights being the signed one), then
+// their scales as 16 f32 (block i's in lanes 0-7, block i+1's in lanes 8-15, matching the int32 lanes of vpdpbusd). 128
+// bytes per 64 columns keep 4 tokens of a 2048-column row (16 KiB) in L1.
+constexpr size_t kPairBytes = 128;
+// Bytes of one token's pair records for n_cols (a multiple of 64).
+inline size_t pair_row_bytes(int64_t n_cols) { return size_t(n_cols / 64) * kPairBytes; }
+// Writes one token's pair records from its Q8_0 blocks (n_cols / 32 of them, an even count).
+void make_pairs_q8_0(const void* blocks, int64_t n_cols, uint8_t* out);
 
 // The activation type ggml pairs with each weight type; F32 for float weights (activations used as is).
 DType act_type(DType wtype);

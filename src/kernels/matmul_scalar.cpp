@@ -215,6 +215,19 @@ void rows_scalar(const MatmulTask& t, int64_t r0, int64_t r1) {
 
 }  // namespace
 
+void make_pairs_q8_0(const void* blocks, int64_t n_cols, uint8_t* out) {
+    CHECK(n_cols % 64 == 0);
+    const BlockQ8_0* b = static_cast<const BlockQ8_0*>(blocks);
+    for (int64_t p = 0; p < n_cols / 64; p++, out += kPairBytes) {
+        float d[16];
+        for (int h = 0; h < 2; h++) {
+            for (int e = 0; e < QK8_0; e++) out[32 * h + e] = uint8_t(b[2 * p + h].qs[e] + 128);
+            for (int l = 0; l < 8; l++) d[8 * h + l] = fp16_to_fp32(b[2 * p + h].d);
+        }
+        std::memcpy(out + 64, d, sizeof(d));
+    }
+}
+
 DType act_type(DType wtype) {
     switch (wtype) {
         case DType::Q4_0:

@@ -147,6 +147,62 @@ INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatmulTypes,
                                            DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+// Batches of 2..15 tokens on rows of a multiple of 64 columns take the avx512 pair-record kernels of the
+// symmetric 32-block types (matmul_impl.h); odd batch sizes, 37 rows (not a multiple of the 16-row chunks)
+// and the one-block-pair row. Same tolerances as every type: the integer sums are exact, only the f32
+// scaling order differs.
+TEST(Matmul, BatchedSymmetricTypesMatchReference) {
+    ThreadPool pool(2);
+    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0})
+        for (int64_t n_cols : {64, 2048})
+            for (int64_t n_tokens : {1, 2, 3, 5, 7, 8, 15}) check_matmul(type, 37, n_cols, n_tokens, pool);
+}
+
+// Q8_0 weight bytes over the whole int8 range (-128 included, which the quantizer never writes) and
+// activations at ±127 after quantization: the pair kernels' unsigned offset (x + 128) and its correction
+// (128·Σw) must stay exact in int32. Every ISA against the scalar one; both sum integers exactly, so the
+// difference is f32 rounding: 1e-5 of Σ|w·x|.
+TEST(Matmul, BatchedQ8_0FullByteRangeEqualsScalar) {
+    const int64_t n_cols = 256, n_rows = 19, n_tokens = 7;
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> byte(-128, 127);
+    std::vector<BlockQ8_0> w(n_rows * n_cols / QK8_0);
+    for (BlockQ8_0& b : w) {
+        b.d = fp32_to_fp16(0.01f + 0.001f * float(byte(rng) + 128));
+        for (int8_t& q : b.qs) q = int8_t(byte(rng));
+    }
+    w[0].qs[0] = -128;
+    std::vector<float> x(n_tokens * n_cols);
+    for (float& v : x) v = float(byte(rng)) / 16.f;
+    for (int64_t t = 0; t < n_tokens; t++) x[t * n_cols + t] = t % 2 ? 40.f : -40.f;  // ±127 in its block
+    TensorView tv;
+    tv.type = DType::Q8_0;
+    tv.n_dims = 2;
+    tv.ne[0] = n_cols;
+    tv.ne[1] = n_rows;
+    tv.data = w.data();
+    ThreadPool pool(2);
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(DType::Q8_0, n_cols, n_tokens, pool.n_threads()));
+    IsaGuard guard;
+    set_active_isa(Isa::scalar);
+    std::vector<float> want(n_tokens * n_rows), got(n_tokens * n_rows);
+    matmul(pool, tv, x.data(), n_tokens, want.data(), scratch.data());
+    std::vector<float> wrow(n_cols);
+    for (Isa isa : supported_isas()) {
+        set_active_isa(isa);
+        matmul(pool, tv, x.data(), n_tokens, got.data(), scratch.data());
+        for (int64_t r = 0; r < n_rows; r++) {
+            dequantize_row_ref(DType::Q8_0, &w[r * n_cols / QK8_0], wrow.data(), n_cols);
+            for (int64_t t = 0; t < n_tokens; t++) {
+                double mag = 0;
+                for (int64_t i = 0; i < n_cols; i++) mag += std::fabs(wrow[i] * x[t * n_cols + i]);
+                ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], 1e-5 * mag)
+                    << isa_name(isa) << " row " << r << " token " << t;
+            }
+        }
+    }
+}
+
 // Float weights accept rows of any length (stories260K has n_ff = 172, n_embd = 64).
 TEST(Matmul, FloatRowsOfAnyLength) {
     ThreadPool pool(2);
