@@ -95,6 +95,14 @@ int gemm_block(DType wtype);
 // multiples of the type's block (256 for K-quants). Scalar: the specification of the layout.
 void unpack_rows(DType wtype, const uint8_t* w, size_t w_row_bytes, int n_rows, int64_t k0, int kc, Panel& p);
 
+// One row's share of unpack_rows: the blocks covering [k0, k0 + kc) into u (kc values) and scale/min at
+// stride 16 (the row's column of the panel's (kc / blk, 16) arrays).
+using UnpackRowFn = void (*)(const uint8_t* row, int64_t k0, int kc, uint8_t* u, float* scale, float* min);
+// The scalar unpacker of every gemm_supports() type (the specification), and the avx512 ones (Q4_0, Q8_0,
+// Q4_K, Q6_K; nullptr for the others), bit-identical to it; unpack_rows() takes the avx512 one when active.
+UnpackRowFn unpack_row_scalar(DType wtype);
+UnpackRowFn unpack_row_avx512(DType wtype);
+
 // Computes y[t][r] (+)= Σ_k W[r][k0 + k]·x[t][k0 + k] over the panel's kc columns for tokens [t0, t0 + nt)
 // and rows [0, n_rows) of the panel; y is (tokens, ldy) and points at the panel's first row. `accumulate`
 // adds to y (later column chunks), otherwise stores.

@@ -99,6 +99,45 @@ TEST(GemmUnpack, ScaleTimesQuantPlusMinIsTheReferenceValue) {
     }
 }
 
+// The avx512 unpackers give exactly the scalar unpacker's quants, scales and mins, on random bytes (every bit
+// pattern of quants, scales and qh; finite fp16 scales) and at column offsets past the first chunk.
+TEST(GemmUnpack, Avx512UnpackersEqualTheScalarOneBitForBit) {
+    if (!isa_supported(Isa::avx512)) GTEST_SKIP() << "no avx512";
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> byte(0, 255);
+    const int64_t n_cols = 2048;
+    int covered = 0;
+    for (DType type : kGemmTypes) {
+        const kern::UnpackRowFn fast = kern::unpack_row_avx512(type), ref = kern::unpack_row_scalar(type);
+        if (!fast) continue;
+        covered++;
+        std::vector<uint8_t> row(size_t(row_bytes(type, n_cols)));
+        for (uint8_t& b : row) b = uint8_t(byte(rng));
+        // fp16 scales: finite values (exponent field below 31), at the block's first bytes (d, and dmin for Q4_K)
+        // or, for Q6_K, its last two.
+        const int64_t bb = dtype_info(type).block_bytes, n_blocks = int64_t(row.size()) / bb;
+        for (int64_t b = 0; b < n_blocks; b++) {
+            uint8_t* blk = row.data() + b * bb;
+            if (type == DType::Q6_K)
+                blk[bb - 1] &= 0x7B;
+            else
+                blk[1] &= 0x7B, blk[3] &= 0x7B;
+        }
+        for (int64_t k0 : {int64_t(0), int64_t(1024)}) {
+            const int kc = 1024;
+            const int nsub = kc / kern::gemm_block(type);
+            std::vector<uint8_t> u1(kc), u2(kc);
+            std::vector<float> s1(16 * nsub, -1.f), s2(16 * nsub, -1.f), m1(16 * nsub, -1.f), m2(16 * nsub, -1.f);
+            ref(row.data(), k0, kc, u1.data(), s1.data(), m1.data());
+            fast(row.data(), k0, kc, u2.data(), s2.data(), m2.data());
+            ASSERT_EQ(u1, u2) << dtype_name(type) << " k0 " << k0;
+            ASSERT_EQ(0, memcmp(s1.data(), s2.data(), s1.size() * sizeof(float))) << dtype_name(type);
+            ASSERT_EQ(0, memcmp(m1.data(), m2.data(), m1.size() * sizeof(float))) << dtype_name(type);
+        }
+    }
+    EXPECT_EQ(covered, 4);
+}
+
 TEST(GemmLayout, VectorTransposeAndQuantizeEqualTheReference) {
     const auto isas = vector_kernels();
     if (isas.empty()) GTEST_SKIP() << "no vector GEMM on this CPU";

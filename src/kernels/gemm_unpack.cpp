@@ -1,10 +1,11 @@
 // Unpacking GGUF weight blocks into the GEMM's panels (gemm_impl.h): unsigned 8-bit quants plus one f32 scale
 // and one f32 min per 16- or 32-element sub-block, so that value = scale · q + min exactly as the reference
-// dequantization computes it. Plain C++ (the compiler vectorizes the inner loops); the types that carry most
-// prefill work have SIMD unpackers beside their kernels.
+// dequantization computes it. Plain C++, the specification; Q4_0, Q8_0, Q4_K and Q6_K have avx512 unpackers
+// (gemm_unpack_avx512.cpp) that unpack_rows() takes when that ISA is active.
 #include <cstring>
 
 #include "kernels/gemm_impl.h"
+#include "kernels/kernels.h"
 
 namespace berth::kern {
 namespace {
@@ -133,7 +134,7 @@ void unpack_row(const uint8_t* row, int64_t k0, int kc, uint8_t* u, float* scale
     }
 }
 
-using RowFn = void (*)(const uint8_t*, int64_t, int, uint8_t*, float*, float*);
+using RowFn = UnpackRowFn;
 
 RowFn row_fn(DType t) {
     switch (t) {
@@ -152,6 +153,8 @@ RowFn row_fn(DType t) {
 }
 
 }  // namespace
+
+UnpackRowFn unpack_row_scalar(DType wtype) { return row_fn(wtype); }
 
 bool gemm_supports(DType wtype) { return row_fn(wtype) != nullptr; }
 
@@ -179,7 +182,8 @@ Panel carve_panel(void* mem) {
 
 void unpack_rows(DType wtype, const uint8_t* w, size_t w_row_bytes, int n_rows, int64_t k0, int kc, Panel& p) {
     uint8_t* stage = p.rows;
-    const RowFn f = row_fn(wtype);
+    RowFn f = active_isa() >= Isa::avx512 ? unpack_row_avx512(wtype) : nullptr;
+    if (!f) f = row_fn(wtype);
     CHECK(f && kc > 0 && kc <= kChunkCols && n_rows >= 1 && n_rows <= kPanelRows);
     p.blk = gemm_block(wtype);
     p.kc = kc;
