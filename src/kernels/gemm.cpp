@@ -28,13 +28,17 @@ const GemmIsaKernels* pick_gemm() {
 }
 
 // Below this many tokens the row kernels, which keep a few tokens' accumulators per weight row, win: the
-// panel unpack is paid per product and only amortized over the batch. BERTH_GEMM_MIN_TOKENS overrides it.
-int64_t min_tokens() {
-    static const int64_t v = [] {
+// panel unpack is paid per product and only amortized over the batch. Q4_0 with the avx512 unpacker crosses
+// over earlier (one thread, 2048x5632: 8 tokens 1.03 ms rows / 1.05 ms GEMM, 12 tokens 1.61 / 1.11 ms),
+// Q4_K, Q6_K and Q8_0 at about 16. BERTH_GEMM_MIN_TOKENS overrides it for every type.
+// `any_isa`: the smallest over the ISAs, for sizing scratch that must hold whichever ISA is active later.
+int64_t min_tokens(DType wtype, bool any_isa) {
+    static const int64_t env = [] {
         const char* e = getenv("BERTH_GEMM_MIN_TOKENS");
-        return e && *e ? std::max<int64_t>(1, atoll(e)) : int64_t(16);
+        return e && *e ? std::max<int64_t>(1, atoll(e)) : int64_t(0);
     }();
-    return v;
+    if (env > 0) return env;
+    return wtype == DType::Q4_0 && (any_isa || active_isa() >= Isa::avx512) ? 10 : 16;
 }
 
 constexpr int kMaxTile = 16;  // the largest activation tile of any ISA (AMX)
@@ -44,20 +48,21 @@ size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 }  // namespace
 
 bool gemm_applies(const MatmulJob* jobs, int n_jobs, int64_t n_tokens) {
-    if (n_tokens < min_tokens()) return false;
     const int64_t n_cols = jobs[0].w.ne[0];
     if (n_cols % 32 != 0) return false;
     const GemmIsaKernels* K = pick_gemm();
     if (!K) return false;
     for (int j = 0; j < n_jobs; j++) {
         const DType t = jobs[j].w.type;
-        if (!kern::gemm_supports(t) || jobs[j].w.ne[0] != n_cols || (t == DType::Q8_0 && !K->eight_bit)) return false;
+        if (n_tokens < min_tokens(t, false) || !kern::gemm_supports(t) || jobs[j].w.ne[0] != n_cols ||
+            (t == DType::Q8_0 && !K->eight_bit))
+            return false;
     }
     return true;
 }
 
 size_t gemm_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n_threads) {
-    if (!kern::gemm_supports(wtype) || n_cols % 32 != 0 || n_tokens < min_tokens()) return 0;
+    if (!kern::gemm_supports(wtype) || n_cols % 32 != 0 || n_tokens < min_tokens(wtype, true)) return 0;
     size_t acts = 0;
     for (int tt = 1; tt <= kMaxTile; tt++) acts = std::max(acts, kern::gemm_acts_bytes(n_cols, n_tokens, tt));
     return align64(acts) + size_t(std::max(n_threads, 1)) * kern::panel_scratch_bytes() + 64;
