@@ -68,9 +68,11 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
     // Q8_0 activations also keep their block scales as f32 (the SIMD kernels broadcast them without fp16
     // conversions), 64-byte aligned after the blocks.
     if (act == DType::Q8_0) bytes = (bytes + 63) / 64 * 64 + size_t(n_cols / QK8_0) * size_t(n_tokens) * sizeof(float);
-    // Batches on the avx512 path add the pair records (kern::kPairBytes per 64 columns and token), 64-byte aligned.
+    // Batches of up to kern::kMaxPairTokens on the avx512 path add the pair records (kern::kPairBytes per 64
+    // columns and token), 64-byte aligned; larger batches take the GEMM or the kernels without them.
     if (act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0)
-        bytes = (bytes + 63) / 64 * 64 + kern::pair_row_bytes(n_cols) * size_t(n_tokens);
+        bytes = (bytes + 63) / 64 * 64 +
+                kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Fewer tokens take the row kernels: the GEMM's size at n_tokens covers every smaller batch too.
     return std::max(bytes, gemm);
 }
@@ -119,7 +121,8 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
         quantize_part(0, 1);
     // The batched avx512 kernels of the symmetric 32-block types read the pair records (matmul_impl.h): a
     // pass over n_tokens × n_cols bytes, paid once for every row of every job.
-    if (act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0 && active_isa() >= Isa::avx512) {
+    if (act == DType::Q8_0 && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && n_cols % 64 == 0 &&
+        active_isa() >= Isa::avx512) {
         const uint8_t* end = reinterpret_cast<const uint8_t*>(xd + nb * n_tokens);
         uint8_t* xp = out + (size_t(end - out) + 63) / 64 * 64;
         task.xp = xp;

@@ -35,11 +35,13 @@ using RowsFn = void (*)(const MatmulTask& t, int64_t r0, int64_t r1);
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 
 // Pair layout of Q8_0 activations for the batched avx512 kernels: per token, one 128-byte record per two
-// 32-blocks, so that a token's share of a weight block pair is two zmm loads and nothing to rearrange: the 64
-// values of the two blocks plus 128 as uint8 (vpdpbusd's unsigned operand, the weights being the signed one), then
-// their scales as 16 f32 (block i's in lanes 0-7, block i+1's in lanes 8-15, matching the int32 lanes of vpdpbusd). 128
-// bytes per 64 columns keep 4 tokens of a 2048-column row (16 KiB) in L1.
+// 32-blocks, so that a token's share of a weight block pair is two zmm loads and nothing to rearrange: the
+// 64 values of the two blocks plus 128 as uint8 (vpdpbusd's unsigned operand, the weights being the signed
+// one), then their scales as 16 f32 (block i's in lanes 0-7, block i+1's in lanes 8-15, matching the int32
+// lanes of vpdpbusd). 128 bytes per 64 columns keep 4 tokens of a 2048-column row (16 KiB) in L1. Made for
+// batches of 2 to kMaxPairTokens tokens (larger ones take the GEMM), so the scratch stays small.
 constexpr size_t kPairBytes = 128;
+constexpr int64_t kMaxPairTokens = 16;
 // Bytes of one token's pair records for n_cols (a multiple of 64).
 inline size_t pair_row_bytes(int64_t n_cols) { return size_t(n_cols / 64) * kPairBytes; }
 // Writes one token's pair records from its Q8_0 blocks (n_cols / 32 of them, an even count).
