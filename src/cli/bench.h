@@ -51,6 +51,7 @@ struct Options {
     int num_gpu = 0;
     std::string grammar_vocab;  // grammar section: a vocabulary GGUF whose tokenizer replaces the model's
     int grammar_tokens = 96;    // grammar section: decode tokens per repetition
+    int mask_thread = -1;       // grammar section: EngineLimits::mask_thread (-1 auto, 0 off, 1 on)
 };
 
 struct PrefillRow {
@@ -118,6 +119,10 @@ struct GrammarReport {
     double full_cached_median_us = 0, full_cached_p99_us = 0;  // full mask, mask cache warm
     double full_walk_median_us = 0, full_walk_p99_us = 0;      // full mask by trie walk, no cache
     int64_t cache_hits = 0, cache_misses = 0, cache_bytes = 0;
+    // The mask thread (full masks computed while the forward pass runs): whether it ran, and its time per
+    // constrained token (off the step's critical path; the wait for it after the pass is in spent_*).
+    bool mask_thread = false;
+    double beside_mean_us = 0;
 };
 
 struct Report {

@@ -101,7 +101,11 @@ Status run_grammar(const Options& o, Report& r) {
             "model is made with the vocabulary's size)",
             gr.n_vocab, model->n_vocab());
     }
-    Engine engine(model_backend(std::move(model)), codec);
+    EngineLimits limits;
+    limits.mask_thread = o.mask_thread;
+    Engine engine(model_backend(std::move(model)), codec, limits);
+    gr.mask_thread = engine.mask_thread();
+    int64_t beside_ns = 0;
     std::vector<int32_t> prompt = shared->encode("Describe a pet as one JSON object:", true, false);
     if (prompt.empty()) prompt.push_back(0);
 
@@ -128,6 +132,7 @@ Status run_grammar(const Options& o, Report& r) {
                 ++gr.documents;
                 gr.constrained_tokens += res.eval_count;
                 gr.masked_tokens += res.grammar_masks;
+                beside_ns += res.grammar_beside_ns;
                 for (int32_t t : res.grammar_token_ns) spent_us.push_back(double(t) * 1e-3);
                 outputs.push_back(res.output);
             }
@@ -138,7 +143,7 @@ Status run_grammar(const Options& o, Report& r) {
     // Warm-up (page cache, mask cache), not counted.
     RETURN_IF_ERROR(decode(false, 7).status());
     RETURN_IF_ERROR(decode(true, 7).status());
-    gr.documents = gr.constrained_tokens = gr.masked_tokens = 0;
+    gr.documents = gr.constrained_tokens = gr.masked_tokens = beside_ns = 0;
     spent_us.clear();
     outputs.clear();
     std::vector<double> free_tps, constrained_tps;
@@ -158,6 +163,7 @@ Status run_grammar(const Options& o, Report& r) {
     gr.spent_max_us = spent_us.empty() ? 0 : *std::max_element(spent_us.begin(), spent_us.end());
     gr.spent_mean_us =
         spent_us.empty() ? 0 : std::accumulate(spent_us.begin(), spent_us.end(), 0.0) / double(spent_us.size());
+    gr.beside_mean_us = gr.constrained_tokens ? double(beside_ns) * 1e-3 / double(gr.constrained_tokens) : 0;
     const MaskCache::Stats cs = engine.mask_cache_stats();
     gr.cache_hits = cs.hits, gr.cache_misses = cs.misses, gr.cache_bytes = cs.used_bytes;
 

@@ -121,6 +121,15 @@ void print_table(const Report& r) {
             (long long)g.constrained_tokens);
         printf("    median %.2f us, p99 %.2f us, mean %.2f us, max %.2f us\n", g.spent_median_us, g.spent_p99_us,
                g.spent_mean_us, g.spent_max_us);
+        if (g.mask_thread)
+            printf(
+                "  mask thread on: full masks computed beside the forward pass, mean %.2f us per token (not in the "
+                "time above but its wait)\n",
+                g.beside_mean_us);
+        else
+            printf(
+                "  mask thread off (--mask-thread on|off|auto; auto: on when a CPU is free beside the forward "
+                "pass)\n");
         printf("  full mask at each of %d positions of those documents (replayed, one thread):\n", g.replay_steps);
         printf("    warm mask cache  median %.2f us, p99 %.2f us\n", g.full_cached_median_us, g.full_cached_p99_us);
         printf("    trie walk only   median %.2f us, p99 %.2f us\n", g.full_walk_median_us, g.full_walk_p99_us);
@@ -222,6 +231,8 @@ std::string to_json(const Report& r) {
                           {"p99", g.spent_p99_us},
                           {"mean", g.spent_mean_us},
                           {"max", g.spent_max_us}}},
+                        {"mask_thread", g.mask_thread},
+                        {"beside_mean_us", g.beside_mean_us},
                         {"replay_positions", g.replay_steps},
                         {"full_mask_cached_us", {{"median", g.full_cached_median_us}, {"p99", g.full_cached_p99_us}}},
                         {"full_mask_walk_us", {{"median", g.full_walk_median_us}, {"p99", g.full_walk_p99_us}}},

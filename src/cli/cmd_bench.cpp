@@ -61,10 +61,15 @@ int cmd_bench(const std::vector<std::string>& argv) {
         return fail("--only: %s", err.c_str());
     o.grammar_vocab = a.get_or("grammar-vocab", "");
     o.grammar_tokens = int(a.get_int("grammar-tokens", o.grammar_tokens));
+    if (a.has("mask-thread")) {
+        const std::string m = a.get_or("mask-thread", "");
+        o.mask_thread = m == "on" ? 1 : m == "off" ? 0 : m == "auto" ? -1 : -2;
+        if (o.mask_thread == -2) return fail("--mask-thread: expected on, off or auto, got \"%s\"", m.c_str());
+    }
     const bool json = a.has("json");
     const std::optional<std::string> synthetic = a.get("synthetic");
     auto unknown = a.unknown({"prompts", "depths", "parallel", "gen", "reps", "threads", "parallel-prompt", "only",
-                              "json", "synthetic", "num-gpu", "grammar-vocab", "grammar-tokens"});
+                              "json", "synthetic", "num-gpu", "grammar-vocab", "grammar-tokens", "mask-thread"});
     if (!unknown.empty()) return fail("unknown option --%s", unknown[0].c_str());
     if (o.gen < 1 || o.reps < 1 || o.parallel_prompt < 1 || o.grammar_tokens < 1)
         return fail("--gen, --reps, --parallel-prompt and --grammar-tokens must be ≥ 1");
@@ -115,7 +120,7 @@ BERTH_COMMAND(bench, "bench",
               "berth bench MODEL.gguf | --synthetic tinyllama|tiny[:TYPE] [--prompts 32,128,512] "
               "[--depths 0,512,1536] [--gen 32] [--reps 3] [--parallel 1,2,4,8] [--parallel-prompt 16] "
               "[--threads N] [--num-gpu N] [--only prefill,decode,load,memory,parallel,grammar] "
-              "[--grammar-vocab VOCAB.gguf] [--grammar-tokens 96] [--json]",
+              "[--grammar-vocab VOCAB.gguf] [--grammar-tokens 96] [--mask-thread auto|on|off] [--json]",
               "benchmark prefill, decode, load time, memory and parallel streams, as tokens/s and shares of the "
               "measured memory bandwidth; --only grammar: constrained decoding (schema compile time, "
               "constrained vs unconstrained decode, per-token mask time)",

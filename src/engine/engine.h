@@ -11,12 +11,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "base/base.h"
+#include "engine/side_thread.h"
 #include "grammar/grammar.h"
 #include "model/model.h"
 #include "sampling/sampling.h"
@@ -49,6 +51,8 @@ class Backend {
     virtual int64_t kv_pages_of(int /*seq*/) const { return 0; }  // pages sequence `seq` holds
     // The weight file on disk compared with the mapping (MappedFile::file_state); any thread.
     virtual FileState weights_file_state() const { return FileState::intact; }
+    // CPU threads a forward pass keeps busy (its thread pool); 0 when it leaves the CPUs free.
+    virtual int cpu_threads() const { return 0; }
 };
 
 // Text ↔ tokens for one model (the model's tokenizer, or a fake in tests).
@@ -95,12 +99,16 @@ struct GenerateResult {
     int64_t queue_ns = 0;         // waiting for a free sequence slot before joining
     int prompt_cached = 0;        // prompt tokens whose KV was reused from the slot's previous request
     std::vector<int32_t> output;  // generated tokens (including a final end-of-generation token)
-    // Constrained decoding: full masks computed (the first sample was not allowed), and the time spent in the
-    // grammar (checking the sampled token, the full mask when it was refused, accepting the token; the
-    // sampler's second pass over the masked logits is not included).
+    // Constrained decoding: full masks used (the first sample was not allowed), and the time the grammar added
+    // to the step (checking the sampled token, the full mask when it was refused and not ready, accepting the
+    // token, waiting for the mask thread after the forward pass; the sampler's second pass over the masked
+    // logits is not included).
     int grammar_masks = 0;
     int64_t grammar_ns = 0;
     std::vector<int32_t> grammar_token_ns;  // the same per generated token, when request.grammar_timing
+    // Time the mask thread spent on this request's full masks while forward passes ran (EngineLimits::
+    // mask_thread): work taken off the step.
+    int64_t grammar_beside_ns = 0;
 };
 
 // Receives generated text in order, on the caller's thread. Return false to cancel the request.
@@ -120,10 +128,15 @@ struct EngineStats {
     int64_t cancelled_waiting = 0, cancelled_prefill = 0, cancelled_decoding = 0;
 };
 
-// Bounds on requests waiting for a free sequence when all n_parallel sequences are in use.
+// Bounds on requests waiting for a free sequence when all n_parallel sequences are in use, and where the
+// constrained requests' masks are computed.
 struct EngineLimits {
     int max_waiting = 512;                         // more waiting → resource_exhausted (503); BERTH_MAX_QUEUE
     int64_t wait_timeout_ns = 300 * 1000000000LL;  // waiting longer → timeout (503); ≤ 0: no limit
+    // The mask thread: while a forward pass runs, it computes the full mask of each constrained sequence's
+    // next token, so that a refused sample costs no mask walk after the pass. -1: when the process has a CPU
+    // the forward pass leaves free (usable CPUs > Backend::cpu_threads()); 0: never; 1: always.
+    int mask_thread = -1;
 };
 
 class Engine {
@@ -151,6 +164,8 @@ class Engine {
     // The same figure for an engine over a backend of these sizes, computed without one (for memory plans).
     // It includes each slot's grammar matcher and token mask and the model's mask cache (grammar/grammar.h).
     static int64_t heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_batch);
+    // Whether full masks are computed beside the forward pass (EngineLimits::mask_thread).
+    bool mask_thread() const { return side_.has_value(); }
     // The mask cache's counters (hits, misses, resets); for tests and benchmarks.
     MaskCache::Stats mask_cache_stats() const { return mask_cache_->stats(); }
     // Bytes of the weights resident in memory now: a model the OS paged out is warm in name only.
@@ -168,13 +183,20 @@ class Engine {
     void admit_waiting();
     void finish(Slot& slot, const char* reason);
     // Samples the slot's next token, under its grammar if it has one (sample, check that token, and only
-    // when it is not allowed compute the full mask and sample again). A dead end is an error.
+    // when it is not allowed take the full mask, from the mask thread or computed now, and sample again). The
+    // random draws are the same either way. A dead end is an error.
     Status sample_token(Slot& slot, const float* row, int32_t* token);
+    // The mask thread's job: the full mask of every slot in side_slots_[0, n_side_).
+    static void side_masks(void* engine);
 
     std::unique_ptr<Backend> backend_;
     std::shared_ptr<const TextCodec> codec_;
     std::shared_ptr<const Vocabulary> vocab_;  // null when the codec has none
-    std::unique_ptr<MaskCache> mask_cache_;    // shared by the slots (the worker thread only)
+    std::unique_ptr<MaskCache> mask_cache_;    // shared by the slots (the worker thread, or the mask thread
+                                               // while it runs a job)
+    std::optional<SideThread> side_;           // the mask thread; empty when off
+    std::vector<Slot*> side_slots_;            // (n_parallel) constrained slots of the step in flight
+    int n_side_ = 0;
     EngineLimits limits_;
     int n_ctx_ = 0, n_parallel_ = 0, n_batch_ = 0, n_vocab_ = 0;
 

@@ -2,6 +2,7 @@
 // that spells token i as the letter 'a' + i. Token 15 ('p') is the end-of-generation token; for grammars,
 // token 14 is a special token whose text is "<o>" (it prints 'o' unless special tokens are rendered).
 #include "engine/engine.h"
+#include "engine/side_thread.h"
 
 #include <gtest/gtest.h>
 
@@ -522,9 +523,14 @@ TEST(Engine, DecodeStepsDoNotAllocate) {
 }
 
 // The same with a grammar: checking, masking (every other step here), resampling and accepting tokens
-// allocate nothing per step.
-TEST(Engine, ConstrainedDecodeStepsDoNotAllocate) {
-    Fixture f(/*n_ctx=*/1024);
+// allocate nothing per step, with the masks computed after the forward pass or beside it on the mask thread.
+class ConstrainedAllocs : public ::testing::TestWithParam<int> {};
+
+TEST_P(ConstrainedAllocs, ConstrainedDecodeStepsDoNotAllocate) {
+    EngineLimits limits;
+    limits.mask_thread = GetParam();
+    Fixture f(/*n_ctx=*/1024, 1, 32, limits);
+    ASSERT_EQ(f.engine->mask_thread(), GetParam() == 1);
     f.st->never_eog = true;
     auto g = grammar_of([](GrammarBuilder& b) { return b.repeat(b.literal("ab"), 0, -1); });
     ASSERT_TRUE(f.engine->generate(constrained({1}, 8, g), nullptr).is_ok());  // warm-up: fills the mask cache
@@ -543,6 +549,81 @@ TEST(Engine, ConstrainedDecodeStepsDoNotAllocate) {
     int64_t long_run = allocs_for(200);
     EXPECT_GT(short_run, 0);
     EXPECT_EQ(long_run, short_run) << "allocations grow with the number of constrained decode steps";
+}
+
+INSTANTIATE_TEST_SUITE_P(MaskThread, ConstrainedAllocs, ::testing::Values(0, 1));
+
+// The mask thread changes where the full masks are computed, not what is sampled: the same seeded requests
+// give the same tokens and use the same number of masks with it and without it, and with it the masks were
+// computed beside the forward passes. Two requests at once put two constrained rows in one step.
+TEST(EngineGrammar, MaskThreadSamplesTheSameTokens) {
+    auto g = grammar_of([](GrammarBuilder& b) {
+        return b.repeat(b.alt({b.literal("ab"), b.literal("cde"), b.literal("f")}), 1, -1);
+    });
+    std::vector<std::vector<int32_t>> outputs[2];
+    int masks[2] = {0, 0};
+    for (int on = 0; on < 2; ++on) {
+        EngineLimits limits;
+        limits.mask_thread = on;
+        Fixture f(/*n_ctx=*/256, /*n_parallel=*/2, 32, limits);
+        f.st->never_eog = true;
+        f.st->delay_us = 200;
+        ASSERT_EQ(f.engine->mask_thread(), on == 1);
+        Result<GenerateResult> res[2] = {Status(StatusCode::internal, "not run"), Status(StatusCode::internal, "")};
+        std::thread other;
+        for (int k = 0; k < 2; ++k) {
+            auto run = [&, k] {
+                GenerateRequest r = constrained({int32_t(k)}, 60, g);
+                r.sampling.temperature = 6.0f;  // the fake's favourite gets about a third: many refusals
+                r.sampling.top_k = 0;
+                r.sampling.top_p = 1.0f;
+                r.sampling.seed = 100 + uint64_t(k);
+                res[k] = f.engine->generate(r, nullptr);
+            };
+            if (k == 0) {
+                other = std::thread(run);
+            } else {
+                run();
+            }
+        }
+        other.join();
+        for (int k = 0; k < 2; ++k) {
+            ASSERT_TRUE(res[k].is_ok()) << res[k].status().to_string();
+            EXPECT_GT(res[k]->eval_count, 0);
+            outputs[on].push_back(res[k]->output);
+            masks[on] += res[k]->grammar_masks;
+            if (on) {
+                EXPECT_GT(res[k]->grammar_beside_ns, 0) << "masks computed beside the forward pass";
+            } else {
+                EXPECT_EQ(res[k]->grammar_beside_ns, 0);
+            }
+        }
+    }
+    EXPECT_EQ(outputs[0], outputs[1]);
+    EXPECT_EQ(masks[0], masks[1]);
+    EXPECT_GT(masks[0], 10) << "the sampler's first choice was often refused";
+}
+
+TEST(SideThread, RunsTheJobAndPublishesItsWrites) {
+    SideThread side;
+    EXPECT_EQ(side.wait(), 0) << "nothing posted";
+    struct Ctx {
+        std::vector<int> values = std::vector<int>(1000);
+        std::thread::id ran_on;
+    } ctx;
+    for (int round = 1; round <= 3; ++round) {
+        side.post(
+            [](void* p) {
+                Ctx& c = *static_cast<Ctx*>(p);
+                c.ran_on = std::this_thread::get_id();
+                for (int& v : c.values) v += 1;
+            },
+            &ctx);
+        side.wait();
+        EXPECT_NE(ctx.ran_on, std::this_thread::get_id());
+        for (int v : ctx.values) ASSERT_EQ(v, round);
+    }
+    EXPECT_GE(usable_cpus(), 1);
 }
 
 }  // namespace

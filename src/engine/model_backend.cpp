@@ -30,6 +30,7 @@ class ModelBackend final : public Backend {
         const int64_t page = model_->kv_pool().shape().page_positions;
         return (model_->sequence_length(seq) + page - 1) / page;
     }
+    int cpu_threads() const override { return model_->thread_pool().n_threads(); }
     FileState weights_file_state() const override {
         const MappedFile* m = const_cast<GgufFile&>(model_->gguf()).mapping();
         return m ? m->file_state() : FileState::intact;

@@ -18,21 +18,7 @@ struct DeviceDims {
 };
 
 // Per-step device buffers, carved from the device scratch allocation in the same order every step.
-struct DeviceBuffers {
-    float* x;           // (n_batch, n_embd) residual stream
-    float* xb;          // (n_batch, n_embd)
-    float* xb2;         // (n_batch, n_embd)
-    float* qkv;         // (n_batch, q_dim + 2 kv_dim)
-    float* att;         // (n_batch, q_dim)
-    float* hb;          // (n_batch, 2 n_ff) gate | up
-    float* hb2;         // (n_batch, n_ff)
-    float* router;      // (n_batch, n_expert)
-    int32_t* sel_id;    // (n_batch, n_expert_used)
-    float* sel_w;       // (n_batch, n_expert_used)
-    int32_t* exp_rows;  // (n_batch * n_expert_used) token rows grouped by expert
-    float* exp_w;       // (n_batch * n_expert_used) their routing weights
-    float* xe;          // (n_batch, n_embd) gathered rows of one expert
-    float* ye;          // (n_batch, n_embd) their expert output
+struct DeviceBuffers : LayerBuffers {
     float* out_x;       // (n_logits, n_embd) when the output head is here
     int32_t* out_rows;  // (n_logits)
     float* logits;      // (n_logits, n_vocab)
@@ -45,25 +31,9 @@ struct DeviceBuffers {
 
 template <typename Alloc>
 void carve_device_buffers(Alloc& a, const HParams& hp, int n_ff_exp, const DeviceDims& d, DeviceBuffers* b) {
-    const size_t B = size_t(d.n_batch), E = size_t(hp.n_embd), H = size_t(hp.head_dim);
-    const size_t q_dim = size_t(hp.n_head) * H, kv_dim = size_t(hp.n_head_kv) * H;
-    const size_t ff = size_t(hp.n_expert > 0 ? n_ff_exp : hp.n_ff);
-    const size_t ne = size_t(hp.n_expert), nu = size_t(hp.n_expert_used);
+    const size_t B = size_t(d.n_batch), E = size_t(hp.n_embd);
     const size_t L = d.output ? size_t(d.n_logits) : 0;
-    b->x = a.template alloc_array<float>(B * E);
-    b->xb = a.template alloc_array<float>(B * E);
-    b->xb2 = a.template alloc_array<float>(B * E);
-    b->qkv = a.template alloc_array<float>(B * (q_dim + 2 * kv_dim));
-    b->att = a.template alloc_array<float>(B * q_dim);
-    b->hb = a.template alloc_array<float>(B * 2 * ff);
-    b->hb2 = a.template alloc_array<float>(B * ff);
-    b->router = a.template alloc_array<float>(ne ? B * ne : 1);
-    b->sel_id = a.template alloc_array<int32_t>(nu ? B * nu : 1);
-    b->sel_w = a.template alloc_array<float>(nu ? B * nu : 1);
-    b->exp_rows = a.template alloc_array<int32_t>(nu ? B * nu : 1);
-    b->exp_w = a.template alloc_array<float>(nu ? B * nu : 1);
-    b->xe = a.template alloc_array<float>(ne ? B * E : 1);
-    b->ye = a.template alloc_array<float>(ne ? B * E : 1);
+    carve_layer_buffers(a, hp, n_ff_exp, B, hp.n_expert_used ? B * size_t(hp.n_expert_used) : 1, b);
     b->out_x = a.template alloc_array<float>(L ? L * E : 1);
     b->out_rows = a.template alloc_array<int32_t>(L ? L : 1);
     b->logits = a.template alloc_array<float>(L ? L * size_t(hp.n_vocab) : 1);

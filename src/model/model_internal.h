@@ -58,21 +58,50 @@ struct ScratchDims {
 };
 
 // Per-step buffers, carved from the scratch arena in the same order every step.
-struct StepBuffers {
-    float* x;             // (n_batch, n_embd) residual stream
-    float* xb;            // (n_batch, n_embd) normed input of a block
-    float* xb2;           // (n_batch, n_embd) block output
-    float* qkv;           // (n_batch, q_dim + 2 kv_dim)
-    float* att;           // (n_batch, q_dim)
-    float* hb;            // (n_batch, 2 n_ff) gate | up
-    float* hb2;           // (n_batch, n_ff) activation
-    float* router;        // (n_batch, n_expert)
-    int32_t* sel_id;      // (n_batch, n_expert_used)
-    float* sel_w;         // (n_batch, n_expert_used)
-    int32_t* exp_rows;    // (n_batch) tokens routed to the current expert
-    float* exp_w;         // (n_batch) their weights
-    float* xe;            // (n_batch, n_embd) gathered rows
-    float* ye;            // (n_batch, n_embd) expert output
+// The activations of the layer blocks for a batch: the CPU step and a device part carve the same set.
+struct LayerBuffers {
+    float* x;           // (n_batch, n_embd) residual stream
+    float* xb;          // (n_batch, n_embd) normed input of a block
+    float* xb2;         // (n_batch, n_embd) block output
+    float* qkv;         // (n_batch, q_dim + 2 kv_dim)
+    float* att;         // (n_batch, q_dim)
+    float* hb;          // (n_batch, 2 n_ff) gate | up
+    float* hb2;         // (n_batch, n_ff) activation
+    float* router;      // (n_batch, n_expert)
+    int32_t* sel_id;    // (n_batch, n_expert_used)
+    float* sel_w;       // (n_batch, n_expert_used)
+    int32_t* exp_rows;  // (expert_rows) token rows of an expert: one expert at a time on the CPU (n_batch),
+                        // grouped by expert on a device (n_batch n_expert_used)
+    float* exp_w;       // (expert_rows) their routing weights
+    float* xe;          // (n_batch, n_embd) gathered rows of one expert
+    float* ye;          // (n_batch, n_embd) their expert output
+};
+
+// Carves a LayerBuffers for `n_batch` tokens; arrays of a model without experts get one element.
+template <typename Alloc>
+void carve_layer_buffers(Alloc& a, const HParams& hp, int n_ff_exp, size_t n_batch, size_t expert_rows,
+                         LayerBuffers* b) {
+    const size_t B = n_batch, E = size_t(hp.n_embd), H = size_t(hp.head_dim);
+    const size_t q_dim = size_t(hp.n_head) * H, kv_dim = size_t(hp.n_head_kv) * H;
+    const size_t ff = size_t(hp.n_expert > 0 ? n_ff_exp : hp.n_ff);
+    const size_t ne = size_t(hp.n_expert), nu = size_t(hp.n_expert_used);
+    b->x = a.template alloc_array<float>(B * E);
+    b->xb = a.template alloc_array<float>(B * E);
+    b->xb2 = a.template alloc_array<float>(B * E);
+    b->qkv = a.template alloc_array<float>(B * (q_dim + 2 * kv_dim));
+    b->att = a.template alloc_array<float>(B * q_dim);
+    b->hb = a.template alloc_array<float>(B * 2 * ff);
+    b->hb2 = a.template alloc_array<float>(B * ff);
+    b->router = a.template alloc_array<float>(ne ? B * ne : 1);
+    b->sel_id = a.template alloc_array<int32_t>(nu ? B * nu : 1);
+    b->sel_w = a.template alloc_array<float>(nu ? B * nu : 1);
+    b->exp_rows = a.template alloc_array<int32_t>(ne ? expert_rows : 1);
+    b->exp_w = a.template alloc_array<float>(ne ? expert_rows : 1);
+    b->xe = a.template alloc_array<float>(ne ? B * E : 1);
+    b->ye = a.template alloc_array<float>(ne ? B * E : 1);
+}
+
+struct StepBuffers : LayerBuffers {
     float* out_x;         // (n_logits, n_embd) final-normed rows that want logits
     int32_t* out_rows;    // (n_logits) their batch indices
     float* logits;        // (n_logits, n_vocab)
@@ -88,23 +117,7 @@ struct StepBuffers {
 template <typename Alloc>
 void carve_buffers(Alloc& a, const HParams& hp, const ScratchDims& d, int n_ff_exp, StepBuffers* b) {
     const size_t B = size_t(d.n_batch), E = size_t(hp.n_embd), H = size_t(hp.head_dim);
-    const size_t q_dim = size_t(hp.n_head) * H, kv_dim = size_t(hp.n_head_kv) * H;
-    const size_t ff = size_t(hp.n_expert > 0 ? n_ff_exp : hp.n_ff);
-    const size_t ne = size_t(hp.n_expert), nu = size_t(hp.n_expert_used);
-    b->x = a.template alloc_array<float>(B * E);
-    b->xb = a.template alloc_array<float>(B * E);
-    b->xb2 = a.template alloc_array<float>(B * E);
-    b->qkv = a.template alloc_array<float>(B * (q_dim + 2 * kv_dim));
-    b->att = a.template alloc_array<float>(B * q_dim);
-    b->hb = a.template alloc_array<float>(B * 2 * ff);
-    b->hb2 = a.template alloc_array<float>(B * ff);
-    b->router = a.template alloc_array<float>(B * (ne ? ne : 1));
-    b->sel_id = a.template alloc_array<int32_t>(B * (nu ? nu : 1));
-    b->sel_w = a.template alloc_array<float>(B * (nu ? nu : 1));
-    b->exp_rows = a.template alloc_array<int32_t>(B);
-    b->exp_w = a.template alloc_array<float>(B);
-    b->xe = a.template alloc_array<float>(ne ? B * E : 1);
-    b->ye = a.template alloc_array<float>(ne ? B * E : 1);
+    carve_layer_buffers(a, hp, n_ff_exp, B, B, b);
     b->out_x = a.template alloc_array<float>(size_t(d.n_logits) * E);
     b->out_rows = a.template alloc_array<int32_t>(size_t(d.n_logits));
     b->logits = a.template alloc_array<float>(size_t(d.n_logits) * size_t(hp.n_vocab));
