@@ -61,11 +61,11 @@ int cmd_bench(const std::vector<std::string>& argv) {
         return fail("--only: %s", err.c_str());
     o.grammar_vocab = a.get_or("grammar-vocab", "");
     o.grammar_tokens = int(a.get_int("grammar-tokens", o.grammar_tokens));
-    if (a.has("mask-thread")) {
-        const std::string m = a.get_or("mask-thread", "");
-        o.mask_thread = m == "on" ? 1 : m == "off" ? 0 : m == "auto" ? -1 : -2;
-        if (o.mask_thread == -2) return fail("--mask-thread: expected on, off or auto, got \"%s\"", m.c_str());
-    }
+    const std::string mask_thread = a.get_or("mask-thread", "auto");
+    if (mask_thread == "on" || mask_thread == "off")
+        o.mask_thread = mask_thread == "on";
+    else if (mask_thread != "auto")
+        return fail("--mask-thread: expected on, off or auto, got \"%s\"", mask_thread.c_str());
     const bool json = a.has("json");
     const std::optional<std::string> synthetic = a.get("synthetic");
     auto unknown = a.unknown({"prompts", "depths", "parallel", "gen", "reps", "threads", "parallel-prompt", "only",

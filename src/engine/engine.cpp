@@ -68,10 +68,9 @@ struct Engine::Slot {
     TokenMask mask;
     bool constrained = false, render_special = false;
     // Set by the mask thread: `mask` holds the full mask of the matcher's state (mask_count tokens); cleared
-    // when a token is sampled. mask_wait_ns: what the worker waited for the mask thread this step.
+    // when a token is sampled.
     bool mask_ready = false;
     int mask_count = 0;
-    int64_t mask_wait_ns = 0;
 };
 
 Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec> codec, EngineLimits limits)
@@ -95,7 +94,6 @@ Engine::Engine(std::unique_ptr<Backend> backend, std::shared_ptr<const TextCodec
     }
     batch_.resize(size_t(n_batch_));
     batch_owner_.resize(size_t(n_parallel_));
-    side_slots_.resize(size_t(n_parallel_));
     const bool side = limits_.mask_thread > 0 || (limits_.mask_thread < 0 && usable_cpus() > backend_->cpu_threads());
     if (side && vocab_) side_.emplace();
     stats_.kv_pages = backend_->kv_pages_total();
@@ -110,12 +108,11 @@ Engine::~Engine() {
     }
     cv_.notify_all();
     worker_.join();
-    side_.reset();
 }
 
 int64_t Engine::heap_bytes() const {
     int64_t n = int64_t(slots_.capacity() * sizeof(slots_[0]) + batch_.capacity() * sizeof(BatchToken) +
-                        batch_owner_.capacity() * sizeof(Slot*) + side_slots_.capacity() * sizeof(Slot*));
+                        batch_owner_.capacity() * sizeof(Slot*));
     for (auto& slot : slots_) {
         n += int64_t(sizeof(Slot) + sizeof(Sampler) + slot->utf8.capacity() + 1) + slot->sampler->heap_bytes() +
              int64_t(slot->cached.capacity() * sizeof(int32_t)) + int64_t(sizeof(GrammarMatcher)) +
@@ -131,7 +128,7 @@ int64_t Engine::heap_bytes_for(int n_vocab, int n_ctx, int n_parallel, int n_bat
         int64_t(sizeof(Slot) + sizeof(Sampler) + kUtf8Reserve + 1) + Sampler::heap_bytes(n_vocab, n_ctx) +
         int64_t(n_ctx) * int64_t(sizeof(int32_t)) +  // the prefix cache's token list
         int64_t(sizeof(GrammarMatcher)) + GrammarMatcher::heap_bytes_for(n_vocab) + TokenMask::heap_bytes_for(n_vocab);
-    return int64_t(n_parallel) * int64_t(sizeof(std::unique_ptr<Slot>) + 2 * sizeof(Slot*)) +
+    return int64_t(n_parallel) * int64_t(sizeof(std::unique_ptr<Slot>) + sizeof(Slot*)) +
            int64_t(n_batch) * int64_t(sizeof(BatchToken)) + int64_t(n_parallel) * per_slot +
            int64_t(sizeof(MaskCache)) + MaskCache::heap_bytes_for(n_vocab);
 }
@@ -388,7 +385,6 @@ void Engine::finish(Slot& slot, const char* reason) {
     slot.matcher->stop();  // drops the request's reference to its grammar
     slot.constrained = false;
     slot.mask_ready = false;
-    slot.mask_wait_ns = 0;
     slot.job = nullptr;
     slot.seq = -1;
     if (std::string_view(reason) == "cancel") {
@@ -429,18 +425,11 @@ bool Engine::step() {
 
     // The constrained rows' full masks are computed on the mask thread while the forward pass runs (they
     // depend on the matcher's state, not on the logits). The worker touches no matcher until wait().
-    n_side_ = 0;
-    if (side_) {
-        for (int r = 0; r < rows; ++r) {
-            if (batch_owner_[size_t(r)]->constrained) side_slots_[size_t(n_side_++)] = batch_owner_[size_t(r)];
-        }
-        if (n_side_ > 0) side_->post(&Engine::side_masks, this);
-    }
+    rows_ = rows;
+    if (side_ && std::any_of(batch_owner_.begin(), batch_owner_.begin() + rows, [](Slot* s) { return s->constrained; }))
+        side_->post(&Engine::side_masks, this);
     Result<const float*> logits = backend_->forward(batch_.data(), n);
-    if (n_side_ > 0) {
-        const int64_t waited = side_->wait();
-        for (int i = 0; i < n_side_; ++i) side_slots_[size_t(i)]->mask_wait_ns = waited;
-    }
+    mask_wait_ns_ = side_ ? side_->wait() : 0;
     if (!logits.is_ok()) {
         for (auto& slot : slots_) {
             if (!slot->job) continue;
@@ -525,8 +514,9 @@ bool Engine::step() {
 
 void Engine::side_masks(void* engine) {
     Engine& e = *static_cast<Engine*>(engine);
-    for (int i = 0; i < e.n_side_; ++i) {
-        Slot& slot = *e.side_slots_[size_t(i)];
+    for (int r = 0; r < e.rows_; ++r) {
+        Slot& slot = *e.batch_owner_[size_t(r)];
+        if (!slot.constrained) continue;
         const int64_t t0 = now_ns();
         slot.mask_count = slot.matcher->fill_mask(slot.mask, e.mask_cache_.get());
         slot.mask_ready = true;
@@ -542,10 +532,9 @@ Status Engine::sample_token(Slot& slot, const float* row, int32_t* token) {
     }
     GenerateResult& result = slot.job->result;
     GrammarMatcher& m = *slot.matcher;
-    int64_t t0 = now_ns(), spent = slot.mask_wait_ns;
+    int64_t t0 = now_ns(), spent = mask_wait_ns_;
     const bool ready = slot.mask_ready;  // the mask of this very state (the matcher has not moved since)
     slot.mask_ready = false;
-    slot.mask_wait_ns = 0;
     if (!m.allows(t)) {
         ++result.grammar_masks;
         const int n = ready ? slot.mask_count : m.fill_mask(slot.mask, mask_cache_.get());

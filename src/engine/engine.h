@@ -186,7 +186,7 @@ class Engine {
     // when it is not allowed take the full mask, from the mask thread or computed now, and sample again). The
     // random draws are the same either way. A dead end is an error.
     Status sample_token(Slot& slot, const float* row, int32_t* token);
-    // The mask thread's job: the full mask of every slot in side_slots_[0, n_side_).
+    // The mask thread's job: the full mask of every constrained slot among batch_owner_[0, rows_).
     static void side_masks(void* engine);
 
     std::unique_ptr<Backend> backend_;
@@ -195,8 +195,6 @@ class Engine {
     std::unique_ptr<MaskCache> mask_cache_;    // shared by the slots (the worker thread, or the mask thread
                                                // while it runs a job)
     std::optional<SideThread> side_;           // the mask thread; empty when off
-    std::vector<Slot*> side_slots_;            // (n_parallel) constrained slots of the step in flight
-    int n_side_ = 0;
     EngineLimits limits_;
     int n_ctx_ = 0, n_parallel_ = 0, n_batch_ = 0, n_vocab_ = 0;
 
@@ -206,6 +204,8 @@ class Engine {
     std::vector<std::unique_ptr<Slot>> slots_;  // (n_parallel)
     std::vector<BatchToken> batch_;             // (n_batch) reused every step
     std::vector<Slot*> batch_owner_;            // (n_parallel) slot of each logits row
+    int rows_ = 0;                              // logits rows of the step in flight
+    int64_t mask_wait_ns_ = 0;                  // the worker's wait for the mask thread after this step's pass
     bool stopping_ = false;
     EngineStats stats_;
     std::thread worker_;
