@@ -15,28 +15,17 @@
 
 #include "kernels/gemm_impl.h"
 #include "kernels/kernels.h"
+#include "kernels/matrix_test_util.h"
 
 namespace berth {
 namespace {
 
-std::vector<float> gaussian(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.f, 1.f);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = dist(rng);
-    return v;
-}
+using test::gaussian;
+using test::matrix_view;
+using test::quantized;
 
 const DType kGemmTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                             DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-
-std::vector<uint8_t> quantized(DType type, int64_t rows, int64_t cols, uint32_t seed) {
-    auto wf = gaussian(rows * cols, seed);
-    const int64_t rb = row_bytes(type, cols);
-    std::vector<uint8_t> wq(size_t(rb * rows));
-    for (int64_t r = 0; r < rows; r++) quantize_row_ref(type, wf.data() + r * cols, wq.data() + r * rb, cols);
-    return wq;
-}
 
 struct PanelBuf {
     std::vector<uint8_t> mem = std::vector<uint8_t>(kern::panel_scratch_bytes() + 64);
@@ -228,12 +217,7 @@ struct IsaGuard {
 void check_gemm_matmul(DType type, int64_t rows, int64_t cols, int64_t tokens, ThreadPool& pool) {
     auto wq = quantized(type, rows, cols, 100 + uint32_t(rows));
     auto x = gaussian(tokens * cols, 200 + uint32_t(tokens));
-    TensorView w;
-    w.type = type;
-    w.n_dims = 2;
-    w.ne[0] = cols;
-    w.ne[1] = rows;
-    w.data = wq.data();
+    const TensorView w = matrix_view(type, cols, rows, wq.data());
     std::vector<float> ref(size_t(tokens * rows));
     matmul_ref(w, x.data(), tokens, ref.data());
     std::vector<float> wrow(static_cast<size_t>(cols)), step(static_cast<size_t>(tokens * cols));
@@ -287,12 +271,7 @@ TEST(Gemm, ThreadCountsAndTokenSplitsGiveTheSameResult) {
     const int64_t rows = 40, cols = 512, tokens = 100;
     auto wq = quantized(DType::Q4_K, rows, cols, 1);
     auto x = gaussian(tokens * cols, 2);
-    TensorView w;
-    w.type = DType::Q4_K;
-    w.n_dims = 2;
-    w.ne[0] = cols;
-    w.ne[1] = rows;
-    w.data = wq.data();
+    const TensorView w = matrix_view(DType::Q4_K, cols, rows, wq.data());
     std::vector<float> first;
     for (int n : {1, 2, 3, 8}) {  // 3 panels: with 8 threads the token range is split across tasks
         ThreadPool pool(n);

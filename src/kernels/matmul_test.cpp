@@ -16,17 +16,14 @@
 
 #include "kernels/kernels.h"
 #include "kernels/matmul_impl.h"
+#include "kernels/matrix_test_util.h"
 
 namespace berth {
 namespace {
 
-std::vector<float> gaussian(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.f, 1.f);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
+using test::gaussian;
+using test::matrix_view;
+using test::quantized;
 
 DType activation_type(DType w) {
     switch (w) {
@@ -55,17 +52,10 @@ struct IsaGuard {
 };
 
 void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, ThreadPool& pool) {
-    auto wf = gaussian(n_rows * n_cols, 1000 + uint32_t(n_rows));
+    const std::vector<uint8_t> wq = quantized(type, n_rows, n_cols, 1000 + uint32_t(n_rows));
     auto x = gaussian(n_tokens * n_cols, 2000 + uint32_t(n_tokens));
     const int64_t rb = row_bytes(type, n_cols);
-    std::vector<uint8_t> wq(rb * n_rows);
-    for (int64_t r = 0; r < n_rows; r++) quantize_row_ref(type, wf.data() + r * n_cols, wq.data() + r * rb, n_cols);
-    TensorView w;
-    w.type = type;
-    w.n_dims = 2;
-    w.ne[0] = n_cols;
-    w.ne[1] = n_rows;
-    w.data = wq.data();
+    const TensorView w = matrix_view(type, n_cols, n_rows, wq.data());
 
     // Activations as the kernel sees them, and their quantization step per element.
     const DType act = activation_type(type);
@@ -175,12 +165,7 @@ TEST(Matmul, BatchedQ8_0FullByteRangeEqualsScalar) {
     std::vector<float> x(n_tokens * n_cols);
     for (float& v : x) v = float(byte(rng)) / 16.f;
     for (int64_t t = 0; t < n_tokens; t++) x[t * n_cols + t] = t % 2 ? 40.f : -40.f;  // ±127 in its block
-    TensorView tv;
-    tv.type = DType::Q8_0;
-    tv.n_dims = 2;
-    tv.ne[0] = n_cols;
-    tv.ne[1] = n_rows;
-    tv.data = w.data();
+    const TensorView tv = matrix_view(DType::Q8_0, n_cols, n_rows, w.data());
     ThreadPool pool(2);
     std::vector<uint8_t> scratch(matmul_scratch_bytes(DType::Q8_0, n_cols, n_tokens, pool.n_threads()));
     IsaGuard guard;
@@ -240,18 +225,8 @@ TEST(Matmul, MultiEqualsSeparateProducts) {
             size_t scratch = 0;
             int64_t off = 0;
             for (size_t j = 0; j < types.size(); j++) {
-                auto wf = gaussian(rows[j] * n_cols, 7 + uint32_t(j));
-                data.emplace_back(size_t(row_bytes(types[j], n_cols) * rows[j]));
-                for (int64_t r = 0; r < rows[j]; r++)
-                    quantize_row_ref(types[j], wf.data() + r * n_cols,
-                                     data.back().data() + r * row_bytes(types[j], n_cols), n_cols);
-                TensorView w;
-                w.type = types[j];
-                w.n_dims = 2;
-                w.ne[0] = n_cols;
-                w.ne[1] = rows[j];
-                w.data = data.back().data();
-                jobs.push_back({w, y_multi.data() + off, ldy});
+                data.push_back(quantized(types[j], rows[j], n_cols, 7 + uint32_t(j)));
+                jobs.push_back({matrix_view(types[j], n_cols, rows[j], data.back().data()), y_multi.data() + off, ldy});
                 scratch = std::max(scratch, matmul_scratch_bytes(types[j], n_cols, n_tokens, pool.n_threads()));
                 off += rows[j];
             }
@@ -274,12 +249,7 @@ TEST(Matmul, GetRowDequantizes) {
     std::vector<uint8_t> wq(row_bytes(DType::Q6_K, n_cols) * n_rows);
     for (int64_t r = 0; r < n_rows; r++)
         quantize_row_ref(DType::Q6_K, wf.data() + r * n_cols, wq.data() + r * row_bytes(DType::Q6_K, n_cols), n_cols);
-    TensorView w;
-    w.type = DType::Q6_K;
-    w.n_dims = 2;
-    w.ne[0] = n_cols;
-    w.ne[1] = n_rows;
-    w.data = wq.data();
+    const TensorView w = matrix_view(DType::Q6_K, n_cols, n_rows, wq.data());
     std::vector<float> got(n_cols), want(n_cols);
     get_row(w, 3, got.data());
     dequantize_row_ref(DType::Q6_K, w.row(3), want.data(), n_cols);

@@ -1,0 +1,42 @@
+// Test helpers shared by gemm_test.cpp and matmul_test.cpp: Gaussian data, weight rows quantized by the
+// reference quantizer, and a 2-D view of them.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace berth::test {
+
+// n values drawn from N(0, 1), seeded.
+inline std::vector<float> gaussian(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+// rows × cols Gaussian values (gaussian(rows · cols, seed)) quantized row by row with quantize_row_ref.
+inline std::vector<uint8_t> quantized(DType type, int64_t rows, int64_t cols, uint32_t seed) {
+    const std::vector<float> wf = gaussian(rows * cols, seed);
+    const int64_t rb = row_bytes(type, cols);
+    std::vector<uint8_t> wq(size_t(rb * rows));
+    for (int64_t r = 0; r < rows; r++) quantize_row_ref(type, wf.data() + r * cols, wq.data() + r * rb, cols);
+    return wq;
+}
+
+// A (rows, cols) weight matrix of `type` over `data` (row-major rows of row_bytes(type, cols)).
+inline TensorView matrix_view(DType type, int64_t cols, int64_t rows, const void* data) {
+    TensorView w;
+    w.type = type;
+    w.n_dims = 2;
+    w.ne[0] = cols;
+    w.ne[1] = rows;
+    w.data = data;
+    return w;
+}
+
+}  // namespace berth::test
