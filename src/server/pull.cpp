@@ -268,6 +268,8 @@ Result<ModelRef> parse_model_ref(const std::string& name) {
     if (!valid_component(r.host, true) || !valid_component(r.ns, false) || !valid_component(r.model, false) ||
         !valid_component(r.tag, false))
         return invalid_argument("invalid model name \"%s\": names use letters, digits, '.', '_' and '-'", name.c_str());
+    // The limit holds for the canonical form too (":latest" added), so a canonical name parses again to itself.
+    if (r.display().size() > 512) return invalid_argument("model name is too long");
     return r;
 }
 

@@ -22,6 +22,13 @@ TEST(Names, CanonicalAndRefusedNames) {
     }
     EXPECT_EQ(manifest_path_for("/s", "m"), "/s/manifests/registry.ollama.ai/library/m/latest");
     EXPECT_EQ(manifest_path_for("/s", "../x"), "");
+    // 507 bytes, but 514 with the ":latest" the canonical form adds: refused, as its canonical form would be.
+    const std::string long_name = std::string(256, 'a') + "/" + std::string(250, 'b');
+    EXPECT_FALSE(canonical_model_name(long_name).is_ok());
+    EXPECT_EQ(manifest_path_for("/s", long_name), "");
+    const std::string fits = std::string(256, 'a') + "/" + std::string(248, 'b');  // 505 + 7 = 512
+    ASSERT_TRUE(canonical_model_name(fits).is_ok());
+    EXPECT_EQ(*canonical_model_name(*canonical_model_name(fits)), fits + ":latest");
 }
 
 TEST(Host, ParsesOllamaHostForms) {
