@@ -12,17 +12,6 @@ namespace {
 
 inline float h2f(fp16_t h) { return fp16_to_fp32(h); }
 
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K block (get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* s, int* sc, int* m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 // One row: blocks covering [k0, k0 + kc) into u (kc values) and scale/min at stride 16 (this row's column of
 // the panel's (kc/blk, 16) arrays).
 template <DType T>

@@ -59,10 +59,9 @@ void unpack_q4_K(const uint8_t* row, int64_t k0, int kc, uint8_t* u, float* scal
             store32(o + 64 * c + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
         }
         const float d = h2f(b.d), dmin = h2f(b.dmin);
-        const uint8_t* s = b.scales;
         for (int j = 0; j < 8; j++) {
-            const int sc = j < 4 ? s[j] & 63 : (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-            const int m = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+            int sc, m;
+            scale_min_k4(j, b.scales, &sc, &m);
             scale[16 * (8 * sb + j)] = d * float(sc);
             min[16 * (8 * sb + j)] = -(dmin * float(m));
         }

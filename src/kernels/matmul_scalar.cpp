@@ -2,6 +2,7 @@
 // generic vec_dot_*_q8_* do. The fallback when no SIMD kernel exists, and readable next to the SIMD ones.
 #include <cstring>
 
+#include "kernels/gemm_impl.h"
 #include "kernels/matmul_impl.h"
 
 namespace berth::kern {
@@ -133,13 +134,7 @@ void unpack_q3_K(const BlockQ3_K& b, KBlock& k) {
 void k4_scales(const uint8_t* s, KBlock& k) {
     for (int j = 0; j < 8; j++) {
         int sc, m;
-        if (j < 4) {
-            sc = s[j] & 63;
-            m = s[j + 4] & 63;
-        } else {
-            sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-            m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-        }
+        scale_min_k4(j, s, &sc, &m);
         k.scale[2 * j] = k.scale[2 * j + 1] = sc;
         k.min[2 * j] = k.min[2 * j + 1] = m;
     }
