@@ -95,17 +95,6 @@ int gemm_block(DType wtype);
 // multiples of the type's block (256 for K-quants). Scalar: the specification of the layout.
 void unpack_rows(DType wtype, const uint8_t* w, size_t w_row_bytes, int n_rows, int64_t k0, int kc, Panel& p);
 
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K block (get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* s, int* sc, int* m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 // One row's share of unpack_rows: the blocks covering [k0, k0 + kc) into u (kc values) and scale/min at
 // stride 16 (the row's column of the panel's (kc / blk, 16) arrays).
 using UnpackRowFn = void (*)(const uint8_t* row, int64_t k0, int kc, uint8_t* u, float* scale, float* min);

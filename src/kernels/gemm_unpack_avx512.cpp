@@ -46,7 +46,7 @@ void unpack_q8_0(const uint8_t* row, int64_t k0, int kc, uint8_t* u, float* scal
 }
 
 // Q4_K: per 256-block, chunk c of 32 bytes gives sub-blocks 2c (low nibbles) and 2c+1 (high nibbles);
-// scale d·sc and min −dmin·m per sub-block (the 6-bit pairs of get_scale_min_k4).
+// scale d·sc and min −dmin·m per sub-block (scale_min_k4 in tensor/tensor.h).
 void unpack_q4_K(const uint8_t* row, int64_t k0, int kc, uint8_t* u, float* scale, float* min) {
     const BlockQ4_K* x = reinterpret_cast<const BlockQ4_K*>(row) + k0 / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0F);

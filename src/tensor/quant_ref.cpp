@@ -10,7 +10,6 @@
 
 namespace berth {
 namespace {
-using quant::get_scale_min_k4;
 using quant::nearest_int;
 
 // ---- 32-element blocks ---------------------------------------------------------------------------------
@@ -347,8 +346,8 @@ void quantize_k_scales(const float* x, int nmax, float rmin, int nstep, uint8_t*
     *d_out = fp32_to_fp16(max_scale / 63.f);
     *dmin_out = fp32_to_fp16(max_min / 63.f);
     for (int j = 0; j < QK_K / 32; ++j) {
-        uint8_t sc, m;
-        get_scale_min_k4(j, packed, &sc, &m);
+        int sc, m;
+        scale_min_k4(j, packed, &sc, &m);
         const float d = fp16_to_fp32(*d_out) * sc;
         if (!d) continue;
         const float dm = fp16_to_fp32(*dmin_out) * m;
@@ -372,10 +371,10 @@ void dequantize_q4_K(const BlockQ4_K* x, float* y, int64_t nb) {
         const float d = fp16_to_fp32(x[i].d), min = fp16_to_fp32(x[i].dmin);
         const uint8_t* q = x[i].qs;
         for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
-            uint8_t sc, m;
-            get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+            int sc, m;
+            scale_min_k4(is + 0, x[i].scales, &sc, &m);
             const float d1 = d * sc, m1 = min * m;
-            get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+            scale_min_k4(is + 1, x[i].scales, &sc, &m);
             const float d2 = d * sc, m2 = min * m;
             for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
             for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
@@ -409,10 +408,10 @@ void dequantize_q5_K(const BlockQ5_K* x, float* y, int64_t nb) {
         const uint8_t* qh = x[i].qh;
         uint8_t u1 = 1, u2 = 2;
         for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-            uint8_t sc, m;
-            get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+            int sc, m;
+            scale_min_k4(is + 0, x[i].scales, &sc, &m);
             const float d1 = d * sc, m1 = min * m;
-            get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+            scale_min_k4(is + 1, x[i].scales, &sc, &m);
             const float d2 = d * sc, m2 = min * m;
             for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
             for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;

@@ -110,13 +110,29 @@ TEST(DequantLayout, Q8_0) {
     for (int j = 0; j < 32; j++) EXPECT_EQ(y[j], 0.125f * (j * 8 - 127));
 }
 
-// Packs 8 six-bit scales and mins as get_scale_min_k4 reads them (written from the spec, not from the code).
+// Packs 8 six-bit scales and mins as scale_min_k4 (tensor.h) reads them (written from the spec, not from the code).
 void pack_k4_scales(const int* sc, const int* m, uint8_t* s) {
     memset(s, 0, 12);
     for (int j = 0; j < 4; j++) {
         s[j] = uint8_t((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
         s[j + 4] = uint8_t((m[j] & 63) | ((m[j + 4] >> 4) << 6));
         s[j + 8] = uint8_t((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+    }
+}
+
+// scale_min_k4 (tensor.h, shared with the kernels) reads back every 6-bit value from every sub-block position.
+TEST(DequantLayout, ScaleMinK4ReadsBackEveryPackedValue) {
+    for (int v = 0; v < 64; v++) {
+        int sc[8], m[8];
+        for (int j = 0; j < 8; j++) sc[j] = (v + 5 * j) & 63, m[j] = (63 - v + 11 * j) & 63;
+        uint8_t s[12];
+        pack_k4_scales(sc, m, s);
+        for (int j = 0; j < 8; j++) {
+            int got_sc = -1, got_m = -1;
+            scale_min_k4(j, s, &got_sc, &got_m);
+            EXPECT_EQ(got_sc, sc[j]) << "v " << v << " j " << j;
+            EXPECT_EQ(got_m, m[j]) << "v " << v << " j " << j;
+        }
     }
 }
 

@@ -19,15 +19,4 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 // Symmetric 3-bit search with an RMSE refinement (ggml make_q3_quants): L[i] in [0, 2*nmax).
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L);
 
-// Unpacks the j-th 6-bit scale and min of a Q4_K / Q5_K super-block (ggml get_scale_min_k4).
-inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-    }
-}
-
 }  // namespace berth::quant

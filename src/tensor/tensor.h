@@ -100,6 +100,18 @@ struct BlockQ5_K {
     uint8_t qh[QK_K / 8];
     uint8_t qs[QK_K / 2];
 };
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block from its 12 packed bytes `s`
+// (ggml's get_scale_min_k4): j < 4 in the low 6 bits of bytes j and j + 4, the others split over three bytes.
+inline void scale_min_k4(int j, const uint8_t* s, int* sc, int* m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
 struct BlockQ6_K {
     uint8_t ql[QK_K / 2];
     uint8_t qh[QK_K / 4];
