@@ -2,7 +2,6 @@
 // generic vec_dot_*_q8_* do. The fallback when no SIMD kernel exists, and readable next to the SIMD ones.
 #include <cstring>
 
-#include "kernels/gemm_impl.h"
 #include "kernels/matmul_impl.h"
 
 namespace berth::kern {
