@@ -73,6 +73,11 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
     if (act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0)
         bytes = (bytes + 63) / 64 * 64 +
                 kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
+    // Batches of 2 to kern::kMaxPairTokens on the avx512 path add the K records of Q8_K activations
+    // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack).
+    if (act == DType::Q8_K && n_tokens > 1)
+        bytes += 64 + size_t(n_cols / QK_K) * kern::kKRecordBytes *
+                          size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Fewer tokens take the row kernels: the GEMM's size at n_tokens covers every smaller batch too.
     return std::max(bytes, gemm);
 }
@@ -129,6 +134,14 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
         task.xp_row_bytes = kern::pair_row_bytes(n_cols);
         for (int64_t t = 0; t < n_tokens; t++)
             kern::make_pairs_q8_0(out + t * xq_row_bytes, n_cols, xp + t * task.xp_row_bytes);
+    }
+    // The avx512 K-quant tiles read the K records (matmul_impl.h), made the same way.
+    if (act == DType::Q8_K && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512) {
+        const uintptr_t end = reinterpret_cast<uintptr_t>(out + xq_row_bytes * n_tokens);
+        uint8_t* xk = reinterpret_cast<uint8_t*>((end + 63) / 64 * 64);
+        task.xk = xk;
+        const size_t rec_row = size_t(n_cols / QK_K) * kern::kKRecordBytes;
+        for (int64_t t = 0; t < n_tokens; t++) kern::make_k_records(out + t * xq_row_bytes, n_cols, xk + t * rec_row);
     }
 }
 
@@ -197,7 +210,8 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         gemm_multi(pool, jobs, n_jobs, x, n_tokens, wdata);
         return;
     }
-    kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols, x, nullptr, 0, nullptr, nullptr, 0, n_tokens, nullptr, 0};
+    kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols,  x,        nullptr, 0,
+                           nullptr,    nullptr, 0, nullptr, n_tokens, nullptr, 0};
     if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, proto);
     Part parts[8];
     int64_t total_rows = 0, total_macs = 0;

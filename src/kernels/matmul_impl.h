@@ -24,6 +24,9 @@ struct MatmulTask {
     // (n_tokens) rows of xp_row_bytes.
     const uint8_t* xp;
     size_t xp_row_bytes;
+    // Q8_K activations of up to kMaxPairTokens tokens on the avx512 path, else null: the K records below,
+    // (n_tokens) rows of n_cols / QK_K records.
+    const uint8_t* xk;
     int64_t n_tokens;
     float* y;  // (n_tokens, ldy)
     int64_t ldy;
@@ -46,6 +49,18 @@ constexpr int64_t kMaxPairTokens = 16;
 inline size_t pair_row_bytes(int64_t n_cols) { return size_t(n_cols / 64) * kPairBytes; }
 // Writes one token's pair records from its Q8_0 blocks (n_cols / 32 of them, an even count).
 void make_pairs_q8_0(const void* blocks, int64_t n_cols, uint8_t* out);
+
+// K record layout of Q8_K activations for the avx512 K-quant tiles: per token, one 384-byte record per
+// 256-block, so that a 4-op vpdpbusd pass leaves the sum of the 16 products of elements 16j..16j+15 in int32
+// lane j (one lane per Q6_K scale, two per Q4_K/Q5_K scale) and the per-block terms are one load each:
+//   [0, 256)   the 256 int8 values: byte 64m + 4j + e holds element 16j + 4m + e (m, e < 4; j < 16)
+//   [256, 320) 16 × int32: -32·bsum_j (Q6_K's offset, the starting value of its vpdpbusd)
+//   [320, 352) 8 × f32: d·(bsum_2s + bsum_2s+1), the sums of the 32-element sub-blocks (Q4_K/Q5_K mins)
+//   [352, 356) f32: d; the rest is zero
+constexpr size_t kKRecordBytes = 384;
+constexpr size_t kKRecOffsetBias = 256, kKRecOffsetSums = 320, kKRecOffsetD = 352;
+// Writes one token's K records from its Q8_K blocks (n_cols / QK_K of them).
+void make_k_records(const void* blocks, int64_t n_cols, uint8_t* out);
 
 // The activation type ggml pairs with each weight type; F32 for float weights (activations used as is).
 DType act_type(DType wtype);

@@ -222,6 +222,22 @@ void make_pairs_q8_0(const void* blocks, int64_t n_cols, uint8_t* out) {
     }
 }
 
+void make_k_records(const void* blocks, int64_t n_cols, uint8_t* out) {
+    const BlockQ8_K* b = static_cast<const BlockQ8_K*>(blocks);
+    for (int64_t i = 0; i < n_cols / QK_K; i++, out += kKRecordBytes) {
+        std::memset(out, 0, kKRecordBytes);
+        for (int j = 0; j < 16; j++)
+            for (int m = 0; m < 4; m++) std::memcpy(out + 64 * m + 4 * j, b[i].qs + 16 * j + 4 * m, 4);
+        int32_t bias[16];
+        float sums[8];
+        for (int j = 0; j < 16; j++) bias[j] = -32 * int32_t(b[i].bsums[j]);
+        for (int s = 0; s < 8; s++) sums[s] = b[i].d * float(b[i].bsums[2 * s] + b[i].bsums[2 * s + 1]);
+        std::memcpy(out + kKRecOffsetBias, bias, sizeof(bias));
+        std::memcpy(out + kKRecOffsetSums, sums, sizeof(sums));
+        std::memcpy(out + kKRecOffsetD, &b[i].d, sizeof(float));
+    }
+}
+
 DType act_type(DType wtype) {
     switch (wtype) {
         case DType::Q4_0:

@@ -188,6 +188,75 @@ TEST(Matmul, BatchedQ8_0FullByteRangeEqualsScalar) {
     }
 }
 
+// Batches of 1..kMaxPairTokens tokens of the K-quant types take the avx512 K-record tiles (matmul_impl.h):
+// every batch size of one to two token groups, odd row counts and one-block rows. Same tolerances as every type.
+TEST(Matmul, BatchedKQuantsMatchReference) {
+    ThreadPool pool(2);
+    for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K})
+        for (int64_t n_cols : {256, 2048})
+            for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15}) check_matmul(type, 37, n_cols, n_tokens, pool);
+}
+
+// K-quant weights with every quant at its maximum (Q4_K 15, Q5_K 31, Q6_K 63) or random, random scales, and
+// activations at ±127 after quantization: the K-record tiles keep 16 products per int32 lane (Q5_K: 8) and
+// read their low i16, so these are the sums closest to the i16 limit (16·15·127, 8·31·127); the Q6_K offset
+// (-32·bsum) and its signed scales stay exact in int32. Every ISA against the scalar one: the integer sums
+// are exact, so the difference is f32 rounding, 1e-5 of Σ|w·x|.
+TEST(Matmul, KQuantsFullRangeEqualScalar) {
+    const int64_t n_cols = 512, n_rows = 9, n_tokens = 5;
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::vector<float> x(n_tokens * n_cols);
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (int64_t i = 0; i < n_cols; i++)
+            x[t * n_cols + i] = t == 0 ? 1.f : t == 1 ? -1.f : float(byte(rng) - 128) / 32.f;  // tokens 0, 1: ±127
+    ThreadPool pool(2);
+    IsaGuard guard;
+    for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+        const size_t rb = size_t(row_bytes(type, n_cols)), bb = size_t(dtype_info(type).block_bytes);
+        std::vector<uint8_t> w(rb * n_rows);
+        for (uint8_t& v : w) v = uint8_t(byte(rng));
+        for (size_t off = 0; off < w.size(); off += bb) {  // sane scales: d (and dmin) in [0.01, 0.02)
+            const fp16_t d = fp32_to_fp16(0.01f + 0.00004f * float(byte(rng)));
+            const fp16_t dmin = fp32_to_fp16(0.01f + 0.00004f * float(byte(rng)));
+            if (type == DType::Q6_K) {
+                memcpy(&w[off + bb - 2], &d, 2);
+            } else {
+                memcpy(&w[off], &d, 2);
+                memcpy(&w[off + 2], &dmin, 2);
+            }
+        }
+        // Rows 0-2: every quant bit set (the largest quants), all scales kept random.
+        for (int64_t r = 0; r < 3; r++)
+            for (size_t off = r * rb; off < (r + 1) * rb; off += bb) {
+                if (type == DType::Q6_K)
+                    memset(&w[off], 0xFF, 128 + 64);  // ql, qh
+                else if (type == DType::Q5_K)
+                    memset(&w[off + 16], 0xFF, 32 + 128);  // qh, qs
+                else
+                    memset(&w[off + 16], 0xFF, 128);  // qs
+            }
+        const TensorView tv = matrix_view(type, n_cols, n_rows, w.data());
+        std::vector<uint8_t> scratch(matmul_scratch_bytes(type, n_cols, n_tokens, pool.n_threads()));
+        set_active_isa(Isa::scalar);
+        std::vector<float> want(n_tokens * n_rows), got(n_tokens * n_rows), wrow(n_cols);
+        matmul(pool, tv, x.data(), n_tokens, want.data(), scratch.data());
+        for (Isa isa : supported_isas()) {
+            set_active_isa(isa);
+            matmul(pool, tv, x.data(), n_tokens, got.data(), scratch.data());
+            for (int64_t r = 0; r < n_rows; r++) {
+                dequantize_row_ref(type, &w[r * rb], wrow.data(), n_cols);
+                for (int64_t t = 0; t < n_tokens; t++) {
+                    double mag = 0;
+                    for (int64_t i = 0; i < n_cols; i++) mag += std::fabs(wrow[i] * x[t * n_cols + i]);
+                    ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], 1e-5 * mag)
+                        << dtype_name(type) << " " << isa_name(isa) << " row " << r << " token " << t;
+                }
+            }
+        }
+    }
+}
+
 // Float weights accept rows of any length (stories260K has n_ff = 172, n_embd = 64).
 TEST(Matmul, FloatRowsOfAnyLength) {
     ThreadPool pool(2);
