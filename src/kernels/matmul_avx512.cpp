@@ -167,8 +167,9 @@ void tile_sym_512(const uint8_t* wrow, const uint8_t* xq, size_t xstride, const 
     for (int u = 0; u < U; u++)
         for (int k = 0; k < NT; k++) acc[u][k] = _mm512_setzero_ps();
     auto step = [&](int64_t i, __m512* a) {
-        if constexpr (NT > 1) prefetch_ahead(&w[i], 2 * sizeof(Block));  // matvecs measured no faster with it
-        __m512i wq;                                                      // Q4_0: unsigned nibbles; others: |w|
+        // Batches only: matvecs of these types measured no faster with the prefetch.
+        if constexpr (NT > 1) prefetch_ahead(&w[i], 2 * sizeof(Block));
+        __m512i wq;  // Q4_0: unsigned nibbles; others: |w|
         __mmask64 neg = 0;
         if constexpr (W == DType::Q4_0) {
             const __m256i ab = _mm256_inserti128_si256(
