@@ -20,6 +20,7 @@ kern::QuantizeFn pick_quantize(DType act) {
     const Isa isa = active_isa();
     kern::QuantizeFn f = nullptr;
     if (isa >= Isa::avx512) f = kern::quantize_kernel_avx512(act);
+    if (!f && isa >= Isa::avxvnni) f = kern::quantize_kernel_avxvnni(act);
     if (!f && isa >= Isa::avx2) f = kern::quantize_kernel_avx2(act);
     if (f) return f;
     switch (act) {
@@ -35,6 +36,7 @@ kern::RowsFn pick_rows(DType wtype) {
     const Isa isa = active_isa();
     kern::RowsFn f = nullptr;
     if (isa >= Isa::avx512) f = kern::rows_kernel_avx512(wtype);
+    if (!f && isa >= Isa::avxvnni) f = kern::rows_kernel_avxvnni(wtype);
     if (!f && isa >= Isa::avx2) f = kern::rows_kernel_avx2(wtype);
     return f ? f : kern::rows_kernel_scalar(wtype);
 }

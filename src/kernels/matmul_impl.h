@@ -67,8 +67,10 @@ DType act_type(DType wtype);
 
 RowsFn rows_kernel_scalar(DType wtype);  // every weight type
 RowsFn rows_kernel_avx2(DType wtype);
+RowsFn rows_kernel_avxvnni(DType wtype);
 RowsFn rows_kernel_avx512(DType wtype);
 QuantizeFn quantize_kernel_avx2(DType act);
+QuantizeFn quantize_kernel_avxvnni(DType act);
 QuantizeFn quantize_kernel_avx512(DType act);
 
 // Scalar dot products of one weight row with one quantized activation row (n_cols elements), shared with the
