@@ -77,7 +77,7 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
                 kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Batches of 2 to kern::kMaxPairTokens on the avx512 path add the K records of Q8_K activations
     // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack).
-    if (act == DType::Q8_K && n_tokens > 1)
+    if (kern::reads_k_records(wtype) && n_tokens > 1)
         bytes += 64 + size_t(n_cols / QK_K) * kern::kKRecordBytes *
                           size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Fewer tokens take the row kernels: the GEMM's size at n_tokens covers every smaller batch too.
@@ -88,8 +88,9 @@ namespace {
 
 // Quantizes x (n_tokens, n_cols) into wdata for activation type `act`, split across the pool when it is large
 // enough; fills the task's xq/xq_row_bytes/xd.
+// k_records: some job's weights read the K records (Q4_K, Q5_K, Q6_K; not Q2_K/Q3_K, which share Q8_K).
 void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n_cols, int64_t n_tokens, void* wdata,
-                          kern::MatmulTask& task) {
+                          bool k_records, kern::MatmulTask& task) {
     CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
     task.xq = static_cast<const uint8_t*>(wdata);
     task.xq_row_bytes = size_t(row_bytes(act, n_cols));
@@ -138,7 +139,7 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
             kern::make_pairs_q8_0(out + t * xq_row_bytes, n_cols, xp + t * task.xp_row_bytes);
     }
     // The avx512 K-quant tiles read the K records (matmul_impl.h), made the same way.
-    if (act == DType::Q8_K && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512) {
+    if (k_records && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512) {
         const uintptr_t end = reinterpret_cast<uintptr_t>(out + xq_row_bytes * n_tokens);
         uint8_t* xk = reinterpret_cast<uint8_t*>((end + 63) / 64 * 64);
         task.xk = xk;
@@ -214,7 +215,9 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
     }
     kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols,  x,        nullptr, 0,
                            nullptr,    nullptr, 0, nullptr, n_tokens, nullptr, 0};
-    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, proto);
+    bool k_records = false;
+    for (int j = 0; j < n_jobs; j++) k_records |= kern::reads_k_records(jobs[j].w.type);
+    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, k_records, proto);
     Part parts[8];
     int64_t total_rows = 0, total_macs = 0;
     for (int j = 0; j < n_jobs; j++) total_rows += jobs[j].w.ne[1];

@@ -24,7 +24,7 @@ struct MatmulTask {
     // (n_tokens) rows of xp_row_bytes.
     const uint8_t* xp;
     size_t xp_row_bytes;
-    // Q8_K activations of up to kMaxPairTokens tokens on the avx512 path, else null: the K records below,
+    // Q8_K activations of 2 to kMaxPairTokens tokens on the avx512 path, else null: the K records below,
     // (n_tokens) rows of n_cols / QK_K records.
     const uint8_t* xk;
     int64_t n_tokens;
@@ -59,6 +59,10 @@ void make_pairs_q8_0(const void* blocks, int64_t n_cols, uint8_t* out);
 //   [352, 356) f32: d; the rest is zero
 constexpr size_t kKRecordBytes = 384;
 constexpr size_t kKRecOffsetBias = 256, kKRecOffsetSums = 320, kKRecOffsetD = 352;
+// The weight types whose avx512 batch tiles read the K records.
+inline bool reads_k_records(DType wtype) {
+    return wtype == DType::Q4_K || wtype == DType::Q5_K || wtype == DType::Q6_K;
+}
 // Writes one token's K records from its Q8_K blocks (n_cols / QK_K of them).
 void make_k_records(const void* blocks, int64_t n_cols, uint8_t* out);
 
