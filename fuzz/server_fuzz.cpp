@@ -60,7 +60,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     namespace fs = std::filesystem;
     char tmpl[] = "/tmp/berth-server-fuzz-XXXXXX";
     if (!mkdtemp(tmpl)) abort();
-    const fs::path dir = tmpl;
+    static fs::path dir = tmpl;
+    // The server thread is never joined; the store and the links go when the fuzzer exits (-runs or -max_total_time).
+    atexit([] {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    });
     fs::create_directories(dir / "models");
     fs::create_symlink(fs::path(BERTH_TESTDATA) / "models/stories260K.gguf", dir / "models/stories260K.gguf");
     fs::create_symlink(fs::path(BERTH_TESTDATA) / "models/bert-q8_0.gguf", dir / "models/bert.gguf");

@@ -149,7 +149,8 @@ test("/health is 503 until the preloaded models are loaded, then 200", async () 
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
-  const cfg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "berth-gw-")), "config.toml");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-gw-"));
+  const cfg = path.join(dir, "config.toml");
   fs.writeFileSync(cfg, '[models."stories260K"]\npreload = true\nnum_ctx = 65536\n');
   const srv = await startServer({ BERTH_CONFIG: cfg, BERTH_NUM_PARALLEL: "4" });
   try {
@@ -168,5 +169,6 @@ test("/health is 503 until the preloaded models are loaded, then 200", async () 
     console.log(`# /health answers seen: ${[...statuses].join(", ")}`);
   } finally {
     await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
