@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 
 namespace berth::kern::avx2 {
 namespace {
@@ -28,7 +29,12 @@ void attention_group_f16(const float* q, int group, const AttnKv& kv, int kv_hea
                          float scale, float cap, float* out, float* scores) {
     const int d = kv.head_dim;  // multiple of 8 (checked by the caller)
     const int64_t n = end - begin;
+    // Rows kAhead positions ahead are prefetched: one KV head's rows lie n_head_kv rows apart in pages of a few
+    // KiB, which the hardware prefetcher does not follow (attention_flash_avx512.cpp measured the stall).
+    constexpr int64_t kAhead = 8;
     for (int64_t j = 0; j < n; ++j) {
+        if (j + kAhead < n)
+            prefetch_lines(kv_row(kv, begin + j + kAhead, kv_head, kv.k_offset), size_t(kv.head_row_bytes));
         const uint16_t* k = reinterpret_cast<const uint16_t*>(kv_row(kv, begin + j, kv_head, kv.k_offset));
         for (int g = 0; g < group; ++g) {
             const float* qg = q + int64_t(g) * d;
@@ -52,6 +58,8 @@ void attention_group_f16(const float* q, int group, const AttnKv& kv, int kv_hea
     for (int g = 0; g < group; ++g) softmax(scores + int64_t(g) * n, n);
     for (int64_t i = 0; i < int64_t(group) * d; ++i) out[i] = 0;
     for (int64_t j = 0; j < n; ++j) {
+        if (j + kAhead < n)
+            prefetch_lines(kv_row(kv, begin + j + kAhead, kv_head, kv.v_offset), size_t(kv.head_row_bytes));
         const uint16_t* v = reinterpret_cast<const uint16_t*>(kv_row(kv, begin + j, kv_head, kv.v_offset));
         for (int i = 0; i < d; i += 8) {
             __m256 v8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));

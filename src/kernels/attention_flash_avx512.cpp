@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 #include "kernels/transpose_avx512.h"
 
 namespace berth::kern::avx512 {
@@ -90,6 +91,13 @@ void attention_rows_avx512(const float* q, int64_t q_stride, int n_tok, int grou
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int64_t j0 = kb; j0 < ke; j0 += 16) {
         const int nk = int(std::min<int64_t>(16, ke - j0));
+        // The next block's K and V rows: one KV head's rows lie n_head_kv rows apart in pages of a few KiB, which
+        // the hardware prefetcher does not follow. Without this, decode at depth 2048 (1.1B Q4_K_M, 2 threads)
+        // spent 38 % of its attention time waiting on the V loads: 36-44 tok/s, with it 54 (depth 0: ~60).
+        for (int64_t j = j0 + 16; j < std::min<int64_t>(ke, j0 + 32); j++) {
+            prefetch_lines(kv_row(kv, j, kv_head, kv.k_offset), size_t(kv.head_row_bytes));
+            prefetch_lines(kv_row(kv, j, kv_head, kv.v_offset), size_t(kv.head_row_bytes));
+        }
         const uint8_t* krow[16];
         for (int k = 0; k < 16; k++) {
             krow[k] = kv_row(kv, j0 + std::min(k, nk - 1), kv_head, kv.k_offset);  // missing keys: masked below
