@@ -1,11 +1,11 @@
 // The GEMM driver (gemm_impl.h): quantizes the activations once, then hands out (job, 16-row panel, token
-// range) tasks from one atomic counter. A task unpacks its panel chunk by chunk (kChunkCols columns) into the
-// thread's own buffer and runs the ISA's kernel over every token of its range, so each weight block is
-// unpacked and read once per product whatever the batch size.
+// range) tasks in contiguous ranges per thread, with work stealing from the back (chunk_ranges.h). A task unpacks its
+// panel chunk by chunk (kChunkCols columns) into the thread's own buffer and runs the ISA's kernel over every token of
+// its range, so each weight block is unpacked and read once per product whatever the batch size.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 
+#include "kernels/chunk_ranges.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/kernels.h"
 
@@ -95,35 +95,32 @@ void gemm_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float
     for (int j = 0; j < n_jobs; j++)
         first_task[j + 1] = first_task[j] + (jobs[j].w.ne[1] + kern::kPanelRows - 1) / kern::kPanelRows * parts;
     const int64_t n_tasks = first_task[n_jobs];
-    std::atomic<int64_t> next{0};
-    auto run = [&](int ith, int) {
+    auto run = [&](int ith, int64_t task) {
         kern::Panel p = kern::carve_panel(panels + size_t(ith) * kern::panel_scratch_bytes());
-        for (int64_t task = next.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
-             task = next.fetch_add(1, std::memory_order_relaxed)) {
-            int j = 0;
-            while (task >= first_task[j + 1]) j++;
-            const int64_t local = task - first_task[j], panel = local / parts, part = local % parts;
-            const TensorView& w = jobs[j].w;
-            const int64_t r0 = panel * kern::kPanelRows;
-            const int n_rows = int(std::min<int64_t>(kern::kPanelRows, w.ne[1] - r0));
-            const int64_t tile0 = n_tiles * part / parts, tile1 = n_tiles * (part + 1) / parts;
-            const int64_t t0 = tile0 * K.tt, t1 = std::min(n_tokens, tile1 * K.tt);
-            if (t0 >= t1) continue;
-            const int64_t ldy = jobs[j].ldy == 0 ? w.ne[1] : jobs[j].ldy;
-            const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r0 * w.row_bytes();
-            for (int64_t k0 = 0; k0 < n_cols; k0 += kern::kChunkCols) {
-                const int kc = int(std::min<int64_t>(kern::kChunkCols, n_cols - k0));
-                kern::unpack_rows(w.type, wr, size_t(w.row_bytes()), n_rows, k0, kc, p);
-                if (K.transpose) K.transpose(p);
-                const kern::GemmArgs g{&p, &acts, k0, t0, int(t1 - t0), jobs[j].y + r0, ldy, n_rows, k0 > 0};
-                (p.blk == 16 ? K.kernel16 : K.kernel32)(g);
-            }
+        int j = 0;
+        while (task >= first_task[j + 1]) j++;
+        const int64_t local = task - first_task[j], panel = local / parts, part = local % parts;
+        const TensorView& w = jobs[j].w;
+        const int64_t r0 = panel * kern::kPanelRows;
+        const int n_rows = int(std::min<int64_t>(kern::kPanelRows, w.ne[1] - r0));
+        const int64_t tile0 = n_tiles * part / parts, tile1 = n_tiles * (part + 1) / parts;
+        const int64_t t0 = tile0 * K.tt, t1 = std::min(n_tokens, tile1 * K.tt);
+        if (t0 >= t1) return;
+        const int64_t ldy = jobs[j].ldy == 0 ? w.ne[1] : jobs[j].ldy;
+        const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r0 * w.row_bytes();
+        for (int64_t k0 = 0; k0 < n_cols; k0 += kern::kChunkCols) {
+            const int kc = int(std::min<int64_t>(kern::kChunkCols, n_cols - k0));
+            kern::unpack_rows(w.type, wr, size_t(w.row_bytes()), n_rows, k0, kc, p);
+            if (K.transpose) K.transpose(p);
+            const kern::GemmArgs g{&p, &acts, k0, t0, int(t1 - t0), jobs[j].y + r0, ldy, n_rows, k0 > 0};
+            (p.blk == 16 ? K.kernel16 : K.kernel32)(g);
         }
     };
-    if (n_tasks > 1 && nth > 1)
-        pool.parallel(run);
-    else
-        run(0, 1);
+    if (n_tasks > 1 && nth > 1) {
+        kern::run_unit_ranges(pool, n_tasks, run);
+    } else {
+        for (int64_t task = 0; task < n_tasks; task++) run(0, task);
+    }
 }
 
 }  // namespace berth

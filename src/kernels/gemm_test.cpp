@@ -273,7 +273,7 @@ TEST(Gemm, ThreadCountsAndTokenSplitsGiveTheSameResult) {
     auto x = gaussian(tokens * cols, 2);
     const TensorView w = matrix_view(DType::Q4_K, cols, rows, wq.data());
     std::vector<float> first;
-    for (int n : {1, 2, 3, 8}) {  // 3 panels: with 8 threads the token range is split across tasks
+    for (int n : {1, 2, 3, 8, 65}) {  // 3 panels: with 8 threads the token range is split across tasks; 65 share ranges
         ThreadPool pool(n);
         std::vector<uint8_t> scratch(matmul_scratch_bytes(DType::Q4_K, cols, tokens, n));
         std::vector<float> y(size_t(tokens * rows));

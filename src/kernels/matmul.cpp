@@ -1,9 +1,9 @@
-// matmul(): quantize the activations once into wdata (split across the pool), then compute rows in chunks
-// taken from an atomic counter (work stealing without a queue, as ggml does), with the best kernel the active
-// ISA has for the weight type.
+// matmul(): quantize the activations once into wdata (split across the pool), then compute rows in chunks, a
+// contiguous range of them per thread with work stealing from the back (chunk_ranges.h), with the best kernel
+// the active ISA has for the weight type.
 #include <algorithm>
-#include <atomic>
 
+#include "kernels/chunk_ranges.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul_impl.h"
@@ -155,29 +155,9 @@ struct Part {
     int64_t n_rows, chunk, first_chunk;
 };
 
-// Chunks [front, back) of one thread's contiguous range, packed in one word (front << 32 | back) so that the owner
-// (from the front) and thieves (from the back) take chunks with one compare-and-swap each.
-struct alignas(64) ChunkRange {
-    std::atomic<uint64_t> fb{0};
-    void set(uint64_t front, uint64_t back) { fb.store(front << 32 | back, std::memory_order_relaxed); }
-    int64_t take(bool from_front) {
-        uint64_t v = fb.load(std::memory_order_relaxed);
-        for (;;) {
-            const uint64_t f = v >> 32, b = v & 0xFFFFFFFFu;
-            if (f >= b) return -1;
-            const uint64_t next = from_front ? (f + 1) << 32 | b : f << 32 | (b - 1);
-            if (fb.compare_exchange_weak(v, next, std::memory_order_relaxed)) return int64_t(from_front ? f : b - 1);
-        }
-    }
-};
-constexpr int kMaxRanges = 64;  // more threads share ranges (still correct: every take is a compare-and-swap)
-
-// Runs every part's row chunks in one pool dispatch. Each thread owns a contiguous range of chunks and walks it
-// in order, so its weights stream as one run (the hardware prefetcher and the kernels' prefetch ahead carry over
-// from chunk to chunk); a thread that finishes early takes chunks from the back of the others' ranges, so one
-// slowed by another process on the shared cores does not hold up the step. Against chunks dealt from one
-// counter (each thread's chunks scattered over the matrix), 64 distinct 2048 x 2048 Q4_K matrices in turn
-// (berth_bench_matmul q4_K 2048 2048 1 40 2 64) measured 52-54 GB/s instead of 42-44.
+// Runs every part's row chunks in one pool dispatch, in contiguous ranges per thread (chunk_ranges.h). Against
+// chunks dealt from one counter (each thread's chunks scattered over the matrix), 64 distinct 2048 x 2048 Q4_K
+// matrices in turn (berth_bench_matmul q4_K 2048 2048 1 40 2 64) measured 52-54 GB/s instead of 42-44.
 void run_parts(ThreadPool& pool, const Part* parts, int n_parts, int64_t total_macs) {
     const int nth = pool.n_threads();
     int64_t n_chunks = 0;
@@ -187,31 +167,18 @@ void run_parts(ThreadPool& pool, const Part* parts, int n_parts, int64_t total_m
     // more than it saves, and on a shared machine a descheduled worker would stall the step.
     constexpr int64_t kMinParallelMacs = int64_t(1) << 19;
     const bool parallel = n_chunks > 1 && nth > 1 && total_macs >= kMinParallelMacs;
-    auto run_chunk = [&](int64_t c, int& p) {
+    auto run_chunk = [&](int64_t c) {
+        int p = 0;
         while (p + 1 < n_parts && c >= parts[p + 1].first_chunk) p++;
-        while (p > 0 && c < parts[p].first_chunk) p--;
         const Part& part = parts[p];
         const int64_t r0 = (c - part.first_chunk) * part.chunk, r1 = std::min(part.n_rows, r0 + part.chunk);
         part.rows(part.task, r0, r1);
     };
     if (!parallel) {
-        int p = 0;
-        for (int64_t c = 0; c < n_chunks; c++) run_chunk(c, p);
+        for (int64_t c = 0; c < n_chunks; c++) run_chunk(c);
         return;
     }
-    const int n_ranges = std::min(nth, kMaxRanges);
-    ChunkRange ranges[kMaxRanges];
-    for (int r = 0; r < n_ranges; r++)
-        ranges[r].set(uint64_t(n_chunks * r / n_ranges), uint64_t(n_chunks * (r + 1) / n_ranges));
-    pool.parallel([&](int ith, int) {
-        const int own = ith % n_ranges;
-        int p = 0;
-        for (int64_t c = ranges[own].take(true); c >= 0; c = ranges[own].take(true)) run_chunk(c, p);
-        for (int j = 1; j < n_ranges; j++) {
-            ChunkRange& victim = ranges[(own + j) % n_ranges];
-            for (int64_t c = victim.take(false); c >= 0; c = victim.take(false)) run_chunk(c, p);
-        }
-    });
+    kern::run_unit_ranges(pool, n_chunks, [&](int, int64_t c) { run_chunk(c); });
 }
 
 // Chunks of whole 16-row groups, about 8 per thread (over all parts of a dispatch), so that a thread slowed
