@@ -7,12 +7,6 @@
 namespace berth {
 namespace {
 
-inline const uint8_t* kv_row(const AttnKv& kv, int64_t pos, int kv_head, int64_t offset) {
-    int64_t page = kv.pages[pos / kv.page_positions];
-    int64_t slot = pos % kv.page_positions;
-    return kv.base + page * kv.page_bytes + offset + (slot * kv.n_head_kv + kv_head) * kv.head_row_bytes;
-}
-
 inline float dot_f16(const float* q, const fp16_t* k, int n) {
     float acc = 0;
     for (int i = 0; i < n; ++i) acc += q[i] * fp16_to_fp32(k[i]);
@@ -32,7 +26,7 @@ void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_b
     const int d = kv.head_dim;
     const int64_t n = pos_end - pos_begin;
     for (int64_t j = 0; j < n; ++j) {
-        const uint8_t* k = kv_row(kv, pos_begin + j, kv_head, kv.k_offset);
+        const uint8_t* k = kv.row(pos_begin + j, kv_head, kv.k_offset);
         float s;
         switch (kv.type) {
             case DType::F16: s = dot_f16(q, reinterpret_cast<const fp16_t*>(k), d); break;
@@ -49,7 +43,7 @@ void attention_head(const float* q, const AttnKv& kv, int kv_head, int64_t pos_b
     softmax(scores, n);
     for (int i = 0; i < d; ++i) out[i] = 0;
     for (int64_t j = 0; j < n; ++j) {
-        const uint8_t* v = kv_row(kv, pos_begin + j, kv_head, kv.v_offset);
+        const uint8_t* v = kv.row(pos_begin + j, kv_head, kv.v_offset);
         const float w = scores[j];
         switch (kv.type) {
             case DType::F16: {

@@ -10,12 +10,6 @@
 namespace berth::kern::avx2 {
 namespace {
 
-inline const uint8_t* kv_row(const AttnKv& kv, int64_t pos, int kv_head, int64_t offset) {
-    int64_t page = kv.pages[pos / kv.page_positions];
-    int64_t slot = pos % kv.page_positions;
-    return kv.base + page * kv.page_bytes + offset + (slot * kv.n_head_kv + kv_head) * kv.head_row_bytes;
-}
-
 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -33,9 +27,8 @@ void attention_group_f16(const float* q, int group, const AttnKv& kv, int kv_hea
     // KiB, which the hardware prefetcher does not follow (attention_flash_avx512.cpp measured the stall).
     constexpr int64_t kAhead = 8;
     for (int64_t j = 0; j < n; ++j) {
-        if (j + kAhead < n)
-            prefetch_lines(kv_row(kv, begin + j + kAhead, kv_head, kv.k_offset), size_t(kv.head_row_bytes));
-        const uint16_t* k = reinterpret_cast<const uint16_t*>(kv_row(kv, begin + j, kv_head, kv.k_offset));
+        if (j + kAhead < n) prefetch_lines(kv.row(begin + j + kAhead, kv_head, kv.k_offset), size_t(kv.head_row_bytes));
+        const uint16_t* k = reinterpret_cast<const uint16_t*>(kv.row(begin + j, kv_head, kv.k_offset));
         for (int g = 0; g < group; ++g) {
             const float* qg = q + int64_t(g) * d;
             __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -58,9 +51,8 @@ void attention_group_f16(const float* q, int group, const AttnKv& kv, int kv_hea
     for (int g = 0; g < group; ++g) softmax(scores + int64_t(g) * n, n);
     for (int64_t i = 0; i < int64_t(group) * d; ++i) out[i] = 0;
     for (int64_t j = 0; j < n; ++j) {
-        if (j + kAhead < n)
-            prefetch_lines(kv_row(kv, begin + j + kAhead, kv_head, kv.v_offset), size_t(kv.head_row_bytes));
-        const uint16_t* v = reinterpret_cast<const uint16_t*>(kv_row(kv, begin + j, kv_head, kv.v_offset));
+        if (j + kAhead < n) prefetch_lines(kv.row(begin + j + kAhead, kv_head, kv.v_offset), size_t(kv.head_row_bytes));
+        const uint16_t* v = reinterpret_cast<const uint16_t*>(kv.row(begin + j, kv_head, kv.v_offset));
         for (int i = 0; i < d; i += 8) {
             __m256 v8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
             for (int g = 0; g < group; ++g) {

@@ -19,12 +19,6 @@
 namespace berth::kern::avx512 {
 namespace {
 
-inline const uint8_t* kv_row(const AttnKv& kv, int64_t pos, int kv_head, int64_t offset) {
-    const int64_t page = kv.pages[pos / kv.page_positions];
-    const int64_t slot = pos % kv.page_positions;
-    return kv.base + page * kv.page_bytes + offset + (slot * kv.n_head_kv + kv_head) * kv.head_row_bytes;
-}
-
 inline __m512 load16(const uint8_t* row, DType type, int i) {
     if (type == DType::F16) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row) + i / 16));
     return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + i);
@@ -95,13 +89,13 @@ void attention_rows_avx512(const float* q, int64_t q_stride, int n_tok, int grou
         // the hardware prefetcher does not follow. Without this, decode at depth 2048 (1.1B Q4_K_M, 2 threads)
         // spent 38 % of its attention time waiting on the V loads: 36-44 tok/s, with it 54 (depth 0: ~60).
         for (int64_t j = j0 + 16; j < std::min<int64_t>(ke, j0 + 32); j++) {
-            prefetch_lines(kv_row(kv, j, kv_head, kv.k_offset), size_t(kv.head_row_bytes));
-            prefetch_lines(kv_row(kv, j, kv_head, kv.v_offset), size_t(kv.head_row_bytes));
+            prefetch_lines(kv.row(j, kv_head, kv.k_offset), size_t(kv.head_row_bytes));
+            prefetch_lines(kv.row(j, kv_head, kv.v_offset), size_t(kv.head_row_bytes));
         }
         const uint8_t* krow[16];
         for (int k = 0; k < 16; k++) {
-            krow[k] = kv_row(kv, j0 + std::min(k, nk - 1), kv_head, kv.k_offset);  // missing keys: masked below
-            const uint8_t* vr = kv_row(kv, j0 + std::min(k, nk - 1), kv_head, kv.v_offset);
+            krow[k] = kv.row(j0 + std::min(k, nk - 1), kv_head, kv.k_offset);  // missing keys: masked below
+            const uint8_t* vr = kv.row(j0 + std::min(k, nk - 1), kv_head, kv.v_offset);
             for (int i = 0; i < d; i += 16)
                 _mm512_store_ps(vc + int64_t(k) * d + i, k < nk ? load16(vr, kv.type, i) : _mm512_setzero_ps());
         }

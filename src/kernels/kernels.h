@@ -134,6 +134,12 @@ struct AttnKv {
     int64_t page_bytes = 0;
     int64_t k_offset = 0, v_offset = 0;
     int64_t head_row_bytes = 0;  // row_bytes(type, head_dim)
+
+    // The row of position pos for kv head kv_head: K with offset = k_offset, V with v_offset.
+    const uint8_t* row(int64_t pos, int kv_head, int64_t offset) const {
+        const int64_t page = pages[pos / page_positions], slot = pos % page_positions;
+        return base + page * page_bytes + offset + (slot * n_head_kv + kv_head) * head_row_bytes;
+    }
 };
 
 // Attention of one query head over KV positions [pos_begin, pos_end) of kv head kv_head:
