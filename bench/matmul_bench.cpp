@@ -4,7 +4,8 @@
 //
 //   berth_bench_matmul TYPE COLS ROWS TOKENS [REPS] [THREADS] [COPIES]
 //
-// TYPE is q4_0, q8_0, q4_K, q5_K or q6_K (random weights quantized by the reference quantizer; rows beyond
+// TYPE is q4_0, q8_0, q4_K, q5_K or q6_K, or q4_0_r16 / q8_0_r16 for those repacked as the model does at load
+// (kernels.h: repack_rows16; ROWS a multiple of 16) (random weights quantized by the reference quantizer; rows beyond
 // the first 16,000 repeat them). A matrix larger than the last-level cache (e.g. 2048 × 128000 Q4_K, 147 MB)
 // measures the kernels with the weights streaming from DRAM, as in decode; a small one (2048 × 1024)
 // measures them in cache. COPIES > 1 multiplies that many distinct matrices of ROWS rows one after the other, as
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -40,14 +42,19 @@ bool parse_type(const char* s, DType* t) {
 
 int main(int argc, char** argv) {
     DType type{};
-    if (argc < 5 || !parse_type(argv[1], &type)) {
-        fprintf(stderr, "usage: %s q4_0|q8_0|q4_K|q5_K|q6_K COLS ROWS TOKENS [REPS] [THREADS] [COPIES]\n", argv[0]);
+    const std::string name = argc > 1 ? argv[1] : "";
+    const bool repack = name.size() > 4 && name.compare(name.size() - 4, 4, "_r16") == 0;
+    if (argc < 5 || !parse_type(repack ? name.substr(0, name.size() - 4).c_str() : name.c_str(), &type) ||
+        (repack && repacked_type(type) == type)) {
+        fprintf(stderr, "usage: %s q4_0|q8_0|q4_0_r16|q8_0_r16|q4_K|q5_K|q6_K COLS ROWS TOKENS [REPS] [THREADS] [COPIES]\n",
+                argv[0]);
         return 2;
     }
     const int64_t cols = atoll(argv[2]), rows = atoll(argv[3]), tokens = atoll(argv[4]);
     const int reps = argc > 5 ? atoi(argv[5]) : 10, threads = argc > 6 ? atoi(argv[6]) : 1;
     const int copies = argc > 7 ? atoi(argv[7]) : 1;
-    if (cols <= 0 || cols % 256 != 0 || rows <= 0 || tokens <= 0 || reps <= 0 || threads <= 0 || copies <= 0) {
+    if (cols <= 0 || cols % 256 != 0 || rows <= 0 || tokens <= 0 || reps <= 0 || threads <= 0 || copies <= 0 ||
+        (repack && rows % kRepackRows != 0)) {
         fprintf(stderr, "COLS must be a positive multiple of 256; ROWS, TOKENS, REPS, THREADS and COPIES positive\n");
         return 2;
     }
@@ -59,6 +66,14 @@ int main(int argc, char** argv) {
     const std::vector<float> x = test::gaussian(tokens * cols, 2);
     std::vector<TensorView> views;
     for (int c = 0; c < copies; c++) views.push_back(test::matrix_view(type, cols, rows, &w[size_t(c) * matrix_bytes]));
+    std::vector<uint8_t> packed(repack ? w.size() : 0);
+    if (repack)
+        for (int c = 0; c < copies; c++) {
+            repack_rows16(views[size_t(c)], &packed[size_t(c) * matrix_bytes]);
+            views[size_t(c)].data = &packed[size_t(c) * matrix_bytes];
+            views[size_t(c)].type = repacked_type(type);
+        }
+    if (repack) type = repacked_type(type);
     ThreadPool pool(threads);
     std::vector<uint8_t> scratch(matmul_scratch_bytes(type, cols, tokens, threads));
     std::vector<float> y(size_t(tokens * rows));

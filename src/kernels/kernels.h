@@ -87,6 +87,22 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
 // Single-threaded reference of the same operation (dequantize + double accumulation): the test oracle.
 void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y);
 
+// ---- weights repacked at load -------------------------------------------------------------------------
+// Q8_0 and Q4_0 matrices become Q8_0_R16 / Q4_0_R16: the same bytes, with 16 rows interleaved so that the
+// avx512 kernel's int32 lanes are 16 rows and one activation broadcast, one conversion and one scale serve
+// all of them. Per group of 16 rows and 32-block b (groups in row order, blocks in column order):
+//   16 × fp16 d (row l's at 2l), then the quants as int32 lanes: byte 64j + 4l + e holds quant byte 4j + e
+//   of row l (Q8_0: w + 128, unsigned; Q4_0: the file's nibble byte, low = element 4j + e, high = 16 + 4j + e).
+// Only matmul() reads them (w.row() and get_row do not apply); every ISA has a kernel (scalar below avx512).
+constexpr int kRepackRows = 16;
+DType repacked_type(DType t);  // Q8_0 → Q8_0_R16, Q4_0 → Q4_0_R16, others unchanged
+bool is_repacked(DType t);
+// Whether a matrix is repacked at load: a type with an R16 form, whole 16-row groups, and the active ISA has
+// the kernel that pays for it (avx512).
+bool repack_applies(DType t, int64_t n_rows, int64_t n_cols);
+// Writes src (Q8_0 or Q4_0, n_rows a multiple of 16) repacked into dst (src.n_bytes() bytes).
+void repack_rows16(const TensorView& src, void* dst);
+
 // Reads row r of a (possibly quantized) matrix into floats (embedding lookup).
 void get_row(const TensorView& w, int64_t r, float* out);
 

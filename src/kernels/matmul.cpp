@@ -34,6 +34,8 @@ kern::QuantizeFn pick_quantize(DType act) {
 
 kern::RowsFn pick_rows(DType wtype) {
     const Isa isa = active_isa();
+    if (is_repacked(wtype))
+        return isa >= Isa::avx512 ? kern::rows_kernel_r16_avx512(wtype) : kern::rows_kernel_r16_scalar(wtype);
     kern::RowsFn f = nullptr;
     if (isa >= Isa::avx512) f = kern::rows_kernel_avx512(wtype);
     if (!f && isa >= Isa::avxvnni) f = kern::rows_kernel_avxvnni(wtype);
@@ -53,6 +55,8 @@ bool matmul_supports(DType t) {
         case DType::Q5_0:
         case DType::Q5_1:
         case DType::Q8_0:
+        case DType::Q4_0_R16:
+        case DType::Q8_0_R16:
         case DType::Q2_K:
         case DType::Q3_K:
         case DType::Q4_K:
@@ -77,6 +81,10 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
                 kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Batches of 2 to kern::kMaxPairTokens on the avx512 path add the K records of Q8_K activations
     // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack).
+    // Repacked weights (and Q8_0/Q4_0 ones on the avx512 path, which the model repacks at load) add the R16
+    // records of every token, 64-byte aligned after the above.
+    if (is_repacked(wtype) || (repacked_type(wtype) != wtype && active_isa() >= Isa::avx512))
+        bytes = (bytes + 63) / 64 * 64 + kern::r16_row_bytes(n_cols) * size_t(n_tokens);
     if (kern::reads_k_records(wtype) && n_tokens > 1)
         bytes += 64 + size_t(n_cols / QK_K) * kern::kKRecordBytes *
                           size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
@@ -89,8 +97,9 @@ namespace {
 // Quantizes x (n_tokens, n_cols) into wdata for activation type `act`, split across the pool when it is large
 // enough; fills the task's xq/xq_row_bytes/xd.
 // k_records: some job's weights read the K records (Q4_K, Q5_K, Q6_K; not Q2_K/Q3_K, which share Q8_K).
+// r16: some job's weights are repacked (they read the R16 records).
 void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n_cols, int64_t n_tokens, void* wdata,
-                          bool k_records, kern::MatmulTask& task) {
+                          bool k_records, bool r16, kern::MatmulTask& task) {
     CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
     task.xq = static_cast<const uint8_t*>(wdata);
     task.xq_row_bytes = size_t(row_bytes(act, n_cols));
@@ -129,14 +138,27 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
         quantize_part(0, 1);
     // The batched avx512 kernels of the symmetric 32-block types read the pair records (matmul_impl.h): a
     // pass over n_tokens × n_cols bytes, paid once for every row of every job.
-    if (act == DType::Q8_0 && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && n_cols % 64 == 0 &&
-        active_isa() >= Isa::avx512) {
+    const bool pairs = act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0;
+    if (pairs && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512) {
         const uint8_t* end = reinterpret_cast<const uint8_t*>(xd + nb * n_tokens);
         uint8_t* xp = out + (size_t(end - out) + 63) / 64 * 64;
         task.xp = xp;
         task.xp_row_bytes = kern::pair_row_bytes(n_cols);
         for (int64_t t = 0; t < n_tokens; t++)
             kern::make_pairs_q8_0(out + t * xq_row_bytes, n_cols, xp + t * task.xp_row_bytes);
+    }
+    // Repacked weights read the R16 records of every token, placed as matmul_scratch_bytes counts them.
+    if (r16) {
+        size_t off = (size_t(reinterpret_cast<const uint8_t*>(xd + nb * n_tokens) - out) + 63) / 64 * 64;
+        if (pairs)
+            off =
+                (off + kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens)) + 63) /
+                64 * 64;
+        uint8_t* xr = out + off;
+        task.xr = xr;
+        task.xr_row_bytes = kern::r16_row_bytes(n_cols);
+        for (int64_t t = 0; t < n_tokens; t++)
+            kern::make_r16_records(out + t * xq_row_bytes, n_cols, xr + t * task.xr_row_bytes);
     }
     // The avx512 K-quant tiles read the K records (matmul_impl.h), made the same way.
     if (k_records && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512) {
@@ -210,11 +232,16 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         gemm_multi(pool, jobs, n_jobs, x, n_tokens, wdata);
         return;
     }
-    kern::MatmulTask proto{DType::F32, nullptr, 0, n_cols,  x,        nullptr, 0,
-                           nullptr,    nullptr, 0, nullptr, n_tokens, nullptr, 0};
-    bool k_records = false;
-    for (int j = 0; j < n_jobs; j++) k_records |= kern::reads_k_records(jobs[j].w.type);
-    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, k_records, proto);
+    kern::MatmulTask proto{};
+    proto.n_cols = n_cols;
+    proto.x = x;
+    proto.n_tokens = n_tokens;
+    bool k_records = false, r16 = false;
+    for (int j = 0; j < n_jobs; j++) {
+        k_records |= kern::reads_k_records(jobs[j].w.type);
+        r16 |= is_repacked(jobs[j].w.type);
+    }
+    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, k_records, r16, proto);
     Part parts[8];
     int64_t total_rows = 0, total_macs = 0;
     for (int j = 0; j < n_jobs; j++) total_rows += jobs[j].w.ne[1];

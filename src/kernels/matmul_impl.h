@@ -27,6 +27,9 @@ struct MatmulTask {
     // Q8_K activations of 2 to kMaxPairTokens tokens on the avx512 path, else null: the K records below,
     // (n_tokens) rows of n_cols / QK_K records.
     const uint8_t* xk;
+    // Q8_0 activations for repacked (R16) weights: the records below, (n_tokens) rows of xr_row_bytes.
+    const uint8_t* xr;
+    size_t xr_row_bytes;
     int64_t n_tokens;
     float* y;  // (n_tokens, ldy)
     int64_t ldy;
@@ -65,6 +68,17 @@ inline bool reads_k_records(DType wtype) {
 }
 // Writes one token's K records from its Q8_K blocks (n_cols / QK_K of them).
 void make_k_records(const void* blocks, int64_t n_cols, uint8_t* out);
+
+// Records of Q8_0 activations for the kernels of repacked (R16) weights: per token, one 48-byte record per
+// 32-block, whose fields the kernel broadcasts to all 16 rows of a group:
+//   [0, 32) the 32 int8 values; [32, 36) f32 d; [36, 40) int32 -8·Σx (Q4_0's offset: its nibbles are q + 8);
+//   [40, 44) int32 -128·Σx (Q8_0's stored w + 128); [44, 48) zero.
+constexpr size_t kR16RecordBytes = 48;
+constexpr size_t kR16OffsetD = 32, kR16OffsetQ4 = 36, kR16OffsetQ8 = 40;
+inline size_t r16_row_bytes(int64_t n_cols) { return size_t(n_cols / 32) * kR16RecordBytes; }
+void make_r16_records(const void* blocks, int64_t n_cols, uint8_t* out);
+RowsFn rows_kernel_r16_scalar(DType wtype);
+RowsFn rows_kernel_r16_avx512(DType wtype);
 
 // The activation type ggml pairs with each weight type; F32 for float weights (activations used as is).
 DType act_type(DType wtype);

@@ -242,7 +242,9 @@ DType act_type(DType wtype) {
     switch (wtype) {
         case DType::Q4_0:
         case DType::Q5_0:
-        case DType::Q8_0: return DType::Q8_0;
+        case DType::Q8_0:
+        case DType::Q4_0_R16:
+        case DType::Q8_0_R16: return DType::Q8_0;
         case DType::Q4_1:
         case DType::Q5_1: return DType::Q8_1;
         case DType::Q2_K:

@@ -51,11 +51,22 @@ struct IsaGuard {
     ~IsaGuard() { set_active_isa(saved); }
 };
 
-void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, ThreadPool& pool) {
+}  // namespace
+
+// repack: the product runs on the weights repacked into 16-row groups (repack_rows16), against the same
+// references on the file layout.
+void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, ThreadPool& pool, bool repack) {
     const std::vector<uint8_t> wq = quantized(type, n_rows, n_cols, 1000 + uint32_t(n_rows));
     auto x = gaussian(n_tokens * n_cols, 2000 + uint32_t(n_tokens));
     const int64_t rb = row_bytes(type, n_cols);
     const TensorView w = matrix_view(type, n_cols, n_rows, wq.data());
+    std::vector<uint8_t> packed(repack ? wq.size() : 0);
+    TensorView wk = w;  // what the kernels read
+    if (repack) {
+        repack_rows16(w, packed.data());
+        wk.type = repacked_type(type);
+        wk.data = packed.data();
+    }
 
     // Activations as the kernel sees them, and their quantization step per element.
     const DType act = activation_type(type);
@@ -77,13 +88,13 @@ void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, 
     matmul_ref(w, x.data(), n_tokens, ref.data());
 
     const int64_t ldy = n_rows + 3;  // a row stride larger than n_rows: the padding must stay untouched
-    std::vector<uint8_t> scratch(matmul_scratch_bytes(type, n_cols, n_tokens, pool.n_threads()) + 1);
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(wk.type, n_cols, n_tokens, pool.n_threads()) + 1);
     std::vector<float> wrow(n_cols);
     IsaGuard guard;
     for (Isa isa : supported_isas()) {
         set_active_isa(isa);
         std::vector<float> y(n_tokens * ldy, -777.f);
-        matmul(pool, w, x.data(), n_tokens, y.data(), scratch.data(), ldy);
+        matmul(pool, wk, x.data(), n_tokens, y.data(), scratch.data(), ldy);
         for (int64_t r = 0; r < n_rows; r++) {
             dequantize_row_ref(type, wq.data() + r * rb, wrow.data(), n_cols);
             for (int64_t t = 0; t < n_tokens; t++) {
@@ -109,7 +120,7 @@ void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, 
                 }
                 const float got = y[t * ldy + r];
                 ASSERT_NEAR(got, ref_q, 2e-4 * abs_wxq + s_err + 1e-5)
-                    << dtype_name(type) << " isa=" << isa_name(isa) << " row " << r << " token " << t << " of "
+                    << dtype_name(wk.type) << " isa=" << isa_name(isa) << " row " << r << " token " << t << " of "
                     << n_rows << "x" << n_cols << " tokens " << n_tokens;
                 ASSERT_NEAR(got, ref[t * n_rows + r], act_err + 2e-4 * abs_wx + 1e-5)
                     << dtype_name(type) << " isa=" << isa_name(isa) << " row " << r << " token " << t;
@@ -119,6 +130,8 @@ void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, 
             for (int64_t r = n_rows; r < ldy; r++) ASSERT_EQ(y[t * ldy + r], -777.f) << "padding written";
     }
 }
+
+namespace {
 
 class MatmulTypes : public ::testing::TestWithParam<DType> {};
 

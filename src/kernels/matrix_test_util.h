@@ -40,3 +40,10 @@ inline TensorView matrix_view(DType type, int64_t cols, int64_t rows, const void
 }
 
 }  // namespace berth::test
+
+namespace berth {
+// matmul_test.cpp: matmul of Gaussian (n_tokens, n_cols) activations with a Gaussian (n_rows, n_cols) matrix of
+// `type`, on every ISA, against the references (the tolerances are documented there). repack: on the matrix
+// repacked into 16-row groups (repack_rows16).
+void check_matmul(DType type, int64_t n_rows, int64_t n_cols, int64_t n_tokens, ThreadPool& pool, bool repack = false);
+}  // namespace berth

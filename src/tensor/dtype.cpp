@@ -28,6 +28,11 @@ const Entry kTypes[] = {
     {26, {"i32", 1, 4, false}},
     {30, {"bf16", 1, 2, false}},
 };
+// Same bytes per row as their source types: 16 rows of a group hold 16 rows' blocks, interleaved.
+const Entry kInternalTypes[] = {
+    {uint32_t(DType::Q4_0_R16), {"q4_0_r16", QK4_0, sizeof(BlockQ4_0), true}},
+    {uint32_t(DType::Q8_0_R16), {"q8_0_r16", QK8_0, sizeof(BlockQ8_0), true}},
+};
 }  // namespace
 
 const DTypeInfo* dtype_info(uint32_t id) {
@@ -38,6 +43,8 @@ const DTypeInfo* dtype_info(uint32_t id) {
 
 const DTypeInfo& dtype_info(DType t) {
     const DTypeInfo* i = dtype_info(uint32_t(t));
+    for (const Entry& e : kInternalTypes)
+        if (e.id == uint32_t(t)) i = &e.info;
     CHECK_MSG(i, "unknown dtype");
     return *i;
 }

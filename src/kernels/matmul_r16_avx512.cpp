@@ -1,0 +1,105 @@
+// avx512 kernel of the repacked Q8_0_R16 / Q4_0_R16 weights (kernels.h): the 16 int32 lanes of a zmm are the 16
+// rows of a group. Per token and 32-block, 8 vpdpbusd against broadcast activation dwords from the record
+// (matmul_impl.h), started from the record's offset term, then one conversion, one scale multiply and one fma
+// serve all 16 rows: 11 operations per 512 weights, where the one-row tiles spend about 4 per 64 (their float
+// epilogue per row, token and block pair). The weight side (the scales' conversion; Q4_0's nibble split) is
+// paid once per group and block for every token of the batch.
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 headers (GCC bug 105593), as in matmul_avx512.cpp.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "kernels/matmul_impl.h"
+#include "kernels/prefetch.h"
+
+namespace berth::kern {
+namespace {
+
+constexpr int kMaxTokens = 16;  // tokens per pass over a group's blocks (accumulators stay in registers)
+
+static inline int32_t load_i32(const uint8_t* p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline float load_f32(const uint8_t* p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+template <int NT, bool Q4>
+void tile_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64_t nb, float* y, int64_t ldy) {
+    constexpr size_t kBlockBytes = Q4 ? kRepackRows * sizeof(BlockQ4_0) : kRepackRows * sizeof(BlockQ8_0);
+    constexpr size_t kOffset = Q4 ? kR16OffsetQ4 : kR16OffsetQ8;
+    constexpr size_t kPrefetch = 4096;
+    __m512 acc[NT];
+    for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t* blk = group + size_t(b) * kBlockBytes;
+        if (NT > 1) prefetch_lines(blk + kPrefetch, kBlockBytes);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+        const uint8_t* q = blk + kRepackRows * sizeof(fp16_t);
+        __m512i w[8];
+        if constexpr (Q4) {
+            const __m512i m4 = _mm512_set1_epi8(0x0F);
+            for (int j = 0; j < 4; j++) {
+                const __m512i v = _mm512_loadu_si512(q + 64 * j);
+                w[j] = _mm512_and_si512(v, m4);
+                w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
+        } else {
+            for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512(q + 64 * j);
+        }
+        const uint8_t* r = rec + size_t(b) * kR16RecordBytes;
+        for (int k = 0; k < NT; k++) {
+            const uint8_t* x = r + k * rec_stride;
+            // Two chains of 4, so one token alone (decode) does not wait on vpdpbusd's latency 8 times.
+            __m512i s0 = _mm512_set1_epi32(load_i32(x + kOffset)), s1 = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
+                s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(x + 4 * j + 4)));
+            }
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(load_f32(x + kR16OffsetD)));
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[k]);
+        }
+    }
+    for (int k = 0; k < NT; k++) _mm512_storeu_ps(y + k * ldy, acc[k]);
+}
+
+template <bool Q4, int NT>
+static inline void tile_n(int nt, const uint8_t* group, const uint8_t* rec, size_t stride, int64_t nb, float* y,
+                          int64_t ldy) {
+    if constexpr (NT > 0) {
+        if (nt == NT) return tile_r16<NT, Q4>(group, rec, stride, nb, y, ldy);
+        tile_n<Q4, NT - 1>(nt, group, rec, stride, nb, y, ldy);
+    }
+}
+
+// Rows [r0, r1) are whole groups (matmul() chunks rows in multiples of 16). Token passes of up to kMaxTokens
+// outside, groups inside: the range's weights come back from L2 for each pass while the pass's records stay in L1.
+template <bool Q4>
+void rows_r16_512(const MatmulTask& t, int64_t r0, int64_t r1) {
+    const int64_t nb = t.n_cols / QK8_0;
+    for (int64_t k0 = 0; k0 < t.n_tokens; k0 += kMaxTokens) {
+        const int nt = int(std::min<int64_t>(kMaxTokens, t.n_tokens - k0));
+        for (int64_t g = r0; g < r1; g += kRepackRows)
+            tile_n<Q4, kMaxTokens>(nt, t.w + g * t.w_row_bytes, t.xr + k0 * t.xr_row_bytes, t.xr_row_bytes, nb,
+                                   t.y + k0 * t.ldy + g, t.ldy);
+    }
+}
+
+}  // namespace
+
+RowsFn rows_kernel_r16_avx512(DType wtype) {
+    if (wtype == DType::Q8_0_R16) return rows_r16_512<false>;
+    if (wtype == DType::Q4_0_R16) return rows_r16_512<true>;
+    return nullptr;
+}
+
+}  // namespace berth::kern

@@ -1,0 +1,139 @@
+// Matrices repacked into 16-row groups (kernels.h: repack_rows16) through matmul(): the avx512 kernel and the
+// scalar one against the references on the file layout, batches of every size the kernel splits (passes of
+// 16 tokens), the full Q8_0 byte range, mixed dispatches, and when the model repacks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/matrix_test_util.h"
+
+namespace berth {
+namespace {
+
+using test::gaussian;
+using test::matrix_view;
+using test::quantized;
+
+TEST(MatmulR16, MatchesReferenceForEveryBatchSize) {
+    ThreadPool pool(2);
+    for (DType type : {DType::Q4_0, DType::Q8_0})
+        for (int64_t n_cols : {32, 96, 2048})
+            for (int64_t n_tokens : {1, 2, 3, 8, 15, 16, 17, 40}) check_matmul(type, 48, n_cols, n_tokens, pool, true);
+}
+
+TEST(MatmulR16, ThreadCountsAndLargeMatrices) {
+    for (int n : {1, 3, 65}) {
+        ThreadPool pool(n);
+        check_matmul(DType::Q8_0, 512, 1024, 1, pool, true);  // above the pool's threshold: chunks of 16-row groups
+        check_matmul(DType::Q4_0, 160, 2048, 5, pool, true);
+    }
+}
+
+TEST(MatmulR16, RepackRoundTripsEveryByte) {
+    // Q8_0 over the whole int8 range (-128 included) with random scales: the repacked products equal the
+    // scalar products on the file layout up to f32 rounding, on every ISA (the integer sums are exact).
+    const int64_t n_cols = 256, n_rows = 32, n_tokens = 5;
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> byte(-128, 127);
+    std::vector<BlockQ8_0> w(n_rows * n_cols / QK8_0);
+    for (BlockQ8_0& b : w) {
+        b.d = fp32_to_fp16(0.01f + 0.001f * float(byte(rng) + 128));
+        for (int8_t& q : b.qs) q = int8_t(byte(rng));
+    }
+    w[3].qs[5] = -128;
+    std::vector<float> x(n_tokens * n_cols);
+    for (float& v : x) v = float(byte(rng)) / 16.f;
+    const TensorView tv = matrix_view(DType::Q8_0, n_cols, n_rows, w.data());
+    std::vector<BlockQ8_0> packed(w.size());
+    repack_rows16(tv, packed.data());
+    TensorView pv = tv;
+    pv.type = DType::Q8_0_R16;
+    pv.data = packed.data();
+    ThreadPool pool(2);
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(DType::Q8_0_R16, n_cols, n_tokens, pool.n_threads()));
+    const Isa saved = active_isa();
+    set_active_isa(Isa::scalar);
+    std::vector<float> want(n_tokens * n_rows), got(n_tokens * n_rows);
+    matmul(pool, tv, x.data(), n_tokens, want.data(), scratch.data());
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+        if (!isa_supported(isa)) continue;
+        set_active_isa(isa);
+        matmul(pool, pv, x.data(), n_tokens, got.data(), scratch.data());
+        for (int64_t t = 0; t < n_tokens; t++)
+            for (int64_t r = 0; r < n_rows; r++) {
+                double mag = 0;  // Σ|w·x|: f32 rounding of the block sums in another order
+                for (int64_t i = 0; i < n_cols; i++) {
+                    const BlockQ8_0& b = w[size_t(r * n_cols + i) / QK8_0];
+                    mag += std::fabs(fp16_to_fp32(b.d) * b.qs[i % QK8_0] * x[t * n_cols + i]);
+                }
+                ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], 1e-5 * mag)
+                    << isa_name(isa) << " row " << r << " token " << t;
+            }
+    }
+    set_active_isa(saved);
+}
+
+// One dispatch with repacked and file-layout jobs of the same activation type equals separate products (batches
+// below the Q4_0 GEMM's 10 tokens: a mixed dispatch takes the row kernels, a separate Q4_0 product the GEMM).
+TEST(MatmulR16, MultiWithFileLayoutJobs) {
+    ThreadPool pool(2);
+    const int64_t n_cols = 512, rows[3] = {64, 48, 96};
+    const DType types[3] = {DType::Q8_0, DType::Q4_0, DType::Q4_0};
+    const bool repack[3] = {true, false, true};
+    for (int64_t n_tokens : {1, 6, 9}) {
+        std::vector<std::vector<uint8_t>> data;
+        std::vector<MatmulJob> jobs;
+        const int64_t ldy = rows[0] + rows[1] + rows[2];
+        std::vector<float> y_multi(size_t(ldy * n_tokens)), y_sep(size_t(ldy * n_tokens));
+        size_t scratch = 0;
+        int64_t off = 0;
+        for (int j = 0; j < 3; j++) {
+            std::vector<uint8_t> q = quantized(types[j], rows[j], n_cols, 40 + uint32_t(j));
+            TensorView v = matrix_view(types[j], n_cols, rows[j], nullptr);
+            if (repack[j]) {
+                std::vector<uint8_t> p(q.size());
+                v.data = q.data();
+                repack_rows16(v, p.data());
+                q.swap(p);
+                v.type = repacked_type(types[j]);
+            }
+            data.push_back(std::move(q));
+            v.data = data.back().data();
+            jobs.push_back({v, y_multi.data() + off, ldy});
+            scratch = std::max(scratch, matmul_scratch_bytes(v.type, n_cols, n_tokens, pool.n_threads()));
+            off += rows[j];
+        }
+        const auto x = gaussian(n_tokens * n_cols, 5);
+        std::vector<uint8_t> wdata(scratch + 64);
+        matmul_multi(pool, jobs.data(), 3, x.data(), n_tokens, wdata.data());
+        off = 0;
+        for (int j = 0; j < 3; j++) {
+            matmul(pool, jobs[j].w, x.data(), n_tokens, y_sep.data() + off, wdata.data(), ldy);
+            off += rows[j];
+        }
+        for (size_t i = 0; i < y_multi.size(); i++) ASSERT_EQ(y_multi[i], y_sep[i]) << "tokens " << n_tokens << " " << i;
+    }
+}
+
+TEST(MatmulR16, WhenTheModelRepacks) {
+    const Isa saved = active_isa();
+    const bool avx512 = isa_supported(Isa::avx512);
+    if (avx512) set_active_isa(Isa::avx512);
+    EXPECT_EQ(repack_applies(DType::Q8_0, 2048, 2048), avx512);
+    EXPECT_EQ(repack_applies(DType::Q4_0, 32000, 2048), avx512);
+    EXPECT_FALSE(repack_applies(DType::Q8_0, 37, 2048));  // not whole 16-row groups
+    EXPECT_FALSE(repack_applies(DType::Q4_K, 2048, 2048));
+    EXPECT_FALSE(repack_applies(DType::Q8_0_R16, 2048, 2048));
+    set_active_isa(Isa::scalar);
+    EXPECT_FALSE(repack_applies(DType::Q8_0, 2048, 2048));  // only where the avx512 kernel runs
+    set_active_isa(saved);
+    EXPECT_EQ(row_bytes(DType::Q8_0_R16, 2048), row_bytes(DType::Q8_0, 2048));
+    EXPECT_EQ(dtype_info(uint32_t(DType::Q8_0_R16)), nullptr);  // no file can claim the repacked types
+    EXPECT_EQ(dtype_info(uint32_t(DType::Q4_0_R16)), nullptr);
+}
+
+}  // namespace
+}  // namespace berth
