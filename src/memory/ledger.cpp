@@ -12,13 +12,15 @@ const char* memory_kind_name(MemoryKind k) {
         case MemoryKind::kv: return "kv";
         case MemoryKind::scratch: return "scratch";
         case MemoryKind::cache: return "cache";
+        case MemoryKind::weights_repacked: return "weights_repacked";
         case MemoryKind::count_: break;
     }
     return "?";
 }
 
 bool memory_kind_is_anonymous(MemoryKind k) {
-    return k == MemoryKind::weights_copy || k == MemoryKind::kv || k == MemoryKind::scratch || k == MemoryKind::cache;
+    return k == MemoryKind::weights_copy || k == MemoryKind::kv || k == MemoryKind::scratch || k == MemoryKind::cache ||
+           k == MemoryKind::weights_repacked;
 }
 
 void Ledger::set(const std::string& model, MemoryKind kind, int64_t bytes) {

@@ -123,7 +123,10 @@ void MappedFile::release_range(const void* p, size_t bytes) const {
     const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + bytes;
     const uintptr_t lo = round_up(begin, page_size()), hi = end / page_size() * page_size();
     CHECK(begin >= reinterpret_cast<uintptr_t>(data_) && end <= reinterpret_cast<uintptr_t>(data_) + size_);
-    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // best effort (fails if mlocked)
+    if (hi <= lo) return;
+    // A locked mapping keeps its pages through MADV_DONTNEED: unlock the range first (best effort, like the advice).
+    if (locked_) munlock(reinterpret_cast<void*>(lo), hi - lo);
+    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 size_t MappedFile::resident_bytes() const {
@@ -157,20 +160,42 @@ Arena& Arena::operator=(Arena&& o) noexcept {
     return *this;
 }
 
-Result<Arena> Arena::reserve(size_t bytes, const char* what) {
+Result<Arena> Arena::reserve(size_t bytes, const char* what, bool huge_pages, bool touch) {
     Arena a;
     if (bytes == 0) return a;
     size_t n = round_up(bytes, page_size());
-    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    constexpr size_t kHuge = size_t(2) << 20;
+    huge_pages = huge_pages && n >= kHuge;
+    // Huge pages: map 2 MiB more without populating, trim to an aligned start (the kernel backs only aligned
+    // 2 MiB ranges with huge pages) and ask for them (MADV_HUGEPAGE; THP's "madvise" mode honours it). The
+    // mapping keeps exactly n bytes, so RSS and the ledger agree either way.
+    void* p = mmap(nullptr, huge_pages ? n + kHuge : n, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | (huge_pages || !touch ? 0 : MAP_POPULATE), -1, 0);
     if (p == MAP_FAILED)
         return resource_exhausted("cannot reserve %s for %s: %s", format_bytes(int64_t(n)).c_str(), what,
                                   strerror(errno));
+    if (huge_pages) {
+        const uintptr_t lo = reinterpret_cast<uintptr_t>(p), start = (lo + kHuge - 1) / kHuge * kHuge;
+        if (start > lo) munmap(p, start - lo);
+        const uintptr_t end = lo + n + kHuge;
+        if (end > start + n) munmap(reinterpret_cast<void*>(start + n), end - (start + n));
+        p = reinterpret_cast<void*>(start);
+        madvise(p, n, MADV_HUGEPAGE);  // best effort: without THP the pages stay 4 KiB
+    }
     // MAP_POPULATE is best effort; touch every page so the memory is committed now, not on first use.
     volatile uint8_t* bytes_p = static_cast<uint8_t*>(p);
-    for (size_t off = 0; off < n; off += page_size()) bytes_p[off] = 0;
+    if (touch)
+        for (size_t off = 0; off < n; off += page_size()) bytes_p[off] = 0;
     a.data_ = static_cast<uint8_t*>(p);
     a.size_ = n;
     return a;
+}
+
+Status Arena::lock() {
+    if (data_ && mlock(data_, size_) != 0)
+        return resource_exhausted("mlock of %s failed: %s (raise RLIMIT_MEMLOCK / ulimit -l)",
+                                  format_bytes(int64_t(size_)).c_str(), strerror(errno));
+    return Status::ok();
 }
 
 void Arena::release() {

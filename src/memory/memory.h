@@ -76,11 +76,16 @@ class Arena {
     Arena& operator=(const Arena&) = delete;
 
     // Reserves `bytes` (rounded up to the page size) and touches every page. Fails cleanly (resource_exhausted)
-    // when the system cannot provide it.
-    static Result<Arena> reserve(size_t bytes, const char* what);
+    // when the system cannot provide it. huge_pages: 2 MiB aligned and MADV_HUGEPAGE (for weights that kernels
+    // stream: fewer TLB misses), where the kernel grants them. touch = false leaves the committing to the caller,
+    // which writes every page at once (the weights repacked at load, whose file pages go as each matrix is
+    // written, so the peak stays one matrix above the plan instead of the whole copy).
+    static Result<Arena> reserve(size_t bytes, const char* what, bool huge_pages = false, bool touch = true);
     uint8_t* data() const { return data_; }
     size_t size() const { return size_; }  // the rounded size actually mapped
     void release();                        // munmap now
+    // mlock the arena; an error (not fatal) when RLIMIT_MEMLOCK forbids it.
+    Status lock();
 
   private:
     uint8_t* data_ = nullptr;
@@ -119,7 +124,16 @@ struct ProcessMemory {
 Result<ProcessMemory> read_process_memory(int pid = 0);
 
 // ---- the ledger ----------------------------------------------------------------------------------------
-enum class MemoryKind { weights_mapped = 0, weights_resident, weights_copy, kv, scratch, cache, count_ };
+enum class MemoryKind {
+    weights_mapped = 0,
+    weights_resident,
+    weights_copy,
+    kv,
+    scratch,
+    cache,
+    weights_repacked,
+    count_
+};
 const char* memory_kind_name(MemoryKind k);
 // Anonymous kinds are counted against the process's RssAnon (weights_mapped/resident are file-backed).
 bool memory_kind_is_anonymous(MemoryKind k);

@@ -4,6 +4,7 @@
 
 #include "model/device_part.h"
 #include "model/model_internal.h"
+#include "model/repack.h"
 
 namespace berth {
 namespace {
@@ -97,12 +98,14 @@ KvShape host_kv_shape(const Resolved& r, const DevicePlacement& dp) {
     return k;
 }
 
-MemoryPlan make_plan(const GgufFile& g, const Resolved& r, int n_ff_exp, const DevicePlacement& dp) {
+MemoryPlan make_plan(const GgufFile& g, const Resolved& r, Weights& w, const DevicePlacement& dp) {
     MemoryPlan p;
-    p.weights_mapped = int64_t(g.size()) - dp.released_file_bytes;
+    const std::vector<TensorView*> repacked = repack_targets(r.hp, w, dp.n_dev_layers, dp.output);
+    p.weights_repacked = repack_arena_bytes(repacked);
+    p.weights_mapped = int64_t(g.size()) - dp.released_file_bytes - repack_file_bytes(repacked);
     p.kv_pages = kv_pages_for(r.kv, r.opt.n_ctx, r.opt.n_parallel);
     p.kv = kv_pool_bytes(host_kv_shape(r, dp), p.kv_pages);
-    p.scratch = scratch_bytes(r, n_ff_exp);
+    p.scratch = scratch_bytes(r, w.n_ff_exp);
     p.n_ctx = r.opt.n_ctx;
     p.n_parallel = r.opt.n_parallel;
     p.n_batch = r.opt.n_batch;
@@ -124,7 +127,8 @@ MemoryPlan make_plan(const GgufFile& g, const Resolved& r, int n_ff_exp, const D
 Result<MemoryPlan> plan(const GgufFile& g, const ModelOptions& o) {
     Weights w;
     ASSIGN_OR_RETURN(Resolved r, resolve(g, o, &w));
-    return make_plan(g, r, w.n_ff_exp, placement_for(r, w));
+    const DevicePlacement dp = placement_for(r, w);
+    return make_plan(g, r, w, dp);
 }
 
 Result<MemoryPlan> plan(const std::string& path, const ModelOptions& o) {
@@ -146,10 +150,11 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     im.traits = arch_traits(m->hp_.arch);
     im.dims = r->dims;
     const DevicePlacement dp = placement_for(*r, im.w);
-    m->plan_ = make_plan(*m->gguf_, *r, im.w.n_ff_exp, dp);
+    m->plan_ = make_plan(*m->gguf_, *r, im.w, dp);
     if (o.prefetch && m->gguf_->mapping()) m->gguf_->mapping()->prefetch();
     const char* env_mlock = getenv("BERTH_MLOCK");
-    if ((o.mlock || (env_mlock && *env_mlock && *env_mlock != '0')) && m->gguf_->mapping()) {
+    const bool want_mlock = o.mlock || (env_mlock && *env_mlock && *env_mlock != '0');
+    if (want_mlock && m->gguf_->mapping()) {
         Status st = m->gguf_->mapping()->lock();
         if (!st.is_ok())
             LOG_WARN("%s: mlock failed, weights may be paged out: %s", path.c_str(), st.to_string().c_str());
@@ -160,6 +165,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     if (ledger) {
         m->ledger_row_.attach(ledger, ledger_name);
         ledger->set(ledger_name, MemoryKind::weights_mapped, m->plan_.weights_mapped);
+        ledger->set(ledger_name, MemoryKind::weights_repacked, m->plan_.weights_repacked);
         ledger->set(ledger_name, MemoryKind::kv, m->plan_.kv);
         ledger->set(ledger_name, MemoryKind::scratch, m->plan_.scratch);
         if (m->plan_.device >= 0) {
@@ -193,6 +199,24 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
         LOG_INFO("%s: %d of %d layers%s on %s:%d (%s: weights %s, KV %s, scratch %s)", path.c_str(), dp.n_dev_layers,
                  m->hp_.n_layer, dp.output ? " and the output head" : "", dev.type(), dev.index(), dev.name().c_str(),
                  format_bytes(dp.weights).c_str(), format_bytes(dp.kv).c_str(), format_bytes(dp.scratch).c_str());
+    }
+    // The CPU's Q8_0/Q4_0 matrices in 16-row groups (repack.h): an anonymous copy the plan counted, whose file
+    // pages are dropped once written.
+    if (m->plan_.weights_repacked > 0) {
+        const std::vector<TensorView*> targets = repack_targets(m->hp_, im.w, dp.n_dev_layers, dp.output);
+        ASSIGN_OR_RETURN(m->repacked_arena_,
+                         Arena::reserve(size_t(m->plan_.weights_repacked), "repacked weights", true, false));
+        CHECK(int64_t(m->repacked_arena_.size()) == m->plan_.weights_repacked &&
+              repack_arena_bytes(targets) == m->plan_.weights_repacked);
+        repack_weights(*m->pool_, targets, m->repacked_arena_.data(), m->gguf_->mapping());
+        // Locked weights stay locked in their new place (the released file ranges were unlocked).
+        if (want_mlock) {
+            Status st = m->repacked_arena_.lock();
+            if (!st.is_ok())
+                LOG_WARN("%s: the repacked weights may be paged out: %s", path.c_str(), st.to_string().c_str());
+        }
+        LOG_DEBUG("%s: %zu matrices repacked for the %s kernels (%s)", path.c_str(), targets.size(),
+                  isa_name(active_isa()), format_bytes(m->plan_.weights_repacked).c_str());
     }
     const size_t np = size_t(m->plan_.n_parallel);
     im.tables.reserve(np);

@@ -81,6 +81,9 @@ struct MemoryPlan {
     // The file mapping the CPU reads (file-backed): the whole file, less the tensors copied to a device (their
     // mapped pages are released after the upload and never read again).
     int64_t weights_mapped = 0;
+    // The CPU's Q8_0/Q4_0 matrices repacked at load for the avx512 kernels (anonymous, page-rounded); their file
+    // bytes are left out of weights_mapped (their pages are released after the repack). BERTH_REPACK=0: none.
+    int64_t weights_repacked = 0;
     int64_t kv = 0;       // the KV page pool of the layers on the CPU (anonymous)
     int64_t scratch = 0;  // activations, logits, attention temporaries, matmul wdata (anonymous)
     int64_t cache = 0;    // heap: tokenizer tables, chat template, samplers (anonymous; the engine fills it in)
@@ -93,8 +96,8 @@ struct MemoryPlan {
     int device = -1;  // -1: everything on the CPU
     int n_gpu_layers = 0;
     int64_t device_weights = 0, device_kv = 0, device_scratch = 0;
-    int64_t anonymous() const { return kv + scratch + cache; }
-    int64_t total() const { return weights_mapped + kv + scratch + cache; }  // host bytes
+    int64_t anonymous() const { return weights_repacked + kv + scratch + cache; }
+    int64_t total() const { return weights_mapped + weights_repacked + kv + scratch + cache; }  // host bytes
     int64_t device_total() const { return device_weights + device_kv + device_scratch; }
 };
 
@@ -167,6 +170,7 @@ class Model {
     std::unique_ptr<ThreadPool> pool_;
     KvPool kv_;
     Arena scratch_arena_;
+    Arena repacked_arena_;  // weights_repacked; the views in impl_ point into it
     std::unique_ptr<Impl> impl_;
 };
 

@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include <unistd.h>
 
+#include "kernels/kernels.h"
 #include "model/model.h"
 
 namespace berth {
@@ -321,6 +323,63 @@ TEST(Model, QuantizedKvCachesStayCloseToF16) {
         const double err = rel_rms(*out, ref.data(), m.n_vocab());
         printf("  kv %s: relative RMS vs f16 %.5f\n", dtype_name(kv), err);
         EXPECT_LE(err, tol);
+    }
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// Q8_0 and Q4_0 matrices repacked at load (BERTH_REPACK, on by default where the avx512 kernels run): the plan
+// counts the copy as weights_repacked and leaves its file bytes out of weights_mapped, the ledger shows both,
+// and a batch and decode steps give the logits of the file layout's row kernels (the integer sums are exact;
+// only the f32 order of the block sums differs).
+TEST(Model, RepackedWeightsPlanTheirBytesAndKeepTheLogits) {
+    for (const char* type : {"q8_0", "q4_0"}) {
+        const std::string path = synth("llama", type);
+        ModelOptions opt;
+        opt.n_ctx = 64;
+        opt.n_batch = 32;
+        opt.n_threads = 2;
+        std::vector<float> logits[2];
+        MemoryPlan plans[2];
+        for (int repack = 0; repack < 2; repack++) {
+            setenv("BERTH_REPACK", repack ? "1" : "0", 1);
+            auto p = plan(path, opt);
+            ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+            plans[repack] = *p;
+            Ledger ledger;
+            auto loaded = Model::load(path, opt, &ledger, "r");
+            ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+            EXPECT_EQ(ledger.get("r", MemoryKind::weights_repacked), p->weights_repacked);
+            EXPECT_EQ(ledger.get("r", MemoryKind::weights_mapped), p->weights_mapped);
+            Model& m = **loaded;
+            const int V = m.n_vocab(), seq = *m.create_sequence();
+            std::vector<BatchToken> b;
+            // A prefill below the GEMM's batch sizes (which quantizes activations its own way), then decode.
+            for (int i = 0; i < 8; ++i) b.push_back({1 + (i * 37) % (V - 1), seq, i, i == 7});
+            ASSERT_TRUE(m.forward(b.data(), int(b.size())).is_ok());
+            for (int i = 8; i < 11; ++i) {
+                const BatchToken t{1 + i % (V - 1), seq, i, true};
+                auto out = m.forward(&t, 1);
+                ASSERT_TRUE(out.is_ok());
+                logits[repack].insert(logits[repack].end(), *out, *out + V);
+            }
+        }
+        unsetenv("BERTH_REPACK");
+        EXPECT_EQ(plans[0].weights_repacked, 0) << type;
+        if (repack_applies(DType::Q8_0, 64, 64)) {  // the avx512 kernels run here
+            EXPECT_GT(plans[1].weights_repacked, 0) << type;
+            EXPECT_EQ(plans[1].weights_repacked % int64_t(page_size()), 0);
+            // Every layer matrix and the classifier (64 × 64, 64 × 32, 96 × 64, 64 × 96, 320 × 64) left the mapping.
+            EXPECT_LT(plans[1].weights_mapped, plans[0].weights_mapped) << type;
+            EXPECT_GE(plans[1].weights_repacked, plans[0].weights_mapped - plans[1].weights_mapped) << type;
+        }
+        ASSERT_EQ(logits[0].size(), logits[1].size());
+        EXPECT_LE(rel_rms(logits[1].data(), logits[0].data(), int(logits[0].size())), 1e-5) << type;
+        std::remove(path.c_str());
     }
 }
 

@@ -80,7 +80,8 @@ class EngineLoader final : public ModelLoader {
         if (!le.is_ok()) return le.status().with_context("loading " + ref.name);
         LoadedModel m;
         m.n_ctx = le->engine->n_ctx();
-        m.weights_bytes = le->plan.weights_mapped;
+        m.weights_bytes = le->plan.weights_mapped + le->plan.weights_repacked;
+        m.weights_repacked = le->plan.weights_repacked;
         m.kv_bytes = le->plan.kv;
         m.scratch_bytes = le->plan.scratch;
         m.cache_bytes = le->plan.cache;

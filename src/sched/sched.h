@@ -80,8 +80,9 @@ struct LoadedModel {
     std::shared_ptr<Engine> engine;             // generative models
     std::shared_ptr<EmbeddingEngine> embedder;  // embedding models (engine is null then)
     int n_ctx = 0;
-    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;
-    int64_t cache_bytes = 0;  // heap: tokenizer tables, chat template, samplers (the ledger's `cache`)
+    int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0;  // weights: the file mapping plus weights_repacked
+    int64_t weights_repacked = 0;  // the anonymous copy of the matrices repacked at load (MemoryPlan)
+    int64_t cache_bytes = 0;       // heap: tokenizer tables, chat template, samplers (the ledger's `cache`)
     // Placement: the first n_gpu_layers of n_layer on device `device` (-1 none), and their bytes there.
     int device = -1, n_gpu_layers = 0, n_layer = 0;
     int64_t device_weights = 0, device_kv = 0, device_scratch = 0;
@@ -169,6 +170,7 @@ struct ResidentInfo {
     bool pinned = false;
     int64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, cache_bytes = 0;
     int64_t weights_resident = 0;                    // bytes of the weight mapping resident now (mincore)
+    int64_t weights_repacked = 0;                    // included in weights_bytes; anonymous, always resident
     int device = -1, n_gpu_layers = 0, n_layer = 0;  // placement (LoadedModel)
     int64_t device_weights = 0, device_kv = 0, device_scratch = 0;
     int64_t device_bytes() const { return device_weights + device_kv + device_scratch; }

@@ -572,6 +572,7 @@ ResidentInfo Scheduler::info_locked(const Runner& r) const {
     i.in_flight = r.refcount;
     i.pinned = r.pinned;
     i.weights_bytes = r.model.weights_bytes;
+    i.weights_repacked = r.model.weights_repacked;
     i.kv_bytes = r.model.kv_bytes;
     i.scratch_bytes = r.model.scratch_bytes;
     i.cache_bytes = r.model.cache_bytes;

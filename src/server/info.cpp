@@ -61,28 +61,30 @@ json ps_json(Server::State& st) {
         const int64_t host = r.weights_bytes + r.kv_bytes + r.scratch_bytes + r.cache_bytes;
         const int64_t size = host + r.device_bytes();
         const std::string listed = listed_name(r.name);
-        json m = {{"name", listed},
-                  {"model", listed},
-                  {"size", size},
-                  {"digest", e.digest},
-                  {"details", model_details(st, e)},
-                  {"expires_at", expires_rfc3339(r.expires_at)},
-                  {"size_vram", r.device_bytes()},
-                  {"context_length", r.n_ctx},
-                  {"size_weights", r.weights_bytes},
-                  {"size_kv", r.kv_bytes},
-                  {"size_scratch", r.scratch_bytes},
-                  {"size_cache", r.cache_bytes},
-                  {"resident_bytes", r.weights_resident + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
-                  {"weights_resident", r.weights_resident},
-                  {"kv_pages", r.kv_pages},
-                  {"kv_pages_free", r.kv_pages_free},
-                  {"kv_pages_kept", r.kv_pages_kept},
-                  {"pinned", r.pinned},
-                  {"state", r.state},
-                  {"in_flight", r.in_flight},
-                  {"keep_alive", r.keep_alive >= kForever ? -1 : r.keep_alive / 1000000000.0},
-                  {"expiry_reason", r.expiry_reason}};
+        json m = {
+            {"name", listed},
+            {"model", listed},
+            {"size", size},
+            {"digest", e.digest},
+            {"details", model_details(st, e)},
+            {"expires_at", expires_rfc3339(r.expires_at)},
+            {"size_vram", r.device_bytes()},
+            {"context_length", r.n_ctx},
+            {"size_weights", r.weights_bytes},
+            {"size_kv", r.kv_bytes},
+            {"size_scratch", r.scratch_bytes},
+            {"size_cache", r.cache_bytes},
+            {"resident_bytes", r.weights_resident + r.weights_repacked + r.kv_bytes + r.scratch_bytes + r.cache_bytes},
+            {"weights_resident", r.weights_resident},
+            {"weights_repacked", r.weights_repacked},
+            {"kv_pages", r.kv_pages},
+            {"kv_pages_free", r.kv_pages_free},
+            {"kv_pages_kept", r.kv_pages_kept},
+            {"pinned", r.pinned},
+            {"state", r.state},
+            {"in_flight", r.in_flight},
+            {"keep_alive", r.keep_alive >= kForever ? -1 : r.keep_alive / 1000000000.0},
+            {"expiry_reason", r.expiry_reason}};
         // Placement (berth's): the host share, the device's by kind, the layers there and the split.
         m["size_host"] = host;
         m["processor"] = processor(r, host);
