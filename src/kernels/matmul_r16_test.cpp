@@ -36,14 +36,9 @@ TEST(MatmulR16, RepackRoundTripsEveryByte) {
     // Q8_0 over the whole int8 range (-128 included) with random scales: the repacked products equal the
     // scalar products on the file layout up to f32 rounding, on every ISA (the integer sums are exact).
     const int64_t n_cols = 256, n_rows = 32, n_tokens = 5;
+    const std::vector<BlockQ8_0> w = test::q8_0_full_range(n_rows * n_cols / QK8_0, 11);
     std::mt19937 rng(11);
     std::uniform_int_distribution<int> byte(-128, 127);
-    std::vector<BlockQ8_0> w(n_rows * n_cols / QK8_0);
-    for (BlockQ8_0& b : w) {
-        b.d = fp32_to_fp16(0.01f + 0.001f * float(byte(rng) + 128));
-        for (int8_t& q : b.qs) q = int8_t(byte(rng));
-    }
-    w[3].qs[5] = -128;
     std::vector<float> x(n_tokens * n_cols);
     for (float& v : x) v = float(byte(rng)) / 16.f;
     const TensorView tv = matrix_view(DType::Q8_0, n_cols, n_rows, w.data());
@@ -114,7 +109,8 @@ TEST(MatmulR16, MultiWithFileLayoutJobs) {
             matmul(pool, jobs[j].w, x.data(), n_tokens, y_sep.data() + off, wdata.data(), ldy);
             off += rows[j];
         }
-        for (size_t i = 0; i < y_multi.size(); i++) ASSERT_EQ(y_multi[i], y_sep[i]) << "tokens " << n_tokens << " " << i;
+        for (size_t i = 0; i < y_multi.size(); i++)
+            ASSERT_EQ(y_multi[i], y_sep[i]) << "tokens " << n_tokens << " " << i;
     }
 }
 

@@ -167,14 +167,9 @@ TEST(Matmul, BatchedSymmetricTypesMatchReference) {
 // difference is f32 rounding: 1e-5 of Σ|w·x|.
 TEST(Matmul, BatchedQ8_0FullByteRangeEqualsScalar) {
     const int64_t n_cols = 256, n_rows = 19, n_tokens = 7;
+    const std::vector<BlockQ8_0> w = test::q8_0_full_range(n_rows * n_cols / QK8_0, 7);
     std::mt19937 rng(7);
     std::uniform_int_distribution<int> byte(-128, 127);
-    std::vector<BlockQ8_0> w(n_rows * n_cols / QK8_0);
-    for (BlockQ8_0& b : w) {
-        b.d = fp32_to_fp16(0.01f + 0.001f * float(byte(rng) + 128));
-        for (int8_t& q : b.qs) q = int8_t(byte(rng));
-    }
-    w[0].qs[0] = -128;
     std::vector<float> x(n_tokens * n_cols);
     for (float& v : x) v = float(byte(rng)) / 16.f;
     for (int64_t t = 0; t < n_tokens; t++) x[t * n_cols + t] = t % 2 ? 40.f : -40.f;  // ±127 in its block

@@ -28,6 +28,20 @@ inline std::vector<uint8_t> quantized(DType type, int64_t rows, int64_t cols, ui
     return wq;
 }
 
+// n Q8_0 blocks with quants over the whole int8 range (block 0 starts with -128, which the quantizer never
+// writes) and random scales in [0.01, 0.265], seeded.
+inline std::vector<BlockQ8_0> q8_0_full_range(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> byte(-128, 127);
+    std::vector<BlockQ8_0> w(static_cast<size_t>(n));
+    for (BlockQ8_0& b : w) {
+        b.d = fp32_to_fp16(0.01f + 0.001f * float(byte(rng) + 128));
+        for (int8_t& q : b.qs) q = int8_t(byte(rng));
+    }
+    w[0].qs[0] = -128;
+    return w;
+}
+
 // A (rows, cols) weight matrix of `type` over `data` (row-major rows of row_bytes(type, cols)).
 inline TensorView matrix_view(DType type, int64_t cols, int64_t rows, const void* data) {
     TensorView w;
