@@ -79,12 +79,12 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
     if (act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0)
         bytes = (bytes + 63) / 64 * 64 +
                 kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
-    // Batches of 2 to kern::kMaxPairTokens on the avx512 path add the K records of Q8_K activations
-    // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack).
     // Repacked weights (and Q8_0/Q4_0 ones on the avx512 path, which the model repacks at load) add the R16
     // records of every token, 64-byte aligned after the above.
     if (is_repacked(wtype) || (repacked_type(wtype) != wtype && active_isa() >= Isa::avx512))
         bytes = (bytes + 63) / 64 * 64 + kern::r16_row_bytes(n_cols) * size_t(n_tokens);
+    // Batches of 2 to kern::kMaxPairTokens on the avx512 path add the K records of Q8_K activations
+    // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack).
     if (kern::reads_k_records(wtype) && n_tokens > 1)
         bytes += 64 + size_t(n_cols / QK_K) * kern::kKRecordBytes *
                           size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
@@ -138,23 +138,22 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
         quantize_part(0, 1);
     // The batched avx512 kernels of the symmetric 32-block types read the pair records (matmul_impl.h): a
     // pass over n_tokens × n_cols bytes, paid once for every row of every job.
+    // Q8_0 activations: the pair records (room for them whenever they apply) and then the R16 records follow
+    // the scales, each 64-byte aligned, as matmul_scratch_bytes counts them.
     const bool pairs = act == DType::Q8_0 && n_tokens > 1 && n_cols % 64 == 0;
+    const size_t xd_end = xd ? (size_t(reinterpret_cast<const uint8_t*>(xd + nb * n_tokens) - out) + 63) / 64 * 64 : 0;
+    const size_t pairs_bytes =
+        pairs ? kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens)) : 0;
     if (pairs && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512) {
-        const uint8_t* end = reinterpret_cast<const uint8_t*>(xd + nb * n_tokens);
-        uint8_t* xp = out + (size_t(end - out) + 63) / 64 * 64;
+        uint8_t* xp = out + xd_end;
         task.xp = xp;
         task.xp_row_bytes = kern::pair_row_bytes(n_cols);
         for (int64_t t = 0; t < n_tokens; t++)
             kern::make_pairs_q8_0(out + t * xq_row_bytes, n_cols, xp + t * task.xp_row_bytes);
     }
-    // Repacked weights read the R16 records of every token, placed as matmul_scratch_bytes counts them.
+    // Repacked weights read the R16 records of every token.
     if (r16) {
-        size_t off = (size_t(reinterpret_cast<const uint8_t*>(xd + nb * n_tokens) - out) + 63) / 64 * 64;
-        if (pairs)
-            off =
-                (off + kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens)) + 63) /
-                64 * 64;
-        uint8_t* xr = out + off;
+        uint8_t* xr = out + (xd_end + pairs_bytes + 63) / 64 * 64;
         task.xr = xr;
         task.xr_row_bytes = kern::r16_row_bytes(n_cols);
         for (int64_t t = 0; t < n_tokens; t++)

@@ -42,7 +42,9 @@ void tile_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* blk = group + size_t(b) * kBlockBytes;
-        if (NT > 1) prefetch_lines(blk + kPrefetch, kBlockBytes);
+        // Batches only: with it, one token (decode) measured slower in the engine (Q8_0 TinyLlama 35.8-39.2
+        // tok/s against 44-51 without), though not in berth_bench_matmul.
+        if constexpr (NT > 1) prefetch_lines(blk + kPrefetch, kBlockBytes);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
         const uint8_t* q = blk + kRepackRows * sizeof(fp16_t);
         __m512i w[8];

@@ -69,9 +69,9 @@ void make_r16_records(const void* blocks, int64_t n_cols, uint8_t* out) {
 
 namespace {
 
-// Row l of group g, block b, back in its file layout.
+// Row l of a group, block b, back in its file layout.
 template <typename Block>
-Block source_block(const uint8_t* group, int64_t nb, int64_t b, int l) {
+Block source_block(const uint8_t* group, int64_t b, int l) {
     Block blk;
     const uint8_t* o = group + size_t(b) * kRepackRows * sizeof(Block);
     memcpy(&blk.d, o + l * sizeof(fp16_t), sizeof(fp16_t));
@@ -80,7 +80,6 @@ Block source_block(const uint8_t* group, int64_t nb, int64_t b, int l) {
         q[i] = o[kRepackRows * sizeof(fp16_t) + 64 * (i / 4) + 4 * l + i % 4];
         if constexpr (std::is_same_v<Block, BlockQ8_0>) q[i] ^= 0x80;
     }
-    (void)nb;
     return blk;
 }
 
@@ -94,7 +93,7 @@ void rows_r16(const MatmulTask& t, int64_t r0, int64_t r1) {
             const BlockQ8_0* x = reinterpret_cast<const BlockQ8_0*>(t.xq + k * t.xq_row_bytes);
             float sum = 0;
             for (int64_t b = 0; b < nb; b++) {
-                const Block blk = source_block<Block>(group, nb, b, int(r % kRepackRows));
+                const Block blk = source_block<Block>(group, b, int(r % kRepackRows));
                 sum += vec_dot_scalar(src, &blk, x + b, nullptr, QK8_0);
             }
             t.y[k * t.ldy + r] = sum;
