@@ -4,7 +4,7 @@
 //
 //   berth_bench_matmul TYPE COLS ROWS TOKENS [REPS] [THREADS] [COPIES]
 //
-// TYPE is q4_0, q8_0, q4_K, q5_K or q6_K, or q4_0_r16 / q8_0_r16 for those repacked as the model does at load
+// TYPE is q4_0, q8_0, q4_K, q5_K or q6_K, or q4_0_r16 / q8_0_r16 / q4_K_r16 / q6_K_r16 for those repacked as the model does at load
 // (kernels.h: repack_rows16; ROWS a multiple of 16) (random weights quantized by the reference quantizer; rows beyond
 // the first 16,000 repeat them). A matrix larger than the last-level cache (e.g. 2048 × 128000 Q4_K, 147 MB)
 // measures the kernels with the weights streaming from DRAM, as in decode; a small one (2048 × 1024)
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     const bool repack = name.size() > 4 && name.compare(name.size() - 4, 4, "_r16") == 0;
     if (argc < 5 || !parse_type(repack ? name.substr(0, name.size() - 4).c_str() : name.c_str(), &type) ||
         (repack && repacked_type(type) == type)) {
-        fprintf(stderr, "usage: %s q4_0|q8_0|q4_0_r16|q8_0_r16|q4_K|q5_K|q6_K COLS ROWS TOKENS [REPS] [THREADS] [COPIES]\n",
+        fprintf(stderr, "usage: %s q4_0|q8_0|q4_0_r16|q8_0_r16|q4_K|q4_K_r16|q5_K|q6_K|q6_K_r16 COLS ROWS TOKENS [REPS] [THREADS] [COPIES]\n",
                 argv[0]);
         return 2;
     }

@@ -103,6 +103,26 @@ const char* isa_name(Isa isa) {
     return "?";
 }
 
+bool kernel_prefetch(bool one_token) {
+    // Bit 0: one token; bit 1: batches.
+    static const unsigned mask = [] {
+        const char* env = getenv("BERTH_PREFETCH");
+        if (env && *env && strcmp(env, "auto") != 0) {
+            const struct {
+                const char* name;
+                unsigned mask;
+            } kModes[] = {{"none", 0}, {"decode", 1}, {"batch", 2}, {"all", 3}};
+            for (const auto& m : kModes)
+                if (strcmp(env, m.name) == 0) return m.mask;
+            fprintf(stderr, "berth: ignoring BERTH_PREFETCH=%s (use auto, none, decode, batch or all)\n", env);
+        }
+        unsigned a = 0, vendor[3] = {0, 0, 0};
+        if (!__get_cpuid(0, &a, &vendor[0], &vendor[2], &vendor[1])) return 2u;  // EBX, EDX, ECX: the name
+        return memcmp(vendor, "GenuineIntel", 12) == 0 ? 3u : 2u;
+    }();
+    return mask & (one_token ? 1u : 2u);
+}
+
 int physical_core_count() {
     // Count distinct (physical id, core id) pairs; fall back to the online CPU count.
     FILE* f = fopen("/proc/cpuinfo", "re");

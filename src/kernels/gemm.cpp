@@ -57,6 +57,9 @@ bool gemm_applies(const MatmulJob* jobs, int n_jobs, int64_t n_tokens) {
         if (n_tokens < min_tokens(t, false) || !kern::gemm_supports(t) || jobs[j].w.ne[0] != n_cols ||
             (t == DType::Q8_0 && !K->eight_bit))
             return false;
+        // Repacked weights go straight into the transposed panel, which only the vector kernels read.
+        if (is_repacked(t) && (!kern::gemm_unpacks_repacked(t) || !K->transpose || active_isa() < Isa::avx512))
+            return false;
     }
     return true;
 }
@@ -110,8 +113,12 @@ void gemm_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float
         const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r0 * w.row_bytes();
         for (int64_t k0 = 0; k0 < n_cols; k0 += kern::kChunkCols) {
             const int kc = int(std::min<int64_t>(kern::kChunkCols, n_cols - k0));
-            kern::unpack_rows(w.type, wr, size_t(w.row_bytes()), n_rows, k0, kc, p);
-            if (K.transpose) K.transpose(p);
+            if (is_repacked(w.type)) {
+                kern::unpack_panel_r16(w.type, wr, k0, kc, p);
+            } else {
+                kern::unpack_rows(w.type, wr, size_t(w.row_bytes()), n_rows, k0, kc, p);
+                if (K.transpose) K.transpose(p);
+            }
             const kern::GemmArgs g{&p, &acts, k0, t0, int(t1 - t0), jobs[j].y + r0, ldy, n_rows, k0 > 0};
             (p.blk == 16 ? K.kernel16 : K.kernel32)(g);
         }

@@ -103,6 +103,12 @@ using UnpackRowFn = void (*)(const uint8_t* row, int64_t k0, int kc, uint8_t* u,
 UnpackRowFn unpack_row_scalar(DType wtype);
 UnpackRowFn unpack_row_avx512(DType wtype);
 
+// Repacked weights (kernels.h) of one 16-row group straight into the transposed panel p.q (their int32 lanes
+// are its layout) and p.scale / p.min, bit for bit what unpack_rows and the transposition give on the file
+// layout; for the vector GEMM kernels (transpose != nullptr) only: avx512, Q4_K_R16 and Q6_K_R16.
+bool gemm_unpacks_repacked(DType wtype);
+void unpack_panel_r16(DType wtype, const uint8_t* group, int64_t k0, int kc, Panel& p);
+
 // Computes y[t][r] (+)= Σ_k W[r][k0 + k]·x[t][k0 + k] over the panel's kc columns for tokens [t0, t0 + nt)
 // and rows [0, n_rows) of the panel; y is (tokens, ldy) and points at the panel's first row. `accumulate`
 // adds to y (later column chunks), otherwise stores.

@@ -145,7 +145,10 @@ RowFn row_fn(DType t) {
 
 UnpackRowFn unpack_row_scalar(DType wtype) { return row_fn(wtype); }
 
-bool gemm_supports(DType wtype) { return row_fn(wtype) != nullptr; }
+// Defined here, not beside unpack_panel_r16: this translation unit runs on every CPU.
+bool gemm_unpacks_repacked(DType wtype) { return wtype == DType::Q4_K_R16 || wtype == DType::Q6_K_R16; }
+
+bool gemm_supports(DType wtype) { return row_fn(wtype) != nullptr || gemm_unpacks_repacked(wtype); }
 
 int gemm_block(DType wtype) { return wtype == DType::Q6_K || wtype == DType::Q3_K || wtype == DType::Q2_K ? 16 : 32; }
 

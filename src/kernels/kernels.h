@@ -26,6 +26,14 @@ bool isa_supported(Isa isa);   // this CPU and OS can run it
 Isa active_isa();              // the one in use (detected, or BERTH_ISA=scalar|avx2|avxvnni|avx512|amx)
 void set_active_isa(Isa isa);  // tests; CHECKs that the CPU supports it
 const char* isa_name(Isa isa);
+// Whether the kernels of repacked weights prefetch in software (4 KiB ahead), for one token (decode) or for
+// batches. Batches do by default (Q4_0_R16 at 8 tokens, 2048 x 11264, Intel Xeon: 49-52 ns per row with, 85-98
+// without; TinyLlama Q4_0 at 8 streams 155-164 tok/s with, 118-120 without), except in the Q4_K_R16 kernel,
+// which never prefetches for batches (matmul_r16k_avx512.cpp). For decode the two machines measured disagree, so the
+// default goes by vendor: on an Intel Xeon (Emerald Rapids VM, 2 threads) TinyLlama Q4_0 decode reached 73-76 % of the
+// measured bandwidth without and 91-95 % with; on an AMD EPYC (Zen 4 VM) Q8_0 decode 44-51 tok/s without, 36-39 with.
+// So decode prefetches on Intel CPUs only. BERTH_PREFETCH=auto|none|decode|batch|all overrides.
+bool kernel_prefetch(bool one_token);
 int physical_core_count();
 
 // ---- thread pool ---------------------------------------------------------------------------------------
@@ -88,19 +96,22 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
 void matmul_ref(const TensorView& w, const float* x, int64_t n_tokens, float* y);
 
 // ---- weights repacked at load -------------------------------------------------------------------------
-// Q8_0 and Q4_0 matrices become Q8_0_R16 / Q4_0_R16: the same bytes, with 16 rows interleaved so that the
-// avx512 kernel's int32 lanes are 16 rows and one activation broadcast, one conversion and one scale serve
-// all of them. Per group of 16 rows and 32-block b (groups in row order, blocks in column order):
-//   16 × fp16 d (row l's at 2l), then the quants as int32 lanes: byte 64j + 4l + e holds quant byte 4j + e
-//   of row l (Q8_0: w + 128, unsigned; Q4_0: the file's nibble byte, low = element 4j + e, high = 16 + 4j + e).
+// Q8_0, Q4_0, Q4_K and Q6_K matrices become Q8_0_R16 / Q4_0_R16 / Q4_K_R16 / Q6_K_R16: the same bytes, with 16
+// rows interleaved so that the avx512 kernels' int32 lanes are 16 rows and one activation broadcast, one
+// conversion and one scale serve all of them. Per group of 16 rows and block b (groups in row order, blocks in
+// column order): the block's fp16 fields as 16-entry arrays (d at 2l for row l; Q4_K: d, then dmin at 32 + 2l),
+// then the rest of the block as int32 lanes: byte 64j + 4l + e of that part holds byte 4j + e of row l's rest
+// (Q8_0: w + 128, unsigned; Q4_0: the file's nibble byte, low = element 4j + e, high = 16 + 4j + e; Q4_K: its
+// 12 scale bytes as chunks 0-2, then its 128 nibble bytes as chunks 3-34; Q6_K: ql as chunks 0-31, qh as
+// 32-47, the 16 scales as 48-51).
 // Only matmul() reads them (w.row() and get_row do not apply); every ISA has a kernel (scalar below avx512).
 constexpr int kRepackRows = 16;
-DType repacked_type(DType t);  // Q8_0 → Q8_0_R16, Q4_0 → Q4_0_R16, others unchanged
+DType repacked_type(DType t);  // Q8_0, Q4_0, Q4_K, Q6_K → their _R16 forms; others unchanged
 bool is_repacked(DType t);
 // Whether a matrix is repacked at load: a type with an R16 form, whole 16-row groups, and the active ISA has
 // the kernel that pays for it (avx512).
 bool repack_applies(DType t, int64_t n_rows, int64_t n_cols);
-// Writes src (Q8_0 or Q4_0, n_rows a multiple of 16) repacked into dst (src.n_bytes() bytes).
+// Writes src (Q8_0, Q4_0, Q4_K or Q6_K, n_rows a multiple of 16) repacked into dst (src.n_bytes() bytes).
 void repack_rows16(const TensorView& src, void* dst);
 
 // Reads row r of a (possibly quantized) matrix into floats (embedding lookup).
@@ -108,9 +119,9 @@ void get_row(const TensorView& w, int64_t r, float* out);
 
 // ---- measurement ---------------------------------------------------------------------------------------
 // Memory read bandwidth in GB/s (1e9 bytes/s) with every thread of the pool reading its slice of a fresh
-// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes of a plain and of a
-// prefetching read loop. 0 if mmap fails.
-// Takes ~0.1 s per loop per 256 MiB; meant for `berth bench`, not for the serving path.
+// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes of a plain read loop and
+// of prefetching ones (2, 4 and 8 KiB ahead), each also with 64-byte loads where the CPU has AVX-512. 0 if mmap
+// fails. Takes ~0.1 s per loop per 256 MiB; meant for `berth bench`, not for the serving path.
 double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(512) << 20, int repeats = 5);
 
 }  // namespace berth

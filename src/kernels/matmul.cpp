@@ -57,6 +57,8 @@ bool matmul_supports(DType t) {
         case DType::Q8_0:
         case DType::Q4_0_R16:
         case DType::Q8_0_R16:
+        case DType::Q4_K_R16:
+        case DType::Q6_K_R16:
         case DType::Q2_K:
         case DType::Q3_K:
         case DType::Q4_K:
@@ -81,13 +83,17 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
                 kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Repacked weights (and Q8_0/Q4_0 ones on the avx512 path, which the model repacks at load) add the R16
     // records of every token, 64-byte aligned after the above.
-    if (is_repacked(wtype) || (repacked_type(wtype) != wtype && active_isa() >= Isa::avx512))
+    if (act == DType::Q8_0 && (is_repacked(wtype) || (repacked_type(wtype) != wtype && active_isa() >= Isa::avx512)))
         bytes = (bytes + 63) / 64 * 64 + kern::r16_row_bytes(n_cols) * size_t(n_tokens);
     // Batches of 2 to kern::kMaxPairTokens on the avx512 path add the K records of Q8_K activations
-    // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack).
-    if (kern::reads_k_records(wtype) && n_tokens > 1)
-        bytes += 64 + size_t(n_cols / QK_K) * kern::kKRecordBytes *
-                          size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
+    // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack); repacked
+    // Q4_K / Q6_K weights (and such on the avx512 path, which the model repacks at load) read them for every token.
+    const size_t k_rec_row = size_t(n_cols / QK_K) * kern::kKRecordBytes;
+    if (wtype == DType::Q4_K_R16 || wtype == DType::Q6_K_R16 ||
+        ((wtype == DType::Q4_K || wtype == DType::Q6_K) && active_isa() >= Isa::avx512))
+        bytes += 64 + k_rec_row * size_t(n_tokens);
+    else if (kern::reads_k_records(wtype) && n_tokens > 1)
+        bytes += 64 + k_rec_row * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Fewer tokens take the row kernels: the GEMM's size at n_tokens covers every smaller batch too.
     return std::max(bytes, gemm);
 }
@@ -96,10 +102,11 @@ namespace {
 
 // Quantizes x (n_tokens, n_cols) into wdata for activation type `act`, split across the pool when it is large
 // enough; fills the task's xq/xq_row_bytes/xd.
-// k_records: some job's weights read the K records (Q4_K, Q5_K, Q6_K; not Q2_K/Q3_K, which share Q8_K).
-// r16: some job's weights are repacked (they read the R16 records).
+// k_records: some job's weights read the K records in batches (Q4_K, Q5_K, Q6_K; not Q2_K/Q3_K, which share
+// Q8_K). k_r16: some job's weights are repacked K-quants (they read the K records of every token).
+// r16: some job's weights are repacked Q8_0/Q4_0 (they read the R16 records).
 void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n_cols, int64_t n_tokens, void* wdata,
-                          bool k_records, bool r16, kern::MatmulTask& task) {
+                          bool k_records, bool k_r16, bool r16, kern::MatmulTask& task) {
     CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
     task.xq = static_cast<const uint8_t*>(wdata);
     task.xq_row_bytes = size_t(row_bytes(act, n_cols));
@@ -159,11 +166,14 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
         for (int64_t t = 0; t < n_tokens; t++)
             kern::make_r16_records(out + t * xq_row_bytes, n_cols, xr + t * task.xr_row_bytes);
     }
-    // The avx512 K-quant tiles read the K records (matmul_impl.h), made the same way.
-    if (k_records && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512) {
+    // The avx512 K-quant tiles of batches and the repacked K-quant kernels read the K records (matmul_impl.h),
+    // made the same way.
+    const bool k_batch = k_records && n_tokens > 1 && n_tokens <= kern::kMaxPairTokens && active_isa() >= Isa::avx512;
+    if (k_batch || k_r16) {
         const uintptr_t end = reinterpret_cast<uintptr_t>(out + xq_row_bytes * n_tokens);
         uint8_t* xk = reinterpret_cast<uint8_t*>((end + 63) / 64 * 64);
-        task.xk = xk;
+        if (k_batch) task.xk = xk;
+        if (k_r16) task.xkr = xk;
         const size_t rec_row = size_t(n_cols / QK_K) * kern::kKRecordBytes;
         for (int64_t t = 0; t < n_tokens; t++) kern::make_k_records(out + t * xq_row_bytes, n_cols, xk + t * rec_row);
     }
@@ -235,12 +245,23 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
     proto.n_cols = n_cols;
     proto.x = x;
     proto.n_tokens = n_tokens;
-    bool k_records = false, r16 = false;
+    bool k_records = false, k_r16 = false, r16 = false;
+    int n_repacked = 0;
     for (int j = 0; j < n_jobs; j++) {
-        k_records |= kern::reads_k_records(jobs[j].w.type);
-        r16 |= is_repacked(jobs[j].w.type);
+        const DType t = jobs[j].w.type;
+        k_records |= kern::reads_k_records(t);
+        const bool k_repacked = t == DType::Q4_K_R16 || t == DType::Q6_K_R16;
+        k_r16 |= k_repacked;
+        r16 |= is_repacked(t) && !k_repacked;
+        n_repacked += is_repacked(t);
     }
-    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, k_records, r16, proto);
+    // Batches that the GEMM takes for file-layout weights: a dispatch that mixes them with repacked ones (a
+    // Q4_K_M file's Q6_K matrices beside its repacked Q4_K ones) runs them apart, so those keep the GEMM.
+    if (n_repacked > 0 && n_repacked < n_jobs && n_tokens > kern::kMaxPairTokens) {
+        for (int i = 0; i < n_jobs; i++) matmul_multi(pool, &jobs[i], 1, x, n_tokens, wdata);
+        return;
+    }
+    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, k_records, k_r16, r16, proto);
     Part parts[8];
     int64_t total_rows = 0, total_macs = 0;
     for (int j = 0; j < n_jobs; j++) total_rows += jobs[j].w.ne[1];

@@ -27,6 +27,8 @@ struct MatmulTask {
     // Q8_K activations of 2 to kMaxPairTokens tokens on the avx512 path, else null: the K records below,
     // (n_tokens) rows of n_cols / QK_K records.
     const uint8_t* xk;
+    // The same K records for repacked K-quant weights (Q4_K_R16, Q6_K_R16), of every token (one included), else null.
+    const uint8_t* xkr;
     // Q8_0 activations for repacked (R16) weights: the records below, (n_tokens) rows of xr_row_bytes.
     const uint8_t* xr;
     size_t xr_row_bytes;
@@ -79,6 +81,7 @@ inline size_t r16_row_bytes(int64_t n_cols) { return size_t(n_cols / 32) * kR16R
 void make_r16_records(const void* blocks, int64_t n_cols, uint8_t* out);
 RowsFn rows_kernel_r16_scalar(DType wtype);
 RowsFn rows_kernel_r16_avx512(DType wtype);
+RowsFn rows_kernel_r16k_avx512(DType wtype);  // Q4_K_R16, Q6_K_R16 (matmul_r16k_avx512.cpp)
 
 // The activation type ggml pairs with each weight type; F32 for float weights (activations used as is).
 DType act_type(DType wtype);

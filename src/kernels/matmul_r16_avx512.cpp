@@ -38,13 +38,12 @@ void tile_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64
     constexpr size_t kBlockBytes = Q4 ? kRepackRows * sizeof(BlockQ4_0) : kRepackRows * sizeof(BlockQ8_0);
     constexpr size_t kOffset = Q4 ? kR16OffsetQ4 : kR16OffsetQ8;
     constexpr size_t kPrefetch = 4096;
+    const bool pf = kernel_prefetch(NT == 1);
     __m512 acc[NT];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* blk = group + size_t(b) * kBlockBytes;
-        // Batches only: with it, one token (decode) measured slower in the engine (Q8_0 TinyLlama 35.8-39.2
-        // tok/s against 44-51 without), though not in berth_bench_matmul.
-        if constexpr (NT > 1) prefetch_lines(blk + kPrefetch, kBlockBytes);
+        if (pf) prefetch_lines(blk + kPrefetch, kBlockBytes);  // kernel_prefetch() (kernels.h)
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
         const uint8_t* q = blk + kRepackRows * sizeof(fp16_t);
         __m512i w[8];
@@ -101,7 +100,7 @@ void rows_r16_512(const MatmulTask& t, int64_t r0, int64_t r1) {
 RowsFn rows_kernel_r16_avx512(DType wtype) {
     if (wtype == DType::Q8_0_R16) return rows_r16_512<false>;
     if (wtype == DType::Q4_0_R16) return rows_r16_512<true>;
-    return nullptr;
+    return rows_kernel_r16k_avx512(wtype);
 }
 
 }  // namespace berth::kern

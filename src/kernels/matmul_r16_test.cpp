@@ -1,6 +1,7 @@
 // Matrices repacked into 16-row groups (kernels.h: repack_rows16) through matmul(): the avx512 kernel and the
-// scalar one against the references on the file layout, batches of every size the kernel splits (passes of
-// 16 tokens), the full Q8_0 byte range, mixed dispatches, and when the model repacks.
+// scalar one against the references on the file layout, batches of every size the kernels split (passes of
+// 16 tokens; Q4_K_R16 / Q6_K_R16: 8, and the GEMM), the full Q8_0 byte range, mixed dispatches, and when the
+// model repacks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,6 +23,11 @@ TEST(MatmulR16, MatchesReferenceForEveryBatchSize) {
     for (DType type : {DType::Q4_0, DType::Q8_0})
         for (int64_t n_cols : {32, 96, 2048})
             for (int64_t n_tokens : {1, 2, 3, 8, 15, 16, 17, 40}) check_matmul(type, 48, n_cols, n_tokens, pool, true);
+    // Q4_K_R16 and Q6_K_R16 take passes of 8 tokens, and the GEMM from 16.
+    for (DType type : {DType::Q4_K, DType::Q6_K})
+        for (int64_t n_cols : {256, 768, 2048})
+            for (int64_t n_tokens : {1, 2, 3, 7, 8, 9, 16, 17, 40})
+                check_matmul(type, 48, n_cols, n_tokens, pool, true);
 }
 
 TEST(MatmulR16, ThreadCountsAndLargeMatrices) {
@@ -29,6 +35,8 @@ TEST(MatmulR16, ThreadCountsAndLargeMatrices) {
         ThreadPool pool(n);
         check_matmul(DType::Q8_0, 512, 1024, 1, pool, true);  // above the pool's threshold: chunks of 16-row groups
         check_matmul(DType::Q4_0, 160, 2048, 5, pool, true);
+        check_matmul(DType::Q4_K, 320, 2048, 3, pool, true);
+        check_matmul(DType::Q6_K, 160, 2048, 2, pool, true);
     }
 }
 
@@ -71,47 +79,80 @@ TEST(MatmulR16, RepackRoundTripsEveryByte) {
     set_active_isa(saved);
 }
 
-// One dispatch with repacked and file-layout jobs of the same activation type equals separate products (batches
-// below the Q4_0 GEMM's 10 tokens: a mixed dispatch takes the row kernels, a separate Q4_0 product the GEMM).
-TEST(MatmulR16, MultiWithFileLayoutJobs) {
+// One dispatch with repacked and file-layout jobs of the same activation type equals separate products: Q8_0
+// activations (batches below the Q4_0 GEMM's 10 tokens: a mixed dispatch takes the row kernels, a separate Q4_0
+// product the GEMM), and Q8_K ones as in a Q4_K_M file (above 16 tokens a mixed dispatch runs its jobs apart, so
+// the file-layout ones keep the GEMM).
+void check_multi(const DType (&types)[3], const bool (&repack)[3], int64_t n_cols, int64_t n_tokens) {
     ThreadPool pool(2);
-    const int64_t n_cols = 512, rows[3] = {64, 48, 96};
-    const DType types[3] = {DType::Q8_0, DType::Q4_0, DType::Q4_0};
-    const bool repack[3] = {true, false, true};
-    for (int64_t n_tokens : {1, 6, 9}) {
-        std::vector<std::vector<uint8_t>> data;
-        std::vector<MatmulJob> jobs;
-        const int64_t ldy = rows[0] + rows[1] + rows[2];
-        std::vector<float> y_multi(size_t(ldy * n_tokens)), y_sep(size_t(ldy * n_tokens));
-        size_t scratch = 0;
-        int64_t off = 0;
-        for (int j = 0; j < 3; j++) {
-            std::vector<uint8_t> q = quantized(types[j], rows[j], n_cols, 40 + uint32_t(j));
-            TensorView v = matrix_view(types[j], n_cols, rows[j], nullptr);
-            if (repack[j]) {
-                std::vector<uint8_t> p(q.size());
-                v.data = q.data();
-                repack_rows16(v, p.data());
-                q.swap(p);
-                v.type = repacked_type(types[j]);
-            }
-            data.push_back(std::move(q));
-            v.data = data.back().data();
-            jobs.push_back({v, y_multi.data() + off, ldy});
-            scratch = std::max(scratch, matmul_scratch_bytes(v.type, n_cols, n_tokens, pool.n_threads()));
-            off += rows[j];
+    const int64_t rows[3] = {64, 48, 96};
+    std::vector<std::vector<uint8_t>> data;
+    std::vector<MatmulJob> jobs;
+    const int64_t ldy = rows[0] + rows[1] + rows[2];
+    std::vector<float> y_multi(size_t(ldy * n_tokens)), y_sep(size_t(ldy * n_tokens));
+    size_t scratch = 0;
+    int64_t off = 0;
+    for (int j = 0; j < 3; j++) {
+        std::vector<uint8_t> q = quantized(types[j], rows[j], n_cols, 40 + uint32_t(j));
+        TensorView v = matrix_view(types[j], n_cols, rows[j], nullptr);
+        if (repack[j]) {
+            std::vector<uint8_t> p(q.size());
+            v.data = q.data();
+            repack_rows16(v, p.data());
+            q.swap(p);
+            v.type = repacked_type(types[j]);
         }
-        const auto x = gaussian(n_tokens * n_cols, 5);
-        std::vector<uint8_t> wdata(scratch + 64);
-        matmul_multi(pool, jobs.data(), 3, x.data(), n_tokens, wdata.data());
-        off = 0;
-        for (int j = 0; j < 3; j++) {
-            matmul(pool, jobs[j].w, x.data(), n_tokens, y_sep.data() + off, wdata.data(), ldy);
-            off += rows[j];
-        }
-        for (size_t i = 0; i < y_multi.size(); i++)
-            ASSERT_EQ(y_multi[i], y_sep[i]) << "tokens " << n_tokens << " " << i;
+        data.push_back(std::move(q));
+        v.data = data.back().data();
+        jobs.push_back({v, y_multi.data() + off, ldy});
+        scratch = std::max(scratch, matmul_scratch_bytes(v.type, n_cols, n_tokens, pool.n_threads()));
+        off += rows[j];
     }
+    const auto x = gaussian(n_tokens * n_cols, 5);
+    std::vector<uint8_t> wdata(scratch + 64);
+    matmul_multi(pool, jobs.data(), 3, x.data(), n_tokens, wdata.data());
+    off = 0;
+    for (int j = 0; j < 3; j++) {
+        matmul(pool, jobs[j].w, x.data(), n_tokens, y_sep.data() + off, wdata.data(), ldy);
+        off += rows[j];
+    }
+    for (size_t i = 0; i < y_multi.size(); i++)
+        ASSERT_EQ(y_multi[i], y_sep[i]) << dtype_name(types[0]) << " tokens " << n_tokens << " " << i;
+}
+
+TEST(MatmulR16, MultiWithFileLayoutJobs) {
+    for (int64_t n_tokens : {1, 6, 9})
+        check_multi({DType::Q8_0, DType::Q4_0, DType::Q4_0}, {true, false, true}, 512, n_tokens);
+    for (int64_t n_tokens : {1, 2, 6, 9, 20}) {
+        check_multi({DType::Q4_K, DType::Q6_K, DType::Q4_K}, {true, false, true}, 512, n_tokens);
+        check_multi({DType::Q4_K, DType::Q6_K, DType::Q6_K}, {false, true, true}, 512, n_tokens);
+    }
+}
+
+// Prefill-sized batches of Q4_K_R16 / Q6_K_R16 take the GEMM, whose panels come straight from the repacked
+// groups: the products equal those of the file layout's GEMM bit for bit (same panel values, same kernel).
+TEST(MatmulR16, GemmReadsRepackedKQuantsBitForBit) {
+    if (!isa_supported(Isa::avx512)) GTEST_SKIP() << "no avx512 here";
+    const Isa saved = active_isa();
+    set_active_isa(Isa::avx512);
+    ThreadPool pool(2);
+    const int64_t n_rows = 64, n_cols = 2304, n_tokens = 40;  // two column chunks, the second one partial
+    for (DType type : {DType::Q4_K, DType::Q6_K}) {
+        std::vector<uint8_t> q = quantized(type, n_rows, n_cols, 9), packed(q.size());
+        const TensorView w = matrix_view(type, n_cols, n_rows, q.data());
+        repack_rows16(w, packed.data());
+        TensorView wr = w;
+        wr.type = repacked_type(type);
+        wr.data = packed.data();
+        const auto x = gaussian(n_tokens * n_cols, 3);
+        std::vector<uint8_t> scratch(std::max(matmul_scratch_bytes(type, n_cols, n_tokens, 2),
+                                              matmul_scratch_bytes(wr.type, n_cols, n_tokens, 2)));
+        std::vector<float> want(n_tokens * n_rows), got(n_tokens * n_rows);
+        matmul(pool, w, x.data(), n_tokens, want.data(), scratch.data());
+        matmul(pool, wr, x.data(), n_tokens, got.data(), scratch.data());
+        for (size_t i = 0; i < got.size(); i++) ASSERT_EQ(got[i], want[i]) << dtype_name(type) << " " << i;
+    }
+    set_active_isa(saved);
 }
 
 TEST(MatmulR16, WhenTheModelRepacks) {
@@ -121,7 +162,10 @@ TEST(MatmulR16, WhenTheModelRepacks) {
     EXPECT_EQ(repack_applies(DType::Q8_0, 2048, 2048), avx512);
     EXPECT_EQ(repack_applies(DType::Q4_0, 32000, 2048), avx512);
     EXPECT_FALSE(repack_applies(DType::Q8_0, 37, 2048));  // not whole 16-row groups
-    EXPECT_FALSE(repack_applies(DType::Q4_K, 2048, 2048));
+    EXPECT_EQ(repack_applies(DType::Q4_K, 2048, 5632), avx512);
+    EXPECT_FALSE(repack_applies(DType::Q4_K, 2048, 2080));  // not whole 256-blocks
+    EXPECT_EQ(repack_applies(DType::Q6_K, 32000, 2048), avx512);
+    EXPECT_FALSE(repack_applies(DType::Q5_K, 2048, 2048));
     EXPECT_FALSE(repack_applies(DType::Q8_0_R16, 2048, 2048));
     set_active_isa(Isa::scalar);
     EXPECT_FALSE(repack_applies(DType::Q8_0, 2048, 2048));  // only where the avx512 kernel runs
@@ -129,6 +173,8 @@ TEST(MatmulR16, WhenTheModelRepacks) {
     EXPECT_EQ(row_bytes(DType::Q8_0_R16, 2048), row_bytes(DType::Q8_0, 2048));
     EXPECT_EQ(dtype_info(uint32_t(DType::Q8_0_R16)), nullptr);  // no file can claim the repacked types
     EXPECT_EQ(dtype_info(uint32_t(DType::Q4_0_R16)), nullptr);
+    EXPECT_EQ(dtype_info(uint32_t(DType::Q4_K_R16)), nullptr);
+    EXPECT_EQ(dtype_info(uint32_t(DType::Q6_K_R16)), nullptr);
 }
 
 }  // namespace

@@ -250,6 +250,8 @@ DType act_type(DType wtype) {
         case DType::Q2_K:
         case DType::Q3_K:
         case DType::Q4_K:
+        case DType::Q4_K_R16:
+        case DType::Q6_K_R16:
         case DType::Q5_K:
         case DType::Q6_K: return DType::Q8_K;
         default: return DType::F32;

@@ -15,15 +15,15 @@
 namespace berth {
 namespace {
 
-std::string synth(const std::string& arch, const std::string& type, int n_layer = 2) {
+std::string synth(const std::string& arch, const std::string& type, int n_layer = 2, int n_embd = 64, int n_ff = 96) {
     // Per process: ctest runs this file's tests as parallel processes, several of which make the same model.
     std::string path =
         ::testing::TempDir() + "berth_synth_" + arch + "_" + type + "." + std::to_string(getpid()) + ".gguf";
     SyntheticSpec s;
     s.arch = arch;
     s.type = type;
-    s.n_embd = 64;
-    s.n_ff = 96;
+    s.n_embd = n_embd;
+    s.n_ff = n_ff;
     s.n_layer = arch.rfind("gemma", 0) == 0 ? 7 : n_layer;  // gemma3 needs a 6th (global) layer
     s.n_head = 4;
     s.n_head_kv = 2;
@@ -337,8 +337,10 @@ namespace {
 // and a batch and decode steps give the logits of the file layout's row kernels (the integer sums are exact;
 // only the f32 order of the block sums differs).
 TEST(Model, RepackedWeightsPlanTheirBytesAndKeepTheLogits) {
-    for (const char* type : {"q8_0", "q4_0"}) {
-        const std::string path = synth("llama", type);
+    for (const char* type : {"q8_0", "q4_0", "q4_k_m"}) {
+        // Q4_K needs rows of whole 256-blocks.
+        const bool k = std::string(type) == "q4_k_m";
+        const std::string path = k ? synth("llama", type, 2, 256, 512) : synth("llama", type);
         ModelOptions opt;
         opt.n_ctx = 64;
         opt.n_batch = 32;
@@ -373,7 +375,8 @@ TEST(Model, RepackedWeightsPlanTheirBytesAndKeepTheLogits) {
         if (repack_applies(DType::Q8_0, 64, 64)) {  // the avx512 kernels run here
             EXPECT_GT(plans[1].weights_repacked, 0) << type;
             EXPECT_EQ(plans[1].weights_repacked % int64_t(page_size()), 0);
-            // Every layer matrix and the classifier (64 × 64, 64 × 32, 96 × 64, 64 × 96, 320 × 64) left the mapping.
+            // The layer matrices and the classifier of the repacked types (64 × 64, 64 × 32, 96 × 64, 64 × 96,
+            // 320 × 64; q4_k_m: its Q4_K ones) left the mapping.
             EXPECT_LT(plans[1].weights_mapped, plans[0].weights_mapped) << type;
             EXPECT_GE(plans[1].weights_repacked, plans[0].weights_mapped - plans[1].weights_mapped) << type;
         }

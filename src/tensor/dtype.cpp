@@ -32,6 +32,8 @@ const Entry kTypes[] = {
 const Entry kInternalTypes[] = {
     {uint32_t(DType::Q4_0_R16), {"q4_0_r16", QK4_0, sizeof(BlockQ4_0), true}},
     {uint32_t(DType::Q8_0_R16), {"q8_0_r16", QK8_0, sizeof(BlockQ8_0), true}},
+    {uint32_t(DType::Q4_K_R16), {"q4_k_r16", QK_K, sizeof(BlockQ4_K), true}},
+    {uint32_t(DType::Q6_K_R16), {"q6_k_r16", QK_K, sizeof(BlockQ6_K), true}},
 };
 }  // namespace
 

@@ -31,10 +31,13 @@ enum class DType : uint32_t {
     I16 = 25,
     I32 = 26,
     BF16 = 30,
-    // berth's own layouts, never in a file: Q8_0 / Q4_0 matrices repacked at load with 16 rows interleaved
-    // (kernels.h, repack_rows16). dtype_info(uint32_t) does not know them, so no GGUF file can claim them.
+    // berth's own layouts, never in a file: Q8_0 / Q4_0 / Q4_K / Q6_K matrices repacked at load with 16 rows
+    // interleaved (kernels.h, repack_rows16). dtype_info(uint32_t) does not know them, so no GGUF file can claim
+    // them.
     Q4_0_R16 = 1002,
     Q8_0_R16 = 1008,
+    Q4_K_R16 = 1012,
+    Q6_K_R16 = 1014,
 };
 
 struct DTypeInfo {
