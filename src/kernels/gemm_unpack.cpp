@@ -6,6 +6,7 @@
 
 #include "kernels/gemm_impl.h"
 #include "kernels/kernels.h"
+#include "kernels/matmul_impl.h"
 
 namespace berth::kern {
 namespace {
@@ -146,7 +147,7 @@ RowFn row_fn(DType t) {
 UnpackRowFn unpack_row_scalar(DType wtype) { return row_fn(wtype); }
 
 // Defined here, not beside unpack_panel_r16: this translation unit runs on every CPU.
-bool gemm_unpacks_repacked(DType wtype) { return wtype == DType::Q4_K_R16 || wtype == DType::Q6_K_R16; }
+bool gemm_unpacks_repacked(DType wtype) { return is_repacked_k(wtype); }
 
 bool gemm_supports(DType wtype) { return row_fn(wtype) != nullptr || gemm_unpacks_repacked(wtype); }
 

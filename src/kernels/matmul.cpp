@@ -83,14 +83,14 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
                 kern::pair_row_bytes(n_cols) * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
     // Repacked weights (and Q8_0/Q4_0 ones on the avx512 path, which the model repacks at load) add the R16
     // records of every token, 64-byte aligned after the above.
-    if (act == DType::Q8_0 && (is_repacked(wtype) || (repacked_type(wtype) != wtype && active_isa() >= Isa::avx512)))
+    const DType kernel_type = active_isa() >= Isa::avx512 ? repacked_type(wtype) : wtype;
+    if (act == DType::Q8_0 && is_repacked(kernel_type))
         bytes = (bytes + 63) / 64 * 64 + kern::r16_row_bytes(n_cols) * size_t(n_tokens);
     // Batches of 2 to kern::kMaxPairTokens on the avx512 path add the K records of Q8_K activations
     // (kern::kKRecordBytes per 256 columns and token), 64-byte aligned in memory (64 bytes of slack); repacked
     // Q4_K / Q6_K weights (and such on the avx512 path, which the model repacks at load) read them for every token.
     const size_t k_rec_row = size_t(n_cols / QK_K) * kern::kKRecordBytes;
-    if (wtype == DType::Q4_K_R16 || wtype == DType::Q6_K_R16 ||
-        ((wtype == DType::Q4_K || wtype == DType::Q6_K) && active_isa() >= Isa::avx512))
+    if (kern::is_repacked_k(kernel_type))
         bytes += 64 + k_rec_row * size_t(n_tokens);
     else if (kern::reads_k_records(wtype) && n_tokens > 1)
         bytes += 64 + k_rec_row * size_t(std::min<int64_t>(n_tokens, kern::kMaxPairTokens));
@@ -250,9 +250,8 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
     for (int j = 0; j < n_jobs; j++) {
         const DType t = jobs[j].w.type;
         k_records |= kern::reads_k_records(t);
-        const bool k_repacked = t == DType::Q4_K_R16 || t == DType::Q6_K_R16;
-        k_r16 |= k_repacked;
-        r16 |= is_repacked(t) && !k_repacked;
+        k_r16 |= kern::is_repacked_k(t);
+        r16 |= is_repacked(t) && !kern::is_repacked_k(t);
         n_repacked += is_repacked(t);
     }
     // Batches that the GEMM takes for file-layout weights: a dispatch that mixes them with repacked ones (a

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "tensor/tensor.h"
 
@@ -68,6 +69,8 @@ constexpr size_t kKRecOffsetBias = 256, kKRecOffsetSums = 320, kKRecOffsetD = 35
 inline bool reads_k_records(DType wtype) {
     return wtype == DType::Q4_K || wtype == DType::Q5_K || wtype == DType::Q6_K;
 }
+// Repacked K-quant weights (Q4_K_R16, Q6_K_R16): their kernels read the K records of every token.
+inline bool is_repacked_k(DType wtype) { return wtype == DType::Q4_K_R16 || wtype == DType::Q6_K_R16; }
 // Writes one token's K records from its Q8_K blocks (n_cols / QK_K of them).
 void make_k_records(const void* blocks, int64_t n_cols, uint8_t* out);
 
@@ -76,6 +79,17 @@ void make_k_records(const void* blocks, int64_t n_cols, uint8_t* out);
 //   [0, 32) the 32 int8 values; [32, 36) f32 d; [36, 40) int32 -8·Σx (Q4_0's offset: its nibbles are q + 8);
 //   [40, 44) int32 -128·Σx (Q8_0's stored w + 128); [44, 48) zero.
 constexpr size_t kR16RecordBytes = 48;
+// Unaligned reads of a record's int32 / f32 fields (the R16 kernels broadcast them).
+inline int32_t load_i32(const uint8_t* p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+inline float load_f32(const uint8_t* p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
 constexpr size_t kR16OffsetD = 32, kR16OffsetQ4 = 36, kR16OffsetQ8 = 40;
 inline size_t r16_row_bytes(int64_t n_cols) { return size_t(n_cols / 32) * kR16RecordBytes; }
 void make_r16_records(const void* blocks, int64_t n_cols, uint8_t* out);

@@ -21,18 +21,6 @@ namespace {
 
 constexpr int kMaxTokens = 16;  // tokens per pass over a group's blocks (accumulators stay in registers)
 
-static inline int32_t load_i32(const uint8_t* p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static inline float load_f32(const uint8_t* p) {
-    float v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 template <int NT, bool Q4>
 void tile_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64_t nb, float* y, int64_t ldy) {
     constexpr size_t kBlockBytes = Q4 ? kRepackRows * sizeof(BlockQ4_0) : kRepackRows * sizeof(BlockQ8_0);

@@ -29,18 +29,6 @@ constexpr int kMaxTokens = 8;
 constexpr size_t kBlockBytes = kRepackRows * sizeof(BlockQ4_K);  // 2304
 constexpr size_t kScaleOffset = 2 * kRepackRows * sizeof(fp16_t), kQuantOffset = kScaleOffset + 3 * 64;
 
-static inline int32_t load_i32(const uint8_t* p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static inline float load_f32(const uint8_t* p) {
-    float v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 // The 8 scales and mins of the 16 rows (Q4_K's 6-bit packing: scale j < 4 is bits 0-5 of byte j, min j < 4
 // of byte j + 4; for j = 4 + t, the low 4 bits come from byte 8 + t (scale: low nibble, min: high nibble) and
 // the high 2 from bits 6-7 of byte t (scale) or t + 4 (min)) as f32, times d and dmin.
