@@ -44,10 +44,14 @@ TEST(AttentionRows, ExpMatchesStdExp) {
 TEST(AttentionRows, EqualTheReferenceForRunsWindowsSoftcapAndSplits) {
     if (!isa_supported(Isa::avx512) || int(active_isa()) < int(Isa::avx512)) GTEST_SKIP() << "no AVX-512";
     for (DType t : {DType::F16, DType::F32}) {
-        for (int d : {64, 128, 80}) {
+        // Shapes (tokens, query heads per KV head): a prefill run of 52 rows (V rows converted per super-block),
+        // and decode-sized calls of up to 8 rows, which read V straight from an f16 cache in tiles of up to 8 rows.
+        const int shapes[][2] = {{13, 4}, {1, 8}, {2, 3}, {1, 5}, {1, 1}};
+        for (int d : {64, 128, 80, 256})
+        for (const auto& shape : shapes) {
             const test::PagedKvCache f = paged_kv(t, d, 150);
             ASSERT_TRUE(attention_rows_supported(f.kv));
-            const int group = 4, n_tok = 13, kh = 1;
+            const int group = shape[1], n_tok = shape[0], kh = 1;
             const int64_t pos0 = 137 - n_tok;  // the run ends at position 136
             std::mt19937 rng(11);
             std::normal_distribution<float> nd;
@@ -84,7 +88,7 @@ TEST(AttentionRows, EqualTheReferenceForRunsWindowsSoftcapAndSplits) {
                                                           end[size_t(tk)], 0.125f, cap, ref.data());
                                 for (int i = 0; i < d; ++i)
                                     ASSERT_NEAR(out[size_t(tk * out_stride + g * d + i)], ref[size_t(i)], 2e-5 * f.vmax)
-                                        << dtype_name(t) << " d " << d << " cap " << cap << " window " << window
+                                        << dtype_name(t) << " d " << d << " rows " << n_tok << "x" << group << " cap " << cap << " window " << window
                                         << " parts " << n_parts << " token " << tk << " head " << g << " dim " << i;
                             }
                     }

@@ -12,4 +12,7 @@ static inline void prefetch_lines(const void* p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) asm volatile("prefetcht0 %0" : : "m"(*(a + o)));
 }
 
+// One 64-byte line into L1.
+static inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+
 }  // namespace berth::kern
