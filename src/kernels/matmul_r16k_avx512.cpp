@@ -62,23 +62,27 @@ constexpr size_t rec_dword(int j, int i) { return rec_at(8 * j + i); }
 template <int NT>
 void tile_q4k_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64_t nb, float* y, int64_t ldy) {
     constexpr size_t kPrefetch = 4096;
-    // Decode as kernel_prefetch() says; batches never: this kernel computes more per byte than Q4_0_R16's, and
-    // with the prefetch TinyLlama Q4_K_M at 8 streams measured 115-116 tok/s against 125-128 without (Intel
-    // Xeon; a quarter of the kernel's samples sat on the prefetch loop, waiting for line fill buffers).
-    const bool pf = NT == 1 && kernel_prefetch(true);
+    // As kernel_prefetch() says, an eighth of the block per sub-block. Issued all at once at the block's start, its
+    // 36 lines stalled on the line-fill buffers: TinyLlama Q4_K_M at 8 streams measured 115-116 tok/s with that
+    // prefetch against 125-128 without (Intel Xeon), a quarter of the kernel's samples on the prefetch loop. Spread,
+    // berth_bench_matmul q4_K_r16 2048 5632 TOKENS 3 2 150 (1.7 GB, from DRAM) reads 17.7-19.0 GB/s at 8 tokens
+    // (14.6-17.3 without prefetch) and 24-27 at one token (24 as a burst); in cache (2048 x 2048, one copy) the
+    // burst had held one token to 55-64 GB/s, spread 74-78.
+    const bool pf = kernel_prefetch(NT == 1);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     alignas(64) float fs[8][16], fm[8][16];
     __m512 acc[NT];
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* blk = group + size_t(b) * kBlockBytes;
-        if (pf) prefetch_lines(blk + kPrefetch, kBlockBytes);  // kernel_prefetch() (kernels.h)
         block_scales(blk, fs, fm);
         const uint8_t* q = blk + kQuantOffset;
         const uint8_t* r = rec + size_t(b) * kKRecordBytes;
         __m512 bsum[NT];  // Σ_j d·scale_j · Σ q·x of sub-block j, per token
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
+            // The block 4 KiB ahead, an eighth per sub-block: its 36 lines at once stalled on the line-fill buffers.
+            if (pf) prefetch_lines(blk + kPrefetch + j * kBlockBytes / 8, kBlockBytes / 8);
             // Sub-block j: the low (j even) or high nibbles of bytes 32(j/2) .. 32(j/2) + 31 of each row.
             __m512i w[8];
 #pragma GCC unroll 8
@@ -166,13 +170,14 @@ void tile_q6k_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, i
     for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* blk = group + size_t(b) * kQ6BlockBytes;
-        if (pf) prefetch_lines(blk + kPrefetch, kQ6BlockBytes);
         q6_scales(blk, fs);
         const uint8_t* r = rec + size_t(b) * kKRecordBytes;
         __m512 bsum[NT];
 #pragma GCC unroll 8
         for (int hq = 0; hq < 8; hq++) {
             const int h = hq / 4, q = hq % 4, s0 = 8 * h + 2 * q;
+            // As in tile_q4k_r16 (in cache, 2048 x 2048, one token: 49-63 GB/s as a burst, 85-88 spread).
+            if (pf) prefetch_lines(blk + kPrefetch + hq * kQ6BlockBytes / 8, kQ6BlockBytes / 8);
             __m512i w[8];
             q6_weights(blk, h, q, w);
             const __m512 f0 = _mm512_load_ps(fs[s0]), f1 = _mm512_load_ps(fs[s0 + 1]);
