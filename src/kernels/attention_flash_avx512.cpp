@@ -221,9 +221,9 @@ void attention_rows_avx512(const float* q, int64_t q_stride, int n_tok, int grou
                     __m512 x = _mm512_load_ps(srow_tile + 16 * u);
                     if (cap > 0) {  // cap · tanh(s / cap) = cap · (1 − 2 / (e^{2s/cap} + 1))
                         const __m512 e = exp512(_mm512_mul_ps(x, _mm512_set1_ps(2.0f / cap)));
-                        const __m512 th = _mm512_sub_ps(
-                            _mm512_set1_ps(1.0f),
-                            _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+                        const __m512 th =
+                            _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                                          _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
                         x = _mm512_mul_ps(th, _mm512_set1_ps(cap));
                     }
                     const __mmask16 live = _mm512_cmpge_epi32_mask(key, _mm512_set1_epi32(int(begin[t]))) &
