@@ -83,6 +83,11 @@ struct Report {
     int64_t steady_min = 0, steady_max = 0;         // RssAnon range after warm-up, while the load runs
     double unaccounted_growth_per_1k_requests = 0;  // berth only: RssAnon minus the ledger, same slope
     double retention = 0;                           // (final - baseline) / (peak - baseline)
+    // The growth the verdict judges: RssAnon's slope, or, when the run loaded and unloaded models on berth (its
+    // ledger moved after warm-up), the robust slope of RssAnon net of the ledger, since RssAnon then follows
+    // whichever models happen to be resident at each sample.
+    double judged_growth_per_1k_requests = 0;
+    bool judged_net_of_ledger = false;
     int64_t unaccounted_max = -1;
     // Threads and descriptors of the server at the baseline and at the end (both with every model unloaded).
     int threads_baseline = -1, threads_final = -1, fds_baseline = -1, fds_final = -1;
@@ -127,5 +132,8 @@ std::string report_json(const Report& r);
 double percentile(std::vector<double> v, double p);  // p in [0, 100]
 // Least-squares slope of y over x; 0 with fewer than two distinct x.
 double slope(const std::vector<double>& x, const std::vector<double>& y);
+// Theil-Sen slope: the median of the slopes between pairs of points (of at most 400 points, evenly thinned),
+// which a minority of outlying samples does not move; 0 with fewer than two distinct x.
+double robust_slope(const std::vector<double>& x, const std::vector<double>& y);
 
 }  // namespace berth::soak

@@ -1,6 +1,8 @@
 // Soak analysis: percentiles, steady-state growth, retention, the verdict, and the CSV / JSON / SVG outputs.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -30,6 +32,17 @@ double slope(const std::vector<double>& x, const std::vector<double>& y) {
         sxy += (x[i] - mx) * (y[i] - my);
     }
     return sxx > 0 ? sxy / sxx : 0;
+}
+
+double robust_slope(const std::vector<double>& x, const std::vector<double>& y) {
+    const size_t n = std::min(x.size(), y.size()), step = (n + 399) / 400;
+    std::vector<double> slopes;
+    for (size_t i = 0; i < n; i += step)
+        for (size_t j = i + step; j < n; j += step)
+            if (x[j] != x[i]) slopes.push_back((y[j] - y[i]) / (x[j] - x[i]));
+    if (slopes.empty()) return 0;
+    std::nth_element(slopes.begin(), slopes.begin() + ptrdiff_t(slopes.size() / 2), slopes.end());
+    return slopes[slopes.size() / 2];
 }
 
 Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std::vector<RequestRecord>& reqs,
@@ -77,12 +90,14 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
     // RssAnon against completed requests (per 1,000) and against time (per hour).
     int64_t warm = int64_t(double(r.requests) * cfg.warmup_fraction);
     std::vector<double> xr, xt, y, xu, yu;
+    int64_t ledger_min = std::numeric_limits<int64_t>::max(), ledger_max = std::numeric_limits<int64_t>::min();
     for (const auto& s : samples) {
         if (s.rss_anon < 0 || s.requests < warm) continue;
         xr.push_back(double(s.requests));
         xt.push_back(s.t_s);
         y.push_back(double(s.rss_anon));
         if (s.unaccounted >= 0) xu.push_back(double(s.requests)), yu.push_back(double(s.unaccounted));
+        if (s.ledger >= 0) ledger_min = std::min(ledger_min, s.ledger), ledger_max = std::max(ledger_max, s.ledger);
     }
     // Unaccounted memory does not move when models load and unload, so its slope isolates creep from the
     // models that happen to be resident.
@@ -95,16 +110,26 @@ Report analyze(const Config& cfg, const std::vector<Sample>& samples, const std:
     r.growth_per_hour = slope(xt, y) * 3600.0;
     r.retention = r.peak > r.baseline ? double(r.final_ - r.baseline) / double(r.peak - r.baseline) : 0;
 
+    // Models that load and unload during the run (random keep-alives, evictions) move RssAnon by their whole size,
+    // so its slope says which models were resident when, not whether memory creeps: on berth the verdict then
+    // judges RssAnon net of the ledger, with the robust slope (a sample caught mid-load, the ledger counted
+    // before the pages are touched, is an outlier there).
+    r.judged_net_of_ledger = ledger_max > ledger_min && xu.size() >= 2;
+    r.judged_growth_per_1k_requests = r.judged_net_of_ledger ? robust_slope(xu, yu) * 1000.0 : r.growth_per_1k_requests;
+
     const double mib = 1024.0 * 1024.0;
-    bool growth_ok = r.growth_per_1k_requests < 1.0 * mib;
-    bool retention_ok = r.retention < 0.05;
-    bool errors_ok = r.requests > 0 && r.errors * 100 <= r.requests;  // at most 1 % failed requests
+    const bool growth_ok = r.judged_growth_per_1k_requests < 1.0 * mib;
+    // Retention: a share of what the run added, or 1 MiB at most, so that small models (a peak a few MiB above
+    // the baseline) are not failed for the allocator's few hundred KiB.
+    const bool retention_ok = r.retention < 0.05 || std::llabs(r.final_ - r.baseline) <= int64_t(mib);
+    const bool errors_ok = r.requests > 0 && r.errors * 100 <= r.requests;  // at most 1 % failed requests
     r.pass = growth_ok && retention_ok && errors_ok;
     r.verdict = string_printf(
-        "%s: growth %.3f MiB per 1,000 requests (limit 1), retention %.1f %% (limit 5), "
-        "%lld of %lld requests failed",
-        r.pass ? "PASS" : "FAIL", r.growth_per_1k_requests / mib, r.retention * 100, (long long)r.errors,
-        (long long)r.requests);
+        "%s: growth %.3f MiB per 1,000 requests (%s; limit 1), after the final unload %+.2f MiB, retention %.1f %% "
+        "(limits 1 MiB or 5 %%), %lld of %lld requests failed",
+        r.pass ? "PASS" : "FAIL", r.judged_growth_per_1k_requests / mib,
+        r.judged_net_of_ledger ? "RssAnon net of the ledger, models loaded and unloaded" : "RssAnon",
+        double(r.final_ - r.baseline) / mib, r.retention * 100, (long long)r.errors, (long long)r.requests);
     return r;
 }
 
@@ -169,6 +194,8 @@ std::string report_json(const Report& r) {
                    {"steady_range_bytes", r.steady_max - r.steady_min},
                    {"unaccounted_growth_bytes_per_1k_requests", r.unaccounted_growth_per_1k_requests},
                    {"retention", r.retention},
+                   {"judged_growth_bytes_per_1k_requests", r.judged_growth_per_1k_requests},
+                   {"judged_metric", r.judged_net_of_ledger ? "RssAnon minus the ledger" : "RssAnon"},
                    {"unaccounted_max_bytes", r.unaccounted_max}};
     j["process"] = {{"threads_baseline", r.threads_baseline},
                     {"threads_final", r.threads_final},
