@@ -29,6 +29,14 @@ Sample mem(int64_t rss_anon) {
     return s;
 }
 
+// Sample i of a run: taken at second i, after 20 requests per second.
+Sample at_second(int i) {
+    Sample s;
+    s.t_s = i;
+    s.requests = i * 20;
+    return s;
+}
+
 std::vector<RequestRecord> ok_requests(int n) {
     std::vector<RequestRecord> r;
     r.resize(size_t(n));
@@ -41,9 +49,7 @@ TEST(Soak, FlatMemoryPassesAndGrowthFails) {
     const int64_t mib = 1 << 20;
     std::vector<Sample> flat, growing;
     for (int i = 0; i <= 100; i++) {
-        Sample s;
-        s.t_s = i;
-        s.requests = i * 20;
+        Sample s = at_second(i);
         s.rss_anon = 500 * mib + (i % 2) * 64 * 1024;  // jitter, no trend
         flat.push_back(s);
         s.rss_anon = 500 * mib + int64_t(i) * 20 * 2 * mib / 1000;  // 2 MiB per 1,000 requests
@@ -70,9 +76,7 @@ TEST(Soak, ChurnIsJudgedNetOfTheLedger) {
     const int64_t mib = 1 << 20;
     std::vector<Sample> churn, creep;
     for (int i = 0; i <= 100; i++) {
-        Sample s;
-        s.t_s = i;
-        s.requests = i * 20;
+        Sample s = at_second(i);
         // Resident models more often late in the run than early: RssAnon's own slope is steep.
         s.ledger = ((i * 7919) % 100 < 30 + i / 2 ? 10 : 2) * mib;
         s.unaccounted = 6 * mib + (i % 3) * 100 * 1024;
@@ -112,9 +116,7 @@ TEST(Soak, DeviceFiguresFromTheSamples) {
     const int64_t mib = 1 << 20;
     std::vector<Sample> samples;
     for (int i = 0; i <= 100; i++) {
-        Sample s;
-        s.t_s = i;
-        s.requests = i * 20;
+        Sample s = at_second(i);
         s.device_used = i < 10 ? int64_t(i) * mib : 30 * mib;  // loads during warm-up, then flat
         s.device_ledger = s.device_used + (i == 5 ? mib : 0);  // a load caught between ledger and allocation
         s.device_allocations = i < 10 ? i : 10;

@@ -120,15 +120,24 @@ void pv_tile(float* o, int64_t o_stride, const float* p, int64_t p_stride, V v, 
 
 template <class V>
 using PvTile = void (*)(float*, int64_t, const float*, int64_t, V, int, int, const float*);
+// Up to 4 zmm columns for up to 4 rows, up to 2 for 5-8 rows (pv_cols(rows)): at most 16 accumulators. The tiles
+// the dispatch never takes are not instantiated.
+template <class V, int NR, int NV>
+constexpr PvTile<V> pv_fn() {
+    if constexpr (NR > 4 && NV > 2)
+        return nullptr;
+    else
+        return pv_tile<NR, NV, V>;
+}
 template <class V, int NR>
-constexpr PvTile<V> pv_cols[4] = {pv_tile<NR, 1, V>, pv_tile<NR, 2, V>, pv_tile<NR, 3, V>, pv_tile<NR, 4, V>};
-// [rows − 1][zmm columns − 1]: 4 rows × 4 columns from converted rows; up to 8 rows × 2 columns (or 4 × 4) from
-// the cache.
-constexpr const PvTile<VConverted>* pv_converted[4] = {pv_cols<VConverted, 1>, pv_cols<VConverted, 2>,
-                                                       pv_cols<VConverted, 3>, pv_cols<VConverted, 4>};
-constexpr const PvTile<VCacheF16>* pv_cache[8] = {pv_cols<VCacheF16, 1>, pv_cols<VCacheF16, 2>, pv_cols<VCacheF16, 3>,
-                                                  pv_cols<VCacheF16, 4>, pv_cols<VCacheF16, 5>, pv_cols<VCacheF16, 6>,
-                                                  pv_cols<VCacheF16, 7>, pv_cols<VCacheF16, 8>};
+constexpr PvTile<V> pv_cols_of[4] = {pv_fn<V, NR, 1>(), pv_fn<V, NR, 2>(), pv_fn<V, NR, 3>(), pv_fn<V, NR, 4>()};
+constexpr int pv_cols(int rows) { return rows > 4 ? 2 : 4; }
+// [rows − 1][zmm columns − 1]: 4 rows × 4 columns from converted rows; up to 8 rows from the cache.
+constexpr const PvTile<VConverted>* pv_converted[4] = {pv_cols_of<VConverted, 1>, pv_cols_of<VConverted, 2>,
+                                                       pv_cols_of<VConverted, 3>, pv_cols_of<VConverted, 4>};
+constexpr const PvTile<VCacheF16>* pv_cache[8] = {
+    pv_cols_of<VCacheF16, 1>, pv_cols_of<VCacheF16, 2>, pv_cols_of<VCacheF16, 3>, pv_cols_of<VCacheF16, 4>,
+    pv_cols_of<VCacheF16, 5>, pv_cols_of<VCacheF16, 6>, pv_cols_of<VCacheF16, 7>, pv_cols_of<VCacheF16, 8>};
 
 }  // namespace
 
@@ -260,7 +269,7 @@ void attention_rows_avx512(const float* q, int64_t q_stride, int n_tok, int grou
         // o[r] = alpha[r] · o[r] + Σ_k p[r][k] · V[k], a tile of rows × columns of the output in registers.
         if (v_direct) {
             const VCacheF16 v{at, kv.v_offset};
-            const int cols = rows > 4 ? 2 : 4;
+            const int cols = pv_cols(rows);
             for (int i0 = 0; i0 < d; i0 += 16 * cols)
                 pv_cache[rows - 1][std::min(cols, (d - i0) / 16) - 1](st.o, d, sc, sbk, v, i0, n, alpha);
         } else {

@@ -6,13 +6,13 @@
 
 namespace berth::kern {
 
+// One 64-byte line into L1.
+static inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+
 // Every 64-byte line of [p, p + bytes) into L1.
 static inline void prefetch_lines(const void* p, size_t bytes) {
     const char* a = static_cast<const char*>(p);
-    for (size_t o = 0; o < bytes; o += 64) asm volatile("prefetcht0 %0" : : "m"(*(a + o)));
+    for (size_t o = 0; o < bytes; o += 64) prefetch_line(a + o);
 }
-
-// One 64-byte line into L1.
-static inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
 
 }  // namespace berth::kern
