@@ -21,52 +21,96 @@ namespace {
 
 constexpr int kMaxTokens = 16;  // tokens per pass over a group's blocks (accumulators stay in registers)
 
-template <int NT, bool Q4>
-void tile_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64_t nb, float* y, int64_t ldy) {
+// Streams of groups per pass (walk_group_streams, matmul_impl.h): 4 for one or two tokens, 2 for 3-4, where
+// S · NT accumulators stay in registers. berth_bench_matmul q4_0_r16 2048 5632 1 5 2 150 (1.6 GB, from DRAM,
+// 2 threads, Intel Xeon, 33-34 GB/s measured), alternating: one stream per thread 26.8-27.3 GB/s, 2 streams
+// 27-29.8, 3 streams 27.6-30.8, 4 streams 29.6-31.0; 2 tokens 25-26 -> 28-29 (4 streams); 4 tokens 22-24 ->
+// 26-27 (2 streams; 4 measured 24.6-25.7); 8 tokens no better with 2. Q8_0: 31-32 -> 30-33. In cache
+// (2048 x 2048, one copy) Q4_0 stays at 82-87. Why (no hardware counters on that VM to show it): each core must
+// hold about 17 GB/s; software prefetch alone measured 19-20 GB/s for the K-quants against 25-27 with the
+// hardware prefetchers, which track each stream within a 4 KiB page, so several streams keep more lines in
+// flight across the page crossings of any one.
+constexpr int streams_for(int nt) { return nt <= 2 ? 4 : nt <= 4 ? 2 : 1; }
+
+// One 32-block of S groups (blk[s]) against NT tokens' records: per token and group, 8 vpdpbusd against broadcast
+// activation dwords, started from the record's offset term, then one conversion, one scale multiply and one fma.
+template <int NT, int S, bool Q4>
+void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_stride, int64_t nb, float* const* y,
+              int64_t ldy) {
     constexpr size_t kBlockBytes = Q4 ? kRepackRows * sizeof(BlockQ4_0) : kRepackRows * sizeof(BlockQ8_0);
     constexpr size_t kOffset = Q4 ? kR16OffsetQ4 : kR16OffsetQ8;
     constexpr size_t kPrefetch = 4096;
     const bool pf = kernel_prefetch(NT == 1);
-    __m512 acc[NT];
-    for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
+    __m512 acc[S][NT];
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++) acc[s][k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t* blk = group + size_t(b) * kBlockBytes;
-        if (pf) prefetch_lines(blk + kPrefetch, kBlockBytes);  // kernel_prefetch() (kernels.h)
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
-        const uint8_t* q = blk + kRepackRows * sizeof(fp16_t);
-        __m512i w[8];
-        if constexpr (Q4) {
-            const __m512i m4 = _mm512_set1_epi8(0x0F);
-            for (int j = 0; j < 4; j++) {
-                const __m512i v = _mm512_loadu_si512(q + 64 * j);
-                w[j] = _mm512_and_si512(v, m4);
-                w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            }
-        } else {
-            for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512(q + 64 * j);
-        }
         const uint8_t* r = rec + size_t(b) * kR16RecordBytes;
-        for (int k = 0; k < NT; k++) {
-            const uint8_t* x = r + k * rec_stride;
-            // Two chains of 4, so one token alone (decode) does not wait on vpdpbusd's latency 8 times.
-            __m512i s0 = _mm512_set1_epi32(load_i32(x + kOffset)), s1 = _mm512_setzero_si512();
-            for (int j = 0; j < 8; j += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
-                s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(x + 4 * j + 4)));
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            const uint8_t* blk = groups[s] + size_t(b) * kBlockBytes;
+            if (pf) prefetch_lines(blk + kPrefetch, kBlockBytes);  // kernel_prefetch() (kernels.h)
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+            const uint8_t* q = blk + kRepackRows * sizeof(fp16_t);
+            __m512i w[8];
+            if constexpr (Q4) {
+                const __m512i m4 = _mm512_set1_epi8(0x0F);
+                for (int j = 0; j < 4; j++) {
+                    const __m512i v = _mm512_loadu_si512(q + 64 * j);
+                    w[j] = _mm512_and_si512(v, m4);
+                    w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                }
+            } else {
+                for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512(q + 64 * j);
             }
-            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(load_f32(x + kR16OffsetD)));
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[k]);
+            for (int k = 0; k < NT; k++) {
+                const uint8_t* x = r + k * rec_stride;
+                // Two chains of 4, so one token alone (decode) does not wait on vpdpbusd's latency 8 times.
+                __m512i s0 = _mm512_set1_epi32(load_i32(x + kOffset)), s1 = _mm512_setzero_si512();
+                for (int j = 0; j < 8; j += 2) {
+                    s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
+                    s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(x + 4 * j + 4)));
+                }
+                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(load_f32(x + kR16OffsetD)));
+                acc[s][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[s][k]);
+            }
         }
     }
-    for (int k = 0; k < NT; k++) _mm512_storeu_ps(y + k * ldy, acc[k]);
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++) _mm512_storeu_ps(y[s] + k * ldy, acc[s][k]);
+}
+
+// tile_r16 for n (1 .. S) streams.
+template <int NT, bool Q4, int S>
+static inline void tile_s(int n, const uint8_t* const* groups, const uint8_t* rec, size_t stride, int64_t nb,
+                          float* const* y, int64_t ldy) {
+    if constexpr (S > 0) {
+        if (n == S) return tile_r16<NT, S, Q4>(groups, rec, stride, nb, y, ldy);
+        tile_s<NT, Q4, S - 1>(n, groups, rec, stride, nb, y, ldy);
+    }
+}
+
+// The groups of rows [r0, r1) against NT tokens (records at rec, outputs at y), in streams_for(NT) streams.
+template <int NT, bool Q4>
+void pass_r16(const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, float* y, int64_t nb) {
+    constexpr int S = streams_for(NT);
+    walk_group_streams<S>(r0, r1, [&](const int64_t* rows, int n) {
+        const uint8_t* groups[S];
+        float* ys[S];
+        for (int s = 0; s < n; s++) {
+            groups[s] = t.w + rows[s] * t.w_row_bytes;
+            ys[s] = y + rows[s];
+        }
+        tile_s<NT, Q4, S>(n, groups, rec, t.xr_row_bytes, nb, ys, t.ldy);
+    });
 }
 
 template <bool Q4, int NT>
-static inline void tile_n(int nt, const uint8_t* group, const uint8_t* rec, size_t stride, int64_t nb, float* y,
-                          int64_t ldy) {
+static inline void pass_n(int nt, const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, float* y,
+                          int64_t nb) {
     if constexpr (NT > 0) {
-        if (nt == NT) return tile_r16<NT, Q4>(group, rec, stride, nb, y, ldy);
-        tile_n<Q4, NT - 1>(nt, group, rec, stride, nb, y, ldy);
+        if (nt == NT) return pass_r16<NT, Q4>(t, r0, r1, rec, y, nb);
+        pass_n<Q4, NT - 1>(nt, t, r0, r1, rec, y, nb);
     }
 }
 
@@ -77,9 +121,7 @@ void rows_r16_512(const MatmulTask& t, int64_t r0, int64_t r1) {
     const int64_t nb = t.n_cols / QK8_0;
     for (int64_t k0 = 0; k0 < t.n_tokens; k0 += kMaxTokens) {
         const int nt = int(std::min<int64_t>(kMaxTokens, t.n_tokens - k0));
-        for (int64_t g = r0; g < r1; g += kRepackRows)
-            tile_n<Q4, kMaxTokens>(nt, t.w + g * t.w_row_bytes, t.xr + k0 * t.xr_row_bytes, t.xr_row_bytes, nb,
-                                   t.y + k0 * t.ldy + g, t.ldy);
+        pass_n<Q4, kMaxTokens>(nt, t, r0, r1, t.xr + k0 * t.xr_row_bytes, t.y + k0 * t.ldy, nb);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/matmul_impl.h"
 #include "kernels/matrix_test_util.h"
 
 namespace berth {
@@ -37,6 +38,53 @@ TEST(MatmulR16, ThreadCountsAndLargeMatrices) {
         check_matmul(DType::Q4_0, 160, 2048, 5, pool, true);
         check_matmul(DType::Q4_K, 320, 2048, 3, pool, true);
         check_matmul(DType::Q6_K, 160, 2048, 2, pool, true);
+    }
+}
+
+// walk_group_streams: every group of the range once, each stream's groups in order, at most S per call, and
+// all S streams while every stream has groups left.
+template <int S>
+void check_streams(int64_t groups) {
+    std::vector<int> seen(size_t(groups), 0);
+    std::vector<int64_t> last(S, -1);
+    int64_t calls = 0;
+    const int64_t r0 = 32;
+    kern::walk_group_streams<S>(r0, r0 + groups * kRepackRows, [&](const int64_t* rows, int n) {
+        ASSERT_GE(n, 1);
+        ASSERT_LE(n, S);
+        if (calls < groups / S) { ASSERT_EQ(n, S) << "groups " << groups; }
+        for (int s = 0; s < n; s++) {
+            ASSERT_EQ((rows[s] - r0) % kRepackRows, 0);
+            const int64_t g = (rows[s] - r0) / kRepackRows;
+            ASSERT_TRUE(g >= 0 && g < groups);
+            seen[size_t(g)]++;
+            ASSERT_GT(g, last[size_t(s)]) << "stream " << s << " went back";
+            last[size_t(s)] = g;
+        }
+        calls++;
+    });
+    for (int64_t g = 0; g < groups; g++) EXPECT_EQ(seen[size_t(g)], 1) << "group " << g << " of " << groups;
+    EXPECT_EQ(calls, groups == 0 ? 0 : (groups + S - 1) / S);
+}
+
+TEST(MatmulR16, StreamsOfGroupsVisitEveryGroupOnce) {
+    for (int64_t groups = 0; groups <= 13; groups++) {
+        check_streams<1>(groups);
+        check_streams<2>(groups);
+        check_streams<3>(groups);
+        check_streams<4>(groups);
+    }
+}
+
+TEST(MatmulR16, ChunksOfSeveralStreamsWithARemainder) {
+    // One thread: 896 rows make chunks of 7 groups (matmul.cpp's chunk_rows), so the kernels walk 4 streams and
+    // then 3 (Q4_0, Q8_0 at one or two tokens), or 2 streams and then 1 (the K-quants, and 3-4 tokens).
+    ThreadPool pool(1);
+    for (int64_t n_tokens : {1, 2, 3, 4}) {
+        check_matmul(DType::Q4_0, 896, 256, n_tokens, pool, true);
+        check_matmul(DType::Q8_0, 896, 256, n_tokens, pool, true);
+        check_matmul(DType::Q4_K, 896, 256, n_tokens, pool, true);
+        check_matmul(DType::Q6_K, 896, 256, n_tokens, pool, true);
     }
 }
 

@@ -6,8 +6,10 @@
 // record, one conversion, one fma by d·scale_j and one fnmadd of dmin·min_j by the record's d·Σx_j; per token
 // and block one fma by the activations' d. That is 11 operations per 512 weights and token, like Q4_0_R16,
 // where the one-row K-record tiles spend about 18. Q6_K: the same with 16 scales and the 6-bit quants built
-// from ql and qh (tile_q6k_r16). Prefill-sized batches take the GEMM instead, whose panels unpack_panel_r16
-// fills straight from the groups (their lanes are the panel's layout: no transposition).
+// from ql and qh (tile_q6k_r16), its scales taken pair by pair from the block (q6_scale_pair). Decode-sized
+// batches walk two groups at once (streams_for). Prefill-sized batches take the GEMM instead, whose panels
+// unpack_panel_r16 fills straight from the groups (their lanes are the panel's layout: no transposition).
+//
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 headers (GCC bug 105593), as in matmul_avx512.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -59,8 +61,9 @@ constexpr size_t rec_at(int D) { return size_t(4 * (16 * (D % 4) + D / 4)); }
 // Q4_K: dword 8j + i, elements 32j + 4i .. +3 (sub-block j).
 constexpr size_t rec_dword(int j, int i) { return rec_at(8 * j + i); }
 
-template <int NT>
-void tile_q4k_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64_t nb, float* y, int64_t ldy) {
+template <int NT, int S>
+void tile_q4k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_stride, int64_t nb, float* const* y,
+                  int64_t ldy) {
     constexpr size_t kPrefetch = 4096;
     // As kernel_prefetch() says, an eighth of the block per sub-block. Issued all at once at the block's start, its
     // 36 lines stalled on the line-fill buffers: TinyLlama Q4_K_M at 8 streams measured 115-116 tok/s with that
@@ -70,52 +73,61 @@ void tile_q4k_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, i
     // burst had held one token to 55-64 GB/s, spread 74-78.
     const bool pf = kernel_prefetch(NT == 1);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    alignas(64) float fs[8][16], fm[8][16];
-    __m512 acc[NT];
-    for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
+    alignas(64) float fs[S][8][16], fm[S][8][16];
+    __m512 acc[S][NT];
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++) acc[s][k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t* blk = group + size_t(b) * kBlockBytes;
-        block_scales(blk, fs, fm);
-        const uint8_t* q = blk + kQuantOffset;
         const uint8_t* r = rec + size_t(b) * kKRecordBytes;
-        __m512 bsum[NT];  // Σ_j d·scale_j · Σ q·x of sub-block j, per token
+        for (int s = 0; s < S; s++) block_scales(groups[s] + size_t(b) * kBlockBytes, fs[s], fm[s]);
+        __m512 bsum[S][NT];  // Σ_j d·scale_j · Σ q·x of sub-block j, per stream and token
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
-            // The block 4 KiB ahead, an eighth per sub-block: its 36 lines at once stalled on the line-fill buffers.
-            if (pf) prefetch_lines(blk + kPrefetch + j * kBlockBytes / 8, kBlockBytes / 8);
-            // Sub-block j: the low (j even) or high nibbles of bytes 32(j/2) .. 32(j/2) + 31 of each row.
-            __m512i w[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) {
-                const __m512i v = _mm512_loadu_si512(q + 64 * (8 * (j / 2) + i));
-                w[i] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
-            }
-            const __m512 f = _mm512_load_ps(fs[j]), mf = _mm512_load_ps(fm[j]);
-            for (int k = 0; k < NT; k++) {
-                const uint8_t* x = r + k * rec_stride;
-                __m512i s0 = _mm512_setzero_si512();
-                if constexpr (NT <= 2) {  // two chains, so that one token does not wait on vpdpbusd's latency 8 times
-                    __m512i s1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
-                    for (int i = 0; i < 8; i += 2) {
-                        s0 = _mm512_dpbusd_epi32(s0, w[i], _mm512_set1_epi32(load_i32(x + rec_dword(j, i))));
-                        s1 = _mm512_dpbusd_epi32(s1, w[i + 1], _mm512_set1_epi32(load_i32(x + rec_dword(j, i + 1))));
-                    }
-                    s0 = _mm512_add_epi32(s0, s1);
-                } else {
+            for (int s = 0; s < S; s++) {
+                const uint8_t* blk = groups[s] + size_t(b) * kBlockBytes;
+                const uint8_t* q = blk + kQuantOffset;
+                // The block 4 KiB ahead, an eighth per sub-block: its 36 lines at once stalled on the line-fill
+                // buffers.
+                if (pf) prefetch_lines(blk + kPrefetch + j * kBlockBytes / 8, kBlockBytes / 8);
+                // Sub-block j: the low (j even) or high nibbles of bytes 32(j/2) .. 32(j/2) + 31 of each row.
+                __m512i w[8];
 #pragma GCC unroll 8
-                    for (int i = 0; i < 8; i++)
-                        s0 = _mm512_dpbusd_epi32(s0, w[i], _mm512_set1_epi32(load_i32(x + rec_dword(j, i))));
+                for (int i = 0; i < 8; i++) {
+                    const __m512i v = _mm512_loadu_si512(q + 64 * (8 * (j / 2) + i));
+                    w[i] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
                 }
-                const __m512 c = _mm512_cvtepi32_ps(s0);
-                bsum[k] = j == 0 ? _mm512_mul_ps(c, f) : _mm512_fmadd_ps(c, f, bsum[k]);
-                acc[k] = _mm512_fnmadd_ps(mf, _mm512_set1_ps(load_f32(x + kKRecOffsetSums + 4 * j)), acc[k]);
+                const __m512 f = _mm512_load_ps(fs[s][j]), mf = _mm512_load_ps(fm[s][j]);
+                for (int k = 0; k < NT; k++) {
+                    const uint8_t* x = r + k * rec_stride;
+                    __m512i s0 = _mm512_setzero_si512();
+                    if constexpr (NT <= 2) {  // two chains: one token does not wait on vpdpbusd's latency 8 times
+                        __m512i s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                        for (int i = 0; i < 8; i += 2) {
+                            s0 = _mm512_dpbusd_epi32(s0, w[i], _mm512_set1_epi32(load_i32(x + rec_dword(j, i))));
+                            s1 =
+                                _mm512_dpbusd_epi32(s1, w[i + 1], _mm512_set1_epi32(load_i32(x + rec_dword(j, i + 1))));
+                        }
+                        s0 = _mm512_add_epi32(s0, s1);
+                    } else {
+#pragma GCC unroll 8
+                        for (int i = 0; i < 8; i++)
+                            s0 = _mm512_dpbusd_epi32(s0, w[i], _mm512_set1_epi32(load_i32(x + rec_dword(j, i))));
+                    }
+                    const __m512 c = _mm512_cvtepi32_ps(s0);
+                    bsum[s][k] = j == 0 ? _mm512_mul_ps(c, f) : _mm512_fmadd_ps(c, f, bsum[s][k]);
+                    acc[s][k] = _mm512_fnmadd_ps(mf, _mm512_set1_ps(load_f32(x + kKRecOffsetSums + 4 * j)), acc[s][k]);
+                }
             }
         }
-        for (int k = 0; k < NT; k++)
-            acc[k] = _mm512_fmadd_ps(bsum[k], _mm512_set1_ps(load_f32(r + k * rec_stride + kKRecOffsetD)), acc[k]);
+        for (int s = 0; s < S; s++)
+            for (int k = 0; k < NT; k++)
+                acc[s][k] =
+                    _mm512_fmadd_ps(bsum[s][k], _mm512_set1_ps(load_f32(r + k * rec_stride + kKRecOffsetD)), acc[s][k]);
     }
-    for (int k = 0; k < NT; k++) _mm512_storeu_ps(y + k * ldy, acc[k]);
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++) _mm512_storeu_ps(y[s] + k * ldy, acc[s][k]);
 }
 
 // Q6_K_R16: per group and 256-block, the 16 fp16 d, then chunks 0-31 = ql dwords, 32-47 = qh dwords, 48-51 =
@@ -135,6 +147,15 @@ static inline void q6_scales(const uint8_t* blk, float (*fs)[16]) {
             _mm512_store_ps(fs[4 * c + k], _mm512_mul_ps(_mm512_cvtepi32_ps(sc), dv));
         }
     }
+}
+
+// d·scale of the 16 rows for sub-blocks 2hq and 2hq + 1 (bytes 2(hq % 2) and 2(hq % 2) + 1 of scale chunk hq / 2),
+// as q6_scales() gives them, for kernels that take them pair by pair.
+static inline void q6_scale_pair(const uint8_t* blk, int hq, __m512 dv, __m512* f0, __m512* f1) {
+    const __m512i v = _mm512_loadu_si512(blk + kQ6Chunks + 64 * (48 + hq / 2));
+    const int k = 2 * (hq % 2);
+    *f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24)), dv);
+    *f1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 16 - 8 * k), 24)), dv);
 }
 
 // The 6-bit quants (0..63) of elements 128h + 32q + 4i .. +3 of the 16 rows in w[i] (i < 8): the low (q < 2) or
@@ -161,58 +182,102 @@ static inline void q6_weights(const uint8_t* blk, int h, int q, __m512i* w) {
 // quants are q + 32), two conversions and two fmas by d·scale; per token and block one fma by the activations'
 // d. Prefetch as kernel_prefetch() says: unlike tile_q4k_r16, batches gain from it here (more bytes per weight;
 // TinyLlama Q6_K at 8 streams 79-101 tok/s with, 73-87 without, alternating, Intel Xeon).
-template <int NT>
-void tile_q6k_r16(const uint8_t* group, const uint8_t* rec, size_t rec_stride, int64_t nb, float* y, int64_t ldy) {
+template <int NT, int S>
+void tile_q6k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_stride, int64_t nb, float* const* y,
+                  int64_t ldy) {
     constexpr size_t kPrefetch = 4096;
     const bool pf = kernel_prefetch(NT == 1);
-    alignas(64) float fs[16][16];
-    __m512 acc[NT];
-    for (int k = 0; k < NT; k++) acc[k] = _mm512_setzero_ps();
+    __m512 acc[S][NT];
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++) acc[s][k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t* blk = group + size_t(b) * kQ6BlockBytes;
-        q6_scales(blk, fs);
         const uint8_t* r = rec + size_t(b) * kKRecordBytes;
-        __m512 bsum[NT];
+        __m512 dv[S];
+        for (int s = 0; s < S; s++)
+            dv[s] = _mm512_cvtph_ps(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(groups[s] + size_t(b) * kQ6BlockBytes)));
+        __m512 bsum[S][NT];
 #pragma GCC unroll 8
         for (int hq = 0; hq < 8; hq++) {
             const int h = hq / 4, q = hq % 4, s0 = 8 * h + 2 * q;
-            // As in tile_q4k_r16 (in cache, 2048 x 2048, one token: 49-63 GB/s as a burst, 85-88 spread).
-            if (pf) prefetch_lines(blk + kPrefetch + hq * kQ6BlockBytes / 8, kQ6BlockBytes / 8);
-            __m512i w[8];
-            q6_weights(blk, h, q, w);
-            const __m512 f0 = _mm512_load_ps(fs[s0]), f1 = _mm512_load_ps(fs[s0 + 1]);
-            for (int k = 0; k < NT; k++) {
-                const uint8_t* x = r + k * rec_stride;
-                __m512i a0 = _mm512_set1_epi32(load_i32(x + kKRecOffsetBias + 4 * s0));
-                __m512i a1 = _mm512_set1_epi32(load_i32(x + kKRecOffsetBias + 4 * (s0 + 1)));
 #pragma GCC unroll 4
-                for (int i = 0; i < 4; i++) {
-                    a0 = _mm512_dpbusd_epi32(a0, w[i], _mm512_set1_epi32(load_i32(x + rec_at(32 * h + 8 * q + i))));
-                    a1 = _mm512_dpbusd_epi32(a1, w[i + 4],
-                                             _mm512_set1_epi32(load_i32(x + rec_at(32 * h + 8 * q + i + 4))));
+            for (int s = 0; s < S; s++) {
+                const uint8_t* blk = groups[s] + size_t(b) * kQ6BlockBytes;
+                // As in tile_q4k_r16 (in cache, 2048 x 2048, one token: 49-63 GB/s as a burst, 85-88 spread).
+                if (pf) prefetch_lines(blk + kPrefetch + hq * kQ6BlockBytes / 8, kQ6BlockBytes / 8);
+                __m512i w[8];
+                q6_weights(blk, h, q, w);
+                __m512 f0, f1;
+                q6_scale_pair(blk, hq, dv[s], &f0, &f1);
+                for (int k = 0; k < NT; k++) {
+                    const uint8_t* x = r + k * rec_stride;
+                    __m512i a0 = _mm512_set1_epi32(load_i32(x + kKRecOffsetBias + 4 * s0));
+                    __m512i a1 = _mm512_set1_epi32(load_i32(x + kKRecOffsetBias + 4 * (s0 + 1)));
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; i++) {
+                        a0 = _mm512_dpbusd_epi32(a0, w[i], _mm512_set1_epi32(load_i32(x + rec_at(32 * h + 8 * q + i))));
+                        a1 = _mm512_dpbusd_epi32(a1, w[i + 4],
+                                                 _mm512_set1_epi32(load_i32(x + rec_at(32 * h + 8 * q + i + 4))));
+                    }
+                    const __m512 c0 = _mm512_cvtepi32_ps(a0);
+                    bsum[s][k] = hq == 0 ? _mm512_mul_ps(c0, f0) : _mm512_fmadd_ps(c0, f0, bsum[s][k]);
+                    bsum[s][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), f1, bsum[s][k]);
                 }
-                const __m512 c0 = _mm512_cvtepi32_ps(a0);
-                bsum[k] = hq == 0 ? _mm512_mul_ps(c0, f0) : _mm512_fmadd_ps(c0, f0, bsum[k]);
-                bsum[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), f1, bsum[k]);
             }
         }
-        for (int k = 0; k < NT; k++)
-            acc[k] = _mm512_fmadd_ps(bsum[k], _mm512_set1_ps(load_f32(r + k * rec_stride + kKRecOffsetD)), acc[k]);
+        for (int s = 0; s < S; s++)
+            for (int k = 0; k < NT; k++)
+                acc[s][k] =
+                    _mm512_fmadd_ps(bsum[s][k], _mm512_set1_ps(load_f32(r + k * rec_stride + kKRecOffsetD)), acc[s][k]);
     }
-    for (int k = 0; k < NT; k++) _mm512_storeu_ps(y + k * ldy, acc[k]);
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++) _mm512_storeu_ps(y[s] + k * ldy, acc[s][k]);
+}
+
+// Streams of groups per pass (walk_group_streams, matmul_impl.h; why in matmul_r16_avx512.cpp), interleaved
+// sub-block by sub-block: block by block (2.3-3.4 KB at a time) measured no better than one stream.
+// berth_bench_matmul TYPE 2048 5632 TOKENS 5 2 150 (from DRAM, 2 threads, Intel Xeon), medians of 3-5
+// alternating runs, GB/s, one stream -> two: Q4_K 24.1 -> 27.6 (4 streams 28.2), Q6_K 25.0 -> 28.9 (27.5);
+// 2 tokens Q4_K 24.9 -> 27.8, Q6_K 23.2 -> 23.9; 4 tokens Q4_K 25.4 -> 27.1, Q6_K 22.2 -> 26.8. In cache (2048 x
+// 2048) 4 streams cost the K-quants more than the Q4_0 kernel (Q6_K 76 -> 61, Q4_K 78 -> 68), two streams less
+// (Q6_K 75, Q4_K 69): two it is.
+constexpr int streams_for(int nt) { return nt <= 4 ? 2 : 1; }
+
+template <bool Q6, int NT, int S>
+static inline void tile_s(int n, const uint8_t* const* groups, const uint8_t* rec, size_t stride, int64_t nb,
+                          float* const* y, int64_t ldy) {
+    if constexpr (S > 0) {
+        if (n == S) {
+            if constexpr (Q6)
+                return tile_q6k_r16<NT, S>(groups, rec, stride, nb, y, ldy);
+            else
+                return tile_q4k_r16<NT, S>(groups, rec, stride, nb, y, ldy);
+        }
+        tile_s<Q6, NT, S - 1>(n, groups, rec, stride, nb, y, ldy);
+    }
+}
+
+// The groups of rows [r0, r1) against NT tokens (K records at rec, outputs at y), in streams_for(NT) streams.
+template <bool Q6, int NT>
+void pass_k_r16(const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, size_t rec_row, float* y, int64_t nb) {
+    constexpr int S = streams_for(NT);
+    walk_group_streams<S>(r0, r1, [&](const int64_t* rows, int n) {
+        const uint8_t* groups[S];
+        float* ys[S];
+        for (int s = 0; s < n; s++) {
+            groups[s] = t.w + rows[s] * t.w_row_bytes;
+            ys[s] = y + rows[s];
+        }
+        tile_s<Q6, NT, S>(n, groups, rec, rec_row, nb, ys, t.ldy);
+    });
 }
 
 template <bool Q6, int NT>
-static inline void tile_n(int nt, const uint8_t* group, const uint8_t* rec, size_t stride, int64_t nb, float* y,
-                          int64_t ldy) {
+static inline void pass_n(int nt, const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, size_t rec_row,
+                          float* y, int64_t nb) {
     if constexpr (NT > 0) {
-        if (nt == NT) {
-            if constexpr (Q6)
-                return tile_q6k_r16<NT>(group, rec, stride, nb, y, ldy);
-            else
-                return tile_q4k_r16<NT>(group, rec, stride, nb, y, ldy);
-        }
-        tile_n<Q6, NT - 1>(nt, group, rec, stride, nb, y, ldy);
+        if (nt == NT) return pass_k_r16<Q6, NT>(t, r0, r1, rec, rec_row, y, nb);
+        pass_n<Q6, NT - 1>(nt, t, r0, r1, rec, rec_row, y, nb);
     }
 }
 
@@ -223,9 +288,7 @@ void rows_k_r16_512(const MatmulTask& t, int64_t r0, int64_t r1) {
     const size_t rec_row = size_t(nb) * kKRecordBytes;
     for (int64_t k0 = 0; k0 < t.n_tokens; k0 += kMaxTokens) {
         const int nt = int(std::min<int64_t>(kMaxTokens, t.n_tokens - k0));
-        for (int64_t g = r0; g < r1; g += kRepackRows)
-            tile_n<Q6, kMaxTokens>(nt, t.w + g * t.w_row_bytes, t.xkr + k0 * rec_row, rec_row, nb, t.y + k0 * t.ldy + g,
-                                   t.ldy);
+        pass_n<Q6, kMaxTokens>(nt, t, r0, r1, t.xkr + k0 * rec_row, rec_row, t.y + k0 * t.ldy, nb);
     }
 }
 
