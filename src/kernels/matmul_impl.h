@@ -95,19 +95,24 @@ inline float load_f32(const uint8_t* p) {
 constexpr size_t kR16OffsetD = 32, kR16OffsetQ4 = 36, kR16OffsetQ8 = 40;
 inline size_t r16_row_bytes(int64_t n_cols) { return size_t(n_cols / 32) * kR16RecordBytes; }
 void make_r16_records(const void* blocks, int64_t n_cols, uint8_t* out);
-// The avx512 kernels of repacked weights walk the groups of rows [r0, r1) as up to S streams: stream s owns a
-// contiguous run of groups, and one call of tile(rows, n) takes the next group of each of the n streams still
-// running (rows: their first rows), so that the kernel reads n places of the matrix block by block. One
-// stream per core held decode to 76-79 % of the measured bandwidth on the Intel Xeon (matmul_r16_avx512.cpp).
+// The avx512 kernels of repacked weights walk the groups of rows [r0, r1) of t as up to S streams: stream s owns
+// a contiguous run of groups, and one call of tile(groups, ys, n) takes the next group of each of the n streams
+// still running (groups: their first bytes; ys: their outputs for the first token, from y), so that the kernel
+// reads n places of the matrix block by block. One stream per core held decode to 76-79 % of the measured
+// bandwidth on the Intel Xeon (matmul_r16_avx512.cpp).
 template <int S, typename F>
-inline void walk_group_streams(int64_t r0, int64_t r1, F&& tile) {
+inline void walk_group_streams(const MatmulTask& t, int64_t r0, int64_t r1, float* y, F&& tile) {
     const int64_t ng = (r1 - r0) / kRepackRows, q = ng / S, rem = ng % S;
-    int64_t rows[S];
+    const uint8_t* groups[S];
+    float* ys[S];
     for (int64_t i = 0; i <= q; i++) {
         int n = 0;
-        for (int s = 0; s < S && (i < q || s < rem); s++)
-            rows[n++] = r0 + (s * q + std::min<int64_t>(s, rem) + i) * kRepackRows;
-        if (n > 0) tile(rows, n);
+        for (int s = 0; s < S && (i < q || s < rem); s++, n++) {
+            const int64_t row = r0 + (s * q + std::min<int64_t>(s, rem) + i) * kRepackRows;
+            groups[n] = t.w + row * t.w_row_bytes;
+            ys[n] = y + row;
+        }
+        if (n > 0) tile(groups, ys, n);
     }
 }
 RowsFn rows_kernel_r16_scalar(DType wtype);

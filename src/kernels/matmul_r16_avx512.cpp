@@ -94,13 +94,7 @@ static inline void tile_s(int n, const uint8_t* const* groups, const uint8_t* re
 template <int NT, bool Q4>
 void pass_r16(const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, float* y, int64_t nb) {
     constexpr int S = streams_for(NT);
-    walk_group_streams<S>(r0, r1, [&](const int64_t* rows, int n) {
-        const uint8_t* groups[S];
-        float* ys[S];
-        for (int s = 0; s < n; s++) {
-            groups[s] = t.w + rows[s] * t.w_row_bytes;
-            ys[s] = y + rows[s];
-        }
+    walk_group_streams<S>(t, r0, r1, y, [&](const uint8_t* const* groups, float* const* ys, int n) {
         tile_s<NT, Q4, S>(n, groups, rec, t.xr_row_bytes, nb, ys, t.ldy);
     });
 }

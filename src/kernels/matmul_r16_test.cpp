@@ -42,28 +42,38 @@ TEST(MatmulR16, ThreadCountsAndLargeMatrices) {
 }
 
 // walk_group_streams: every group of the range once, each stream's groups in order, at most S per call, and
-// all S streams while every stream has groups left.
+// all S streams while every stream has groups left; the outputs at the groups' rows.
 template <int S>
 void check_streams(int64_t groups) {
     std::vector<int> seen(size_t(groups), 0);
     std::vector<int64_t> last(S, -1);
     int64_t calls = 0;
     const int64_t r0 = 32;
-    kern::walk_group_streams<S>(r0, r0 + groups * kRepackRows, [&](const int64_t* rows, int n) {
+    const int64_t r1 = r0 + groups * kRepackRows;
+    std::vector<uint8_t> wbuf(static_cast<size_t>(r1) * 3);
+    std::vector<float> ybuf(static_cast<size_t>(r1));
+    const uint8_t* w = wbuf.data();
+    float* y = ybuf.data();
+    kern::MatmulTask t{};
+    t.w = w;
+    t.w_row_bytes = 3;
+    kern::walk_group_streams<S>(t, r0, r1, y, [&](const uint8_t* const* g, float* const* ys, int n) {
         ASSERT_GE(n, 1);
         ASSERT_LE(n, S);
         if (calls < groups / S) { ASSERT_EQ(n, S) << "groups " << groups; }
         for (int s = 0; s < n; s++) {
-            ASSERT_EQ((rows[s] - r0) % kRepackRows, 0);
-            const int64_t g = (rows[s] - r0) / kRepackRows;
-            ASSERT_TRUE(g >= 0 && g < groups);
-            seen[size_t(g)]++;
-            ASSERT_GT(g, last[size_t(s)]) << "stream " << s << " went back";
-            last[size_t(s)] = g;
+            const int64_t row = (g[s] - w) / 3;
+            ASSERT_EQ(ys[s] - y, row);
+            ASSERT_EQ((row - r0) % kRepackRows, 0);
+            const int64_t gi = (row - r0) / kRepackRows;
+            ASSERT_TRUE(gi >= 0 && gi < groups);
+            seen[size_t(gi)]++;
+            ASSERT_GT(gi, last[size_t(s)]) << "stream " << s << " went back";
+            last[size_t(s)] = gi;
         }
         calls++;
     });
-    for (int64_t g = 0; g < groups; g++) EXPECT_EQ(seen[size_t(g)], 1) << "group " << g << " of " << groups;
+    for (int64_t gi = 0; gi < groups; gi++) EXPECT_EQ(seen[size_t(gi)], 1) << "group " << gi << " of " << groups;
     EXPECT_EQ(calls, groups == 0 ? 0 : (groups + S - 1) / S);
 }
 

@@ -56,6 +56,21 @@ static inline void block_scales(const uint8_t* blk, float (*fs)[16], float (*fm)
     }
 }
 
+// The end of a 256-block: each stream's and token's block sum times the token's d, into its accumulator.
+template <int S, int NT>
+static inline void end_block(__m512 (&acc)[S][NT], const __m512 (&bsum)[S][NT], const uint8_t* r, size_t rec_stride) {
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++)
+            acc[s][k] =
+                _mm512_fmadd_ps(bsum[s][k], _mm512_set1_ps(load_f32(r + k * rec_stride + kKRecOffsetD)), acc[s][k]);
+}
+
+template <int S, int NT>
+static inline void store_acc(const __m512 (&acc)[S][NT], float* const* y, int64_t ldy) {
+    for (int s = 0; s < S; s++)
+        for (int k = 0; k < NT; k++) _mm512_storeu_ps(y[s] + k * ldy, acc[s][k]);
+}
+
 // Record byte of activation dword D (elements 4D .. 4D + 3): the K record keeps it at dword 16(D % 4) + D / 4.
 constexpr size_t rec_at(int D) { return size_t(4 * (16 * (D % 4) + D / 4)); }
 // Q4_K: dword 8j + i, elements 32j + 4i .. +3 (sub-block j).
@@ -121,13 +136,9 @@ void tile_q4k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
                 }
             }
         }
-        for (int s = 0; s < S; s++)
-            for (int k = 0; k < NT; k++)
-                acc[s][k] =
-                    _mm512_fmadd_ps(bsum[s][k], _mm512_set1_ps(load_f32(r + k * rec_stride + kKRecOffsetD)), acc[s][k]);
+        end_block<S, NT>(acc, bsum, r, rec_stride);
     }
-    for (int s = 0; s < S; s++)
-        for (int k = 0; k < NT; k++) _mm512_storeu_ps(y[s] + k * ldy, acc[s][k]);
+    store_acc<S, NT>(acc, y, ldy);
 }
 
 // Q6_K_R16: per group and 256-block, the 16 fp16 d, then chunks 0-31 = ql dwords, 32-47 = qh dwords, 48-51 =
@@ -225,13 +236,9 @@ void tile_q6k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
                 }
             }
         }
-        for (int s = 0; s < S; s++)
-            for (int k = 0; k < NT; k++)
-                acc[s][k] =
-                    _mm512_fmadd_ps(bsum[s][k], _mm512_set1_ps(load_f32(r + k * rec_stride + kKRecOffsetD)), acc[s][k]);
+        end_block<S, NT>(acc, bsum, r, rec_stride);
     }
-    for (int s = 0; s < S; s++)
-        for (int k = 0; k < NT; k++) _mm512_storeu_ps(y[s] + k * ldy, acc[s][k]);
+    store_acc<S, NT>(acc, y, ldy);
 }
 
 // Streams of groups per pass (walk_group_streams, matmul_impl.h; why in matmul_r16_avx512.cpp), interleaved
@@ -261,13 +268,7 @@ static inline void tile_s(int n, const uint8_t* const* groups, const uint8_t* re
 template <bool Q6, int NT>
 void pass_k_r16(const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, size_t rec_row, float* y, int64_t nb) {
     constexpr int S = streams_for(NT);
-    walk_group_streams<S>(r0, r1, [&](const int64_t* rows, int n) {
-        const uint8_t* groups[S];
-        float* ys[S];
-        for (int s = 0; s < n; s++) {
-            groups[s] = t.w + rows[s] * t.w_row_bytes;
-            ys[s] = y + rows[s];
-        }
+    walk_group_streams<S>(t, r0, r1, y, [&](const uint8_t* const* groups, float* const* ys, int n) {
         tile_s<Q6, NT, S>(n, groups, rec, rec_row, nb, ys, t.ldy);
     });
 }
