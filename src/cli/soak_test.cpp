@@ -37,6 +37,9 @@ Sample at_second(int i) {
     return s;
 }
 
+// Memory added by a creep of bytes_per_1k per 1,000 requests, by the time of sample s.
+int64_t creep_by(const Sample& s, int64_t bytes_per_1k) { return s.requests * bytes_per_1k / 1000; }
+
 std::vector<RequestRecord> ok_requests(int n) {
     std::vector<RequestRecord> r;
     r.resize(size_t(n));
@@ -52,7 +55,7 @@ TEST(Soak, FlatMemoryPassesAndGrowthFails) {
         Sample s = at_second(i);
         s.rss_anon = 500 * mib + (i % 2) * 64 * 1024;  // jitter, no trend
         flat.push_back(s);
-        s.rss_anon = 500 * mib + int64_t(i) * 20 * 2 * mib / 1000;  // 2 MiB per 1,000 requests
+        s.rss_anon = 500 * mib + creep_by(s, 2 * mib);  // 2 MiB per 1,000 requests
         growing.push_back(s);
     }
     Report a = analyze(cfg, flat, ok_requests(2000), mem(100 * mib), mem(101 * mib));
@@ -83,7 +86,7 @@ TEST(Soak, ChurnIsJudgedNetOfTheLedger) {
         if (i % 17 == 5) s.unaccounted -= 3 * mib;  // mid-load: the ledger counted, the pages not yet touched
         s.rss_anon = s.ledger + s.unaccounted;
         churn.push_back(s);
-        s.unaccounted += int64_t(i) * 20 * 2 * mib / 1000;  // 2 MiB per 1,000 requests of creep
+        s.unaccounted += creep_by(s, 2 * mib);  // 2 MiB per 1,000 requests of creep
         s.rss_anon = s.ledger + s.unaccounted;
         creep.push_back(s);
     }

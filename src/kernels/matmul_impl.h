@@ -115,6 +115,15 @@ inline void walk_group_streams(const MatmulTask& t, int64_t r0, int64_t r1, floa
         if (n > 0) tile(groups, ys, n);
     }
 }
+// Calls f.template operator()<K>() for K == n, n in 1 .. N: a run-time count (tokens of a pass, streams of a
+// call) as the template argument the kernels unroll on.
+template <int N, typename F>
+inline void with_count(int n, F&& f) {
+    if constexpr (N > 0) {
+        if (n == N) return f.template operator()<N>();
+        with_count<N - 1>(n, f);
+    }
+}
 RowsFn rows_kernel_r16_scalar(DType wtype);
 RowsFn rows_kernel_r16_avx512(DType wtype);
 RowsFn rows_kernel_r16k_avx512(DType wtype);  // Q4_K_R16, Q6_K_R16 (matmul_r16k_avx512.cpp)

@@ -80,32 +80,13 @@ void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_strid
         for (int k = 0; k < NT; k++) _mm512_storeu_ps(y[s] + k * ldy, acc[s][k]);
 }
 
-// tile_r16 for n (1 .. S) streams.
-template <int NT, bool Q4, int S>
-static inline void tile_s(int n, const uint8_t* const* groups, const uint8_t* rec, size_t stride, int64_t nb,
-                          float* const* y, int64_t ldy) {
-    if constexpr (S > 0) {
-        if (n == S) return tile_r16<NT, S, Q4>(groups, rec, stride, nb, y, ldy);
-        tile_s<NT, Q4, S - 1>(n, groups, rec, stride, nb, y, ldy);
-    }
-}
-
 // The groups of rows [r0, r1) against NT tokens (records at rec, outputs at y), in streams_for(NT) streams.
 template <int NT, bool Q4>
 void pass_r16(const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, float* y, int64_t nb) {
     constexpr int S = streams_for(NT);
     walk_group_streams<S>(t, r0, r1, y, [&](const uint8_t* const* groups, float* const* ys, int n) {
-        tile_s<NT, Q4, S>(n, groups, rec, t.xr_row_bytes, nb, ys, t.ldy);
+        with_count<S>(n, [&]<int K>() { tile_r16<NT, K, Q4>(groups, rec, t.xr_row_bytes, nb, ys, t.ldy); });
     });
-}
-
-template <bool Q4, int NT>
-static inline void pass_n(int nt, const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, float* y,
-                          int64_t nb) {
-    if constexpr (NT > 0) {
-        if (nt == NT) return pass_r16<NT, Q4>(t, r0, r1, rec, y, nb);
-        pass_n<Q4, NT - 1>(nt, t, r0, r1, rec, y, nb);
-    }
 }
 
 // Rows [r0, r1) are whole groups (matmul() chunks rows in multiples of 16). Token passes of up to kMaxTokens
@@ -115,7 +96,8 @@ void rows_r16_512(const MatmulTask& t, int64_t r0, int64_t r1) {
     const int64_t nb = t.n_cols / QK8_0;
     for (int64_t k0 = 0; k0 < t.n_tokens; k0 += kMaxTokens) {
         const int nt = int(std::min<int64_t>(kMaxTokens, t.n_tokens - k0));
-        pass_n<Q4, kMaxTokens>(nt, t, r0, r1, t.xr + k0 * t.xr_row_bytes, t.y + k0 * t.ldy, nb);
+        with_count<kMaxTokens>(
+            nt, [&]<int NT>() { pass_r16<NT, Q4>(t, r0, r1, t.xr + k0 * t.xr_row_bytes, t.y + k0 * t.ldy, nb); });
     }
 }
 

@@ -146,27 +146,25 @@ void tile_q4k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
 constexpr size_t kQ6BlockBytes = kRepackRows * sizeof(BlockQ6_K);  // 3360
 constexpr size_t kQ6Chunks = kRepackRows * sizeof(fp16_t);
 
-// d·scale_s of the 16 rows for the 16 sub-blocks of 16 elements.
-static inline void q6_scales(const uint8_t* blk, float (*fs)[16]) {
-    const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        const __m512i v = _mm512_loadu_si512(blk + kQ6Chunks + 64 * (48 + c));
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24);  // byte k, sign-extended
-            _mm512_store_ps(fs[4 * c + k], _mm512_mul_ps(_mm512_cvtepi32_ps(sc), dv));
-        }
-    }
-}
-
 // d·scale of the 16 rows for sub-blocks 2hq and 2hq + 1 (bytes 2(hq % 2) and 2(hq % 2) + 1 of scale chunk hq / 2),
-// as q6_scales() gives them, for kernels that take them pair by pair.
+// dv: the 16 rows' d as f32.
 static inline void q6_scale_pair(const uint8_t* blk, int hq, __m512 dv, __m512* f0, __m512* f1) {
     const __m512i v = _mm512_loadu_si512(blk + kQ6Chunks + 64 * (48 + hq / 2));
     const int k = 2 * (hq % 2);
     *f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24)), dv);
     *f1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 16 - 8 * k), 24)), dv);
+}
+
+// d·scale_s of the 16 rows for the 16 sub-blocks of 16 elements.
+static inline void q6_scales(const uint8_t* blk, float (*fs)[16]) {
+    const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+#pragma GCC unroll 8
+    for (int hq = 0; hq < 8; hq++) {
+        __m512 f0, f1;
+        q6_scale_pair(blk, hq, dv, &f0, &f1);
+        _mm512_store_ps(fs[2 * hq], f0);
+        _mm512_store_ps(fs[2 * hq + 1], f1);
+    }
 }
 
 // The 6-bit quants (0..63) of elements 128h + 32q + 4i .. +3 of the 16 rows in w[i] (i < 8): the low (q < 2) or
@@ -247,39 +245,21 @@ void tile_q6k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
 // alternating runs, GB/s, one stream -> two: Q4_K 24.1 -> 27.6 (4 streams 28.2), Q6_K 25.0 -> 28.9 (27.5);
 // 2 tokens Q4_K 24.9 -> 27.8, Q6_K 23.2 -> 23.9; 4 tokens Q4_K 25.4 -> 27.1, Q6_K 22.2 -> 26.8. In cache (2048 x
 // 2048) 4 streams cost the K-quants more than the Q4_0 kernel (Q6_K 76 -> 61, Q4_K 78 -> 68), two streams less
-// (Q6_K 75, Q4_K 69): two it is.
+// (Q6_K 75; Q4_K 69 in one series, 74 against one stream's 76 in a later one): two it is.
 constexpr int streams_for(int nt) { return nt <= 4 ? 2 : 1; }
-
-template <bool Q6, int NT, int S>
-static inline void tile_s(int n, const uint8_t* const* groups, const uint8_t* rec, size_t stride, int64_t nb,
-                          float* const* y, int64_t ldy) {
-    if constexpr (S > 0) {
-        if (n == S) {
-            if constexpr (Q6)
-                return tile_q6k_r16<NT, S>(groups, rec, stride, nb, y, ldy);
-            else
-                return tile_q4k_r16<NT, S>(groups, rec, stride, nb, y, ldy);
-        }
-        tile_s<Q6, NT, S - 1>(n, groups, rec, stride, nb, y, ldy);
-    }
-}
 
 // The groups of rows [r0, r1) against NT tokens (K records at rec, outputs at y), in streams_for(NT) streams.
 template <bool Q6, int NT>
 void pass_k_r16(const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, size_t rec_row, float* y, int64_t nb) {
     constexpr int S = streams_for(NT);
     walk_group_streams<S>(t, r0, r1, y, [&](const uint8_t* const* groups, float* const* ys, int n) {
-        tile_s<Q6, NT, S>(n, groups, rec, rec_row, nb, ys, t.ldy);
+        with_count<S>(n, [&]<int K>() {
+            if constexpr (Q6)
+                tile_q6k_r16<NT, K>(groups, rec, rec_row, nb, ys, t.ldy);
+            else
+                tile_q4k_r16<NT, K>(groups, rec, rec_row, nb, ys, t.ldy);
+        });
     });
-}
-
-template <bool Q6, int NT>
-static inline void pass_n(int nt, const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, size_t rec_row,
-                          float* y, int64_t nb) {
-    if constexpr (NT > 0) {
-        if (nt == NT) return pass_k_r16<Q6, NT>(t, r0, r1, rec, rec_row, y, nb);
-        pass_n<Q6, NT - 1>(nt, t, r0, r1, rec, rec_row, y, nb);
-    }
 }
 
 // Rows [r0, r1) are whole groups; token passes outside, groups inside, as in matmul_r16_avx512.cpp.
@@ -289,7 +269,8 @@ void rows_k_r16_512(const MatmulTask& t, int64_t r0, int64_t r1) {
     const size_t rec_row = size_t(nb) * kKRecordBytes;
     for (int64_t k0 = 0; k0 < t.n_tokens; k0 += kMaxTokens) {
         const int nt = int(std::min<int64_t>(kMaxTokens, t.n_tokens - k0));
-        pass_n<Q6, kMaxTokens>(nt, t, r0, r1, t.xkr + k0 * rec_row, rec_row, t.y + k0 * t.ldy, nb);
+        with_count<kMaxTokens>(
+            nt, [&]<int NT>() { pass_k_r16<Q6, NT>(t, r0, r1, t.xkr + k0 * rec_row, rec_row, t.y + k0 * t.ldy, nb); });
     }
 }
 
