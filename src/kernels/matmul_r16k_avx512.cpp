@@ -2,13 +2,15 @@
 // activations (matmul_impl.h): the 16 int32 lanes of a zmm are the 16 rows of a group, as in matmul_r16_avx512.cpp.
 // Per group and 256-block, the weight side is paid once per pass of tokens. Q4_K: the 6-bit scales and mins of
 // the 16 rows become 8 + 8 f32 vectors (d·scale_j, dmin·min_j) in a stack buffer, and the nibbles of sub-block j
-// are split into 8 vectors. Per token and sub-block: 8 vpdpbusd against activation dwords broadcast from the
-// record, one conversion, one fma by d·scale_j and one fnmadd of dmin·min_j by the record's d·Σx_j; per token
-// and block one fma by the activations' d. That is 11 operations per 512 weights and token, like Q4_0_R16,
-// where the one-row K-record tiles spend about 18. Q6_K: the same with 16 scales and the 6-bit quants built
-// from ql and qh (tile_q6k_r16), its scales taken pair by pair from the block (q6_scale_pair). Decode-sized
-// batches walk two groups at once (streams_for). Prefill-sized batches take the GEMM instead, whose panels
-// unpack_panel_r16 fills straight from the groups (their lanes are the panel's layout: no transposition).
+// are masked into 8 vectors, one AND each: the high nibbles of odd j stay in place (16q), their d·scale_j taken
+// over 16 (exact: a power of two), so the products are the same bits as with shifted nibbles. Per token and sub-block:
+// 8 vpdpbusd against activation dwords broadcast from the record, one conversion, one fma by d·scale_j and one fnmadd
+// of dmin·min_j by the record's d·Σx_j; per token and block one fma by the activations' d. That is 11 operations per
+// 512 weights and token, like Q4_0_R16, where the one-row K-record tiles spend about 18. Q6_K: the same with 16 scales
+// and the 6-bit quants built from ql and qh (tile_q6k_r16), its scales taken pair by pair from the block
+// (q6_scale_pair). Decode-sized batches walk two groups at once (streams_for). Prefill-sized batches take the GEMM
+// instead, whose panels unpack_panel_r16 fills straight from the groups (their lanes are the panel's layout: no
+// transposition).
 //
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 headers (GCC bug 105593), as in matmul_avx512.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -34,14 +36,17 @@ constexpr size_t kScaleOffset = 2 * kRepackRows * sizeof(fp16_t), kQuantOffset =
 // The 8 scales and mins of the 16 rows (Q4_K's 6-bit packing: scale j < 4 is bits 0-5 of byte j, min j < 4
 // of byte j + 4; for j = 4 + t, the low 4 bits come from byte 8 + t (scale: low nibble, min: high nibble) and
 // the high 2 from bits 6-7 of byte t (scale) or t + 4 (min)) as f32, times d and dmin.
+// High16: the odd sub-blocks' scales over 16, for tiles that read their high nibbles in place (q · 16).
+template <bool High16>
 static inline void block_scales(const uint8_t* blk, float (*fs)[16], float (*fm)[16]) {
     const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+    const __m512 dv16 = High16 ? _mm512_mul_ps(dv, _mm512_set1_ps(1.0f / 16)) : dv;
     const __m512 mv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32)));
     const __m512i d0 = _mm512_loadu_si512(blk + kScaleOffset), d1 = _mm512_loadu_si512(blk + kScaleOffset + 64);
     const __m512i d2 = _mm512_loadu_si512(blk + kScaleOffset + 128);
     const __m512i m63 = _mm512_set1_epi32(63), m0f = _mm512_set1_epi32(0x0F), m30 = _mm512_set1_epi32(0x30);
     auto put = [&](int j, __m512i sc, __m512i mn) {
-        _mm512_store_ps(fs[j], _mm512_mul_ps(_mm512_cvtepi32_ps(sc), dv));
+        _mm512_store_ps(fs[j], _mm512_mul_ps(_mm512_cvtepi32_ps(sc), j % 2 ? dv16 : dv));
         _mm512_store_ps(fm[j], _mm512_mul_ps(_mm512_cvtepi32_ps(mn), mv));
     };
 #pragma GCC unroll 4
@@ -87,14 +92,14 @@ void tile_q4k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
     // (14.6-17.3 without prefetch) and 24-27 at one token (24 as a burst); in cache (2048 x 2048, one copy) the
     // burst had held one token to 55-64 GB/s, spread 74-78.
     const bool pf = kernel_prefetch(NT == 1);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m4h = _mm512_set1_epi8(int8_t(0xF0));
     alignas(64) float fs[S][8][16], fm[S][8][16];
     __m512 acc[S][NT];
     for (int s = 0; s < S; s++)
         for (int k = 0; k < NT; k++) acc[s][k] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* r = rec + size_t(b) * kKRecordBytes;
-        for (int s = 0; s < S; s++) block_scales(groups[s] + size_t(b) * kBlockBytes, fs[s], fm[s]);
+        for (int s = 0; s < S; s++) block_scales<true>(groups[s] + size_t(b) * kBlockBytes, fs[s], fm[s]);
         __m512 bsum[S][NT];  // Σ_j d·scale_j · Σ q·x of sub-block j, per stream and token
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
@@ -105,12 +110,15 @@ void tile_q4k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
                 // The block 4 KiB ahead, an eighth per sub-block: its 36 lines at once stalled on the line-fill
                 // buffers.
                 if (pf) prefetch_lines(blk + kPrefetch + j * kBlockBytes / 8, kBlockBytes / 8);
-                // Sub-block j: the low (j even) or high nibbles of bytes 32(j/2) .. 32(j/2) + 31 of each row.
+                // Sub-block j: the low (j even) or high nibbles of bytes 32(j/2) .. 32(j/2) + 31 of each row, the
+                // high ones in place. Shifting them down as well cost 8 more operations per odd sub-block:
+                // berth_bench_matmul q4_K_r16 2048 2048 1 200 2 1 (in cache) 63-77 -> 71-85 GB/s, from DRAM
+                // (2048 5632 1 5 2 150) 26.7-29.2 -> 27.1-29.9, medians of alternating runs (Intel Xeon).
                 __m512i w[8];
 #pragma GCC unroll 8
                 for (int i = 0; i < 8; i++) {
                     const __m512i v = _mm512_loadu_si512(q + 64 * (8 * (j / 2) + i));
-                    w[i] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
+                    w[i] = _mm512_and_si512(v, j % 2 ? m4h : m4);
                 }
                 const __m512 f = _mm512_load_ps(fs[s][j]), mf = _mm512_load_ps(fm[s][j]);
                 for (int k = 0; k < NT; k++) {
@@ -318,7 +326,7 @@ void unpack_panel_r16(DType wtype, const uint8_t* group, int64_t k0, int kc, Pan
             _mm512_store_si512(out + 64 * (8 * j + i), _mm512_and_si512(v, m4));
             _mm512_store_si512(out + 64 * (8 * (j + 1) + i), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
         }
-        block_scales(blk, fs, fm);
+        block_scales<false>(blk, fs, fm);
         const __m512 neg = _mm512_set1_ps(-0.f);
         for (int j = 0; j < 8; j++) {
             _mm512_storeu_ps(p.scale + 16 * (8 * bb + j), _mm512_load_ps(fs[j]));
