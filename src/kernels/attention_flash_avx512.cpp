@@ -17,6 +17,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/exp_avx512.h"
 #include "kernels/kernels.h"
 #include "kernels/prefetch.h"
 #include "kernels/transpose_avx512.h"
@@ -27,26 +28,6 @@ namespace {
 inline __m512 load16(const uint8_t* row, DType type, int i) {
     if (type == DType::F16) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row) + i / 16));
     return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + i);
-}
-
-// e^x for 16 lanes: 2^n · p(r) with n = round(x · log2 e), r = x − n · ln 2 (two-part ln 2), p a degree-6
-// Taylor polynomial on |r| ≤ ln2/2 (relative error < 2e-7); x ≤ −88 gives 0 (also for −inf), x ≥ 88 +inf.
-__m512 exp512(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-88.0f), hi = _mm512_set1_ps(88.0f);
-    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_scalef_ps(__mmask16(~under), p, n);
 }
 
 constexpr int kRowTile = 8;  // query rows whose scores are computed together (4 when a call has at most 4)

@@ -1,5 +1,6 @@
 // Elementwise ops of the decoder: norms, rope, softmax, activations, KV stores. Scalar loops written so the
-// compiler vectorizes them (-O3); they are a small share of a step next to the matrix products.
+// compiler vectorizes them (-O3); they are a small share of a step next to the matrix products. rmsnorm, silu_mul
+// and the fp16 stores take their avx512 versions (ops_avx512.cpp) where that path is active.
 #include <cmath>
 #include <cstring>
 
@@ -7,7 +8,14 @@
 
 namespace berth {
 
+namespace kern::avx512 {  // ops_avx512.cpp
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
+void silu_mul(float* out, const float* gate, const float* up, int64_t n);
+void store_f16(const float* x, fp16_t* d, int64_t n);
+}  // namespace kern::avx512
+
 void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
+    if (active_isa() >= Isa::avx512) return kern::avx512::rmsnorm(out, x, w, n, eps);
     double ss = 0;  // double: the sum of squares of large rows must not lose precision
     for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
     float scale = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
@@ -55,6 +63,7 @@ void softcap(float* x, int64_t n, float cap) {
 }
 
 void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
+    if (active_isa() >= Isa::avx512) return kern::avx512::silu_mul(out, gate, up, n);
     for (int64_t i = 0; i < n; ++i) {
         float g = gate[i];
         out[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -79,6 +88,7 @@ void store_row(DType t, const float* x, void* dst, int64_t n) {
         case DType::F32: std::memcpy(dst, x, size_t(n) * 4); return;
         case DType::F16: {
             fp16_t* d = static_cast<fp16_t*>(dst);
+            if (active_isa() >= Isa::avx512) return kern::avx512::store_f16(x, d, n);
             for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_fp16(x[i]);
             return;
         }
