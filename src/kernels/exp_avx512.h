@@ -5,7 +5,8 @@
 namespace berth::kern::avx512 {
 
 // e^x for 16 lanes: 2^n · p(r) with n = round(x · log2 e), r = x − n · ln 2 (two-part ln 2), p a degree-6
-// Taylor polynomial on |r| ≤ ln2/2 (relative error < 2e-7); x ≤ −88 gives 0 (also for −inf), x ≥ 88 +inf.
+// Taylor polynomial on |r| ≤ ln2/2 (relative error < 2e-7); x ≤ −88 gives 0 (also for −inf), x ≥ 88 gives e^88
+// (about 1.65e38, finite).
 inline __m512 exp512(__m512 x) {
     const __m512 lo = _mm512_set1_ps(-88.0f), hi = _mm512_set1_ps(88.0f);
     const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);

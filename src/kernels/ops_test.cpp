@@ -55,8 +55,20 @@ TEST(OpsAvx512, SiluMulMatchesDouble) {
 
 TEST(OpsAvx512, StoreF16MatchesTheScalarConversion) {
     if (!isa_supported(Isa::avx512)) GTEST_SKIP() << "no AVX-512";
-    std::vector<float> x = {0.f, -0.f, 1.f, -1.f, 65504.f, 65520.f, 1e6f, -1e6f, 6e-8f, 3e-8f, 1e-10f, 6.1e-5f,
-                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+    std::vector<float> x = {0.f,
+                            -0.f,
+                            1.f,
+                            -1.f,
+                            65504.f,
+                            65520.f,
+                            1e6f,
+                            -1e6f,
+                            6e-8f,
+                            3e-8f,
+                            1e-10f,
+                            6.1e-5f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()};
     std::mt19937 rng(5);
     std::uniform_int_distribution<uint32_t> bits;
     while (x.size() < 4099) {  // random bit patterns over every exponent, NaNs left out
