@@ -17,9 +17,9 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/exp_avx512.h"
 #include "kernels/kernels.h"
 #include "kernels/prefetch.h"
+#include "kernels/simd_avx512.h"
 #include "kernels/transpose_avx512.h"
 
 namespace berth::kern::avx512 {
@@ -125,7 +125,7 @@ constexpr const PvTile<VCacheF16>* pv_cache[8] = {
 // e^x of n floats (the tests check exp512 through it).
 void exp_avx512(const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __mmask16 m = first_lanes(n - i);
         _mm512_mask_storeu_ps(y + i, m, exp512(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/gemm_impl.h"
+#include "kernels/simd_avx512.h"
 #include "kernels/transpose_avx512.h"
 
 namespace berth::kern {
@@ -131,7 +132,7 @@ void tile16(const GemmArgs& g, int64_t ts, int nt) {
     }
     __m512 out[16];
     transpose16x16_ps(acc, out);  // out[t]: the 16 rows of token t
-    const __mmask16 m = g.n_rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << g.n_rows) - 1);
+    const __mmask16 m = avx512::first_lanes(g.n_rows);
     for (int t = 0; t < nt; t++) {
         float* yt = g.y + (ts + t) * g.ldy;
         __m512 v = out[t];

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/gemm_impl.h"
+#include "kernels/simd_avx512.h"
 #include "kernels/transpose_avx512.h"
 
 namespace berth::kern {
@@ -58,7 +59,7 @@ void tile(const GemmArgs& g, int64_t ts) {
             acc[t] = _mm512_fmadd_ps(mn, _mm512_set1_ps(sxb[t]), acc[t]);
         }
     }
-    const __mmask16 m = g.n_rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << g.n_rows) - 1);
+    const __mmask16 m = avx512::first_lanes(g.n_rows);
     for (int t = 0; t < T; t++) {
         float* yt = g.y + (ts + t) * g.ldy;
         __m512 v = acc[t];

@@ -11,6 +11,7 @@
 
 #include "kernels/matmul_impl.h"
 #include "kernels/prefetch.h"
+#include "kernels/simd_avx512.h"
 
 namespace berth::kern {
 namespace avx512 {
@@ -304,7 +305,7 @@ void tile_float_512(const uint8_t* w, const float* x, int64_t ldx, int64_t n, fl
                 acc[u][k] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + k * ldx + i + 16 * u), acc[u][k]);
         }
     for (; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __mmask16 m = first_lanes(n - i);
         const __m512 wv = load16<T>(w, i, m);
         for (int k = 0; k < NT; k++)
             acc[0][k] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + k * ldx + i), acc[0][k]);
@@ -324,7 +325,7 @@ void tile_float_4x4(const uint8_t* w, size_t w_stride, const float* x, int64_t l
     for (int m = 0; m < 4; m++)
         for (int k = 0; k < 4; k++) acc[m][k] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 mask = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __mmask16 mask = first_lanes(n - i);
         __m512 wv[4];
         for (int m = 0; m < 4; m++) wv[m] = load16<T>(w + m * w_stride, i, mask);
         for (int k = 0; k < 4; k++) {

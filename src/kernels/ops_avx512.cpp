@@ -12,8 +12,8 @@
 
 #include <cmath>
 
-#include "kernels/exp_avx512.h"
 #include "kernels/kernels.h"
+#include "kernels/simd_avx512.h"
 
 namespace berth::kern::avx512 {
 
@@ -30,7 +30,7 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
     for (; i < n; ++i) ss += double(x[i]) * x[i];
     const __m512 scale = _mm512_set1_ps(float(1.0 / std::sqrt(ss / double(n) + double(eps))));
     for (i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __mmask16 m = first_lanes(n - i);
         __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), scale);
         if (w) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
         _mm512_mask_storeu_ps(out + i, m, v);
@@ -40,7 +40,7 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
 void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __mmask16 m = first_lanes(n - i);
         const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
         const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
         const __m512 s = _mm512_div_ps(g, _mm512_add_ps(one, e));
@@ -50,7 +50,7 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t n) {
 
 void store_f16(const float* x, fp16_t* d, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __mmask16 m = first_lanes(n - i);
         const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT);
         _mm256_mask_storeu_epi16(d + i, m, h);
     }

@@ -1,8 +1,14 @@
-// e^x for the avx512 translation units (attention_flash_avx512.cpp, ops_avx512.cpp), inline in each.
+// Inline helpers of the avx512 translation units: the lane mask of a loop's last partial vector, and e^x
+// (attention_flash_avx512.cpp, ops_avx512.cpp, matmul_avx512.cpp, gemm_avx512.cpp, gemm_amx.cpp).
 #pragma once
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace berth::kern::avx512 {
+
+// The first min(n, 16) lanes (n >= 1): the mask of a 16-lane step with n elements left.
+inline __mmask16 first_lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
 // e^x for 16 lanes: 2^n · p(r) with n = round(x · log2 e), r = x − n · ln 2 (two-part ln 2), p a degree-6
 // Taylor polynomial on |r| ≤ ln2/2 (relative error < 2e-7); x ≤ −88 gives 0 (also for −inf), x ≥ 88 gives e^88
