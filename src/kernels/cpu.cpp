@@ -103,7 +103,14 @@ const char* isa_name(Isa isa) {
     return "?";
 }
 
-bool kernel_prefetch(bool one_token) {
+static bool intel_cpu() {
+    unsigned a = 0, vendor[3] = {0, 0, 0};
+    if (!__get_cpuid(0, &a, &vendor[0], &vendor[2], &vendor[1])) return false;  // EBX, EDX, ECX: the name
+    return memcmp(vendor, "GenuineIntel", 12) == 0;
+}
+
+Prefetch kernel_prefetch(int tokens) {
+    static const bool intel = intel_cpu();
     // Bit 0: one token; bit 1: batches.
     static const unsigned mask = [] {
         const char* env = getenv("BERTH_PREFETCH");
@@ -116,11 +123,10 @@ bool kernel_prefetch(bool one_token) {
                 if (strcmp(env, m.name) == 0) return m.mask;
             fprintf(stderr, "berth: ignoring BERTH_PREFETCH=%s (use auto, none, decode, batch or all)\n", env);
         }
-        unsigned a = 0, vendor[3] = {0, 0, 0};
-        if (!__get_cpuid(0, &a, &vendor[0], &vendor[2], &vendor[1])) return 2u;  // EBX, EDX, ECX: the name
-        return memcmp(vendor, "GenuineIntel", 12) == 0 ? 3u : 2u;
+        return intel ? 3u : 2u;
     }();
-    return mask & (one_token ? 1u : 2u);
+    if (!(mask & (tokens == 1 ? 1u : 2u))) return Prefetch::none;
+    return intel && tokens <= 2 ? Prefetch::l2_l1 : Prefetch::l1;
 }
 
 int physical_core_count() {

@@ -39,8 +39,7 @@ void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_strid
               int64_t ldy) {
     constexpr size_t kBlockBytes = Q4 ? kRepackRows * sizeof(BlockQ4_0) : kRepackRows * sizeof(BlockQ8_0);
     constexpr size_t kOffset = Q4 ? kR16OffsetQ4 : kR16OffsetQ8;
-    constexpr size_t kPrefetch = 4096;
-    const bool pf = kernel_prefetch(NT == 1);
+    const Prefetch pf = kernel_prefetch(NT);
     __m512 acc[S][NT];
     for (int s = 0; s < S; s++)
         for (int k = 0; k < NT; k++) acc[s][k] = _mm512_setzero_ps();
@@ -49,7 +48,7 @@ void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_strid
 #pragma GCC unroll 4
         for (int s = 0; s < S; s++) {
             const uint8_t* blk = groups[s] + size_t(b) * kBlockBytes;
-            if (pf) prefetch_lines(blk + kPrefetch, kBlockBytes);  // kernel_prefetch() (kernels.h)
+            prefetch_ahead(pf, blk, kBlockBytes);  // kernel_prefetch() (kernels.h)
             const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
             const uint8_t* q = blk + kRepackRows * sizeof(fp16_t);
             __m512i w[8];

@@ -84,14 +84,13 @@ constexpr size_t rec_dword(int j, int i) { return rec_at(8 * j + i); }
 template <int NT, int S>
 void tile_q4k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_stride, int64_t nb, float* const* y,
                   int64_t ldy) {
-    constexpr size_t kPrefetch = 4096;
     // As kernel_prefetch() says, an eighth of the block per sub-block. Issued all at once at the block's start, its
     // 36 lines stalled on the line-fill buffers: TinyLlama Q4_K_M at 8 streams measured 115-116 tok/s with that
     // prefetch against 125-128 without (Intel Xeon), a quarter of the kernel's samples on the prefetch loop. Spread,
     // berth_bench_matmul q4_K_r16 2048 5632 TOKENS 3 2 150 (1.7 GB, from DRAM) reads 17.7-19.0 GB/s at 8 tokens
     // (14.6-17.3 without prefetch) and 24-27 at one token (24 as a burst); in cache (2048 x 2048, one copy) the
     // burst had held one token to 55-64 GB/s, spread 74-78.
-    const bool pf = kernel_prefetch(NT == 1);
+    const Prefetch pf = kernel_prefetch(NT);
     const __m512i m4 = _mm512_set1_epi8(0x0F), m4h = _mm512_set1_epi8(int8_t(0xF0));
     alignas(64) float fs[S][8][16], fm[S][8][16];
     __m512 acc[S][NT];
@@ -107,9 +106,8 @@ void tile_q4k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
             for (int s = 0; s < S; s++) {
                 const uint8_t* blk = groups[s] + size_t(b) * kBlockBytes;
                 const uint8_t* q = blk + kQuantOffset;
-                // The block 4 KiB ahead, an eighth per sub-block: its 36 lines at once stalled on the line-fill
-                // buffers.
-                if (pf) prefetch_lines(blk + kPrefetch + j * kBlockBytes / 8, kBlockBytes / 8);
+                // The block ahead, an eighth per sub-block: its 36 lines at once stalled on the line-fill buffers.
+                prefetch_ahead(pf, blk + j * kBlockBytes / 8, kBlockBytes / 8);
                 // Sub-block j: the low (j even) or high nibbles of bytes 32(j/2) .. 32(j/2) + 31 of each row, the
                 // high ones in place. Shifting them down as well cost 8 more operations per odd sub-block:
                 // berth_bench_matmul q4_K_r16 2048 2048 1 200 2 1 (in cache) 63-77 -> 71-85 GB/s, from DRAM
@@ -202,8 +200,7 @@ static inline void q6_weights(const uint8_t* blk, int h, int q, __m512i* w) {
 template <int NT, int S>
 void tile_q6k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_stride, int64_t nb, float* const* y,
                   int64_t ldy) {
-    constexpr size_t kPrefetch = 4096;
-    const bool pf = kernel_prefetch(NT == 1);
+    const Prefetch pf = kernel_prefetch(NT);
     __m512 acc[S][NT];
     for (int s = 0; s < S; s++)
         for (int k = 0; k < NT; k++) acc[s][k] = _mm512_setzero_ps();
@@ -221,7 +218,7 @@ void tile_q6k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
             for (int s = 0; s < S; s++) {
                 const uint8_t* blk = groups[s] + size_t(b) * kQ6BlockBytes;
                 // As in tile_q4k_r16 (in cache, 2048 x 2048, one token: 49-63 GB/s as a burst, 85-88 spread).
-                if (pf) prefetch_lines(blk + kPrefetch + hq * kQ6BlockBytes / 8, kQ6BlockBytes / 8);
+                prefetch_ahead(pf, blk + hq * kQ6BlockBytes / 8, kQ6BlockBytes / 8);
                 __m512i w[8];
                 q6_weights(blk, h, q, w);
                 __m512 f0, f1;
