@@ -131,6 +131,7 @@ struct Report {
     int parallel_prompt = 0;
     int64_t file_bytes = 0, weight_bytes_per_token = 0, kv_bytes_per_position = 0;
     double bandwidth_gbs = 0;        // of the memory the weights are read from: host reads, or the device's copy rate
+    int64_t bandwidth_bytes = 0;     // the host reads' buffer (host_bandwidth_bytes in bench_engine.cpp)
     std::string device;              // "cuda:0 NVIDIA H100 ..." when layers are on a device
     int n_gpu_layers = 0;            // as MemoryPlan (n_layer + 1: every layer and the output head)
     std::vector<std::string> notes;  // clamped lengths and other caveats

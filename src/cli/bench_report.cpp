@@ -46,10 +46,11 @@ void print_table(const Report& r) {
     if (!r.device.empty())
         printf("device     %s, %d of %d layers%s\n", r.device.c_str(), std::min(r.n_gpu_layers, r.n_layer), r.n_layer,
                r.n_gpu_layers > r.n_layer ? " and the output head" : "");
-    if (r.bandwidth_gbs > 0)
-        printf("bandwidth  %.1f GB/s %s\n", r.bandwidth_gbs,
-               r.device.empty() ? "read from memory, the better of measurements before and after the runs"
-                                : "device-to-device copy (read + write), measured just now");
+    if (r.bandwidth_gbs > 0 && r.device.empty())
+        printf("bandwidth  %.1f GB/s read over %s, the better of measurements before and after the runs\n",
+               r.bandwidth_gbs, format_bytes(r.bandwidth_bytes).c_str());
+    else if (r.bandwidth_gbs > 0)
+        printf("bandwidth  %.1f GB/s device-to-device copy (read + write), measured just now\n", r.bandwidth_gbs);
     if (!r.prefill.empty()) {
         printf("\nprefill (GB/s = weight bytes x forward batches per second)\n");
         printf("  %7s %8s  %-28s %-24s %8s\n", "tokens", "batches", "tokens/s", "GB/s", "% of bw");
@@ -155,6 +156,7 @@ std::string to_json(const Report& r) {
                         {"weight_bytes_per_token", r.weight_bytes_per_token},
                         {"kv_bytes_per_position", r.kv_bytes_per_position},
                         {"bandwidth_gb_per_s", r.bandwidth_gbs},
+                        {"bandwidth_buffer_bytes", r.bandwidth_bytes},
                         {"device", r.device},
                         {"n_gpu_layers", r.n_gpu_layers},
                         {"notes", r.notes}};

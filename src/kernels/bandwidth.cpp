@@ -1,6 +1,7 @@
 // Memory read bandwidth with every thread of the pool, for `berth bench` (speed is reported as a fraction of
 // it) and `berth debug bench-matmul`.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,10 +17,16 @@ namespace {
 // the plain loop's figure. The best distance differs by machine (2 KiB on an AMD EPYC Zen 4 VM read ~15 %
 // faster than no prefetch; on an Intel Xeon Emerald Rapids VM 2 KiB gave 26.0 GB/s, 4 KiB 28.2, 8 KiB 28.4),
 // so the measurement tries several.
-uint64_t read_sum(const uint64_t* p, size_t n, size_t ahead) {
-    const size_t ahead_words = ahead / 8;
+uint64_t read_sum(const uint64_t* p, size_t n, size_t ahead, size_t far_l2) {
+    const size_t ahead_words = ahead / 8, far_words = far_l2 / 8;
     uint64_t s[8] = {};
-    if (ahead_words) {
+    if (far_words) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            __builtin_prefetch(p + i + far_words, 0, 2);  // prefetcht1
+            __builtin_prefetch(p + i + ahead_words);
+            for (int k = 0; k < 8; k++) s[k] ^= p[i + k];
+        }
+    } else if (ahead_words) {
         for (size_t i = 0; i + 8 <= n; i += 8) {
             __builtin_prefetch(p + i + ahead_words);
             for (int k = 0; k < 8; k++) s[k] ^= p[i + k];
@@ -33,9 +40,17 @@ uint64_t read_sum(const uint64_t* p, size_t n, size_t ahead) {
 
 }  // namespace
 
-uint64_t read_sum_avx512(const uint64_t* p, size_t n, size_t ahead);  // bandwidth_avx512.cpp
+uint64_t read_sum_avx512(const uint64_t* p, size_t n, size_t ahead, size_t far_l2);  // bandwidth_avx512.cpp
+
+int64_t last_level_cache_bytes() {
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return l3 > 0 ? int64_t(l3) : int64_t(32) << 20;
+}
+
+size_t memory_bandwidth_bytes() { return std::max(size_t(512) << 20, size_t(4 * last_level_cache_bytes())); }
 
 double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes, int repeats) {
+    if (bytes == 0) bytes = memory_bandwidth_bytes();
     bytes = std::max<size_t>(bytes, size_t(1) << 20) & ~size_t(4095);
     void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) return 0.0;
@@ -50,18 +65,19 @@ double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes, int repeats) {
     volatile uint64_t sink = 0;
     // Every repetition times the plain loop and the prefetching one at each distance: the best of them all is
     // the figure, so an engine that prefetches or loads 64 bytes at a time cannot beat it.
-    // Where the CPU has AVX-512, the same loops with 64-byte loads as well (bandwidth_avx512.cpp).
-    constexpr size_t kAhead[] = {0, 2048, 4096, 8192};
+    // Where the CPU has AVX-512, the same loops with 64-byte loads as well (bandwidth_avx512.cpp). The last
+    // distance is prefetch_ahead's l2_l1 (kernels/prefetch.h): 8 KiB ahead into L2, 2 KiB into L1.
+    constexpr size_t kAhead[] = {0, 2048, 4096, 8192, 2048}, kFarL2[] = {0, 0, 0, 0, 8192};
     constexpr int kDistances = int(sizeof(kAhead) / sizeof(kAhead[0]));
     const bool wide = isa_supported(Isa::avx512);
     const int loops = wide ? 2 * kDistances : kDistances;
     for (int pass = 0; pass < loops * std::max(1, repeats); pass++) {
-        const size_t ahead = kAhead[pass % kDistances];
+        const size_t ahead = kAhead[pass % kDistances], far_l2 = kFarL2[pass % kDistances];
         const bool wide_pass = pass % loops >= kDistances;
         const int64_t t0 = now_ns();
         pool.parallel([&](int ith, int nth) {
             const size_t w0 = n_words * ith / nth / 8 * 8, w1 = n_words * (ith + 1) / nth / 8 * 8;
-            sink = sink ^ (wide_pass ? read_sum_avx512 : read_sum)(words + w0, w1 - w0, ahead);
+            sink = sink ^ (wide_pass ? read_sum_avx512 : read_sum)(words + w0, w1 - w0, ahead, far_l2);
         });
         const double s = double(now_ns() - t0) * 1e-9;
         best = std::max(best, double(bytes) / s * 1e-9);

@@ -8,11 +8,13 @@
 
 namespace berth {
 
-uint64_t read_sum_avx512(const uint64_t* p, size_t n, size_t ahead) {
+uint64_t read_sum_avx512(const uint64_t* p, size_t n, size_t ahead, size_t far_l2) {
     const char* b = reinterpret_cast<const char*>(p);
     const size_t bytes = n * 8 / 256 * 256;
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t o = 0; o < bytes; o += 256) {
+        if (far_l2)
+            for (size_t l = 0; l < 256; l += 64) asm volatile("prefetcht1 %0" : : "m"(*(b + o + far_l2 + l)));
         if (ahead)
             for (size_t l = 0; l < 256; l += 64) asm volatile("prefetcht0 %0" : : "m"(*(b + o + ahead + l)));
         a0 = _mm512_xor_si512(a0, _mm512_loadu_si512(b + o));

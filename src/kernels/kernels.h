@@ -122,11 +122,18 @@ void repack_rows16(const TensorView& src, void* dst);
 void get_row(const TensorView& w, int64_t r, float* out);
 
 // ---- measurement ---------------------------------------------------------------------------------------
+// Bytes of the CPU's last-level cache as the system reports it (sysconf's L3 size), 32 MiB where it does not.
+int64_t last_level_cache_bytes();
+// The buffer that measures memory rather than cache: 4 times the last-level cache (STREAM's rule), at least
+// 512 MiB. Smaller ones leave part of a pass in the cache for the next: on an Intel Xeon VM that reports 260 MiB
+// of L3, the best of 40 passes over 512 MiB read 39-44 GB/s, over 1 GiB 36 and over 2 GiB 34.
+size_t memory_bandwidth_bytes();
 // Memory read bandwidth in GB/s (1e9 bytes/s) with every thread of the pool reading its slice of a fresh
-// `bytes`-sized buffer (well beyond the last-level cache); the best of `repeats` passes of a plain read loop and
-// of prefetching ones (2, 4 and 8 KiB ahead), each also with 64-byte loads where the CPU has AVX-512. 0 if mmap
-// fails. Takes ~0.1 s per loop per 256 MiB; meant for `berth bench`, not for the serving path.
-double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(512) << 20, int repeats = 5);
+// `bytes`-sized buffer (0: memory_bandwidth_bytes()); the best of `repeats` passes of a plain read loop and of
+// prefetching ones (2, 4 and 8 KiB ahead into L1, and 8 KiB into L2 with 2 KiB into L1 as the kernels do), each
+// also with 64-byte loads where the CPU has AVX-512. 0 if mmap fails. Takes ~0.1 s per loop per 256 MiB; meant
+// for `berth bench`, not for the serving path.
+double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = 0, int repeats = 5);
 
 }  // namespace berth
 
