@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 
 namespace berth {
 namespace {
@@ -20,14 +21,9 @@ namespace {
 uint64_t read_sum(const uint64_t* p, size_t n, size_t ahead, size_t far_l2) {
     const size_t ahead_words = ahead / 8, far_words = far_l2 / 8;
     uint64_t s[8] = {};
-    if (far_words) {
+    if (ahead_words) {
         for (size_t i = 0; i + 8 <= n; i += 8) {
-            __builtin_prefetch(p + i + far_words, 0, 2);  // prefetcht1
-            __builtin_prefetch(p + i + ahead_words);
-            for (int k = 0; k < 8; k++) s[k] ^= p[i + k];
-        }
-    } else if (ahead_words) {
-        for (size_t i = 0; i + 8 <= n; i += 8) {
+            if (far_words) __builtin_prefetch(p + i + far_words, 0, 2);  // prefetcht1
             __builtin_prefetch(p + i + ahead_words);
             for (int k = 0; k < 8; k++) s[k] ^= p[i + k];
         }
@@ -66,8 +62,8 @@ double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes, int repeats) {
     // Every repetition times the plain loop and the prefetching one at each distance: the best of them all is
     // the figure, so an engine that prefetches or loads 64 bytes at a time cannot beat it.
     // Where the CPU has AVX-512, the same loops with 64-byte loads as well (bandwidth_avx512.cpp). The last
-    // distance is prefetch_ahead's l2_l1 (kernels/prefetch.h): 8 KiB ahead into L2, 2 KiB into L1.
-    constexpr size_t kAhead[] = {0, 2048, 4096, 8192, 2048}, kFarL2[] = {0, 0, 0, 0, 8192};
+    // distance is prefetch_ahead's l2_l1 (kernels/prefetch.h): into L2 and, nearer, into L1.
+    constexpr size_t kAhead[] = {0, 2048, 4096, 8192, kern::kAheadL2ThenL1}, kFarL2[] = {0, 0, 0, 0, kern::kAheadL2};
     constexpr int kDistances = int(sizeof(kAhead) / sizeof(kAhead[0]));
     const bool wide = isa_supported(Isa::avx512);
     const int loops = wide ? 2 * kDistances : kDistances;
