@@ -46,4 +46,23 @@ void run_unit_ranges(ThreadPool& pool, int64_t n_units, F&& f) {
     });
 }
 
+// While alive, threads that finish a job early prefetch the weights of `jobs` (ThreadPool::set_next_weights) in
+// place of those of the product after them: for the parallel activation quantization that precedes the product.
+class PrefetchOwnWeights {
+  public:
+    PrefetchOwnWeights(ThreadPool& pool, const MatmulJob* jobs, int n_jobs) : pool_(pool), saved_(pool.next_weights()) {
+        ThreadPool::NextWeights own;
+        for (int j = 0; j < n_jobs; j++)
+            own.add(jobs[j].w.data, size_t(jobs[j].w.row_bytes()) * size_t(jobs[j].w.n_rows()));
+        pool.set_next_weights(own);
+    }
+    ~PrefetchOwnWeights() { pool_.set_next_weights(saved_); }
+    PrefetchOwnWeights(const PrefetchOwnWeights&) = delete;
+    PrefetchOwnWeights& operator=(const PrefetchOwnWeights&) = delete;
+
+  private:
+    ThreadPool& pool_;
+    ThreadPool::NextWeights saved_;
+};
+
 }  // namespace berth::kern

@@ -85,9 +85,10 @@ void gemm_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float
         const int64_t a = n_tiles * ith / n, b = n_tiles * (ith + 1) / n;
         if (a < b) K.quantize(x, n_tokens, a * K.tt, b * K.tt, acts);
     };
-    if (n_tiles > 1 && nth > 1)
+    if (n_tiles > 1 && nth > 1) {
+        kern::PrefetchOwnWeights own(pool, jobs, n_jobs);
         pool.parallel(quantize);
-    else
+    } else
         quantize(0, 1);
 
     // Tasks: every panel of every job; the token range is split too when there are few panels for the pool.

@@ -56,6 +56,30 @@ class ThreadPool {
         run(&invoke<std::remove_reference_t<F>>, &f);
     }
 
+    // The weights the next matrix product reads: up to 4 spans, taken as one concatenation in the order its
+    // units are dealt (thread ith of nth starts ith/nth of the way in). From the next parallel() on, a thread that
+    // has done its share of a job and waits for the others prefetches the head of its share of them into L2 (at
+    // most idle_prefetch_bytes(), carrying on from job to job while the hint stays the same) until the next job
+    // starts: memory that would sit idle at the barrier brings in the next product's first lines. Caller only;
+    // the forward pass sets it before each product (TinyLlama Q4_K_M decode, Intel Xeon, 10 alternating runs:
+    // 84 -> 86.5 % of the measured bandwidth, higher in each pair).
+    struct Span {
+        const void* p = nullptr;
+        size_t bytes = 0;
+    };
+    struct NextWeights {
+        static constexpr int kMaxSpans = 4;
+        Span spans[kMaxSpans];
+        int n = 0;
+        void add(const void* p, size_t bytes) {
+            if (p && bytes && n < kMaxSpans) spans[n++] = {p, bytes};
+        }
+        size_t total() const;
+        const char* at(size_t offset) const;  // the byte at offset of the concatenation; nullptr past its end
+    };
+    void set_next_weights(const NextWeights& w) { pending_ = w; }
+    const NextWeights& next_weights() const { return pending_; }
+
   private:
     using Fn = void (*)(void* ctx, int ith, int nth);
     template <typename F>
@@ -64,6 +88,12 @@ class ThreadPool {
     }
     void run(Fn fn, void* ctx);
     void worker_loop(int ith);
+    template <typename Stop>
+    void idle_prefetch(int ith, const NextWeights& next, Stop&& stop);
+    struct alignas(64) IdleProgress {  // how far thread ith has prefetched its share of the hint `key`
+        const void* key = nullptr;
+        size_t total = 0, done = 0;
+    };
 
     int n_threads_;
     std::vector<std::thread> threads_;
@@ -75,7 +105,13 @@ class ThreadPool {
     std::atomic<int> sleeping_{0};  // workers blocked on cv_ (run() notifies only when > 0)
     std::mutex mu_;
     std::condition_variable cv_;
+    NextWeights pending_;   // set_next_weights's, copied into hints_ by run()
+    NextWeights hints_[2];  // job g's is hints_[g % 2]: the caller writes the next one while workers read this one
+    std::vector<IdleProgress> progress_;
 };
+// Bytes of the next weights each waiting thread prefetches (ThreadPool::set_next_weights): half the L2 of a core
+// where decode prefetches (kernel_prefetch(1) is not none), else 0; BERTH_IDLE_PREFETCH=KiB overrides.
+size_t idle_prefetch_bytes();
 
 // ---- matrix products -----------------------------------------------------------------------------------
 // y = x · Wᵀ:  W is (n_rows = w.ne[1], n_cols = w.ne[0]) of any weight dtype; x is (n_tokens, n_cols) f32,

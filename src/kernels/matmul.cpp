@@ -101,12 +101,13 @@ size_t matmul_scratch_bytes(DType wtype, int64_t n_cols, int64_t n_tokens, int n
 namespace {
 
 // Quantizes x (n_tokens, n_cols) into wdata for activation type `act`, split across the pool when it is large
-// enough; fills the task's xq/xq_row_bytes/xd.
+// enough (threads done early prefetch the jobs' weights); fills the task's xq/xq_row_bytes/xd.
 // k_records: some job's weights read the K records in batches (Q4_K, Q5_K, Q6_K; not Q2_K/Q3_K, which share
 // Q8_K). k_r16: some job's weights are repacked K-quants (they read the K records of every token).
 // r16: some job's weights are repacked Q8_0/Q4_0 (they read the R16 records).
-void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n_cols, int64_t n_tokens, void* wdata,
-                          bool k_records, bool k_r16, bool r16, kern::MatmulTask& task) {
+void quantize_activations(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, DType act, const float* x,
+                          int64_t n_cols, int64_t n_tokens, void* wdata, bool k_records, bool k_r16, bool r16,
+                          kern::MatmulTask& task) {
     CHECK_MSG(wdata, "matmul: quantized weights need wdata (matmul_scratch_bytes)");
     task.xq = static_cast<const uint8_t*>(wdata);
     task.xq_row_bytes = size_t(row_bytes(act, n_cols));
@@ -139,9 +140,10 @@ void quantize_activations(ThreadPool& pool, DType act, const float* x, int64_t n
             u += count;
         }
     };
-    if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096)
+    if (n_units >= 2 * pool.n_threads() && n_cols * n_tokens >= 4096) {
+        kern::PrefetchOwnWeights own(pool, jobs, n_jobs);
         pool.parallel(quantize_part);
-    else
+    } else
         quantize_part(0, 1);
     // The batched avx512 kernels of the symmetric 32-block types read the pair records (matmul_impl.h): a
     // pass over n_tokens × n_cols bytes, paid once for every row of every job.
@@ -260,7 +262,8 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         for (int i = 0; i < n_jobs; i++) matmul_multi(pool, &jobs[i], 1, x, n_tokens, wdata);
         return;
     }
-    if (act != DType::F32) quantize_activations(pool, act, x, n_cols, n_tokens, wdata, k_records, k_r16, r16, proto);
+    if (act != DType::F32)
+        quantize_activations(pool, jobs, n_jobs, act, x, n_cols, n_tokens, wdata, k_records, k_r16, r16, proto);
     Part parts[8];
     int64_t total_rows = 0, total_macs = 0;
     for (int j = 0; j < n_jobs; j++) total_rows += jobs[j].w.ne[1];

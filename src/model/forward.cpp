@@ -27,6 +27,21 @@ TensorView expert_view(const TensorView& t, int e) {
     return v;
 }
 
+// Tells the pool which weights the product after the next one reads, for threads that wait at the end of a job
+// (ThreadPool::set_next_weights); absent weights are skipped.
+void next_weights(ThreadPool& pool, std::initializer_list<const TensorView*> views) {
+    ThreadPool::NextWeights next;
+    for (const TensorView* v : views) next.add(v->data, size_t(v->row_bytes()) * size_t(v->n_rows()));
+    pool.set_next_weights(next);
+}
+
+void next_qkv(ThreadPool& pool, const LayerWeights& L, bool fused) {
+    if (fused)
+        next_weights(pool, {&L.wqkv});
+    else
+        next_weights(pool, {&L.wq, &L.wk, &L.wv});
+}
+
 }  // namespace
 
 Result<const float*> Model::forward(const BatchToken* tokens, int n) {
@@ -123,6 +138,7 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         const int hl = il - first_host_layer;  // the layer's index in the host KV pool
         // ---- attention ---------------------------------------------------------------------------------------
         rmsnorm_rows(b.xb, b.x, L.attn_norm, n, E, E, eps);
+        next_weights(pool, {&L.wo});  // while q/k/v and attention run
         if (tr.fused_qkv) {
             matmul(pool, L.wqkv, b.xb, n, b.qkv, b.wdata);
         } else {
@@ -156,6 +172,12 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         akv.k_offset = kv_.k_data(0, hl) - kv_.base();
         akv.v_offset = kv_.v_data(0, hl) - kv_.base();
         attend_layer(pool, hp, im, tokens, n, akv, swa ? hp.sliding_window : 0, b, plan_.n_ctx);
+        if (hp.n_expert > 0)
+            next_weights(pool, {});
+        else if (tr.fused_gate_up)
+            next_weights(pool, {&L.w_up});
+        else
+            next_weights(pool, {&L.w_gate, &L.w_up});
         matmul(pool, L.wo, b.att, n, b.xb2, b.wdata);
         if (L.post_attn_norm) rmsnorm_rows(b.xb2, b.xb2, L.post_attn_norm, n, E, E, eps);
         for (int t = 0; t < n; ++t) add_inplace(b.x + t * E, b.xb2 + t * E, E);
@@ -216,6 +238,7 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
                 }
             }
         } else {
+            next_weights(pool, {&L.w_down});
             if (tr.fused_gate_up) {
                 matmul(pool, L.w_up, b.xb, n, b.hb, b.wdata);
             } else {
@@ -223,6 +246,10 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
                 matmul_multi(pool, gate_up, 2, b.xb, n, b.wdata);
             }
             activate(n);
+            if (il + 1 < hp.n_layer)
+                next_qkv(pool, im.w.layers[size_t(il + 1)], tr.fused_qkv);
+            else
+                next_weights(pool, {&im.w.output});
             matmul(pool, L.w_down, b.hb2, n, b.xb2, b.wdata);
         }
         if (L.post_ffw_norm) rmsnorm_rows(b.xb2, b.xb2, L.post_ffw_norm, n, E, E, eps);
@@ -238,9 +265,11 @@ Result<const float*> Model::forward(const BatchToken* tokens, int n) {
         ++r;
     }
     if (n_out > 0) {
+        next_qkv(pool, im.w.layers[size_t(first_host_layer)], tr.fused_qkv);  // the next step's first product
         matmul(pool, im.w.output, b.out_x, n_out, b.logits, b.wdata);
         if (hp.final_softcap > 0) softcap(b.logits, int64_t(n_out) * hp.n_vocab, hp.final_softcap);
     }
+    next_weights(pool, {});  // other users of the pool (embeddings, the bench's bandwidth loop) prefetch nothing
     return static_cast<const float*>(b.logits);
 }
 
