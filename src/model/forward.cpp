@@ -27,8 +27,8 @@ TensorView expert_view(const TensorView& t, int e) {
     return v;
 }
 
-// Tells the pool which weights the product after the next one reads, for threads that wait at the end of a job
-// (ThreadPool::set_next_weights); absent weights are skipped.
+// Called before a product (or q/k/v and attention) with the weights of the product that follows it: threads that
+// wait at the end of a job prefetch their share of these (ThreadPool::set_next_weights); absent weights are skipped.
 void next_weights(ThreadPool& pool, std::initializer_list<const TensorView*> views) {
     ThreadPool::NextWeights next;
     for (const TensorView* v : views) next.add(v->data, size_t(v->row_bytes()) * size_t(v->n_rows()));
