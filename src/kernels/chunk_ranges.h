@@ -52,8 +52,7 @@ class PrefetchOwnWeights {
   public:
     PrefetchOwnWeights(ThreadPool& pool, const MatmulJob* jobs, int n_jobs) : pool_(pool), saved_(pool.next_weights()) {
         ThreadPool::NextWeights own;
-        for (int j = 0; j < n_jobs; j++)
-            own.add(jobs[j].w.data, size_t(jobs[j].w.row_bytes()) * size_t(jobs[j].w.n_rows()));
+        for (int j = 0; j < n_jobs; j++) own.add(jobs[j].w.data, size_t(jobs[j].w.n_bytes()));
         pool.set_next_weights(own);
     }
     ~PrefetchOwnWeights() { pool_.set_next_weights(saved_); }

@@ -53,7 +53,7 @@ const char* ThreadPool::NextWeights::at(size_t offset) const {
 
 template <typename Stop>
 void ThreadPool::idle_prefetch(int ith, const NextWeights& next, Stop&& stop) {
-    static const size_t cap = idle_prefetch_bytes();
+    const size_t cap = idle_prefetch_bytes();  // read once, cached there
     if (next.n == 0 || cap == 0) return;
     IdleProgress& pr = progress_[size_t(ith)];
     const size_t total = next.total();

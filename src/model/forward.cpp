@@ -31,7 +31,7 @@ TensorView expert_view(const TensorView& t, int e) {
 // wait at the end of a job prefetch their share of these (ThreadPool::set_next_weights); absent weights are skipped.
 void next_weights(ThreadPool& pool, std::initializer_list<const TensorView*> views) {
     ThreadPool::NextWeights next;
-    for (const TensorView* v : views) next.add(v->data, size_t(v->row_bytes()) * size_t(v->n_rows()));
+    for (const TensorView* v : views) next.add(v->data, size_t(v->n_bytes()));
     pool.set_next_weights(next);
 }
 
