@@ -4,12 +4,17 @@
 # alternating A B A B for several rounds. Prints one markdown table of tokens/s, median (min–max) over the
 # rounds, and the ratios: prefill at 32, 128 and 512 tokens, decode at depths 0, 512 and 2048, and 1, 2, 4 and
 # 8 parallel streams; with the CPU, its ISA flags, the ISA path berth took, the load average before and after,
-# and the time. When llama.cpp loads a CPU variant with AMX, a second llama.cpp column runs without it.
+# and the time. When llama.cpp loads a CPU variant with AMX, a second llama.cpp column runs without it. With
+# IK_LLAMA_BENCH set, ik_llama.cpp's llama-bench (through ik_llama_bench.py) runs in each round as well.
 #
 # Usage: bench/compare.sh [ROUNDS (4)] [THREADS (2)]
 #   MODELS="tinyllama-q4_k_m tinyllama-q8_0 ..."  which files (default: all five below)
 #   BERTH_BENCH_CACHE=DIR   where the GGUF files are made once (default ~/.cache/berth-bench, outside the repo)
 #   COMPARE_OUT=DIR         keeps every run's JSON there (default: a temporary directory)
+#   IK_LLAMA_BENCH=PATH     ik_llama.cpp's llama-bench, built outside this repository from a snapshot of its
+#                           repository (bench/README.md); adds its columns (prefill and decode: it runs one sequence)
+#   IK_ARGS="..."           llama-bench options for it (default "-fa 1 -rtr 1", its fastest CPU configuration)
+#   IK_LLAMA_REV=REV        the snapshot's commit, printed with it (a build from a snapshot knows none)
 # The files are synthetic (`berth debug make-model`, random weights): TinyLlama-1.1B's shape in Q4_K_M, Q8_0,
 # Q4_0 and Q6_K, and Llama-3-8B's shape in Q4_K_M. Needs build/bin/berth, node and npm; installs bench/'s
 # node_modules with NODE_LLAMA_CPP_SKIP_DOWNLOAD=true when missing (prebuilt binaries only, no compiling).
@@ -61,6 +66,12 @@ if [ "$variant" = sapphirerapids ]; then
   fi
 fi
 
+ik=${IK_LLAMA_BENCH:-}
+ik_args=${IK_ARGS:--fa 1 -rtr 1}
+if [ -n "$ik" ]; then
+  [ -x "$ik" ] || { echo "compare.sh: IK_LLAMA_BENCH=$ik is not an executable" >&2; exit 1; }
+fi
+
 out=${COMPARE_OUT:-}
 if [ -z "$out" ]; then
   out=$(mktemp -d)
@@ -77,12 +88,15 @@ mkdir -p "$out"
   echo "berth_rev=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo +)"
   echo "llama_variant=$variant"
   echo "llama_package=node-llama-cpp $(node -p "require('$root/bench/node_modules/node-llama-cpp/package.json').version")"
+  if [ -n "$ik" ]; then
+    echo "ik_llama=$ik ($ik_args)${IK_LLAMA_REV:+, snapshot $IK_LLAMA_REV}"
+  fi
   echo "threads=$threads"
   echo "rounds=$rounds"
   echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/machine.txt"
 
-# ---- rounds: berth, llama.cpp, (llama.cpp without AMX), alternating ------------------------------------------
+# ---- rounds: berth, llama.cpp, (llama.cpp without AMX), (ik_llama.cpp), alternating ------------------------
 for r in $(seq 1 "$rounds"); do
   for m in $models; do
     f=$cache/$m.gguf
@@ -96,6 +110,11 @@ for r in $(seq 1 "$rounds"); do
       echo "round $r/$rounds: $m llama.cpp without AMX" >&2
       (cd "$noamx" && node llama_cpp_bench.mjs "$f" --threads "$threads" --prompts $prompts --depths $depths \
          --parallel $parallel --reps 1) >"$out/noamx.$m.$r.json"
+    fi
+    if [ -n "$ik" ]; then
+      echo "round $r/$rounds: $m ik_llama.cpp" >&2
+      python3 "$root/bench/ik_llama_bench.py" "$ik" "$f" --threads "$threads" --prompts "$prompts" \
+        --depths "$depths" --args "$ik_args" >"$out/ik.$m.$r.json"
     fi
   done
 done

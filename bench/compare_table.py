@@ -3,7 +3,8 @@
 
 Usage: compare_table.py OUT_DIR "MODEL MODEL ..."
 OUT_DIR holds machine.txt and, per model and round r, berth.MODEL.r.json (`berth bench --json`),
-llama.MODEL.r.json and (when llama.cpp had an AMX variant) noamx.MODEL.r.json (llama_cpp_bench.mjs).
+llama.MODEL.r.json and (when llama.cpp had an AMX variant) noamx.MODEL.r.json (llama_cpp_bench.mjs), and (when
+compare.sh ran ik_llama.cpp) ik.MODEL.r.json (ik_llama_bench.py: prefill and decode only).
 Every cell is the median over the rounds with (min–max); a ratio is median(berth) / median(reference) with
 the (min–max) of the per-round ratios (round r of berth against round r of the reference).
 """
@@ -64,11 +65,16 @@ rows += [("decode", "depth", d, "decode @%d" % d) for d in (0, 512, 2048)]
 rows += [("parallel", "streams", s, "%d stream%s" % (s, "s" if s > 1 else "")) for s in (1, 2, 4, 8)]
 
 has_noamx = any(load("noamx", m) for m in models)
+has_ik = any(load("ik", m) for m in models)
 print("Machine: %s, %s cores, flags: %s" % (machine.get("cpu"), machine.get("cores"), machine.get("flags")))
 first = next((load("berth", m) for m in models if load("berth", m)), [{}])[0]
 print("berth %s took the %s path; llama.cpp (%s) loaded its `%s` CPU variant; %s threads; %s rounds, alternating."
       % (machine.get("berth_rev"), first.get("isa", "?"), machine.get("llama_package"), machine.get("llama_variant"),
          machine.get("threads"), machine.get("rounds")))
+if has_ik:
+    ik_first = next(load("ik", m) for m in models if load("ik", m))[0]
+    print("ik_llama.cpp: llama-bench %s, build %s, %s." % (machine.get("ik_llama"), ik_first.get("build_commit"),
+                                                           ik_first.get("cpu_info")))
 print("Run %s to %s; load average (1, 5, 15 min) before: %s, after: %s." % (
     machine.get("date"), machine.get("finished"), machine.get("load_before"), machine.get("load_after")))
 print()
@@ -77,11 +83,14 @@ sep = "|---|---|---|---|---|"
 if has_noamx:
     head += " llama.cpp without AMX tok/s | berth / that |"
     sep += "---|---|"
+if has_ik:
+    head += " ik_llama.cpp tok/s | berth / ik_llama.cpp |"
+    sep += "---|---|"
 print(head)
 print(sep)
 bandwidth_notes = []
 for m in models:
-    b, l, n = load("berth", m), load("llama", m), load("noamx", m)
+    b, l, n, k = load("berth", m), load("llama", m), load("noamx", m), load("ik", m)
     if not b or not l:
         continue
     for section, key, x, label in rows:
@@ -93,6 +102,9 @@ for m in models:
         if has_noamx:
             nv = [llama_value(r, section, key, x) for r in n]
             line += " %s | %s |" % (cell(nv), ratio(bv, nv))
+        if has_ik:
+            kv = [llama_value(r, section, key, x) for r in k]
+            line += " %s | %s |" % (cell(kv), ratio(bv, kv))
         print(line)
     # Decode as memory traffic: both engines read the same weights and KV per token.
     bw = statistics.median([r["bandwidth_gb_per_s"] for r in b])
@@ -102,17 +114,23 @@ for m in models:
             continue
         bt = statistics.median([x for x in (berth_value(r, "decode", "depth", d) for r in b) if x])
         lt = statistics.median([x for x in (llama_value(r, "decode", "depth", d) for r in l) if x])
-        bandwidth_notes.append((m, d, bw, bt * per_token * 1e-9, lt * per_token * 1e-9))
+        kt = [x for x in (llama_value(r, "decode", "depth", d) for r in k) if x]
+        kg = statistics.median(kt) * per_token * 1e-9 if kt else None
+        bandwidth_notes.append((m, d, bw, bt * per_token * 1e-9, lt * per_token * 1e-9, kg))
 
 print()
 print("Decode as memory traffic (weights + KV read per token × tokens/s) against the read bandwidth `berth bench` "
       "measured in the same rounds (median):")
 print()
-print("| model | depth | measured bandwidth GB/s | berth GB/s (share) | llama.cpp GB/s (share) |")
-print("|---|---|---|---|---|")
-for m, d, bw, bg, lg in bandwidth_notes:
-    print("| %s | %d | %.1f | %.1f (%.0f %%) | %.1f (%.0f %%) |" % (m, d, bw, bg, 100 * bg / bw, lg, 100 * lg / bw))
-over = [(m, d) for m, d, bw, bg, lg in bandwidth_notes if lg > bw or bg > bw]
+print("| model | depth | measured bandwidth GB/s | berth GB/s (share) | llama.cpp GB/s (share) |%s"
+      % (" ik_llama.cpp GB/s (share) |" if has_ik else ""))
+print("|---|---|---|---|---|%s" % ("---|" if has_ik else ""))
+for m, d, bw, bg, lg, kg in bandwidth_notes:
+    line = "| %s | %d | %.1f | %.1f (%.0f %%) | %.1f (%.0f %%) |" % (m, d, bw, bg, 100 * bg / bw, lg, 100 * lg / bw)
+    if has_ik:
+        line += " — |" if kg is None else " %.1f (%.0f %%) |" % (kg, 100 * kg / bw)
+    print(line)
+over = [(m, d) for m, d, bw, bg, lg, kg in bandwidth_notes if max(lg, bg, kg or 0) > bw]
 if over:
     print()
     print("Warning: an engine moved more than the measured bandwidth at %s: the figure is not an upper bound there."
