@@ -106,7 +106,7 @@ for m in models:
             kv = [llama_value(r, section, key, x) for r in k]
             line += " %s | %s |" % (cell(kv), ratio(bv, kv))
         print(line)
-    # Decode as memory traffic: both engines read the same weights and KV per token.
+    # Decode as memory traffic: every engine reads the same weights and KV (f16) per token.
     bw = statistics.median([r["bandwidth_gb_per_s"] for r in b])
     for d in (0, 512, 2048):
         per_token = next((row["bytes_per_token"] for row in b[0]["decode"] if row["depth"] == d), None)
