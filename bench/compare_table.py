@@ -64,15 +64,17 @@ rows = [("prefill", "tokens", p, "prefill %d" % p) for p in (32, 128, 512)]
 rows += [("decode", "depth", d, "decode @%d" % d) for d in (0, 512, 2048)]
 rows += [("parallel", "streams", s, "%d stream%s" % (s, "s" if s > 1 else "")) for s in (1, 2, 4, 8)]
 
-has_noamx = any(load("noamx", m) for m in models)
-has_ik = any(load("ik", m) for m in models)
+# Every engine's rounds, read once: runs[prefix][model] (an empty list where it did not run).
+runs = {p: {m: load(p, m) for m in models} for p in ("berth", "llama", "noamx", "ik")}
+has_noamx = any(runs["noamx"].values())
+has_ik = any(runs["ik"].values())
 print("Machine: %s, %s cores, flags: %s" % (machine.get("cpu"), machine.get("cores"), machine.get("flags")))
-first = next((load("berth", m) for m in models if load("berth", m)), [{}])[0]
+first = next((r for r in runs["berth"].values() if r), [{}])[0]
 print("berth %s took the %s path; llama.cpp (%s) loaded its `%s` CPU variant; %s threads; %s rounds, alternating."
       % (machine.get("berth_rev"), first.get("isa", "?"), machine.get("llama_package"), machine.get("llama_variant"),
          machine.get("threads"), machine.get("rounds")))
 if has_ik:
-    ik_first = next(load("ik", m) for m in models if load("ik", m))[0]
+    ik_first = next(r for r in runs["ik"].values() if r)[0]
     print("ik_llama.cpp: llama-bench %s, build %s, %s." % (machine.get("ik_llama"), ik_first.get("build_commit"),
                                                            ik_first.get("cpu_info")))
 print("Run %s to %s; load average (1, 5, 15 min) before: %s, after: %s." % (
@@ -90,7 +92,7 @@ print(head)
 print(sep)
 bandwidth_notes = []
 for m in models:
-    b, l, n, k = load("berth", m), load("llama", m), load("noamx", m), load("ik", m)
+    b, l, n, k = (runs[p][m] for p in ("berth", "llama", "noamx", "ik"))
     if not b or not l:
         continue
     for section, key, x, label in rows:
