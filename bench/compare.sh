@@ -35,7 +35,7 @@ mkdir -p "$cache"
 for m in $models; do
   f=$cache/$m.gguf
   [ -f "$f" ] && continue
-  type=${m#*-}
+  type=${m##*-}  # the part after the last dash: llama3-8b-q4_k_m -> q4_k_m
   case $m in
     tinyllama-*) shape="--n-embd 2048 --n-ff 5632 --n-layer 22 --n-head 32 --n-head-kv 4 --n-vocab 32000 --n-ctx 4096" ;;
     llama3-8b-*) shape="--n-embd 4096 --n-ff 14336 --n-layer 32 --n-head 32 --n-head-kv 8 --n-vocab 128256 --n-ctx 8192" ;;
