@@ -103,14 +103,34 @@ const char* isa_name(Isa isa) {
     return "?";
 }
 
-static bool intel_cpu() {
-    unsigned a = 0, vendor[3] = {0, 0, 0};
-    if (!__get_cpuid(0, &a, &vendor[0], &vendor[2], &vendor[1])) return false;  // EBX, EDX, ECX: the name
-    return memcmp(vendor, "GenuineIntel", 12) == 0;
+// The CPU's vendor and (display) family: base family, plus the extended family where the base is 0xF.
+struct CpuId {
+    bool intel = false, amd = false;
+    unsigned family = 0;
+};
+static CpuId cpu_id() {
+    CpuId id;
+    unsigned a = 0, b = 0, c = 0, d = 0, vendor[3] = {0, 0, 0};
+    if (!__get_cpuid(0, &a, &vendor[0], &vendor[2], &vendor[1])) return id;  // EBX, EDX, ECX: the name
+    id.intel = memcmp(vendor, "GenuineIntel", 12) == 0;
+    id.amd = memcmp(vendor, "AuthenticAMD", 12) == 0;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        id.family = (a >> 8) & 0xF;
+        if (id.family == 0xF) id.family += (a >> 20) & 0xFF;
+    }
+    return id;
+}
+
+// How one or two tokens prefetch by default (kernels.h): l2_l1 on Intel, l1 on AMD from Zen 5 (family 0x1A) on,
+// none on earlier AMD cores and other vendors.
+static Prefetch decode_prefetch_default(const CpuId& id) {
+    if (id.intel) return Prefetch::l2_l1;
+    if (id.amd && id.family >= 0x1A) return Prefetch::l1;
+    return Prefetch::none;
 }
 
 Prefetch kernel_prefetch(int tokens) {
-    static const bool intel = intel_cpu();
+    static const Prefetch decode = decode_prefetch_default(cpu_id());
     // Bit 0: one token; bit 1: batches.
     static const unsigned mask = [] {
         const char* env = getenv("BERTH_PREFETCH");
@@ -123,10 +143,10 @@ Prefetch kernel_prefetch(int tokens) {
                 if (strcmp(env, m.name) == 0) return m.mask;
             fprintf(stderr, "berth: ignoring BERTH_PREFETCH=%s (use auto, none, decode, batch or all)\n", env);
         }
-        return intel ? 3u : 2u;
+        return decode == Prefetch::none ? 2u : 3u;
     }();
     if (!(mask & (tokens == 1 ? 1u : 2u))) return Prefetch::none;
-    return intel && tokens <= 2 ? Prefetch::l2_l1 : Prefetch::l1;
+    return decode == Prefetch::l2_l1 && tokens <= 2 ? Prefetch::l2_l1 : Prefetch::l1;
 }
 
 int physical_core_count() {

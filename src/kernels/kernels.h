@@ -29,13 +29,15 @@ const char* isa_name(Isa isa);
 // How the kernels of repacked weights prefetch in software (prefetch.h) in a pass of `tokens` tokens over the
 // weights: not at all, 4 KiB ahead into L1 (l1), or 8 KiB ahead into L2 and 2 KiB ahead into L1 (l2_l1).
 // Batches prefetch by default (Q4_0_R16 at 8 tokens, 2048 x 11264, Intel Xeon: 49-52 ns per row with, 85-98
-// without; TinyLlama Q4_0 at 8 streams 155-164 tok/s with, 118-120 without). For decode the two machines measured
-// disagree, so the default goes by vendor: on an Intel Xeon (Emerald Rapids VM, 2 threads) TinyLlama Q4_0 decode
-// reached 73-76 % of the measured bandwidth without and 91-95 % with; on an AMD EPYC (Zen 4 VM) Q8_0 decode 44-51
-// tok/s without, 36-39 with. So decode prefetches on Intel CPUs only, and there one or two tokens take l2_l1: each
-// core must keep about 17 GB/s in flight, and a prefetcht0 holds one of the core's few L1 fill buffers for the whole
-// trip from memory, a prefetcht1 into L2 does not (why in prefetch.h). BERTH_PREFETCH=auto|none|decode|batch|all
-// overrides whether a pass prefetches, not how.
+// without; TinyLlama Q4_0 at 8 streams 155-164 tok/s with, 118-120 without). For decode the machines measured
+// disagree, so the default goes by vendor and family: on an Intel Xeon (Emerald Rapids VM, 2 threads) TinyLlama Q4_0
+// decode reached 73-76 % of the measured bandwidth without and 91-95 % with; on an AMD EPYC Zen 4 VM Q8_0 decode
+// 44-51 tok/s without, 36-39 with; on an AMD EPYC Zen 5 VM (family 0x1A, 2 threads, ~64 GB/s) TinyLlama Q4_K_M
+// 45.6 tok/s without, 86.0 with l1, 79.0 with l2_l1, Q6_K 22.7 / 56.3 / 51.1 (3 alternating rounds). So decode
+// prefetches on Intel CPUs, one or two tokens as l2_l1: each core must keep about 17 GB/s in flight, and a
+// prefetcht0 holds one of the core's few L1 fill buffers for the whole trip from memory, a prefetcht1 into L2 does
+// not (why in prefetch.h); on AMD from Zen 5 on as l1; not on earlier AMD cores or other vendors.
+// BERTH_PREFETCH=auto|none|decode|batch|all overrides whether a pass prefetches, not how.
 enum class Prefetch { none, l1, l2_l1 };
 Prefetch kernel_prefetch(int tokens);
 int physical_core_count();
