@@ -149,6 +149,13 @@ Prefetch kernel_prefetch(int tokens) {
     return decode == Prefetch::l2_l1 && tokens <= 2 ? Prefetch::l2_l1 : Prefetch::l1;
 }
 
+static int k_two_streams_set = -1;  // set_kernel_k_two_streams; -1: by the CPU
+bool kernel_k_two_streams() {
+    static const bool two = cpu_id().intel;
+    return k_two_streams_set < 0 ? two : k_two_streams_set == 1;
+}
+void set_kernel_k_two_streams(bool two) { k_two_streams_set = two ? 1 : 0; }
+
 int physical_core_count() {
     // Count distinct (physical id, core id) pairs; fall back to the online CPU count.
     FILE* f = fopen("/proc/cpuinfo", "re");

@@ -88,14 +88,20 @@ TEST(MatmulR16, StreamsOfGroupsVisitEveryGroupOnce) {
 
 TEST(MatmulR16, ChunksOfSeveralStreamsWithARemainder) {
     // One thread: 896 rows make chunks of 7 groups (matmul.cpp's chunk_rows), so the kernels walk 4 streams and
-    // then 3 (Q4_0, Q8_0 at one or two tokens), or 2 streams and then 1 (the K-quants, and 3-4 tokens).
+    // then 3 (Q4_0, Q8_0 at one or two tokens), or 2 streams and then 1 (the K-quants, and 3-4 tokens where
+    // kernel_k_two_streams says so: both ways here, whatever this CPU's default).
     ThreadPool pool(1);
+    const bool saved = kernel_k_two_streams();
     for (int64_t n_tokens : {1, 2, 3, 4}) {
         check_matmul(DType::Q4_0, 896, 256, n_tokens, pool, true);
         check_matmul(DType::Q8_0, 896, 256, n_tokens, pool, true);
-        check_matmul(DType::Q4_K, 896, 256, n_tokens, pool, true);
-        check_matmul(DType::Q6_K, 896, 256, n_tokens, pool, true);
+        for (bool two : {false, true}) {
+            set_kernel_k_two_streams(two);
+            check_matmul(DType::Q4_K, 896, 256, n_tokens, pool, true);
+            check_matmul(DType::Q6_K, 896, 256, n_tokens, pool, true);
+        }
     }
+    set_kernel_k_two_streams(saved);
 }
 
 TEST(MatmulR16, RepackRoundTripsEveryByte) {

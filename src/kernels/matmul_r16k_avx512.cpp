@@ -8,7 +8,7 @@
 // of dmin·min_j by the record's d·Σx_j; per token and block one fma by the activations' d. That is 11 operations per
 // 512 weights and token, like Q4_0_R16, where the one-row K-record tiles spend about 18. Q6_K: the same with 16 scales
 // and the 6-bit quants built from ql and qh (tile_q6k_r16), its scales taken pair by pair from the block
-// (q6_scale_pair). Decode-sized batches walk two groups at once (streams_for). Prefill-sized batches take the GEMM
+// (q6_scale_pair). Decode-sized batches walk two groups at once (below). Prefill-sized batches take the GEMM
 // instead, whose panels unpack_panel_r16 fills straight from the groups (their lanes are the panel's layout: no
 // transposition).
 //
@@ -250,13 +250,14 @@ void tile_q6k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
 // alternating runs, GB/s, one stream -> two: Q4_K 24.1 -> 27.6 (4 streams 28.2), Q6_K 25.0 -> 28.9 (27.5);
 // 2 tokens Q4_K 24.9 -> 27.8, Q6_K 23.2 -> 23.9; 4 tokens Q4_K 25.4 -> 27.1, Q6_K 22.2 -> 26.8. In cache (2048 x
 // 2048) 4 streams cost the K-quants more than the Q4_0 kernel (Q6_K 76 -> 61, Q4_K 78 -> 68), two streams less
-// (Q6_K 75; Q4_K 69 in one series, 74 against one stream's 76 in a later one): two it is.
-constexpr int streams_for(int nt) { return nt <= 4 ? 2 : 1; }
+// (Q6_K 75; Q4_K 69 in one series, 74 against one stream's 76 in a later one): two it is, to 2 tokens everywhere
+// and to 4 where kernel_k_two_streams (kernels.h) says so: two streams of 3-4 tokens keep 2 x NT accumulators and
+// block sums live and spill (GCC 12), which the Intel Xeon, held by memory, hid, and a Zen 5, held by vpdpbusd's
+// throughput, does not.
 
-// The groups of rows [r0, r1) against NT tokens (K records at rec, outputs at y), in streams_for(NT) streams.
-template <bool Q6, int NT>
+// The groups of rows [r0, r1) against NT tokens (K records at rec, outputs at y), in S streams.
+template <bool Q6, int NT, int S>
 void pass_k_r16(const MatmulTask& t, int64_t r0, int64_t r1, const uint8_t* rec, size_t rec_row, float* y, int64_t nb) {
-    constexpr int S = streams_for(NT);
     walk_group_streams<S>(t, r0, r1, y, [&](const uint8_t* const* groups, float* const* ys, int n) {
         with_count<S>(n, [&]<int K>() {
             if constexpr (Q6)
@@ -274,8 +275,17 @@ void rows_k_r16_512(const MatmulTask& t, int64_t r0, int64_t r1) {
     const size_t rec_row = size_t(nb) * kKRecordBytes;
     for (int64_t k0 = 0; k0 < t.n_tokens; k0 += kMaxTokens) {
         const int nt = int(std::min<int64_t>(kMaxTokens, t.n_tokens - k0));
-        with_count<kMaxTokens>(
-            nt, [&]<int NT>() { pass_k_r16<Q6, NT>(t, r0, r1, t.xkr + k0 * rec_row, rec_row, t.y + k0 * t.ldy, nb); });
+        with_count<kMaxTokens>(nt, [&]<int NT>() {
+            const uint8_t* rec = t.xkr + k0 * rec_row;
+            float* y = t.y + k0 * t.ldy;
+            if constexpr (NT <= 2)
+                pass_k_r16<Q6, NT, 2>(t, r0, r1, rec, rec_row, y, nb);
+            else if constexpr (NT <= 4)
+                kernel_k_two_streams() ? pass_k_r16<Q6, NT, 2>(t, r0, r1, rec, rec_row, y, nb)
+                                       : pass_k_r16<Q6, NT, 1>(t, r0, r1, rec, rec_row, y, nb);
+            else
+                pass_k_r16<Q6, NT, 1>(t, r0, r1, rec, rec_row, y, nb);
+        });
     }
 }
 
