@@ -41,7 +41,7 @@ const char* isa_name(Isa isa);
 enum class Prefetch { none, l1, l2_l1 };
 Prefetch kernel_prefetch(int tokens);
 // Whether passes of 3 or 4 tokens over Q4_K_R16 and Q6_K_R16 weights walk two groups of rows at once (one or two
-// tokens always do, 5-8 never): on Intel CPUs, where two streams from memory measured 7-21 % more (why in
+// tokens always do, 5-8 never): on Intel CPUs, where two streams from memory measured 7-21 % faster (why in
 // matmul_r16k_avx512.cpp); elsewhere one, whose kernel keeps its accumulators in registers: on an AMD EPYC Zen 5
 // VM, berth_bench_matmul q4_K_r16 2048 5632 4 3 2 150 (2 threads, from DRAM) 33 -> 27 ns per row, TinyLlama
 // Q4_K_M at 4 streams 145 -> 170 tok/s.
