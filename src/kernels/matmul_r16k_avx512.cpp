@@ -252,8 +252,9 @@ void tile_q6k_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_s
 // 2048) 4 streams cost the K-quants more than the Q4_0 kernel (Q6_K 76 -> 61, Q4_K 78 -> 68), two streams less
 // (Q6_K 75; Q4_K 69 in one series, 74 against one stream's 76 in a later one): two it is, to 2 tokens everywhere
 // and to 4 where kernel_k_two_streams (kernels.h) says so: two streams of 3-4 tokens keep 2 x NT accumulators and
-// block sums live and spill (GCC 12), which the Intel Xeon, held by memory, hid, and a Zen 5, held by vpdpbusd's
-// throughput, does not.
+// block sums live and spill (GCC 12), which the Intel Xeon, held by memory, hid, and a Zen 5 VM does not (in cache,
+// one thread, 4 tokens: 55-56 ns per row with two streams, 43-44 with one; berth_bench_roofline measures its
+// vpdpbusd peak at ~6.5 per ns per core, so the pass is not held by vpdpbusd but by the spills' loads and stores).
 
 // The groups of rows [r0, r1) against NT tokens (K records at rec, outputs at y), in S streams.
 template <bool Q6, int NT, int S>
