@@ -19,13 +19,6 @@ namespace {
 
 constexpr int kTile = 12;  // tokens per activation tile: 12 int32 + 12 float accumulators, 8 zmm to spare
 
-// acc += w · broadcast(4 bytes at p), with the broadcast folded into vpdpbusd's memory operand ({1to16}); GCC
-// 12 emits a separate vpbroadcastd for the intrinsic form, one more load-port uop per multiply-accumulate.
-inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t* p) {
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const int32_t*>(p)));
-    return acc;
-}
-
 template <int BLK, int T>
 void tile(const GemmArgs& g, int64_t ts) {
     const Panel& p = *g.p;
@@ -47,7 +40,7 @@ void tile(const GemmArgs& g, int64_t ts) {
             const __m512i w = _mm512_load_si512(wq + (b * (BLK / 4) + j) * 64);
             const int8_t* xj = xq + (b * (BLK / 4) + j) * 4 * kTile;
 #pragma GCC unroll 16
-            for (int t = 0; t < T; t++) sum[t] = dpbusd_bcast(sum[t], w, xj + 4 * t);
+            for (int t = 0; t < T; t++) sum[t] = avx512::dpbusd_bcast(sum[t], w, xj + 4 * t);
         }
         const __m512 sc = _mm512_load_ps(p.scale + 16 * b), mn = _mm512_load_ps(p.min + 16 * b);
         const float* dxb = xd + (b * BLK / 32) * kTile;

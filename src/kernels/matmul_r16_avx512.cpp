@@ -15,6 +15,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul_impl.h"
 #include "kernels/prefetch.h"
+#include "kernels/simd_avx512.h"
 
 namespace berth::kern {
 namespace {
@@ -62,16 +63,28 @@ void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_strid
             } else {
                 for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512(q + 64 * j);
             }
+            // Unrolled over the tokens: left to itself GCC 12 kept the loop from 12 tokens on and ran the
+            // accumulators through the stack.
+#pragma GCC unroll 16
             for (int k = 0; k < NT; k++) {
                 const uint8_t* x = r + k * rec_stride;
-                // Two chains of 4, so one token alone (decode) does not wait on vpdpbusd's latency 8 times.
-                __m512i s0 = _mm512_set1_epi32(load_i32(x + kOffset)), s1 = _mm512_setzero_si512();
-                for (int j = 0; j < 8; j += 2) {
-                    s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
-                    s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(x + 4 * j + 4)));
+                __m512i s0 = _mm512_set1_epi32(load_i32(x + kOffset));
+                if constexpr (NT <= 4) {
+                    // Two chains of 4, so one token alone (decode) does not wait on vpdpbusd's latency 8 times;
+                    // each broadcast serves the pass's 2-4 groups (streams_for; GCC shares it).
+                    __m512i s1 = _mm512_setzero_si512();
+                    for (int j = 0; j < 8; j += 2) {
+                        s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
+                        s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(x + 4 * j + 4)));
+                    }
+                    s0 = _mm512_add_epi32(s0, s1);
+                } else {
+                    // 5-16 tokens, one group (streams_for): a chain per token, the broadcasts folded.
+#pragma GCC unroll 8
+                    for (int j = 0; j < 8; j++) s0 = avx512::dpbusd_bcast(s0, w[j], x + 4 * j);
                 }
                 const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(load_f32(x + kR16OffsetD)));
-                acc[s][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[s][k]);
+                acc[s][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), scale, acc[s][k]);
             }
         }
     }

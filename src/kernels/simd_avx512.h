@@ -1,5 +1,6 @@
-// Inline helpers of the avx512 translation units: the lane mask of a loop's last partial vector, and e^x
-// (attention_flash_avx512.cpp, ops_avx512.cpp, matmul_avx512.cpp, gemm_avx512.cpp, gemm_amx.cpp).
+// Inline helpers of the avx512 translation units: the lane mask of a loop's last partial vector, e^x
+// (attention_flash_avx512.cpp, ops_avx512.cpp, matmul_avx512.cpp, gemm_avx512.cpp, gemm_amx.cpp), and vpdpbusd
+// against a broadcast dword (gemm_avx512.cpp, matmul_r16_avx512.cpp).
 #pragma once
 #include <immintrin.h>
 
@@ -29,6 +30,14 @@ inline __m512 exp512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_maskz_scalef_ps(__mmask16(~under), p, n);
+}
+
+// acc += w · broadcast(4 bytes at p), with the broadcast folded into vpdpbusd's memory operand ({1to16}); GCC
+// 12 emits a separate vpbroadcastd for the intrinsic form, one more uop per multiply-accumulate. Where several
+// vpdpbusd take the same dword (a tile of several weight groups), the intrinsic form's one broadcast serves them all.
+inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const void* p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*static_cast<const int32_t*>(p)));
+    return acc;
 }
 
 }  // namespace berth::kern::avx512
