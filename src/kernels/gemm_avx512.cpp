@@ -53,6 +53,7 @@ void tile(const GemmArgs& g, int64_t ts) {
         }
     }
     const __mmask16 m = avx512::first_lanes(g.n_rows);
+#pragma GCC unroll 16
     for (int t = 0; t < T; t++) {
         float* yt = g.y + (ts + t) * g.ldy;
         __m512 v = acc[t];
