@@ -41,6 +41,9 @@ void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_strid
     constexpr size_t kBlockBytes = Q4 ? kRepackRows * sizeof(BlockQ4_0) : kRepackRows * sizeof(BlockQ8_0);
     constexpr size_t kOffset = Q4 ? kR16OffsetQ4 : kR16OffsetQ8;
     const Prefetch pf = kernel_prefetch(NT);
+    // Q4_0 at one or two tokens keeps the high nibbles in place (16q) and shifts the chain's sum instead: 4 shifts
+    // per group and block become one per token.
+    constexpr bool kHighInPlace = Q4 && NT <= 2;
     __m512 acc[S][NT];
     for (int s = 0; s < S; s++)
         for (int k = 0; k < NT; k++) acc[s][k] = _mm512_setzero_ps();
@@ -54,11 +57,11 @@ void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_strid
             const uint8_t* q = blk + kRepackRows * sizeof(fp16_t);
             __m512i w[8];
             if constexpr (Q4) {
-                const __m512i m4 = _mm512_set1_epi8(0x0F);
+                const __m512i m4 = _mm512_set1_epi8(0x0F), m4h = _mm512_set1_epi8(int8_t(0xF0));
                 for (int j = 0; j < 4; j++) {
                     const __m512i v = _mm512_loadu_si512(q + 64 * j);
                     w[j] = _mm512_and_si512(v, m4);
-                    w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                    w[j + 4] = kHighInPlace ? _mm512_and_si512(v, m4h) : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 }
             } else {
                 for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512(q + 64 * j);
@@ -73,9 +76,17 @@ void tile_r16(const uint8_t* const* groups, const uint8_t* rec, size_t rec_strid
                     // Two chains of 4, so one token alone (decode) does not wait on vpdpbusd's latency 8 times;
                     // each broadcast serves the pass's 2-4 groups (streams_for; GCC shares it).
                     __m512i s1 = _mm512_setzero_si512();
-                    for (int j = 0; j < 8; j += 2) {
-                        s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
-                        s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(x + 4 * j + 4)));
+                    if constexpr (kHighInPlace) {  // s1: the high nibbles times 16, exactly
+                        for (int j = 0; j < 4; j++) {
+                            s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
+                            s1 = _mm512_dpbusd_epi32(s1, w[j + 4], _mm512_set1_epi32(load_i32(x + 4 * j + 16)));
+                        }
+                        s1 = _mm512_srai_epi32(s1, 4);
+                    } else {
+                        for (int j = 0; j < 8; j += 2) {
+                            s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(load_i32(x + 4 * j)));
+                            s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(load_i32(x + 4 * j + 4)));
+                        }
                     }
                     s0 = _mm512_add_epi32(s0, s1);
                 } else {
