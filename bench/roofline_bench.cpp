@@ -15,7 +15,6 @@
 //   (the model's, 2048 x 5632 x 128 per product) against the vpdpbusd peak (64 multiply-adds per instruction).
 // Needs AVX-512 VNNI for the peaks (the kernels run on the ISA BERTH_ISA or the CPU picks).
 #include <immintrin.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +26,8 @@
 
 #include "kernels/kernels.h"
 #include "kernels/matrix_test_util.h"
+#include "memory/memory.h"
+#include "tensor/tensor.h"
 
 using namespace berth;
 
@@ -82,43 +83,16 @@ void peak(ThreadPool& pool, F&& chains, double* one, double* all) {
     *all = 12.0 * double(kPeakIters) * pool.n_threads() / seconds_since(t0) * 1e-9;
 }
 
-// XOR of every 64-byte line of [p, p + bytes) (bytes a multiple of 256): a plain streaming read.
-__attribute__((target("avx512f"), noinline)) uint64_t plain_read(const uint8_t* p, size_t bytes) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t o = 0; o < bytes; o += 256) {
-        a0 = _mm512_xor_si512(a0, _mm512_loadu_si512(p + o));
-        a1 = _mm512_xor_si512(a1, _mm512_loadu_si512(p + o + 64));
-        a2 = _mm512_xor_si512(a2, _mm512_loadu_si512(p + o + 128));
-        a3 = _mm512_xor_si512(a3, _mm512_loadu_si512(p + o + 192));
-    }
-    return uint64_t(_mm512_reduce_add_epi64(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3))));
-}
-
-// A buffer of huge pages where THP allows (as the model's repacked weights get: memory::Arena).
-struct Buffer {
-    uint8_t* p = nullptr;
-    size_t n = 0;
-    explicit Buffer(size_t bytes) : n(bytes) {
-        void* m = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            perror("mmap");
-            exit(1);
-        }
-        madvise(m, n, MADV_HUGEPAGE);
-        p = static_cast<uint8_t*>(m);
-    }
-    ~Buffer() { munmap(p, n); }
-    Buffer(const Buffer&) = delete;
-    Buffer& operator=(const Buffer&) = delete;
-};
+// Huge pages where THP allows, untouched until written: as the model reserves its repacked weights (model.cpp).
+Arena weights_arena(size_t bytes) { return Arena::reserve(bytes, "roofline weights", true, false).value(); }
 
 // `copies` repacked copies of one ROWS x COLS matrix of `type` (random weights, the reference quantizer).
-std::vector<TensorView> repacked_copies(DType type, int64_t cols, int64_t rows, int copies, Buffer& buf) {
+std::vector<TensorView> repacked_copies(DType type, int64_t cols, int64_t rows, int copies, const Arena& buf) {
     const std::vector<uint8_t> base = test::quantized(type, rows, cols, 1);
     std::vector<TensorView> views;
     for (int c = 0; c < copies; c++) {
         TensorView v = test::matrix_view(type, cols, rows, base.data());
-        uint8_t* dst = buf.p + size_t(c) * base.size();
+        uint8_t* dst = buf.data() + size_t(c) * base.size();
         repack_rows16(v, dst);
         v.data = dst;
         v.type = repacked_type(type);
@@ -132,7 +106,8 @@ std::vector<TensorView> repacked_copies(DType type, int64_t cols, int64_t rows, 
 double in_cache_gbs(DType type) {
     constexpr int64_t kCols = 2048, kRows = 256;
     const DType rt = repacked_type(type);
-    Buffer buf(size_t(row_bytes(type, kCols)) * kRows);
+    const size_t bytes = size_t(row_bytes(type, kCols)) * kRows;
+    const Arena buf = weights_arena(bytes);
     const TensorView v = repacked_copies(type, kCols, kRows, 1, buf)[0];
     const std::vector<float> x = test::gaussian(kCols, 2);
     std::vector<float> y(kRows);
@@ -143,7 +118,7 @@ double in_cache_gbs(DType type) {
     for (int i = 0; i < 2000; i++) {
         const auto t0 = std::chrono::steady_clock::now();
         matmul(one, v, x.data(), 1, y.data(), scratch.data());
-        best = std::max(best, double(buf.n) / seconds_since(t0) * 1e-9);
+        best = std::max(best, double(bytes) / seconds_since(t0) * 1e-9);
     }
     return best;
 }
@@ -153,7 +128,7 @@ struct Row {
     double read_med = 0, read_best = 0, dec_med = 0, ratio_med = 0, cache_gbs = 0, prefill_gmacs = 0;
 };
 
-Row measure(DType type, const char* name, ThreadPool& pool, int passes, double cache_gbs) {
+Row measure(DType type, const std::string& name, ThreadPool& pool, int passes, double cache_gbs) {
     Row r;
     r.type = name;
     r.cache_gbs = cache_gbs;
@@ -167,7 +142,7 @@ Row measure(DType type, const char* name, ThreadPool& pool, int passes, double c
     std::vector<uint8_t> scratch(matmul_scratch_bytes(rt, kCols, kPrefillTokens, pool.n_threads()));
     volatile uint64_t sink = 0;
     {
-        Buffer buf(total);
+        const Arena buf = weights_arena(total);
         const std::vector<TensorView> views = repacked_copies(type, kCols, kRows, copies, buf);
         std::vector<double> reads, decs, ratios;
         for (const TensorView& v : views) matmul(pool, v, x.data(), 1, y.data(), scratch.data());  // warm-up
@@ -176,7 +151,7 @@ Row measure(DType type, const char* name, ThreadPool& pool, int passes, double c
             pool.parallel([&](int ith, int nth) {
                 const size_t a = total * size_t(ith) / size_t(nth) / 256 * 256;
                 const size_t b = total * size_t(ith + 1) / size_t(nth) / 256 * 256;
-                sink = sink ^ plain_read(buf.p + a, b - a);
+                sink = sink ^ read_sum_avx512(reinterpret_cast<const uint64_t*>(buf.data() + a), (b - a) / 8, 0, 0);
             });
             reads.push_back(double(total) / seconds_since(t0) * 1e-9);
             t0 = std::chrono::steady_clock::now();
@@ -190,7 +165,7 @@ Row measure(DType type, const char* name, ThreadPool& pool, int passes, double c
         r.ratio_med = median(ratios);
     }
     {  // prefill: 128 tokens, one copy, best of the passes
-        Buffer buf(mat);
+        const Arena buf = weights_arena(mat);
         const TensorView v = repacked_copies(type, kCols, kRows, 1, buf)[0];
         matmul(pool, v, x.data(), kPrefillTokens, y.data(), scratch.data());
         double best = 0;
@@ -217,22 +192,18 @@ int main(int argc, char** argv) {
         fprintf(stderr, "%s: the peaks need AVX-512 VNNI, which this CPU does not have\n", argv[0]);
         return 2;
     }
-    const struct {
-        const char* name;
-        DType type;
-    } known[] = {{"q8_0", DType::Q8_0}, {"q4_0", DType::Q4_0}, {"q4_K", DType::Q4_K}, {"q6_K", DType::Q6_K}};
-    std::vector<std::pair<const char*, DType>> chosen;
+    std::vector<std::pair<std::string, DType>> chosen;  // the types the model repacks (repacked_type)
     for (size_t p = 0; p < types.size();) {
         size_t q = types.find(',', p);
         if (q == std::string::npos) q = types.size();
         const std::string name = types.substr(p, q - p);
         p = q + 1;
-        const auto* k = std::find_if(std::begin(known), std::end(known), [&](const auto& e) { return name == e.name; });
-        if (k == std::end(known)) {
-            fprintf(stderr, "unknown type %s (q8_0, q4_0, q4_K, q6_K)\n", name.c_str());
+        DType t;
+        if (!parse_dtype(name, &t) || repacked_type(t) == t) {
+            fprintf(stderr, "unknown or unrepacked type %s (q8_0, q4_0, q4_K, q6_K)\n", name.c_str());
             return 2;
         }
-        chosen.push_back({k->name, k->type});
+        chosen.push_back({name, t});
     }
     std::vector<double> cache;
     for (const auto& c : chosen) cache.push_back(in_cache_gbs(c.second));

@@ -36,8 +36,6 @@ uint64_t read_sum(const uint64_t* p, size_t n, size_t ahead, size_t far_l2) {
 
 }  // namespace
 
-uint64_t read_sum_avx512(const uint64_t* p, size_t n, size_t ahead, size_t far_l2);  // bandwidth_avx512.cpp
-
 int64_t last_level_cache_bytes() {
     const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
     return l3 > 0 ? int64_t(l3) : int64_t(32) << 20;

@@ -179,6 +179,10 @@ size_t memory_bandwidth_bytes();
 // also with 64-byte loads where the CPU has AVX-512. 0 if mmap fails. Takes ~0.1 s per loop per 256 MiB; meant
 // for `berth bench`, not for the serving path.
 double measure_read_bandwidth_gbs(ThreadPool& pool, size_t bytes = 0, int repeats = 5);
+// One of its loops, for callers that time reads themselves (bench/roofline_bench.cpp): XOR of the first n / 32 · 256
+// bytes of p in 64-byte loads, each line also prefetching the one `ahead` bytes on into L1 and `far_l2` on into L2
+// where not 0 (0 and 0: a plain streaming read). AVX-512 only (isa_supported(Isa::avx512)).
+uint64_t read_sum_avx512(const uint64_t* p, size_t n, size_t ahead, size_t far_l2);
 
 }  // namespace berth
 
